@@ -1,0 +1,1 @@
+"""Connectors to remote trackers. Each speaks canonical values; see :mod:`.base`."""

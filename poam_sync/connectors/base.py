@@ -1,0 +1,185 @@
+"""What every connector (Jira, ServiceNow, ...) offers the sync engine.
+
+A connector moves *remote records* and speaks canonical values: it reads a remote issue or
+record, maps each synced field to its canonical JSON value (status as a :class:`Status` value,
+owner as an e-mail, dates as ``YYYY-MM-DD``, milestones as a list of milestone dicts) and
+writes canonical values back by the remote's own means (workflow transitions, user directory,
+child records). It never imports the store or the sync engine.
+
+Mappings can be lossy (two canonical statuses may share one Jira status). The engine therefore
+compares values in the connector's *projection*: ``project(field, value)`` is the canonical
+value that survives a round trip through this remote. What we wrote comes back equal to the
+projection of what we meant, so echoes die by construction.
+
+Synced canonical fields (a connector's mapping chooses which of these it syncs):
+
+==========================  =========================================================
+``title``                   str
+``description``             str
+``status``                  a :class:`poam_sync.model.Status` value
+``owner``                   the owner's e-mail (str) or None
+``due_date``                ``YYYY-MM-DD`` or None
+``scheduled_completion_date`` ``YYYY-MM-DD`` or None
+``original_risk``           a :class:`poam_sync.model.RiskLevel` value or None
+``controls``                list of control ids
+``milestones``              list of ``{"id", "description", "due_date", "status"}``
+==========================  =========================================================
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from poam_sync.model import JsonValue, Note
+
+SYNCABLE_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "status",
+        "owner",
+        "due_date",
+        "scheduled_completion_date",
+        "original_risk",
+        "controls",
+        "milestones",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Our correlation stamp on a remote record: which canonical item it belongs to."""
+
+    system: str
+    poam_id: str
+    item_uuid: str
+
+    @property
+    def token(self) -> str:
+        """A compact searchable form (labels, correlation ids): ``poam-sync:<uuid>``."""
+        return f"poam-sync:{self.item_uuid}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRecord:
+    """One remote issue/record as the engine sees it."""
+
+    remote_id: str  # stable id: Jira issue id, ServiceNow sys_id
+    key: str  # human key: Jira issue key, ServiceNow number
+    version: str  # changes on every remote write: Jira `updated`, ServiceNow sys_mod_count
+    updated_at: datetime  # timezone-aware UTC
+    fields: Mapping[str, JsonValue]  # canonical field -> canonical JSON value (projected)
+    stamp: Stamp | None = None  # our correlation stamp, when the record carries one
+    updated_by: str | None = None  # the last remote actor, for the change log
+    url: str | None = None  # where a person can open it
+    notes: tuple[Note, ...] = ()  # comments / work notes; ours carry origin != connector name
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """A field the connector could not write; the rest of the write went through."""
+
+    field: str
+    code: str  # "unknown_user", "transition_blocked", "not_on_screen", ...
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    record: RemoteRecord
+    problems: tuple[FieldProblem, ...] = field(default=())
+
+
+class Connector(ABC):
+    """Base class of connectors. Subclasses implement the abstract methods."""
+
+    #: the connector's configured name ("jira", "servicenow", "grc-east"...)
+    name: str
+    #: canonical fields this connector syncs, per its mapping
+    synced_fields: frozenset[str]
+
+    def project(self, field: str, value: JsonValue) -> JsonValue:
+        """The canonical value ``value`` becomes after a round trip through this remote."""
+        return value
+
+    @abstractmethod
+    def check(self) -> dict[str, str]:
+        """Reach the remote and authenticate; return facts for ``config check`` (no secrets)."""
+
+    @abstractmethod
+    def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
+        """Records in scope changed at or after ``since`` (all of them when None).
+
+        The connector applies its own overlap (clock granularity) and de-duplicates; the engine
+        tolerates records it has already seen.
+        """
+
+    @abstractmethod
+    def get(self, remote_id: str) -> RemoteRecord:
+        """One record by id; :class:`poam_sync.errors.RecordGone` when it no longer exists."""
+
+    @abstractmethod
+    def find_by_stamp(self, stamp: Stamp) -> RemoteRecord | None:
+        """The record carrying ``stamp`` (crash recovery before a create), or None."""
+
+    @abstractmethod
+    def create(self, stamp: Stamp, fields: Mapping[str, JsonValue]) -> WriteResult:
+        """Create a stamped record holding ``fields`` (canonical values)."""
+
+    def create_many(
+        self, batch: Sequence[tuple[Stamp, Mapping[str, JsonValue]]]
+    ) -> list[WriteResult | Exception]:
+        """Create several records; one result or error per input, in order."""
+        results: list[WriteResult | Exception] = []
+        for stamp, values in batch:
+            try:
+                results.append(self.create(stamp, values))
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller per item
+                results.append(exc)
+        return results
+
+    @abstractmethod
+    def update(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+        """Write only ``changes`` (canonical values); report fields it could not write."""
+
+    @abstractmethod
+    def add_note(self, remote_id: str, note: Note) -> None:
+        """Append ``note`` as a comment / work note carrying our origin marker."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+# Notes we write carry this first line, so that reading them back is never taken for a new
+# remote comment (no echo), and the engine knows which canonical note each one is.
+_NOTE_MARKER_PREFIX = "[poam-sync note "
+
+
+def mark_note(note: Note) -> str:
+    """The remote body for ``note``: a marker line, then the text."""
+    return f"{_NOTE_MARKER_PREFIX}{note.id} from {note.origin}]\n{note.body}"
+
+
+def parse_note(
+    body: str, *, connector: str, remote_id: str, author: str | None, created: datetime | None
+) -> Note:
+    """A remote comment as a canonical note: ours (marker) keep their id; others are new."""
+    if body.startswith(_NOTE_MARKER_PREFIX):
+        head, _, text = body.partition("\n")
+        inner = head[len(_NOTE_MARKER_PREFIX) : -1] if head.endswith("]") else ""
+        note_id, sep, origin = inner.partition(" from ")
+        if sep and note_id:
+            return Note(id=note_id, origin=origin, author=author, created=created, body=text)
+    return Note(
+        id=f"{connector}:{remote_id}",
+        origin=connector,
+        source_id=remote_id,
+        author=author,
+        created=created,
+        body=body,
+    )

@@ -1,0 +1,168 @@
+"""The one exception hierarchy of poam-sync.
+
+Every error we raise on purpose derives from :class:`PoamSyncError`; the CLI turns any of them
+into one clear message and an exit code, never a traceback::
+
+    PoamSyncError                 anything poam-sync raises on purpose      (exit 1)
+    ├── UsageError                a command used wrongly                     (exit 2)
+    ├── ConfigError               configuration file or environment invalid  (exit 2)
+    ├── InputError                a file that cannot be imported at all      (exit 1)
+    │   └── RowsRejected          some rows were bad (carries the problems)  (exit 1)
+    ├── StoreError                the canonical store
+    │   ├── ItemNotFound          no item with that POA&M ID
+    │   ├── DuplicateItem         two items would share (system, POA&M ID)
+    │   └── ChainBroken           the change log hash chain does not verify
+    ├── RemoteError               Jira / ServiceNow (carries connector and key)
+    │   ├── RemoteTransientError  429, 5xx, network: retry later (``retry_after``)
+    │   ├── RemoteAuthError       401 / 403
+    │   ├── RemoteRejected        the remote refused the request (4xx)
+    │   ├── RecordGone            a linked remote record no longer exists
+    │   ├── TransitionBlocked     no workflow path to the wanted status
+    │   └── UnknownRemoteUser     no remote user for an owner
+    └── SyncError                 the sync engine
+        └── GuardTripped          a cycle would change too much, or a side looks empty
+
+:class:`Problem` is the plain record of one thing wrong with an input or a field, used both in
+errors and in reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong, with where it is and what to do about it."""
+
+    message: str
+    file: str | None = None
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
+    hint: str | None = None
+    code: str = "invalid"
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.sheet:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class PoamSyncError(Exception):
+    """Base of every error poam-sync raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(PoamSyncError):
+    exit_code = 2
+
+
+class ConfigError(PoamSyncError):
+    exit_code = 2
+
+
+class InputError(PoamSyncError):
+    """A file that cannot be imported at all (not a workbook, no header, XML bomb...)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class RowsRejected(PoamSyncError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"{len(problems)} row(s) rejected")
+        self.problems = tuple(problems)
+
+
+class StoreError(PoamSyncError):
+    pass
+
+
+class ItemNotFound(StoreError):
+    pass
+
+
+class DuplicateItem(StoreError):
+    pass
+
+
+class ChainBroken(StoreError):
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message, hint="restore the database from a backup and investigate")
+        self.seq = seq
+
+
+class RemoteError(PoamSyncError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        key: str | None = None,
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.connector = connector
+        self.key = key
+        self.status = status
+
+
+class RemoteTransientError(RemoteError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class RemoteAuthError(RemoteError):
+    pass
+
+
+class RemoteRejected(RemoteError):
+    pass
+
+
+class RecordGone(RemoteError):
+    pass
+
+
+class TransitionBlocked(RemoteError):
+    pass
+
+
+class UnknownRemoteUser(RemoteError):
+    pass
+
+
+class SyncError(PoamSyncError):
+    pass
+
+
+class GuardTripped(SyncError):
+    def __init__(self, message: str, *, connector: str | None = None) -> None:
+        super().__init__(message, hint="check the connector, then rerun with --force if intended")
+        self.connector = connector
