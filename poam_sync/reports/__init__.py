@@ -1,1 +1,359 @@
-"""reports"""
+"""Reports for admins: open conflicts, and the status of the sync and of the POA&M.
+
+``collect`` reads the store once; ``render`` writes HTML (one self-contained page: inline CSS,
+no scripts, no outside resources, every value escaped), CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from html import escape
+from typing import TYPE_CHECKING, Any, Literal
+
+from poam_sync.model import JsonValue, PoamItem
+
+if TYPE_CHECKING:
+    from poam_sync.store import ConflictRow, ProblemRow, Store
+
+Kind = Literal["conflicts", "status"]
+__all__ = ["ReportData", "collect", "render"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueRow:
+    poam_id: str
+    system: str
+    title: str
+    owner: str
+    due: date | None
+    state: str  # overdue | due_soon
+    days: int | None  # negative: days late
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    generated_at: datetime
+    conflicts: tuple[ConflictRow, ...]
+    problems: tuple[ProblemRow, ...]
+    due: tuple[DueRow, ...]
+    items_total: int
+    items_open: int
+
+
+def _owner(item: PoamItem) -> str:
+    if item.owner is None:
+        return "(no owner)"
+    return item.owner.email or item.owner.name or item.owner.org or "(no owner)"
+
+
+def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14) -> ReportData:
+    from poam_sync.deadlines import due_state, effective_due_date
+
+    today = today or datetime.now(UTC).date()
+    items = store.items()
+    due: list[DueRow] = []
+    for item in items:
+        state = due_state(item, today, soon_days=due_soon_days)
+        if state not in ("overdue", "due_soon"):
+            continue
+        when = effective_due_date(item)
+        due.append(
+            DueRow(
+                item.poam_id,
+                item.system,
+                item.title,
+                _owner(item),
+                when,
+                state,
+                (when - today).days if when else None,
+            )
+        )
+    due.sort(key=lambda d: (d.owner, d.due or date.max, d.poam_id))
+    with store.begin() as tx:
+        conflicts = tuple(tx.conflicts(state="open"))
+        problems = tuple(tx.problems(active=True))
+    return ReportData(
+        generated_at=datetime.now(UTC),
+        conflicts=conflicts,
+        problems=problems,
+        due=tuple(due),
+        items_total=len(items),
+        items_open=sum(1 for i in items if not i.status.is_closed),
+    )
+
+
+def _age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    seconds = int((now - since).total_seconds())
+    if seconds < 3600:
+        return f"{max(seconds // 60, 0)} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def _text(value: JsonValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _conflict_dict(c: ConflictRow, now: datetime) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "poam_id": c.poam_id,
+        "system": c.system,
+        "connector": c.connector,
+        "field": c.field,
+        "baseline": c.baseline,
+        "local": c.local,
+        "remote": c.remote,
+        "remote_actor": c.remote_actor,
+        "detected_at": c.detected_at.isoformat() if c.detected_at else None,
+        "age": _age(c.detected_at, now),
+    }
+
+
+def _problem_dict(p: ProblemRow) -> dict[str, Any]:
+    return {
+        "poam_id": p.poam_id,
+        "connector": p.connector,
+        "field": p.field,
+        "code": p.code,
+        "message": p.message,
+        "first_seen": p.first_seen.isoformat() if p.first_seen else None,
+        "last_seen": p.last_seen.isoformat() if p.last_seen else None,
+    }
+
+
+def _due_dict(d: DueRow) -> dict[str, Any]:
+    return {
+        "poam_id": d.poam_id,
+        "system": d.system,
+        "title": d.title,
+        "owner": d.owner,
+        "due": d.due.isoformat() if d.due else None,
+        "state": d.state,
+        "days": d.days,
+    }
+
+
+def as_json(data: ReportData, kind: Kind) -> dict[str, Any]:
+    now = data.generated_at
+    out: dict[str, Any] = {
+        "generated_at": now.isoformat(),
+        "conflicts": [_conflict_dict(c, now) for c in data.conflicts],
+    }
+    if kind == "status":
+        out |= {
+            "items_total": data.items_total,
+            "items_open": data.items_open,
+            "problems": [_problem_dict(p) for p in data.problems],
+            "due": [_due_dict(d) for d in data.due],
+        }
+    return out
+
+
+def render(data: ReportData, kind: Kind, fmt: Literal["html", "csv", "json"]) -> str:
+    if fmt == "json":
+        return json.dumps(as_json(data, kind), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return _csv(data, kind)
+    return _html(data, kind)
+
+
+def _csv(data: ReportData, kind: Kind) -> str:
+    """One table: a ``section`` column tells conflicts, problems and due items apart."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(
+        [
+            "section",
+            "poam_id",
+            "connector",
+            "field",
+            "code_or_state",
+            "local",
+            "remote",
+            "detail",
+            "since",
+        ]
+    )
+
+    def safe(value: str) -> str:  # no formula injection when opened in a spreadsheet
+        return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+    now = data.generated_at
+    for c in data.conflicts:
+        writer.writerow(
+            [
+                "conflict",
+                safe(c.poam_id),
+                c.connector,
+                c.field,
+                "open",
+                safe(_text(c.local)),
+                safe(_text(c.remote)),
+                safe(f"baseline {_text(c.baseline)}; changed by {c.remote_actor or 'unknown'}"),
+                _age(c.detected_at, now),
+            ]
+        )
+    if kind == "status":
+        for p in data.problems:
+            writer.writerow(
+                [
+                    "problem",
+                    safe(p.poam_id or ""),
+                    p.connector,
+                    p.field or "",
+                    p.code,
+                    "",
+                    "",
+                    safe(p.message),
+                    "",
+                ]
+            )
+        for d in data.due:
+            writer.writerow(
+                [
+                    "due",
+                    safe(d.poam_id),
+                    "",
+                    "due_date",
+                    d.state,
+                    "",
+                    "",
+                    safe(f"{d.owner}: {d.title}"),
+                    str(d.due or ""),
+                ]
+            )
+    return buf.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1b1f24;background:#fff}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
+.meta{color:#57606a;font-size:.9rem}.cards{display:flex;gap:1rem;margin:1rem 0;flex-wrap:wrap}
+.card{border:1px solid #d0d7de;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
+.card b{display:block;font-size:1.6rem}.bad b{color:#cf222e}.warn b{color:#9a6700}.good b{color:#1a7f37}
+table{border-collapse:collapse;width:100%;font-size:.9rem;margin-top:.5rem}
+th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.v{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;white-space:pre-wrap;word-break:break-word}
+.local{background:#ddf4ff}.remote{background:#fff8c5}.overdue{color:#cf222e;font-weight:600}.due_soon{color:#9a6700}
+.empty{color:#57606a;font-style:italic}
+"""
+
+
+def _html(data: ReportData, kind: Kind) -> str:
+    now = data.generated_at
+    e = escape
+    parts: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>poam-sync {e(kind)} report</title><style>{_CSS}</style></head><body>",
+        f"<h1>poam-sync: {'conflicts' if kind == 'conflicts' else 'sync and POA&amp;M status'}</h1>",
+        f'<p class="meta">Generated {e(now.strftime("%Y-%m-%d %H:%M UTC"))}</p>',
+    ]
+    by_code: dict[str, list[ProblemRow]] = defaultdict(list)
+    for p in data.problems:
+        by_code[p.code].append(p)
+    if kind == "status":
+        overdue = sum(1 for d in data.due if d.state == "overdue")
+        cards = [
+            ("Open conflicts", len(data.conflicts), "bad" if data.conflicts else "good"),
+            ("Overdue items", overdue, "bad" if overdue else "good"),
+            ("Due soon", len(data.due) - overdue, "warn" if len(data.due) - overdue else "good"),
+            ("Sync problems", len(data.problems), "warn" if data.problems else "good"),
+            ("Open items", data.items_open, ""),
+        ]
+        parts.append('<div class="cards">')
+        for label, count, cls in cards:
+            parts.append(f'<div class="card {cls}"><b>{count}</b>{e(label)}</div>')
+        parts.append("</div>")
+
+    parts.append(f"<h2>Open conflicts ({len(data.conflicts)})</h2>")
+    if data.conflicts:
+        parts.append(
+            "<table><tr><th>#</th><th>POA&amp;M ID</th><th>Field</th><th>Last agreed</th>"
+            "<th>Here (canonical)</th><th>Remote</th><th>Changed by</th><th>Age</th></tr>"
+        )
+        for c in data.conflicts:
+            parts.append(
+                f"<tr><td>{c.id}</td><td>{e(c.poam_id)}<br><small>{e(c.system)}</small></td>"
+                f'<td>{e(c.field)}</td><td class="v">{e(_text(c.baseline))}</td>'
+                f'<td class="v local">{e(_text(c.local))}</td>'
+                f'<td class="v remote">{e(_text(c.remote))}<br><small>{e(c.connector)}</small></td>'
+                f"<td>{e(c.remote_actor or '')}</td><td>{e(_age(c.detected_at, now))}</td></tr>"
+            )
+        parts.append("</table>")
+        parts.append(
+            '<p class="meta">Settle one with <code>poam-sync conflicts resolve ID --take '
+            "local|jira|servicenow --reason TEXT</code>.</p>"
+        )
+    else:
+        parts.append('<p class="empty">None: every synced field agrees or follows its policy.</p>')
+
+    if kind == "status":
+        sections = [
+            ("unknown_user", "Unmapped users"),
+            ("transition_blocked", "Blocked transitions"),
+            ("broken_link", "Broken links"),
+        ]
+        shown = set()
+        for code, title in sections:
+            rows = by_code.get(code, [])
+            shown.add(code)
+            parts.append(_problem_table(title, rows))
+        others = [p for code, rows in by_code.items() if code not in shown for p in rows]
+        parts.append(_problem_table("Other sync problems", others))
+
+        parts.append(f"<h2>Overdue and due soon, by owner ({len(data.due)})</h2>")
+        if data.due:
+            parts.append(
+                "<table><tr><th>Owner</th><th>POA&amp;M ID</th><th>Title</th><th>Due</th>"
+                "<th>State</th></tr>"
+            )
+            for d in data.due:
+                days = (
+                    ""
+                    if d.days is None
+                    else (f"{-d.days} d late" if d.days < 0 else f"in {d.days} d")
+                )
+                parts.append(
+                    f"<tr><td>{e(d.owner)}</td><td>{e(d.poam_id)}</td><td>{e(d.title)}</td>"
+                    f'<td>{e(str(d.due or ""))}</td><td class="{e(d.state)}">'
+                    f"{e(d.state.replace('_', ' '))} {e(days)}</td></tr>"
+                )
+            parts.append("</table>")
+        else:
+            parts.append('<p class="empty">Nothing overdue or due soon.</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _problem_table(title: str, rows: list[ProblemRow]) -> str:
+    e = escape
+    if not rows:
+        return f'<h2>{e(title)} (0)</h2><p class="empty">None.</p>'
+    out = [
+        f"<h2>{e(title)} ({len(rows)})</h2>",
+        "<table><tr><th>POA&amp;M ID</th><th>Connector</th><th>Field</th><th>What is wrong</th>"
+        "<th>Since</th></tr>",
+    ]
+    for p in rows:
+        since = p.first_seen.strftime("%Y-%m-%d %H:%M") if p.first_seen else ""
+        out.append(
+            f"<tr><td>{e(p.poam_id or '')}</td><td>{e(p.connector)}</td><td>{e(p.field or '')}</td>"
+            f"<td>{e(p.message)}</td><td>{e(since)}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)

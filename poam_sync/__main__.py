@@ -1,0 +1,3 @@
+from poam_sync.cli import main
+
+main()

@@ -1,0 +1,239 @@
+"""Configuration: ``config/poam-sync.yaml`` plus the environment -> frozen settings.
+
+Strings may reference the environment as ``${VAR}`` or ``${VAR:-default}``, and files as
+``${file:PATH}`` (the file's content, stripped: the usual way to hand over a mounted secret).
+Secrets are never written in the file itself: a literal ``token``, ``password``, ``pat`` or
+``client_secret`` is refused.
+
+Errors name where they are, bugwarrior style: ``[connectors.jira] project_key <- field required``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from poam_sync.errors import ConfigError
+from poam_sync.model import Status
+
+DEFAULT_CONFIG = Path("config/poam-sync.yaml")
+SECRET_KEYS = frozenset({"token", "password", "pat", "client_secret"})
+_REF = re.compile(r"\$\{([^}]*)\}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Scope(_Frozen):
+    """Which canonical items a connector holds. Empty lists mean "all"."""
+
+    systems: tuple[str, ...] = ()
+    statuses: tuple[Status, ...] = ()
+    include_closed: bool = False
+
+
+class FieldPolicyConfig(_Frozen):
+    mode: Literal["manual", "authority", "newest"] = "manual"
+    owner: str | None = None  # with "authority": "local" or a connector name
+
+
+class PolicyConfig(_Frozen):
+    fields: dict[str, FieldPolicyConfig] = Field(
+        default_factory=lambda: {
+            # The POA&M office owns the commitment it made to the authorizing official.
+            "scheduled_completion_date": FieldPolicyConfig(mode="authority", owner="local"),
+        }
+    )
+
+
+class GuardConfig(_Frozen):
+    max_change_share: float = Field(default=0.5, gt=0, le=1)
+    min_items: int = Field(
+        default=20, ge=0
+    )  # below this many linked items the share is not checked
+
+
+class ScheduleConfig(_Frozen):
+    interval_seconds: int = Field(default=300, ge=5)
+    misfire_grace_seconds: int = Field(default=60, ge=1)
+
+
+class ConnectorConfig(_Frozen):
+    """What every connector entry has; ``settings`` is validated by the connector's own model."""
+
+    name: str
+    type: Literal["jira", "servicenow"]
+    mapping: Path
+    scope: Scope = Scope()
+    import_new: bool = False
+    settings: dict[str, Any]
+
+
+class Config(_Frozen):
+    database_url: str | None = None
+    system: str = "default"
+    connectors: tuple[ConnectorConfig, ...] = ()
+    policy: PolicyConfig = PolicyConfig()
+    guards: GuardConfig = GuardConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    source: Path | None = None
+
+    def connector(self, name: str) -> ConnectorConfig:
+        for c in self.connectors:
+            if c.name == name:
+                return c
+        names = ", ".join(c.name for c in self.connectors) or "none"
+        raise ConfigError(f"no connector named {name!r}", hint=f"configured: {names}")
+
+
+def _substitute(value: Any, where: str, env: Mapping[str, str], base: Path) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _substitute(v, f"{where}.{k}" if where else str(k), env, base)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute(v, f"{where}[{i}]", env, base) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        if ref.startswith("file:"):
+            path = Path(ref[5:]).expanduser()
+            path = path if path.is_absolute() else base / path
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{_label(where)} <- cannot read {path}: {exc.strerror}",
+                    hint="check the path of the secret file",
+                ) from exc
+        name, sep, default = ref.partition(":-")
+        if name in env and env[name] != "":
+            return env[name]
+        if sep:
+            return default
+        raise ConfigError(
+            f"{_label(where)} <- environment variable {name} is not set",
+            hint=f"export {name}=... or give a default as ${{{name}:-value}}",
+        )
+
+    return _REF.sub(one, value)
+
+
+def _label(where: str) -> str:
+    section, _, option = where.rpartition(".")
+    return f"[{section}] {option}" if section else f"[config] {option}"
+
+
+def _errors(exc: ValidationError, section: str) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        option = ".".join(loc) if loc else "(top)"
+        lines.append(f"[{section}] {option} <- {err['msg'].lower()}")
+    return ConfigError("\n".join(lines), hint="see config/poam-sync.example.yaml")
+
+
+def _literal_secrets(raw: Mapping[str, Any], where: str) -> None:
+    for key, value in raw.items():
+        if key in SECRET_KEYS and isinstance(value, str) and value and "${" not in value:
+            raise ConfigError(
+                f"[{where}] {key} <- a secret is written in the file",
+                hint=f"put it in an environment variable and write {key}: ${{VAR}}, "
+                "or in a file and write ${file:PATH}",
+            )
+
+
+def parse_config(
+    raw: Any, *, env: Mapping[str, str] | None = None, base: Path | None = None
+) -> Config:
+    """Validate an already-loaded YAML document."""
+    env = os.environ if env is None else env
+    base = base or Path.cwd()
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("[config] the file must hold a mapping of settings")
+    connectors_raw = raw.get("connectors") or {}
+    if not isinstance(connectors_raw, dict):
+        raise ConfigError("[config] connectors <- must be a mapping of name: settings")
+    connectors = []
+    for name, entry in connectors_raw.items():
+        where = f"connectors.{name}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"[{where}] <- must be a mapping of settings")
+        _literal_secrets(entry, where)
+        entry = _substitute(entry, where, env, base)
+        common = {k: entry[k] for k in ("type", "mapping", "scope", "import_new") if k in entry}
+        settings = {k: v for k, v in entry.items() if k not in common}
+        if "mapping" in common:
+            mapping = Path(common["mapping"])
+            common["mapping"] = mapping if mapping.is_absolute() else base / mapping
+        try:
+            connector = ConnectorConfig.model_validate(
+                {"name": str(name), **common, "settings": settings}
+            )
+        except ValidationError as exc:
+            raise _errors(exc, where) from exc
+        _validate_settings(connector, where)
+        connectors.append(connector)
+    rest = {k: v for k, v in raw.items() if k != "connectors"}
+    rest = _substitute(rest, "", env, base)
+    try:
+        return Config.model_validate({**rest, "connectors": tuple(connectors)})
+    except ValidationError as exc:
+        raise _errors(exc, "config") from exc
+
+
+def _validate_settings(connector: ConnectorConfig, where: str) -> None:
+    cls = settings_class(connector.type)
+    try:
+        cls.model_validate(connector.settings)
+    except ValidationError as exc:
+        raise _errors(exc, where) from exc
+
+
+def settings_class(kind: str) -> type[BaseModel]:
+    if kind == "jira":
+        from poam_sync.connectors.jira import JiraSettings
+
+        return JiraSettings
+    from poam_sync.connectors.servicenow import ServiceNowSettings
+
+    return ServiceNowSettings
+
+
+def config_path(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("POAM_SYNC_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a configuration file; relative paths in it are relative to its folder's
+    parent when it sits in ``config/``, else to its folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no configuration file at {path}",
+            hint="run `poam-sync init` to write a starter one, or pass --config PATH",
+        ) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    folder = path.resolve().parent
+    base = folder.parent if folder.name == "config" else folder
+    config = parse_config(raw, env=env, base=base)
+    return config.model_copy(update={"source": path})

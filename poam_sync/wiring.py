@@ -1,0 +1,62 @@
+"""Build concrete objects from configuration. Only the CLI and the daemon call this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from poam_sync.config import Config, ConnectorConfig
+from poam_sync.connectors.base import Connector
+from poam_sync.store import Store
+from poam_sync.sync.engine import Engine, Guards, SyncTarget
+from poam_sync.sync.plan import FieldPolicy
+
+
+def build_connector(cfg: ConnectorConfig) -> Connector:
+    if cfg.type == "jira":
+        from poam_sync.connectors.jira import JiraConnector, JiraSettings
+        from poam_sync.mapping.jira import load_jira_mapping
+
+        return JiraConnector(
+            JiraSettings.model_validate(cfg.settings),
+            load_jira_mapping(cfg.mapping),
+            name=cfg.name,
+        )
+    from poam_sync.connectors.servicenow import ServiceNowConnector, ServiceNowSettings
+    from poam_sync.mapping.servicenow import load_servicenow_mapping
+
+    return ServiceNowConnector(
+        ServiceNowSettings.model_validate(cfg.settings),
+        load_servicenow_mapping(cfg.mapping),
+        name=cfg.name,
+    )
+
+
+def policies(config: Config) -> dict[str, FieldPolicy]:
+    return {
+        name: FieldPolicy(mode=p.mode, owner=p.owner) for name, p in config.policy.fields.items()
+    }
+
+
+@contextmanager
+def build_engine(config: Config, store: Store) -> Iterator[Engine]:
+    connectors: list[Connector] = []
+    try:
+        targets = []
+        for cfg in config.connectors:
+            connector = build_connector(cfg)
+            connectors.append(connector)
+            targets.append(
+                SyncTarget(
+                    connector, scope=cfg.scope, import_new=cfg.import_new, system=config.system
+                )
+            )
+        yield Engine(
+            store,
+            targets,
+            policies=policies(config),
+            guards=Guards(config.guards.max_change_share, config.guards.min_items),
+        )
+    finally:
+        for connector in connectors:
+            connector.close()
