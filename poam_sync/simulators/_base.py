@@ -62,6 +62,8 @@ class SimControl:
     faults: list[Fault] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: called with (endpoint, call number) after each call was handled (crash tests use it)
+    after_call: Callable[[str, int], None] | None = None
 
     def add_fault(
         self,
@@ -90,9 +92,10 @@ class SimControl:
         with self.lock:
             return sum(self.calls.values())
 
-    def count(self, endpoint: str) -> None:
+    def count(self, endpoint: str) -> int:
         with self.lock:
             self.calls[endpoint] += 1
+            return sum(self.calls.values())
 
     def take_fault(self) -> Fault | None:
         with self.lock:
@@ -144,12 +147,16 @@ class SimMiddleware:
         if path.startswith("/_sim/"):
             await self._control(scope, receive, send)
             return
-        self.control.count(endpoint_name(scope["method"], path))
+        endpoint = endpoint_name(scope["method"], path)
+        number = self.control.count(endpoint)
         if self.control.latency_ms:
             await asyncio.sleep(self.control.latency_ms / 1000)
         fault = self.control.take_fault()
         if fault is None:
             await self.app(scope, receive, send)
+            hook = self.control.after_call
+            if hook is not None:
+                hook(endpoint, number)
         elif fault.kind == "drop":
             # Promise a body, send half of it, and stop: the client sees the connection cut.
             await send(
