@@ -8,6 +8,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -402,7 +403,7 @@ def log_show(
             item_uuid = _resolve_item(store, item, system).uuid if item else None
             rows = store.log(item_uuid=item_uuid, limit=limit)
         if as_json:
-            print_json([r.as_json() for r in rows])
+            print_json([_row_json(r) for r in rows])
             return
         table = Table()
         for col in (
@@ -432,6 +433,12 @@ def log_show(
         out.print(table)
 
     guarded(body)
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    data: dict[str, Any] = dataclasses.asdict(row)
+    data["at"] = row.at.isoformat()
+    return data
 
 
 def _short(value: Any, width: int = 40) -> str:

@@ -20,7 +20,7 @@ from rich.console import Console
 from poam_sync import formats, reports
 from poam_sync.config import parse_config
 from poam_sync.model import with_fields
-from poam_sync.samples.build import SAMPLE_PATH
+from poam_sync.samples.build import SAMPLE_FEDRAMP_XLSX
 from poam_sync.simulators.jira import start_jira_simulator
 from poam_sync.simulators.servicenow import start_servicenow_simulator
 from poam_sync.store import Store
@@ -80,10 +80,12 @@ def run_demo(directory: Path, console: Console) -> int:
 
         store = Store.open(db_url)
         stack.callback(store.close)
-        sample = SAMPLE_PATH
+        sample = SAMPLE_FEDRAMP_XLSX
         read = formats.read(sample, system=SYSTEM)
         with store.begin() as tx:
-            outcome = tx.import_items(read.items, system=SYSTEM, actor="demo", batch_id="demo-import")
+            outcome = tx.import_items(
+                read.items, system=SYSTEM, actor="demo", batch_id="demo-import"
+            )
         _say(
             console,
             2,
@@ -98,13 +100,15 @@ def run_demo(directory: Path, console: Console) -> int:
         with store.begin() as tx:
             jira_links = {link.item_uuid: link for link in tx.links("jira")}
             snow_links = {link.item_uuid: link for link in tx.links("servicenow")}
-        open_items = [i for i in store.items(SYSTEM) if i.uuid in jira_links and i.uuid in snow_links]
+        open_items = [
+            i for i in store.items(SYSTEM) if i.uuid in jira_links and i.uuid in snow_links
+        ]
         if len(open_items) < 3:
             console.print("[red]the sample has too few open items for the demo[/]")
             return 1
         first, second, third = open_items[:3]
-        jira_key = jira_links[first.uuid].remote_key
-        snow_number = snow_links[second.uuid].remote_key
+        jira_key = jira_links[first.uuid].remote_key or ""
+        snow_number = snow_links[second.uuid].remote_key or ""
         new_due = (second.due_date or date.today()) + timedelta(days=30)
         _say(
             console,
@@ -122,12 +126,16 @@ def run_demo(directory: Path, console: Console) -> int:
         for item in (store.item(SYSTEM, first.poam_id), store.item(SYSTEM, second.poam_id)):
             console.print(
                 f"   {item.poam_id}: status {item.status.value}, due {item.due_date}"
-                + (f"; history: {item.milestone_changes[-1].text}" if item.milestone_changes else "")
+                + (
+                    f"; history: {item.milestone_changes[-1].text}"
+                    if item.milestone_changes
+                    else ""
+                )
             )
 
         title_here = f"{third.title} (rescoped by the ISSO)"
         title_jira = f"{third.title} - split per host"
-        third_key = jira_links[third.uuid].remote_key
+        third_key = jira_links[third.uuid].remote_key or ""
         _say(
             console,
             6,
@@ -160,7 +168,11 @@ def run_demo(directory: Path, console: Console) -> int:
             reports.render(reports.collect(store), "status", "html"), encoding="utf-8"
         )
         verify = store.verify_log()
-        _say(console, 8, f"Change log: {verify.rows_checked} rows, hash chain {'verifies' if verify.ok else 'BROKEN'}")
+        _say(
+            console,
+            8,
+            f"Change log: {verify.rows_checked} rows, hash chain {'verifies' if verify.ok else 'BROKEN'}",
+        )
         console.print(f"\n[bold green]Done.[/] Status report: {report_path}")
         console.print(
             f"Look around:  poam-sync --db {db_url} items list\n"

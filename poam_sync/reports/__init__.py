@@ -52,7 +52,7 @@ def _owner(item: PoamItem) -> str:
 
 
 def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14) -> ReportData:
-    from poam_sync.deadlines import due_state, effective_due_date
+    from poam_sync.deadlines import current_due_date, due_state
 
     today = today or datetime.now(UTC).date()
     items = store.items()
@@ -61,7 +61,7 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
         state = due_state(item, today, soon_days=due_soon_days)
         if state not in ("overdue", "due_soon"):
             continue
-        when = effective_due_date(item)
+        when = current_due_date(item)
         due.append(
             DueRow(
                 item.poam_id,

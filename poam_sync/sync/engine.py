@@ -237,7 +237,9 @@ class Engine:
     def _state(self, tx: StoreTx, name: str, records: dict[str, RemoteRecord]) -> ConnectorState:
         target = self.targets[name]
         links = {
-            link.item_uuid: LinkInfo(link.remote_id, link.remote_key, link.state == "broken")
+            link.item_uuid: LinkInfo(
+                link.remote_id, link.remote_key or link.remote_id, link.state == "broken"
+            )
             for link in tx.links(name)
         }
         conflicts = {
@@ -580,11 +582,15 @@ class Engine:
                         values = {k: v for k, v in values.items() if k not in pushes.get(name, {})}
                     if values:
                         tx.set_baselines(item.uuid, name, values)
-                for name, f in cleared:
-                    tx.clear_problems(item.uuid, name, f)
-                for name, f, code, message in problems:
+                for name, cleared_field in cleared:
+                    tx.clear_problems(item.uuid, name, cleared_field)
+                for name, bad_field, code, message in problems:
                     tx.report_problem(
-                        item_uuid=item.uuid, connector=name, field=f, code=code, message=message
+                        item_uuid=item.uuid,
+                        connector=name,
+                        field=bad_field,
+                        code=code,
+                        message=message,
                     )
                     report.problems += 1
         except PoamSyncError as exc:

@@ -1,0 +1,26 @@
+# poam-sync: the daemon in a container. No secrets are baked in: pass them as environment
+# variables (JIRA_TOKEN, SERVICENOW_PASSWORD, ...) or mount files for ${file:PATH} references.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY poam_sync ./poam_sync
+COPY mappings ./mappings
+COPY config/poam-sync.example.yaml ./config/poam-sync.example.yaml
+RUN pip install . \
+    && useradd --create-home --uid 10001 poamsync \
+    && mkdir -p /data && chown poamsync /data
+
+USER poamsync
+# The canonical store: mount a volume here, or set POAM_SYNC_DATABASE_URL to PostgreSQL.
+ENV POAM_SYNC_DATABASE_URL=sqlite:////data/poam-sync.db \
+    POAM_SYNC_CONFIG=/app/config/poam-sync.yaml
+VOLUME ["/data"]
+
+ENTRYPOINT ["poam-sync"]
+CMD ["run"]
