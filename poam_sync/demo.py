@@ -20,7 +20,7 @@ from rich.console import Console
 from poam_sync import formats, reports
 from poam_sync.config import parse_config
 from poam_sync.model import with_fields
-from poam_sync.samples.build import SAMPLE_FEDRAMP_XLSX
+from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
 from poam_sync.simulators.jira import start_jira_simulator
 from poam_sync.simulators.servicenow import start_servicenow_simulator
 from poam_sync.store import Store
@@ -168,17 +168,14 @@ def run_demo(directory: Path, console: Console) -> int:
             reports.render(reports.collect(store), "status", "html"), encoding="utf-8"
         )
         verify = store.verify_log()
-        _say(
-            console,
-            8,
-            f"Change log: {verify.rows_checked} rows, hash chain {'verifies' if verify.ok else 'BROKEN'}",
-        )
+        chain = "verifies" if verify.ok else "is BROKEN"
+        _say(console, 8, f"Change log: {verify.rows_checked} rows; its hash chain {chain}")
         console.print(f"\n[bold green]Done.[/] Status report: {report_path}")
         console.print(
             f"Look around:  poam-sync --db {db_url} items list\n"
             f"              poam-sync --db {db_url} conflicts list\n"
             f"              poam-sync --db {db_url} log show --item {first.poam_id}\n"
-            f"Settle it:    poam-sync --db {db_url} conflicts resolve {conflicts[0].id if conflicts else 1} "
-            "--take local --reason 'ISSO scope wins'"
+            f"Settle it:    poam-sync --db {db_url} conflicts resolve "
+            f"{conflicts[0].id if conflicts else 1} --take local --reason 'ISSO scope wins'"
         )
     return 0
