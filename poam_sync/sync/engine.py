@@ -20,7 +20,7 @@ import uuid as _uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 CREATE_BATCH = 50
+# When a clean pull returned nothing, the watermark moves to the pull's start minus this margin
+# (our clock may run ahead of the remote's); with records, it moves to the newest remote time.
+CLOCK_SKEW_MARGIN = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,7 @@ class Engine:
         # 1. Pull every connector before pushing to any.
         pulled: dict[str, dict[str, RemoteRecord]] = {}
         marks: dict[str, datetime | None] = {}
+        pull_started = _now()
         with self.store.begin() as tx:
             for name in names:
                 marks[name] = tx.watermark(name)
@@ -223,9 +227,12 @@ class Engine:
         with self.store.begin() as tx:
             # A store error on any item may have lost a remote change: keep every watermark.
             for name in active if not stopped and None not in failed else ():
-                if name in failed or not pulled[name]:
+                if name in failed:
                     continue
-                newest = max(r.updated_at for r in pulled[name].values())
+                if pulled[name]:
+                    newest = max(r.updated_at for r in pulled[name].values())
+                else:
+                    newest = pull_started - CLOCK_SKEW_MARGIN
                 previous = marks[name]
                 if previous is None or newest > previous:
                     tx.set_watermark(name, newest)
