@@ -86,12 +86,10 @@ def _run_killed_at(n: int, tmp: Path) -> tuple[bool, Counter[str], Counter[str]]
 
         sync_user = jira.sim.user_by_email("sync@example.com")
         jira_ids = Counter(
-            jira.sim.poam_id_of(issue) for issue in jira.sim.search("project = POAM", sync_user)
+            jira.sim.issue(str(issue["key"]))["fields"]["customfield_10041"]  # the POA&M ID field
+            for issue in jira.sim.search("project = POAM", sync_user)
         )
-        snow_ids = Counter(
-            r.get("correlation_display") or r["correlation_id"]
-            for r in snow.sim.records("sn_grc_issue")
-        )
+        snow_ids = Counter(r["correlation_id"] for r in snow.sim.records("sn_grc_issue"))
         return killed.is_set(), jira_ids, snow_ids
 
 
