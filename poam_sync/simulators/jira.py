@@ -606,7 +606,8 @@ class JiraSimulator:
             "id": h["id"],
             "author": self.user_json(author, base),
             "created": jira_time(h["created"]),
-            "items": h["items"],
+            # Atlassian's schema has no nulls here: an empty side is left out
+            "items": [{k: v for k, v in item.items() if v is not None} for item in h["items"]],
         }
 
     def issue(self, key: str) -> JsonDict:
@@ -1544,7 +1545,11 @@ class JiraSimulator:
             for link in issue["remotelinks"]
             if global_id is None or link.get("globalId") == global_id
         ]
-        return 200, links
+        if global_id is None:
+            return 200, links
+        if not links:  # with a globalId, Jira answers that one link (or 404)
+            raise ApiError(404, [f"No remote link with globalId '{global_id}'."])
+        return 200, links[0]
 
     def _remotelink_json(self, link: JsonDict, issue: JsonDict, base: str) -> JsonDict:
         out = {
