@@ -718,21 +718,27 @@ class JiraConnector(Connector):
                     if found:
                         keys[i] = found
                 todo = [i for i, k in enumerate(keys) if not isinstance(k, str)]
-            if not todo:
-                return
-            response = self._bulk([bodies[i] for i in todo])
-            created = iter(response.get("issues", []))
-            failed = {e["failedElementNumber"]: e for e in response.get("errors", [])}
-            for pos, i in enumerate(todo):
-                if pos in failed:
+            for _round in range(2):
+                if not todo:
+                    return
+                response = self._bulk([bodies[i] for i in todo])
+                created = iter(response.get("issues", []))
+                failed = {e["failedElementNumber"]: e for e in response.get("errors", [])}
+                again = []
+                for pos, i in enumerate(todo):
+                    if pos not in failed:
+                        keys[i] = next(created)["key"]
+                        continue
                     body = failed[pos].get("elementErrors", {})
+                    if _round == 0 and self._strip_refused(bodies[i], body, problems[i]):
+                        again.append(i)  # the rest of the item is fine: create it without
+                        continue
                     keys[i] = RemoteRejected(
                         f"Jira refused to create {chunk[i][0].poam_id}: {_body_text(body)}",
                         connector=self.name,
                         status=failed[pos].get("status"),
                     )
-                else:
-                    keys[i] = next(created)["key"]
+                todo = again
 
         self._call("create issues", attempt)
         made = [(i, k) for i, k in enumerate(keys) if isinstance(k, str)]
@@ -756,6 +762,23 @@ class JiraConnector(Connector):
                 out.append(WriteResult(records[outcome], tuple(problems[i])))
         self.log.info("jira.created", count=len(made), failed=len(chunk) - len(made))
         return out
+
+    def _strip_refused(
+        self, body: JsonDict, errors: JsonDict, problems: list[FieldProblem]
+    ) -> bool:
+        """Drop optional fields Jira refused from a create body; False when that cannot help."""
+        refused = errors.get("errors") or {}
+        fields = body["fields"]
+        essential = {"project", "issuetype", "summary", "parent"}
+        if errors.get("errorMessages") or not refused:
+            return False
+        if any(fid not in fields or fid in essential for fid in refused):
+            return False
+        for fid, message in refused.items():
+            del fields[fid]
+            canonical = self.ids.canonical_of(fid) or fid
+            problems.append(_screen_problem(canonical, fid, str(message), self.mapping))
+        return True
 
     def _bulk(self, updates: list[JsonDict]) -> JsonDict:
         try:
@@ -868,14 +891,7 @@ class JiraConnector(Connector):
                 return problems
             for fid, message in refused.items():
                 canonical = self.ids.canonical_of(fid) or fid
-                code = "not_on_screen" if _NOT_ON_SCREEN in message else "rejected"
-                hint = (
-                    f"add the field {fid} to the edit screen of {self.mapping.issue_type} "
-                    "issues in Jira, or stop syncing it in mappings/jira.yaml"
-                    if code == "not_on_screen"
-                    else None
-                )
-                problems.append(FieldProblem(canonical, code, f"{key}: {message}", hint))
+                problems.append(_screen_problem(canonical, fid, f"{key}: {message}", self.mapping))
             edit = {k: v for k, v in edit.items() if k not in refused}
         return problems
 
@@ -902,15 +918,25 @@ class JiraConnector(Connector):
         self._edges[(itype, status.lower())] = {h.to.lower(): h for h in hops}
         return itype, status, (f.get("resolution") or {}).get("name"), hops
 
-    def _plan(self, itype: str, start: str, goal: str, *, cycle: bool) -> list[str] | None:
-        """Statuses to pass through from ``start`` to ``goal`` (BFS on known + mapped edges)."""
+    def _plan(
+        self, itype: str, start: str, goal: str, *, cycle: bool, avoid: set[tuple[str, str]]
+    ) -> list[str] | None:
+        """Statuses to pass through from ``start`` to ``goal`` (BFS on known + mapped edges).
+
+        Edges seen blocked in this walk, and learned edges whose screens need a field the
+        mapping does not fill, are left out.
+        """
         hints = {k.lower(): [v.lower() for v in vs] for k, vs in self.mapping.workflow.items()}
 
         def nexts(status: str) -> list[str]:
             learned = self._edges.get((itype, status))
             if learned is not None:
-                return list(learned)
-            return hints.get(status, []) if itype == self.meta.issue_type_id else []
+                found = [to for to, hop in learned.items() if not self._screen_values(hop, None)[1]]
+            elif itype == self.meta.issue_type_id:
+                found = hints.get(status, [])
+            else:
+                found = []
+            return [to for to in found if (status, to) not in avoid]
 
         start, goal = start.lower(), goal.lower()
         queue: deque[list[str]] = deque([[start]])
@@ -934,6 +960,8 @@ class JiraConnector(Connector):
         self, key: str, target: StatusTarget, *, rollback_to: str | None
     ) -> FieldProblem | None:
         trail: list[str] = []
+        avoid: set[tuple[str, str]] = set()
+        last_why: str | None = None
         for _ in range(_MAX_HOPS):
             itype, status, resolution, hops = self._transitions(key)
             same = status.lower() == target.status.lower()
@@ -942,23 +970,24 @@ class JiraConnector(Connector):
             )
             if same and (res_ok or trail):
                 return None
-            path = self._plan(itype, status, target.status, cycle=same)
+            path = self._plan(itype, status, target.status, cycle=same, avoid=avoid)
             by_to = {h.to.lower(): h for h in hops}
             if not path or path[0] not in by_to:
-                why = (
+                why = last_why or (
                     f"no transition path from {status!r} to {target.status!r} "
                     f"(available now: {sorted(h.name for h in hops)})"
                 )
+                needs = [self._needs(h, status) for h in hops if self._screen_values(h, None)[1]]
+                if needs and not last_why:
+                    why += "; " + "; ".join(needs)
                 return self._blocked(key, target, why, trail, rollback_to)
             hop = by_to[path[0]]
             final = len(path) == 1
             fields, missing = self._screen_values(hop, target if final else None)
             if missing:
-                why = (
-                    f"transition {hop.name!r} ({status} -> {hop.to}) needs "
-                    f"{', '.join(missing)}, which mappings/jira.yaml does not fill"
-                )
-                return self._blocked(key, target, why, trail, rollback_to)
+                last_why = self._needs(hop, status)
+                avoid.add((status.lower(), hop.to.lower()))
+                continue
             body: JsonDict = {"transition": {"id": hop.id}}
             if fields:
                 body["fields"] = fields
@@ -967,10 +996,18 @@ class JiraConnector(Connector):
                     "transition", functools.partial(self._post_transition, key, body), key=key
                 )
             except RemoteRejected as exc:
-                self._edges.pop((itype, status.lower()), None)
-                return self._blocked(key, target, exc.message, trail, rollback_to)
+                last_why = exc.message
+                avoid.add((status.lower(), hop.to.lower()))
+                continue
             trail.append(hop.to)
         return self._blocked(key, target, f"more than {_MAX_HOPS} hops", trail, rollback_to)
+
+    def _needs(self, hop: _Hop, status: str) -> str:
+        missing = self._screen_values(hop, None)[1]
+        return (
+            f"transition {hop.name!r} ({status} -> {hop.to}) needs "
+            f"{', '.join(missing)}, which mappings/jira.yaml does not fill"
+        )
 
     def _post_transition(self, key: str, body: JsonDict) -> None:
         self._send("POST", f"issue/{key}/transitions", body)
@@ -1139,6 +1176,18 @@ def _body_text(body: Any) -> str:
     parts = [str(m) for m in body.get("errorMessages") or []]
     parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
     return "; ".join(parts) or "no details"
+
+
+def _screen_problem(canonical: str, fid: str, message: str, mapping: JiraMapping) -> FieldProblem:
+    if _NOT_ON_SCREEN in message:
+        return FieldProblem(
+            canonical,
+            "not_on_screen",
+            message,
+            hint=f"add the field {fid} to the create and edit screens of {mapping.issue_type} "
+            "issues in Jira, or stop syncing it in mappings/jira.yaml",
+        )
+    return FieldProblem(canonical, "rejected", message)
 
 
 def _field_errors(exc: JIRAError) -> dict[str, str]:
