@@ -33,10 +33,11 @@ import base64
 import functools
 import hashlib
 import json
+import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -75,6 +76,7 @@ SEARCH_REMOVED = (
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 MAX_PROPERTY_CHARS = 32_768
 MAX_BULK = 50
+_RELATIVE_DATE = re.compile(r"[\s\"'(,=<>][+-]\d+[wdhm]\b")
 
 JsonDict = dict[str, Any]
 
@@ -327,6 +329,9 @@ class JiraSimulator:
         self._next_num = 1
         self._next_id = 10001
         self._last_ms = 0
+        self._seq = 10000  # ids of changelog histories, comments and remote links
+        self._version = 0  # moves on every write; search results are cached per version
+        self._search_cache: dict[tuple[str, str], tuple[int, list[JsonDict]]] = {}
         if state:
             self.load_state(state)
         self._routes = self._build_routes()
@@ -344,6 +349,7 @@ class JiraSimulator:
                 "mode": self.mode,
                 "next_num": self._next_num,
                 "next_id": self._next_id,
+                "seq": self._seq,
                 "issues": self.issues,
             }
 
@@ -353,10 +359,17 @@ class JiraSimulator:
             self._by_key = {issue["key"]: iid for iid, issue in self.issues.items()}
             self._next_num = int(state.get("next_num", len(self.issues) + 1))
             self._next_id = int(state.get("next_id", 10001 + len(self.issues)))
+            self._seq = int(state.get("seq", 10000 + 100 * len(self.issues)))
+            self._version += 1
+
+    def _next_seq(self) -> str:
+        self._seq += 1
+        return str(self._seq)
 
     def _tick(self) -> int:
         """A write time that is always later than the previous one (``updated`` always moves)."""
         self._last_ms = max(_now_ms(), self._last_ms + 1)
+        self._version += 1
         return self._last_ms
 
     # -- users -----------------------------------------------------------------------------
@@ -677,7 +690,7 @@ class JiraSimulator:
         if items:
             issue["changelog"].append(
                 {
-                    "id": str(10000 + sum(len(i["changelog"]) for i in self.issues.values())),
+                    "id": self._next_seq(),
                     "author": author.account_id,
                     "created": now,
                     "items": items,
@@ -882,7 +895,7 @@ class JiraSimulator:
 
     def _add_comment(self, issue: JsonDict, author: SimUser, body: str) -> JsonDict:
         comment = {
-            "id": str(10000 + sum(len(i["comments"]) for i in self.issues.values())),
+            "id": self._next_seq(),
             "author": author.account_id,
             "body": body,
             "created": self._tick(),
@@ -900,6 +913,7 @@ class JiraSimulator:
             parent["subtasks"].remove(issue["id"])
         del self.issues[issue["id"]]
         del self._by_key[issue["key"]]
+        self._version += 1
 
     # -- workflow --------------------------------------------------------------------------
 
@@ -1063,14 +1077,35 @@ class JiraSimulator:
             query = _jql.parse(jql)
         except _jql.JqlError as exc:
             raise ApiError(400, [str(exc)]) from None
+        cache_key = (jql, user.account_id)
+        cached = self._search_cache.get(cache_key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]  # next page of the same query, nothing written since
         tz = ZoneInfo(user.time_zone)
         predicate = self._compile(query.where, tz, user) if query.where else (lambda _: True)
-        hits = [i for i in self.issues.values() if predicate(i)]
+        hits = [i for i in self._candidates(query.where) if predicate(i)]
         order = query.order_by or (("key", True),)
         for name, desc in reversed(order):
             fid = self._jql_field(name)
             hits.sort(key=functools.partial(self._sort_key, fid=fid), reverse=desc)
+        if not _RELATIVE_DATE.search(jql):  # "-5m" moves with the clock: never cached
+            if len(self._search_cache) > 64:
+                self._search_cache.clear()
+            self._search_cache[cache_key] = (self._version, hits)
         return hits
+
+    def _candidates(self, node: _jql.Node | None) -> list[JsonDict]:
+        """Issues a query can match: by key when it names keys (a fast path), else all."""
+        clauses = node.parts if isinstance(node, _jql.BoolOp) and node.op == "and" else (node,)
+        for c in clauses:
+            if (
+                isinstance(c, _jql.Clause)
+                and c.field.lower() in ("key", "issuekey")
+                and c.op in ("=", "in")
+            ):
+                ids = [self._by_key.get((v.text or "").upper(), v.text or "") for v in c.values]
+                return [self.issues[i] for i in dict.fromkeys(ids) if i in self.issues]
+        return list(self.issues.values())
 
     def _jql_field(self, name: str) -> str:
         low = name.lower()
@@ -1577,7 +1612,7 @@ class JiraSimulator:
                     "id": link["id"],
                     "self": self._remotelink_json(link, issue, ctx.base)["self"],
                 }
-        link_id = 10000 + sum(len(i["remotelinks"]) for i in self.issues.values())
+        link_id = int(self._next_seq())
         link = {"id": link_id, "object": obj}
         for k in ("globalId", "application", "relationship"):
             if k in body:
@@ -1818,10 +1853,3 @@ def serve(*, host: str, port: int, mode: str, state: Path | None, latency_ms: in
     finally:
         signal.signal(signal.SIGTERM, previous)
         running.stop()
-
-
-def iter_issue_keys(sim: JiraSimulator) -> Iterator[str]:
-    """Keys of all issues, oldest first (for tests and the demo)."""
-    with sim.lock:
-        keys = [i["key"] for i in sorted(sim.issues.values(), key=lambda i: int(i["id"]))]
-    yield from keys
