@@ -73,6 +73,7 @@ SEARCH_REMOVED = (
     "A full migration guideline is available at "
     "https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
+CLOUD_NOT_AUTHENTICATED = "Client must be authenticated to access this resource."
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 MAX_PROPERTY_CHARS = 32_768
 MAX_BULK = 50
@@ -1301,7 +1302,16 @@ class JiraSimulator:
         raw_body = await _read_body(receive)
         user = self._authenticate(scope)
         if user is None:
-            await _send_json(send, 401, {"errorMessages": [NOT_AUTHENTICATED], "errors": {}}, {})
+            if self.cloud:  # Cloud answers in plain text
+                text = CLOUD_NOT_AUTHENTICATED.encode()
+                await _send_raw(send, 401, text, {"content-type": "text/plain;charset=UTF-8"})
+                return
+            headers = {"WWW-Authenticate": 'Basic realm="protected-area"'}
+            if "authorization" in {k.decode().lower() for k, _ in scope["headers"]}:
+                headers["X-Seraph-LoginReason"] = "AUTHENTICATED_FAILED"
+            await _send_json(
+                send, 401, {"errorMessages": [NOT_AUTHENTICATED], "errors": {}}, headers
+            )
             return
         if path == "/rest/applinks/latest/listApplicationlinks":
             await _send_json(send, 200, [], {})  # no application links on this site

@@ -12,6 +12,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from poam_sync.simulators.jira import (
+    CLOUD_NOT_AUTHENTICATED,
     DEFAULT_EMAIL,
     DEFAULT_TOKEN,
     NOT_AUTHENTICATED,
@@ -80,7 +81,11 @@ def test_bad_credentials_get_jira_401_body(jira_sim: RunningJira) -> None:
         f"{jira_sim.url}/rest/api/2/myself", auth=("sync@example.com", "wrong"), timeout=10
     )
     assert r.status_code == 401
-    assert r.json() == {"errorMessages": [NOT_AUTHENTICATED], "errors": {}}
+    if jira_sim.sim.cloud:
+        assert r.text == CLOUD_NOT_AUTHENTICATED
+    else:
+        assert r.json() == {"errorMessages": [NOT_AUTHENTICATED], "errors": {}}
+        assert r.headers["X-Seraph-LoginReason"] == "AUTHENTICATED_FAILED"
 
 
 # -- issues ---------------------------------------------------------------------------------
@@ -430,3 +435,21 @@ def test_human_api_plays_the_engineer(jira_sim: RunningJira, jira_client: JIRA) 
     with pytest.raises(JIRAError) as err:
         jira_client.issue(key)
     assert err.value.status_code == 404
+
+
+def test_search_accepts_post_with_nulls_and_comma_separated_fields(jira_sim: RunningJira) -> None:
+    client = client_for(jira_sim)
+    key = _task(client, "Posted", labels=["p"])
+    if jira_sim.sim.cloud:  # sends "expand": null, "properties": null in the body
+        found = client.enhanced_search_issues(
+            "project = POAM", fields=["summary", "labels"], use_post=True
+        )
+    else:
+        found = client.search_issues("project = POAM", fields="summary,labels", use_post=True)
+    assert [(i.key, i.fields.summary, i.fields.labels) for i in found] == [(key, "Posted", ["p"])]
+    path = "search/jql" if jira_sim.sim.cloud else "search"
+    raw = _session(jira_sim).get(
+        f"{jira_sim.url}/rest/api/2/{path}",
+        params={"jql": "project = POAM", "fields": ["summary,labels", "duedate"]},
+    )
+    assert set(raw.json()["issues"][0]["fields"]) == {"summary", "labels", "duedate"}
