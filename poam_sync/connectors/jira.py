@@ -70,6 +70,7 @@ log = structlog.get_logger(__name__)
 BULK_SIZE = 50  # Jira's limit for POST /issue/bulk
 _NOT_ON_SCREEN = "not on the appropriate screen"
 _MAX_HOPS = 8
+STAMP_LABEL_PREFIX = "poam-sync:"  # Stamp.token
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ class JiraConnector(Connector):
     @property
     def meta(self) -> _Meta:
         if self._meta is None:
-            info = self._call("serverInfo", lambda: self._get("serverInfo"))
+            cloud = self.client.deploymentType == "Cloud"  # read by the client's first call
             me = self._call("myself", lambda: self._get("myself"))
             key = self.settings.project_key
             project = self._call(
@@ -313,7 +314,6 @@ class JiraConnector(Connector):
                 tz = ZoneInfo(me.get("timeZone") or "UTC")
             except (ZoneInfoNotFoundError, ValueError):
                 tz = ZoneInfo("UTC")
-            cloud = info.get("deploymentType") == "Cloud"
             self._meta = _Meta(
                 cloud=cloud,
                 project_id=str(project["id"]),
@@ -450,7 +450,8 @@ class JiraConnector(Connector):
             elif field in ("title", "description"):
                 out[field] = f.get(ids[field]) or ""
             elif field == "controls":
-                out[field] = list(f.get(ids[field]) or [])
+                values = f.get(ids[field]) or []
+                out[field] = [v for v in values if not str(v).startswith(STAMP_LABEL_PREFIX)]
             else:
                 out[field] = f.get(ids[field])
         return out
@@ -672,7 +673,12 @@ class JiraConnector(Connector):
     ) -> list[WriteResult | Exception]:
         results: list[WriteResult | Exception] = []
         for n in range(0, len(batch), BULK_SIZE):
-            results += self._create_chunk(batch[n : n + BULK_SIZE])
+            chunk = batch[n : n + BULK_SIZE]
+            try:
+                results += self._create_chunk(chunk)
+            except RemoteError as exc:
+                # this chunk failed as a whole (the engine finds any issue made by its stamp)
+                results += [exc] * len(chunk)
         return results
 
     def _create_body(
@@ -856,6 +862,11 @@ class JiraConnector(Connector):
             },
             problems,
         )
+        if "labels" in edit:  # a field mapped to the labels must not wash our stamp away
+            stamps = [
+                lb for lb in raw["fields"].get("labels") or [] if lb.startswith(STAMP_LABEL_PREFIX)
+            ]
+            edit["labels"] = [*edit["labels"], *stamps]
         if edit:
             problems += self._put_fields(current.key, edit)
         if "milestones" in changes:

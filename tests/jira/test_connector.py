@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
 from poam_sync.connectors.jira import JiraConnector, JiraSettings, _retry_after
-from poam_sync.errors import ConfigError, RemoteAuthError
+from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.mapping.jira import JiraMapping, load_jira_mapping
 from poam_sync.model import Note
 from poam_sync.simulators.jira import RunningJira
@@ -247,3 +247,26 @@ def test_mapping_projection_is_lossy_where_jira_is(mapping: JiraMapping) -> None
     assert mapping.project("title", "Two\nlines") == "Two lines"
     assert mapping.project("controls", ["AC-2 (1)", "AC-2 (1)"]) == ["AC-2_(1)"]
     assert mapping.project("original_risk", None) == "moderate"
+
+
+def test_controls_in_the_labels_never_wash_the_stamp_away(mapping: JiraMapping, make) -> None:
+    c = make(_variant(mapping, fields=dict(mapping.fields) | {"controls": "labels"}))
+    stamp = new_stamp()
+    rec = c.create(stamp, {"title": "x", "controls": ["SI-2"]}).record
+    assert rec.fields["controls"] == ["SI-2"]
+    got = c.update(rec.remote_id, {"controls": ["AC-2(1)", "RA-5"]}).record
+    assert got.fields["controls"] == ["AC-2(1)", "RA-5"]
+    found = c.find_by_stamp(stamp)
+    assert found is not None and found.remote_id == rec.remote_id
+
+
+def test_a_chunk_that_keeps_failing_gives_one_error_per_item(
+    jira_sim: RunningJira, connector: JiraConnector
+) -> None:
+    connector.check()
+    jira_sim.sim.control.add_fault(503, count=100)
+    results = connector.create_many([(new_stamp(), {"title": "x"}) for _ in range(3)])
+    assert len(results) == 3
+    assert all(isinstance(r, RemoteTransientError) for r in results)
+    jira_sim.sim.control.reset()
+    assert jira_sim.sim.search("project = POAM", jira_sim.sim.users[0]) == []
