@@ -63,6 +63,8 @@ from poam_sync.mapping.jira import (
 )
 from poam_sync.model import JsonValue, MilestoneStatus, Note, RiskLevel, Status
 
+__all__ = ["JiraConnector", "JiraSettings"]
+
 T = TypeVar("T")
 JsonDict = dict[str, Any]
 log = structlog.get_logger(__name__)

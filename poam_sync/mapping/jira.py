@@ -32,6 +32,8 @@ from poam_sync.connectors.base import SYNCABLE_FIELDS
 from poam_sync.errors import ConfigError
 from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status
 
+__all__ = ["JiraMapping", "StatusTarget", "load_jira_mapping"]
+
 #: canonical fields written to one plain Jira field each (the others have their own machinery)
 PLAIN_FIELDS = frozenset(
     {

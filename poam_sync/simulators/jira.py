@@ -81,6 +81,17 @@ _RELATIVE_DATE = re.compile(r"[\s\"'(,=<>][+-]\d+[wdhm]\b")
 
 JsonDict = dict[str, Any]
 
+__all__ = [
+    "DEFAULT_EMAIL",
+    "DEFAULT_PAT",
+    "DEFAULT_TOKEN",
+    "JiraSimulator",
+    "RunningJira",
+    "SimUser",
+    "serve",
+    "start_jira_simulator",
+]
+
 
 @dataclass(frozen=True)
 class SimUser:
@@ -1265,14 +1276,23 @@ class JiraSimulator:
         if status == 429:
             wait = retry_after if retry_after is not None else 1
             reset = datetime.now(UTC) + timedelta(seconds=wait)
-            headers = {
-                "Retry-After": str(wait),
-                "X-RateLimit-Limit": "100",
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "X-RateLimit-NearLimit": "true",
-                "RateLimit-Reason": "jira-burst-based",
-            }
+            if self.cloud:
+                headers = {
+                    "Retry-After": str(wait),
+                    "X-RateLimit-Limit": "100",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "X-RateLimit-NearLimit": "true",
+                    "RateLimit-Reason": "jira-burst-based",
+                }
+            else:  # Data Center's token bucket
+                headers = {
+                    "Retry-After": str(wait),
+                    "X-RateLimit-Limit": "100",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Interval-Seconds": "1",
+                    "X-RateLimit-FillRate": "10",
+                }
             body: JsonDict = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
         else:
             if retry_after is not None:
