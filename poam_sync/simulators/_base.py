@@ -37,7 +37,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: builds (body, extra headers) for an injected error status; each simulator speaks its own
 FaultResponder = Callable[[int, int | None], tuple[bytes, dict[str, str]]]
 
-_ID_SEGMENT = re.compile(r"/(?:[A-Z][A-Z0-9]+-\d+|\d+|[0-9a-f]{32})(?=/|$)")
+_ID_SEGMENT = re.compile(r"(?<!/api)/(?:[A-Z][A-Z0-9]+-\d+|\d+|[0-9a-f]{32})(?=/|$)")
 
 
 def endpoint_name(method: str, path: str) -> str:

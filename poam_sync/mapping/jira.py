@@ -1,0 +1,255 @@
+"""The Jira mapping (``mappings/jira.yaml``): canonical POA&M fields <-> Jira fields.
+
+What it says:
+
+- which canonical fields are synced, and to which Jira field each plain one goes (a system
+  field id such as ``summary``, or a custom field by its *name*, resolved through ``/field``);
+- canonical status <-> Jira status (+ resolution); several canonical statuses may share one
+  Jira status: the first one listed is what the Jira side reads back as (lossy, see
+  :meth:`JiraMapping.project`);
+- canonical risk <-> Jira priority;
+- the correlation stamp (a custom field, a label, an issue property);
+- milestones as sub-tasks (issue type, status map);
+- the Task workflow's edges (Jira's REST API only shows the transitions available *now*, so
+  multi-hop paths are planned on this graph, corrected by what Jira answers);
+- values for required transition-screen fields other than the resolution;
+- a user directory: e-mail <-> Cloud account id / Data Center username, for users whose e-mail
+  the API hides.
+
+:func:`load_jira_mapping` reports every mistake as ``[mappings/jira.yaml] statuses.x <- why``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from poam_sync.connectors.base import SYNCABLE_FIELDS
+from poam_sync.errors import ConfigError
+from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status
+
+__all__ = ["JiraMapping", "StatusTarget", "load_jira_mapping"]
+
+#: canonical fields written to one plain Jira field each (the others have their own machinery)
+PLAIN_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "owner",
+        "due_date",
+        "scheduled_completion_date",
+        "original_risk",
+        "controls",
+    }
+)
+SUMMARY_MAX = 255
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StatusTarget(_Frozen):
+    status: str = Field(min_length=1)
+    resolution: str | None = None
+
+
+class StampMapping(_Frozen):
+    field: str | None = "POA&M ID"  # custom field holding the POA&M ID (searchable by people)
+    label: bool = True  # also a label ``poam-sync:<uuid>`` (exact JQL match for find-by-stamp)
+    property: str = Field(default="poam-sync", min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _searchable(self) -> StampMapping:
+        if not self.label and not self.field:
+            raise ValueError("set label: true or a field, or records cannot be found by stamp")
+        return self
+
+
+class MilestoneMapping(_Frozen):
+    mode: Literal["subtasks", "none"] = "subtasks"
+    issue_type: str = "Sub-task"
+    label_prefix: str = "poam-milestone:"
+    removed_label: str = "poam-sync-removed"
+    statuses: dict[MilestoneStatus, str] = Field(
+        default_factory=lambda: {
+            MilestoneStatus.OPEN: "To Do",
+            MilestoneStatus.IN_PROGRESS: "In Progress",
+            MilestoneStatus.COMPLETED: "Done",
+            MilestoneStatus.ARCHIVED: "Done",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _all_statuses(self) -> MilestoneMapping:
+        missing = [s.value for s in MilestoneStatus if s not in self.statuses]
+        if self.mode == "subtasks" and missing:
+            raise ValueError(f"no Jira status for milestone status(es) {missing}")
+        return self
+
+
+class UserEntry(_Frozen):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    account_id: str | None = None  # Cloud
+    username: str | None = None  # Data Center
+
+    @model_validator(mode="after")
+    def _some_id(self) -> UserEntry:
+        if not self.account_id and not self.username:
+            raise ValueError("give account_id (Cloud) or username (Data Center)")
+        return self
+
+
+class JiraMapping(_Frozen):
+    issue_type: str = "Task"
+    sync: tuple[str, ...]
+    fields: dict[str, str] = Field(default_factory=dict)
+    statuses: dict[Status, StatusTarget]
+    priorities: dict[RiskLevel, str] = Field(default_factory=dict)
+    default_priority: str = "Medium"
+    stamp: StampMapping = StampMapping()
+    milestones: MilestoneMapping = MilestoneMapping()
+    workflow: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    transition_fields: dict[str, JsonValue] = Field(default_factory=dict)
+    users: tuple[UserEntry, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JiraMapping:
+        unknown = [f for f in self.sync if f not in SYNCABLE_FIELDS]
+        if unknown:
+            raise ValueError(f"cannot sync {unknown}; syncable: {sorted(SYNCABLE_FIELDS)}")
+        for name in self.sync:
+            if name in PLAIN_FIELDS and name not in self.fields:
+                raise ValueError(f"{name} is synced but has no Jira field under fields")
+        stray = [f for f in self.fields if f not in PLAIN_FIELDS]
+        if stray:
+            raise ValueError(f"fields.{stray[0]}: not a plain field ({sorted(PLAIN_FIELDS)})")
+        if "status" in self.sync:
+            missing = [s.value for s in Status if s not in self.statuses]
+            if missing:
+                raise ValueError(f"statuses: no Jira status for {missing}")
+        if "original_risk" in self.sync:
+            missing = [r.value for r in RiskLevel if r not in self.priorities]
+            if missing:
+                raise ValueError(f"priorities: no Jira priority for {missing}")
+        if "milestones" in self.sync and self.milestones.mode != "subtasks":
+            raise ValueError("milestones are synced but milestones.mode is not subtasks")
+        return self
+
+    # -- lookups --------------------------------------------------------------------------
+
+    @property
+    def synced_fields(self) -> frozenset[str]:
+        return frozenset(self.sync)
+
+    def status_for(self, jira_status: str, resolution: str | None) -> Status | None:
+        """The canonical status a Jira status (+ resolution) reads back as (first listed wins)."""
+        name = jira_status.lower()
+        fallback = None
+        for canonical, target in self.statuses.items():
+            if target.status.lower() != name:
+                continue
+            if target.resolution is None or (
+                resolution is not None and target.resolution.lower() == resolution.lower()
+            ):
+                return canonical
+            fallback = fallback or canonical
+        return fallback
+
+    def risk_for(self, priority: str | None) -> RiskLevel | None:
+        if priority is None:
+            return None
+        for risk, name in self.priorities.items():
+            if name.lower() == priority.lower():
+                return risk
+        return None
+
+    def milestone_status_for(self, jira_status: str) -> MilestoneStatus:
+        for status, name in self.milestones.statuses.items():
+            if name.lower() == jira_status.lower():
+                return status
+        return MilestoneStatus.OPEN
+
+    def user(self, email: str) -> UserEntry | None:
+        low = email.lower()
+        return next((u for u in self.users if u.email.lower() == low), None)
+
+    def user_by_id(self, ident: str) -> UserEntry | None:
+        return next((u for u in self.users if ident in (u.account_id, u.username)), None)
+
+    # -- the lossy projection (what survives a round trip through Jira) -------------------
+
+    def project(self, field: str, value: JsonValue) -> JsonValue:
+        if field == "title":
+            return single_line(str(value or ""))
+        if field == "description":
+            return str(value or "")
+        if field == "status" and value is not None:
+            target = self.statuses[Status(value)]
+            back = self.status_for(target.status, target.resolution)
+            return back.value if back else value
+        if field == "original_risk":
+            name = self.priorities[RiskLevel(value)] if value else self.default_priority
+            risk = self.risk_for(name)
+            return risk.value if risk else None
+        if field == "controls":
+            return list(dict.fromkeys(as_label(str(c)) for c in value or []))
+        if field == "milestones":
+            return [self.project_milestone(m) for m in sort_milestones(value or [])]
+        return value
+
+    def project_milestone(self, m: dict[str, Any]) -> dict[str, JsonValue]:
+        status = MilestoneStatus(m.get("status") or "open")
+        back = self.milestone_status_for(self.milestones.statuses[status])
+        return {
+            "id": str(m["id"]),
+            "description": single_line(str(m.get("description") or "")),
+            "due_date": m.get("due_date"),
+            "status": back.value,
+        }
+
+
+def single_line(text: str) -> str:
+    """Jira summaries are one line of at most 255 characters."""
+    return " ".join(text.split("\n")).strip()[:SUMMARY_MAX]
+
+
+def as_label(text: str) -> str:
+    """Jira labels cannot hold spaces."""
+    return re.sub(r"\s+", "_", text.strip())
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def sort_milestones(items: list[Any]) -> list[dict[str, Any]]:
+    return sorted((dict(m) for m in items), key=lambda m: _natural(str(m.get("id", ""))))
+
+
+def load_jira_mapping(path: Path) -> JiraMapping:
+    """Read and check a Jira mapping file; :class:`ConfigError` naming each wrong option."""
+    label = f"mappings/{path.name}"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"[{label}] cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"[{label}] is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{label}] must be a mapping of options, not {type(raw).__name__}")
+    try:
+        return JiraMapping.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"[{label}] {where} <- {msg}")
+        raise ConfigError(
+            "\n".join(lines), hint="see docs/jira.md for the mapping file's options"
+        ) from None

@@ -1,0 +1,9 @@
+"""The Jira connector holds the connector contract, on Cloud and on Data Center."""
+
+from __future__ import annotations
+
+from tests.contract.base import ConnectorContract
+
+
+class TestJiraContract(ConnectorContract):
+    """Runs every contract test against the simulator in both modes (see conftest.harness)."""
