@@ -833,8 +833,8 @@ class ServiceNowSimulator:
                 if self.passwords.get(name) == form.get("password"):
                     user = name
         if user is None:
-            payload = {"error_description": "access_denied", "error": "server_error"}
-            return 401, {"content-type": "application/json"}, json.dumps(payload).encode()
+            denied = {"error_description": "access_denied", "error": "server_error"}
+            return 401, {"content-type": "application/json"}, json.dumps(denied).encode()
         token = secrets.token_urlsafe(32)
         with self.lock:
             self.tokens[token] = (user, time.time() + TOKEN_LIFETIME_S)
