@@ -19,6 +19,7 @@ from poam_sync.simulators.servicenow import (
 )
 
 TABLE = "sn_grc_issue"
+MISSING = "0" * 32
 
 
 def _api(sn: RunningServiceNow, path: str) -> str:
@@ -425,7 +426,8 @@ def test_batch_api_runs_each_request(sn: RunningServiceNow, http: requests.Sessi
             {"id": "a", "method": "POST", "url": f"/api/now/table/{TABLE}",
              "headers": [{"name": "Content-Type", "value": "application/json"}],
              "body": b64({"short_description": "batched"})},
-            {"id": "b", "method": "GET", "url": f"/api/now/table/{TABLE}/{'0' * 32}", "headers": []},
+            {"id": "b", "method": "GET", "url": f"/api/now/table/{TABLE}/{MISSING}",
+             "headers": []},
         ],
     }  # fmt: skip
     before = sn.sim.control.total_calls()
