@@ -381,6 +381,9 @@ class ServiceNowSimulator:
         self.counters: dict[str, int] = {}
         # (table, state value) -> fields a data policy makes mandatory for that state
         self.state_policies: dict[tuple[str, str], tuple[str, ...]] = {}
+        # answers to lose after the request was carried out (see lose_next_answers)
+        self.lose_answers = 0
+        self.lose_methods: frozenset[str] = frozenset()
         specs = [*default_tables(), *extra_tables]
         for spec in specs:
             self.tables[spec.name] = spec
@@ -733,6 +736,15 @@ class ServiceNowSimulator:
         )
         self.state_policies[(table, value)] = tuple(fields)
 
+    def lose_next_answers(
+        self, count: int = 1, *, methods: Sequence[str] = ("POST", "PATCH")
+    ) -> None:
+        """Carry out the next ``count`` such requests, then cut the connection before the answer
+        (a write that happened although the client saw a network error)."""
+        with self.lock:
+            self.lose_answers = count
+            self.lose_methods = frozenset(m.upper() for m in methods)
+
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
@@ -764,6 +776,21 @@ class ServiceNowSimulator:
         status, out_headers, payload = self.handle(
             scope["method"], scope["path"], query, headers, body, base=base
         )
+        with self.lock:
+            lose = self.lose_answers > 0 and scope["method"] in self.lose_methods
+            if lose:
+                self.lose_answers -= 1
+        if lose:
+            # The request was carried out; the client only sees the connection cut.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-length", str(len(payload) + 64).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload[:10]})
+            return
         await _send_raw(send, status, payload, out_headers)
 
     def handle(

@@ -50,6 +50,7 @@ def sn(sn_run: RunningServiceNow) -> Iterator[RunningServiceNow]:
     yield sn_run
     sn_run.sim.control.reset()
     sn_run.sim.state_policies.clear()
+    sn_run.sim.lose_answers = 0
 
 
 @pytest.fixture(scope="session")
