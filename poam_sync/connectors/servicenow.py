@@ -416,7 +416,7 @@ class ServiceNowConnector(Connector):
             raise RemoteAuthError(f"ServiceNow {what}: {exc}", connector=self.name) from exc
         except (pysnc.exceptions.RestException, pysnc.exceptions.RequestException) as exc:
             raise RemoteRejected(f"ServiceNow {what}: {exc}", connector=self.name) from exc
-        except (ValueError, KeyError) as exc:  # an unparsable answer
+        except json.JSONDecodeError as exc:  # an unparsable (cut) answer; requests' is one too
             raise RemoteTransientError(
                 f"ServiceNow {what}: unreadable response: {exc!r}", connector=self.name
             ) from exc
@@ -968,10 +968,14 @@ class ServiceNowConnector(Connector):
         sys_id = row["sys_id"][0]
         milestones: list[dict[str, JsonValue]] | None = None
         if self.mapping.milestones is not None:
-            milestones = self._call(
-                lambda: self._write_milestones(sys_id, fields.get("milestones") or []),
-                what="milestones",
-            )
+            fresh = True  # a record just created has no children: no need to read them first
+
+            def write() -> list[dict[str, JsonValue]]:
+                nonlocal fresh
+                first, fresh = fresh, False
+                return self._write_milestones(sys_id, fields.get("milestones") or [], fresh=first)
+
+            milestones = self._call(write, what="milestones")
         self._log.info("servicenow.created", sys_id=sys_id, number=row.get("number", ("", ""))[0])
         return WriteResult(self._record(row, milestones), tuple(problems))
 
@@ -1124,14 +1128,19 @@ class ServiceNowConnector(Connector):
             ]
         return WriteResult(self._record(row, milestones), tuple(problems))
 
-    def _write_milestones(self, parent: str, wanted: JsonValue) -> list[dict[str, JsonValue]]:
-        """Make the parent's milestone records equal ``wanted`` (idempotent); the result."""
+    def _write_milestones(
+        self, parent: str, wanted: JsonValue, *, fresh: bool = False
+    ) -> list[dict[str, JsonValue]]:
+        """Make the parent's milestone records equal ``wanted`` (idempotent); the result.
+
+        ``fresh``: the parent was just created, so it has no children to read yet.
+        """
         ms = self.mapping.milestones
         assert ms is not None
         target = self.mapping.project_milestones(wanted, self.meta().lengths)
         existing: dict[str, tuple[str, dict[str, JsonValue]]] = {}
         extra: list[str] = []
-        for row in self._milestone_rows([parent])[parent]:
+        for row in [] if fresh else self._milestone_rows([parent])[parent]:
             value = self._milestone_value(row)
             if str(value["id"]) in existing:
                 extra.append(row["sys_id"][0])
