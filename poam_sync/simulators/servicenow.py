@@ -35,6 +35,7 @@ import binascii
 import json
 import re
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -1181,10 +1182,16 @@ def serve(*, host: str, port: int, tls_dir: Path, state: Path | None, latency_ms
         f"{OAUTH_CLIENT_SECRET}",
         flush=True,
     )
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)  # stop (and save state) on SIGTERM too
     try:
         while run.server.thread.is_alive():
             run.server.thread.join(timeout=0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         run.stop()

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ from poam_sync.simulators.servicenow import (
     OAUTH_CLIENT_SECRET,
     RunningServiceNow,
     parse_query,
+    start_servicenow_simulator,
 )
 
 TABLE = "sn_grc_issue"
@@ -470,3 +472,16 @@ def test_dropped_connection_and_counters(sn: RunningServiceNow, http: requests.S
     assert calls["by_endpoint"] == {"GET /api/now/table/sys_user": 2}
     http.post(f"{sn.url}/_sim/latency", json={"ms": 5})
     assert sn.sim.control.latency_ms == 5
+
+
+# -- state ----------------------------------------------------------------------------------------
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "sn.json"
+    with start_servicenow_simulator(tls_dir=tmp_path / "tls", state=state) as run:
+        sys_id = run.sim.human_create(TABLE, {"short_description": "kept"})["sys_id"]
+    with start_servicenow_simulator(tls_dir=tmp_path / "tls", state=state) as run:
+        assert run.sim.record(TABLE, sys_id)["short_description"] == "kept"
+        again = run.sim.human_create(TABLE, {"short_description": "next"})
+        assert again["number"] != run.sim.record(TABLE, sys_id)["number"]
