@@ -316,7 +316,7 @@ def _current_row(gr: Any, fields: Sequence[str]) -> Row:
 
 def sn_time(value: str) -> datetime:
     """``2026-01-19 04:52:04`` (UTC, as the Table API sends raw values) -> aware datetime."""
-    return datetime.strptime(value, SN_TIME).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def watermark_query(since: datetime) -> str:

@@ -373,6 +373,7 @@ class ServiceNowSimulator:
         self.control = control or SimControl()
         self.lock = threading.RLock()
         self.tables: dict[str, TableSpec] = {}
+        self._column_index: dict[str, tuple[TableSpec, dict[str, Column]]] = {}
         self.rows: dict[str, dict[str, Row]] = {}
         self.passwords: dict[str, str] = {ADMIN_USER: ADMIN_PASSWORD}
         self.oauth_clients: dict[str, tuple[str, str]] = {
@@ -445,10 +446,11 @@ class ServiceNowSimulator:
         spec = self.tables.get(table)
         if spec is None:
             return None
-        for col in (*_SYSTEM_COLUMNS, *spec.columns):
-            if col.name == name:
-                return col
-        return None
+        columns = self._column_index.get(table)
+        if columns is None or columns[0] is not spec:
+            columns = (spec, {c.name: c for c in (*_SYSTEM_COLUMNS, *spec.columns)})
+            self._column_index[table] = columns
+        return columns[1].get(name)
 
     # -- writes ------------------------------------------------------------------------------
 
