@@ -1049,6 +1049,8 @@ class ServiceNowConnector(Connector):
                     what=f"batched POST {self.table}",
                     connector=self.name,
                 )
+                if isinstance(error, RemoteTransientError):
+                    return  # may or may not have happened: created one by one below
                 if error is not None:
                     results[i] = error
                     return

@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -569,13 +569,17 @@ class ServiceNowSimulator:
         parsed = parse_query(query)
         rows: Iterable[Row] = self.rows[table].values()
         if parsed.groups:
-            rows = [r for r in rows if self._matches(table, r, parsed)]
+            match = self._compile(table, parsed)
+            rows = [r for r in rows if match(r)]
         result = list(rows)
         for name, desc in reversed(parsed.order):
             numeric = self._is_numeric(table, name)
+            get = self._getter(table, name)
 
-            def key(row: Row, name: str = name, numeric: bool = numeric) -> tuple[int, float, str]:
-                return _sort_key(self._field_value(table, row, name), numeric)
+            def key(
+                row: Row, get: Callable[[Row], str] = get, numeric: bool = numeric
+            ) -> tuple[int, float, str]:
+                return _sort_key(get(row), numeric)
 
             result.sort(key=key, reverse=desc)
         return result
@@ -588,21 +592,28 @@ class ServiceNowSimulator:
         head = name.partition(".")[0]
         return self._column(table, head) is not None
 
-    def _matches(self, table: str, row: Row, query: EncodedQuery) -> bool:
+    def _getter(self, table: str, name: str) -> Callable[[Row], str]:
+        if "." in name:
+            return lambda row: self._field_value(table, row, name)
+        return lambda row: row.get(name, "")
+
+    def _compile(self, table: str, query: EncodedQuery) -> Callable[[Row], bool]:
+        """The query as one predicate over rows (terms resolved once, not per row)."""
+        groups: list[list[tuple[Callable[[Row], str], Callable[[str], bool]]]] = []
         for group in query.groups:
             terms = [t for t in group if self._known(table, t.field)]
             if not terms:
                 continue  # terms naming unknown fields are ignored, like an instance does
-            if not any(
-                term_matches(
-                    t,
-                    self._field_value(table, row, t.field),
-                    numeric=self._is_numeric(table, t.field),
-                )
+            compiled: list[tuple[Callable[[Row], str], Callable[[str], bool]]] = [
+                (self._getter(table, t.field), _predicate(t, self._is_numeric(table, t.field)))
                 for t in terms
-            ):
-                return False
-        return True
+            ]
+            groups.append(compiled)
+
+        def match(row: Row) -> bool:
+            return all(any(test(get(row)) for get, test in group) for group in groups)
+
+        return match
 
     def _display(self, table: str, name: str, row: Row, viewer: str) -> str:
         value = self._field_value(table, row, name)
@@ -1027,6 +1038,30 @@ class ServiceNowSimulator:
             out["link"] = _link_header(base, table, params, offset, limit, total)
         payload = json.dumps({"result": [render(r) for r in page]}).encode()
         return 200, out, payload
+
+
+def _predicate(term: Term, numeric: bool) -> Callable[[str], bool]:
+    """``term`` as a test of one value, with its constant parts computed once."""
+    if term.op in ("IN", "NOT IN"):
+        wanted = frozenset(term.value.split(","))
+        inside = term.op == "IN"
+
+        def in_set(value: str) -> bool:
+            return (value in wanted) == inside
+
+        return in_set
+    if term.op == "=" and not numeric:
+        want = term.value
+
+        def equal(value: str) -> bool:
+            return value == want
+
+        return equal
+
+    def general(value: str) -> bool:
+        return term_matches(term, value, numeric=numeric)
+
+    return general
 
 
 def _sort_key(value: str, numeric: bool) -> tuple[int, float, str]:
