@@ -15,7 +15,6 @@ from poam_sync.mapping.servicenow import ServiceNowMapping, load_servicenow_mapp
 from poam_sync.simulators.servicenow import (
     ADMIN_PASSWORD,
     ADMIN_USER,
-    Column,
     RunningServiceNow,
     ServiceNowSimulator,
     TableSpec,
@@ -32,7 +31,6 @@ OFFICE_TABLE = TableSpec(
     (*issue_columns(with_correlation=False, stamp_field="u_poam_sync_id"),),
     "POAM",
 )
-_ = Column  # re-exported for tests that build tables
 
 
 @pytest.fixture(scope="session")

@@ -246,6 +246,15 @@ def test_dates_read_back_unshifted_whatever_the_viewers_zone(
     )
 
 
+def test_a_long_title_is_cut_as_the_instance_cuts_it(make_connector: Make) -> None:
+    c = make_connector()
+    title = "T" * 170 + " tail"
+    rec = c.create(new_stamp(), {**FIELDS, "title": title}).record
+    got = c.get(rec.remote_id).fields["title"]
+    assert got == "T" * 160  # short_description is 160 characters (sys_dictionary)
+    assert c.project("title", title) == got
+
+
 def test_owner_email_matches_case_insensitively(
     make_connector: Make, sn: RunningServiceNow
 ) -> None:
