@@ -1223,12 +1223,15 @@ def serve(*, host: str, port: int, tls_dir: Path, state: Path | None, latency_ms
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)  # stop (and save state) on SIGTERM too
+    main = threading.current_thread() is threading.main_thread()
+    # stop (and save the state) on SIGTERM as on Ctrl-C; signals reach the main thread only
+    previous = signal.signal(signal.SIGTERM, interrupt) if main else None
     try:
         while run.server.thread.is_alive():
             run.server.thread.join(timeout=0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         run.stop()

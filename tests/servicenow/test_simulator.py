@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -485,3 +487,35 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert run.sim.record(TABLE, sys_id)["short_description"] == "kept"
         again = run.sim.human_create(TABLE, {"short_description": "next"})
         assert again["number"] != run.sim.record(TABLE, sys_id)["number"]
+
+
+def test_serve_prints_url_and_ca_and_saves_state_on_sigterm(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    code = (
+        "from pathlib import Path; from poam_sync.simulators.servicenow import serve; "
+        f"serve(host='127.0.0.1', port=0, tls_dir=Path({str(tmp_path)!r}), "
+        f"state=Path({str(state)!r}), latency_ms=0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=root
+    ) as child:
+        try:
+            assert child.stdout is not None
+            url = child.stdout.readline().rsplit(" ", 1)[-1].strip()
+            ca = child.stdout.readline().split(": ", 1)[1].strip()
+            assert url.startswith("https://127.0.0.1:") and Path(ca).is_file()
+            with requests.Session() as s:
+                s.trust_env = False
+                s.verify = ca
+                r = s.post(
+                    f"{url}/api/now/table/{TABLE}",
+                    json={"short_description": "by hand"},
+                    auth=("admin", "sim-password"),
+                )
+            assert r.status_code == 201
+        finally:
+            child.terminate()
+            assert child.wait(timeout=30) == 0
+    saved = json.loads(state.read_text())
+    assert any(r["short_description"] == "by hand" for r in saved["rows"][TABLE].values())
