@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 SN_TIME = "%Y-%m-%d %H:%M:%S"
+SYS_ID = re.compile(r"[0-9a-f]{32}")
 STAMP_PREFIX = "poam-sync:"
 JOURNAL_ELEMENTS = ("work_notes", "comments")
 BATCH_CHUNK = 50
@@ -577,12 +579,25 @@ class ServiceNowConnector(Connector):
                 hint="use the labels the instance shows in sys_choice, or add the choices there",
             )
 
+    def _sys_id(self, remote_id: str) -> str:
+        """``remote_id`` if it is a sys_id (it goes into URLs and queries), else RecordGone."""
+        if not SYS_ID.fullmatch(remote_id):
+            raise RecordGone(
+                f"{remote_id!r} is not a ServiceNow sys_id (32 hex digits): no such record",
+                connector=self.name,
+                key=remote_id,
+                hint="the link to this record is broken; relink the item",
+            )
+        return remote_id
+
     # -- users ---------------------------------------------------------------------------------
 
     def _user_id(self, email: str) -> str | None:
         wanted = email.strip().lower()
         if wanted in self._user_ids:
             return self._user_ids[wanted]
+        if any(c in wanted for c in "^,\n") or "@" not in wanted:
+            return None  # not an e-mail; "^" would even change the meaning of the query
         candidates = dict.fromkeys([email.strip(), wanted])
         for candidate in candidates:
             rows = self._page(
@@ -847,6 +862,7 @@ class ServiceNowConnector(Connector):
         )
 
     def get(self, remote_id: str) -> RemoteRecord:
+        remote_id = self._sys_id(remote_id)
         fields = self._fields()
 
         def fetch() -> Row:
@@ -1089,6 +1105,7 @@ class ServiceNowConnector(Connector):
                 results[i] = exc
 
     def update(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+        remote_id = self._sys_id(remote_id)
         # PATCHing field values and upserting milestones are idempotent: safe to repeat.
         return self._call(lambda: self._update_once(remote_id, changes), what="update")
 
@@ -1180,6 +1197,7 @@ class ServiceNowConnector(Connector):
         return code
 
     def add_note(self, remote_id: str, note: Note) -> None:
+        remote_id = self._sys_id(remote_id)
         body = mark_note(note)
         repeat = False
 

@@ -365,3 +365,18 @@ def test_exhausted_retries_surface_retry_after(make_connector: Make, sn: Running
         c.update(rec.remote_id, {"title": "never"})
     assert info.value.retry_after == 9.0 and info.value.status == 429
     assert "Rate limit exceeded" in str(info.value)
+
+
+def test_an_owner_that_is_no_plain_email_never_matches_anyone(make_connector: Make) -> None:
+    c = make_connector()
+    rec = c.create(new_stamp(), FIELDS).record
+    result = c.update(rec.remote_id, {"owner": "x@example.com^ORactive=true"})
+    assert [p.code for p in result.problems] == ["unknown_user"]
+    assert c.get(rec.remote_id).fields["owner"] == FIELDS["owner"]
+
+
+def test_an_id_that_is_no_sys_id_is_gone(make_connector: Make) -> None:
+    from poam_sync.errors import RecordGone
+
+    with pytest.raises(RecordGone, match="not a ServiceNow sys_id"):
+        make_connector().get("../sys_user")
