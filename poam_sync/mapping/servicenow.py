@@ -1,0 +1,260 @@
+"""The ServiceNow mapping: which record fields hold which canonical fields, and how values map.
+
+Loaded from ``mappings/servicenow.yaml`` (documented there) by :func:`load_servicenow_mapping`.
+Pure data and pure transforms: the connector discovers choice codes (``sys_choice``) and users
+(``sys_user``) at run time; this module speaks choice *labels* and e-mails.
+
+Mappings can be lossy (GRC's playbook has five states, the canonical record nine statuses):
+:meth:`ServiceNowMapping.project` is the canonical value that survives a round trip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from poam_sync.connectors.base import SYNCABLE_FIELDS
+from poam_sync.errors import ConfigError
+from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status, normalize_control
+
+DEFAULT_MAPPING_PATH = Path("mappings/servicenow.yaml")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MilestoneMapping(_Frozen):
+    """Milestones as child records of the POA&M record."""
+
+    table: str | None = None  # None: the connector settings' ``milestone_table``
+    parent_field: str = "parent"
+    id_field: str = "correlation_id"
+    description_field: str = "short_description"
+    due_date_field: str = "due_date"
+    state_field: str = "state"
+    states: dict[MilestoneStatus, str] = Field(
+        default_factory=lambda: {
+            MilestoneStatus.OPEN: "Open",
+            MilestoneStatus.IN_PROGRESS: "Work in Progress",
+            MilestoneStatus.COMPLETED: "Closed Complete",
+            MilestoneStatus.ARCHIVED: "Closed Skipped",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _every_status(self) -> MilestoneMapping:
+        missing = [s.value for s in MilestoneStatus if s not in self.states]
+        if missing:
+            raise ValueError(f"states: no label for milestone status(es) {', '.join(missing)}")
+        return self
+
+    def read_back(self, label: str) -> MilestoneStatus | None:
+        for status, mapped in self.states.items():
+            if mapped == label:
+                return status
+        return None
+
+
+class ServiceNowMapping(_Frozen):
+    """Canonical field -> ServiceNow column, and the value maps for choice fields."""
+
+    fields: dict[str, str]
+    states: dict[Status, str] = Field(default_factory=dict)
+    state_read_back: dict[str, Status] = Field(default_factory=dict)
+    risks: dict[RiskLevel, str] = Field(default_factory=dict)
+    milestones: MilestoneMapping | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceNowMapping:
+        unknown = sorted(set(self.fields) - SYNCABLE_FIELDS - {"milestones"})
+        if unknown:
+            raise ValueError(
+                f"fields: {', '.join(unknown)} cannot be synced "
+                f"(choose from {', '.join(sorted(SYNCABLE_FIELDS - {'milestones'}))})"
+            )
+        if "milestones" in self.fields:
+            raise ValueError("fields: milestones are configured in the 'milestones' section")
+        if "status" in self.fields:
+            missing = [s.value for s in Status if s not in self.states]
+            if missing:
+                raise ValueError(
+                    f"states: no state label for {', '.join(missing)}; every canonical status "
+                    "needs one (several may share a label)"
+                )
+            for label, status in self.state_read_back.items():
+                if self.states.get(status) != label:
+                    raise ValueError(
+                        f"state_read_back.{label}: {status.value} is not mapped to {label!r} "
+                        "under states"
+                    )
+            shared = self._shared_labels()
+            unresolved = [label for label in shared if label not in self.state_read_back]
+            if unresolved:
+                raise ValueError(
+                    "state_read_back: say which status each shared label reads back as: "
+                    + "; ".join(
+                        f"{label} <- one of {', '.join(shared[label])}" for label in unresolved
+                    )
+                )
+        if "original_risk" in self.fields:
+            missing = [r.value for r in RiskLevel if r not in self.risks]
+            if missing:
+                raise ValueError(f"risks: no priority label for {', '.join(missing)}")
+        return self
+
+    def _shared_labels(self) -> dict[str, list[str]]:
+        by_label: dict[str, list[str]] = {}
+        for status, label in self.states.items():
+            by_label.setdefault(label, []).append(status.value)
+        return {label: s for label, s in by_label.items() if len(s) > 1}
+
+    # -- what it syncs -----------------------------------------------------------------------
+
+    @property
+    def synced_fields(self) -> frozenset[str]:
+        names = set(self.fields)
+        if self.milestones is not None:
+            names.add("milestones")
+        return frozenset(names)
+
+    def column(self, canonical: str) -> str:
+        return self.fields[canonical]
+
+    # -- value maps ------------------------------------------------------------------------------
+
+    def status_from_label(self, label: str) -> Status | None:
+        if label in self.state_read_back:
+            return self.state_read_back[label]
+        for status, mapped in self.states.items():
+            if mapped == label:
+                return status
+        return None
+
+    def risk_from_label(self, label: str) -> RiskLevel | None:
+        for risk, mapped in self.risks.items():
+            if mapped == label:
+                return risk
+        return None
+
+    # -- projection --------------------------------------------------------------------------
+
+    def project(
+        self, field: str, value: JsonValue, max_lengths: Mapping[str, int] | None = None
+    ) -> JsonValue:
+        """The canonical value ``value`` becomes after a round trip through ServiceNow."""
+        lengths = max_lengths or {}
+        if value is None:
+            return [] if field in ("controls", "milestones") else None
+        if field in ("title", "description"):
+            text = str(value)
+            limit = lengths.get(self.fields.get(field, ""))
+            return text[:limit] if limit else text
+        if field == "status":
+            label = self.states.get(Status(value))
+            back = self.status_from_label(label) if label else None
+            return back.value if back else value
+        if field == "original_risk":
+            label = self.risks.get(RiskLevel(value))
+            risk = self.risk_from_label(label) if label else None
+            return risk.value if risk else value
+        if field == "owner":
+            return str(value).strip().lower() or None
+        if field in ("due_date", "scheduled_completion_date"):
+            return str(value)[:10] or None
+        if field == "controls":
+            return split_controls(join_controls(value))
+        if field == "milestones":
+            return self.project_milestones(value, lengths)
+        return value
+
+    def project_milestones(
+        self, value: JsonValue, max_lengths: Mapping[str, int] | None = None
+    ) -> list[dict[str, JsonValue]]:
+        out = []
+        m = self.milestones or MilestoneMapping()
+        limit = (max_lengths or {}).get(f"milestone.{m.description_field}")
+        for raw in value or []:
+            status = MilestoneStatus(raw.get("status") or MilestoneStatus.OPEN)
+            back = m.read_back(m.states[status]) or status
+            desc = str(raw.get("description") or "")
+            out.append(
+                {
+                    "id": str(raw["id"]),
+                    "description": desc[:limit] if limit else desc,
+                    "due_date": (str(raw["due_date"])[:10] or None)
+                    if raw.get("due_date")
+                    else None,
+                    "status": back.value,
+                }
+            )
+        return sort_milestones(out)
+
+
+def join_controls(value: JsonValue) -> str:
+    items = value if isinstance(value, list | tuple) else [value]
+    return ", ".join(str(v).strip() for v in items if str(v).strip())
+
+
+def split_controls(text: str) -> list[str]:
+    seen: list[str] = []
+    for part in text.split(","):
+        if part.strip():
+            control = normalize_control(part)
+            if control not in seen:
+                seen.append(control)
+    return seen
+
+
+def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", text))
+
+
+def sort_milestones(items: list[dict[str, JsonValue]]) -> list[dict[str, JsonValue]]:
+    return sorted(items, key=lambda m: _natural(str(m["id"])))
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_servicenow_mapping(data: Any, *, source: str) -> ServiceNowMapping:
+    """Validate already-parsed YAML; errors read ``[source] where <- what``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{source}] (top level) <- expected a mapping of sections")
+    try:
+        return ServiceNowMapping.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            loc = tuple(err["loc"])
+            # a model-level validator names its own place in its message ("states: ...")
+            where, sep, rest = msg.partition(": ")
+            if not loc and sep and re.fullmatch(r"[\w.]+", where):
+                lines.append(f"[{source}] {where} <- {rest}")
+            else:
+                lines.append(f"[{source}] {_where(loc)} <- {msg}")
+        raise ConfigError("\n".join(lines), hint="fix the mapping file and run again") from None
+
+
+def load_servicenow_mapping(path: Path = DEFAULT_MAPPING_PATH) -> ServiceNowMapping:
+    """Read and validate a ServiceNow mapping file."""
+    source = path.as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"[{source}] cannot be read: {exc.strerror or exc}",
+            hint="create it from the documented mappings/servicenow.yaml",
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"[{source}] is not valid YAML: {exc}") from exc
+    return parse_servicenow_mapping(data, source=source)
