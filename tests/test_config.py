@@ -1,0 +1,120 @@
+"""Configuration: environment references, clear errors naming the option, no secrets in files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from poam_sync.config import load_config, parse_config
+from poam_sync.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {
+    "JIRA_URL": "http://127.0.0.1:8080",
+    "JIRA_USER": "sync@example.com",
+    "JIRA_TOKEN": "sim-token",
+    "SERVICENOW_URL": "https://127.0.0.1:8443",
+    "SERVICENOW_USER": "admin",
+    "SERVICENOW_PASSWORD": "sim-password",
+    "SERVICENOW_CA_BUNDLE": "/tmp/ca.pem",
+}
+
+
+def example() -> dict[str, object]:
+    data = yaml.safe_load((ROOT / "config" / "poam-sync.example.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_the_example_config_is_valid_with_the_documented_variables() -> None:
+    config = parse_config(example(), env=ENV, base=ROOT)
+    assert [c.name for c in config.connectors] == ["jira", "servicenow"]
+    jira = config.connector("jira")
+    assert jira.settings["url"] == "http://127.0.0.1:8080"
+    assert jira.mapping == ROOT / "mappings" / "jira.yaml"
+    assert config.connector("servicenow").import_new is True
+    assert config.policy.fields["scheduled_completion_date"].owner == "local"
+    assert config.database_url == "sqlite:///poam-sync.db"
+
+
+def test_load_config_resolves_paths_from_the_project_folder() -> None:
+    config = load_config(ROOT / "config" / "poam-sync.example.yaml", env=ENV)
+    assert config.connector("servicenow").mapping == ROOT / "mappings" / "servicenow.yaml"
+
+
+def test_a_missing_required_option_names_section_and_option() -> None:
+    raw = example()
+    del raw["connectors"]["jira"]["project_key"]  # type: ignore[index]
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, env=ENV, base=ROOT)
+    assert "[connectors.jira] project_key <- field required" in str(exc.value)
+    assert exc.value.exit_code == 2
+
+
+def test_an_unknown_key_is_rejected() -> None:
+    raw = example()
+    raw["connectors"]["servicenow"]["tabel"] = "sn_grc_issue"  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"\[connectors.servicenow\] tabel <- extra inputs"):
+        parse_config(raw, env=ENV, base=ROOT)
+    raw = example()
+    raw["guards"]["max_share"] = 0.2  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"\[config\] guards.max_share"):
+        parse_config(raw, env=ENV, base=ROOT)
+
+
+def test_an_unset_variable_is_named_with_what_to_do() -> None:
+    env = {k: v for k, v in ENV.items() if k != "JIRA_TOKEN"}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(example(), env=env, base=ROOT)
+    assert "[connectors.jira] token <- environment variable JIRA_TOKEN is not set" in str(exc.value)
+    assert "export JIRA_TOKEN" in str(exc.value)
+
+
+def test_a_secret_written_in_the_file_is_refused() -> None:
+    raw = example()
+    raw["connectors"]["jira"]["token"] = "hunter2"  # type: ignore[index]
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, env=ENV, base=ROOT)
+    assert "[connectors.jira] token <- a secret is written in the file" in str(exc.value)
+    assert "hunter2" not in str(exc.value)
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("from-a-file\n")
+    raw = example()
+    raw["connectors"]["jira"]["token"] = "${file:token}"  # type: ignore[index]
+    config = parse_config(raw, env=ENV, base=tmp_path)
+    assert config.connector("jira").settings["token"] == "from-a-file"
+
+
+def test_defaults_in_references() -> None:
+    raw = {"database_url": "${DB_URL:-sqlite:///x.db}", "system": "${SYS:-acme}"}
+    config = parse_config(raw, env={}, base=ROOT)
+    assert (config.database_url, config.system) == ("sqlite:///x.db", "acme")
+
+
+def test_connector_settings_are_checked_by_the_connector_model() -> None:
+    raw = example()
+    raw["connectors"]["jira"]["pat"] = "${JIRA_TOKEN}"  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"\[connectors.jira\]"):
+        parse_config(raw, env=ENV, base=ROOT)  # token and pat together
+
+
+def test_no_config_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="poam-sync init"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("shipped", "source"),
+    [
+        ("poam-sync.example.yaml", "config/poam-sync.example.yaml"),
+        ("jira.yaml", "mappings/jira.yaml"),
+        ("servicenow.yaml", "mappings/servicenow.yaml"),
+    ],
+)
+def test_files_shipped_for_init_match_the_repository(shipped: str, source: str) -> None:
+    """`poam-sync init` writes the copies in poam_sync/data/: they must not drift."""
+    assert (ROOT / "poam_sync" / "data" / shipped).read_text() == (ROOT / source).read_text()
