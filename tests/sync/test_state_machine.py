@@ -216,11 +216,11 @@ class SyncMachine(RuleBasedStateMachine):
         self.snow.sim.control.reset()
         for _ in range(4):
             self._cycle()
-        self.check_invariants()
+        self.assert_converged()
 
     # -- invariants ------------------------------------------------------------------------------
 
-    def check_invariants(self) -> None:
+    def assert_converged(self) -> None:
         assert self.store.verify_log().ok
         with self.store.begin() as tx:
             conflicts = {(c.item_uuid, c.connector, c.field) for c in tx.conflicts(state="open")}
