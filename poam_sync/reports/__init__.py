@@ -323,11 +323,12 @@ def _html(data: ReportData, kind: Kind) -> str:
                 "<th>State</th></tr>"
             )
             for d in data.due:
-                days = (
-                    ""
-                    if d.days is None
-                    else (f"{-d.days} d late" if d.days < 0 else f"in {d.days} d")
-                )
+                if d.days is None:
+                    days = ""
+                elif d.days < 0:
+                    days = f"{-d.days} d late"
+                else:
+                    days = "today" if d.days == 0 else f"in {d.days} d"
                 parts.append(
                     f"<tr><td>{e(d.owner)}</td><td>{e(d.poam_id)}</td><td>{e(d.title)}</td>"
                     f'<td>{e(str(d.due or ""))}</td><td class="{e(d.state)}">'
