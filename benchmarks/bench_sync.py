@@ -140,7 +140,7 @@ def bench_sync(n: int, latency_ms: int) -> None:
                 )
             with build_engine(config, store) as engine:
                 for sim in (jira, snow):
-                    sim.control("reset")
+                    sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
                 start = time.perf_counter()
                 report = engine.run_cycle()
@@ -149,13 +149,14 @@ def bench_sync(n: int, latency_ms: int) -> None:
                 print(
                     f"initial sync of {n} items ({latency_ms} ms/call): {took:.1f} s; "
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
-                    f"Jira {jc} calls ({jc / n:.3f}/item), ServiceNow {sc} calls ({sc / n:.3f}/item); "
+                    f"Jira {jc} calls ({jc / n:.3f}/item), "
+                    f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
                     f"peak RSS {rss_mib():.0f} MiB"
                 )
                 # The first cycle after creating reads its own writes back once (echoes).
                 engine.run_cycle()
                 for sim in (jira, snow):
-                    sim.control("reset")
+                    sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
                 start = time.perf_counter()
                 report = engine.run_cycle()
@@ -179,7 +180,7 @@ def bench_plan(m: int) -> None:
         links = {u: LinkInfo(f"{name}-{k}", f"K-{k}") for k, u in enumerate(items)}
         baselines = {u: to_sync(i) for u, i in items.items()}
         pulled = {}
-        for k, (u, i) in enumerate(items.items()):
+        for k, i in enumerate(items.values()):
             if k % changed_every == 0:
                 fields = dict(to_sync(i), title=f"{i.title} (edited)")
                 rid = f"{name}-{k}"

@@ -31,6 +31,7 @@ import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from poam_sync.connectors.base import RemoteRecord
@@ -239,6 +240,11 @@ def _show(value: JsonValue) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+@lru_cache(maxsize=64)
+def _ordered(fields: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(fields))
+
+
 def _actor(record: RemoteRecord | None) -> str:
     return f" by {record.updated_by}" if record is not None and record.updated_by else ""
 
@@ -269,12 +275,20 @@ def plan_item(
     policies: Mapping[str, FieldPolicy],
     *,
     local_changed_at: Mapping[str, datetime] | None = None,
+    stamped: Mapping[str, Mapping[str, RemoteRecord]] | None = None,
 ) -> ItemPlan:
-    """The actions for one canonical item across all connectors."""
+    """The actions for one canonical item across all connectors.
+
+    ``stamped``: per connector, the pulled records carrying our stamp, by item uuid (``plan``
+    builds it once for all items; computed here when not given).
+    """
     local_changed_at = local_changed_at or {}
+    if stamped is None:
+        stamped = _stamped(connectors)
     actions: list[Action] = []
     local = to_sync(item)
     conflicted: set[tuple[str, str]] = set()  # (connector, field) left alone this cycle
+    settled: set[tuple[str, str]] = set()  # (connector, field) whose conflict settles now
     incoming: dict[str, list[_Incoming]] = {}
 
     linked: list[tuple[ConnectorState, LinkInfo, RemoteRecord | None]] = []
@@ -289,7 +303,7 @@ def plan_item(
     # Phase 1: what each linked connector says, field by field.
     for c, link, record in linked:
         base = c.baselines.get(item.uuid, {})
-        for name in sorted(c.synced_fields):
+        for name in _ordered(c.synced_fields):
             l_val = c.project(name, local.get(name))
             has_base = name in base
             b_val = base.get(name)
@@ -301,6 +315,7 @@ def plan_item(
             open_c = c.open_conflicts.get((item.uuid, name))
             if open_c is not None:
                 if l_val == r_val:
+                    settled.add((c.name, name))
                     actions.append(
                         CloseConflict(
                             c.name,
@@ -419,11 +434,8 @@ def plan_item(
     # Phase 2: make every linked connector agree with the new canonical values.
     for c, link, record in linked:
         base = c.baselines.get(item.uuid, {})
-        for name in sorted(c.synced_fields):
-            if (c.name, name) in conflicted or any(
-                isinstance(a, CloseConflict) and a.connector == c.name and a.field == name
-                for a in actions
-            ):
+        for name in _ordered(c.synced_fields):
+            if (c.name, name) in conflicted or (c.name, name) in settled:
                 continue
             want = c.project(name, new_local.get(name))
             has_base = name in base
@@ -497,26 +509,16 @@ def plan_item(
                     LinkBroken(c.name, f"the {c.name} record linked to {item.poam_id} is gone")
                 )
             continue
-        stamped = next(
-            (
-                r
-                for r in c.pulled.values()
-                if r.stamp is not None and r.stamp.item_uuid == item.uuid
-            ),
-            None,
-        )
-        if stamped is not None:
-            actions.append(
-                AdoptRemote(
-                    c.name, stamped, f"{c.name} {stamped.key} carries our stamp: linking it"
-                )
-            )
+        ours = stamped.get(c.name, {}).get(item.uuid)
+        if ours is not None:
+            why = f"{c.name} {ours.key} carries our stamp: linking it"
+            actions.append(AdoptRemote(c.name, ours, why))
             continue
         changed = {k: v for k, v in new_local.items() if local.get(k) != v}
         current = from_sync(item, changed) if changed else item
         if not c.in_scope(current):
             continue
-        fields = {name: c.project(name, new_local.get(name)) for name in sorted(c.synced_fields)}
+        fields = {name: c.project(name, new_local.get(name)) for name in _ordered(c.synced_fields)}
         pending = item.uuid in c.pending_intents
         actions.append(
             CreateRemote(
@@ -533,6 +535,13 @@ def plan_item(
         )
 
     return ItemPlan(item.uuid, item.poam_id, item.system, tuple(actions))
+
+
+def _stamped(connectors: Sequence[ConnectorState]) -> dict[str, dict[str, RemoteRecord]]:
+    return {
+        c.name: {r.stamp.item_uuid: r for r in c.pulled.values() if r.stamp is not None}
+        for c in connectors
+    }
 
 
 def imported_item(connector: ConnectorState, record: RemoteRecord, poam_id: str) -> PoamItem:
@@ -584,9 +593,11 @@ def plan(
             used.add((new.system, new.poam_id))
             imports[new.uuid] = (new, c, record)
 
+    stamped = _stamped(connectors)
     for item in items.values():
+        changed_at = local_changed_at.get(item.uuid)
         results.append(
-            plan_item(item, connectors, policies, local_changed_at=local_changed_at.get(item.uuid))
+            plan_item(item, connectors, policies, local_changed_at=changed_at, stamped=stamped)
         )
 
     for new, source, record in imports.values():

@@ -7,22 +7,39 @@ without the canonical-only parts. These two pure functions are the only place th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from poam_sync.connectors.base import SYNCABLE_FIELDS
 from poam_sync.model import JsonValue, Person, PoamItem, with_fields
 
 _MILESTONE_KEYS = ("id", "description", "due_date", "status")
 
 
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def to_sync(item: PoamItem) -> dict[str, JsonValue]:
-    """The item's syncable fields as connector values."""
-    dumped = item.model_dump(mode="json", include=set(SYNCABLE_FIELDS))
-    dumped["owner"] = item.owner.email if item.owner and item.owner.email else None
-    dumped["milestones"] = [
-        {k: m.get(k) for k in _MILESTONE_KEYS} for m in dumped.get("milestones") or []
-    ]
-    return dumped
+    """The item's syncable fields as connector values (built by hand: the planner's hot path)."""
+    return {
+        "title": item.title,
+        "description": item.description,
+        "status": item.status.value,
+        "owner": item.owner.email if item.owner and item.owner.email else None,
+        "due_date": _iso(item.due_date),
+        "scheduled_completion_date": _iso(item.scheduled_completion_date),
+        "original_risk": item.original_risk.value if item.original_risk else None,
+        "controls": list(item.controls),
+        "milestones": [
+            {
+                "id": m.id,
+                "description": m.description,
+                "due_date": _iso(m.due_date),
+                "status": m.status.value,
+            }
+            for m in item.milestones
+        ],
+    }
 
 
 def from_sync(item: PoamItem, changes: Mapping[str, JsonValue]) -> PoamItem:
