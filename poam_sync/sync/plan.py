@@ -275,16 +275,17 @@ def plan_item(
     policies: Mapping[str, FieldPolicy],
     *,
     local_changed_at: Mapping[str, datetime] | None = None,
-    stamped: Mapping[str, Mapping[str, RemoteRecord]] | None = None,
+    index: _Index | None = None,
 ) -> ItemPlan:
     """The actions for one canonical item across all connectors.
 
-    ``stamped``: per connector, the pulled records carrying our stamp, by item uuid (``plan``
-    builds it once for all items; computed here when not given).
+    ``index``: lookups over all connectors that ``plan`` builds once for every item (built
+    here when not given).
     """
     local_changed_at = local_changed_at or {}
-    if stamped is None:
-        stamped = _stamped(connectors)
+    if index is None:
+        index = _Index.build(connectors)
+    stamped = index.stamped
     actions: list[Action] = []
     local = to_sync(item)
     conflicted: set[tuple[str, str]] = set()  # (connector, field) left alone this cycle
@@ -302,6 +303,9 @@ def plan_item(
 
     # Phase 1: what each linked connector says, field by field.
     for c, link, record in linked:
+        in_conflict = item.uuid in index.conflicted[c.name]
+        if record is None and not in_conflict:
+            continue  # not changed remotely since the baseline: nothing comes in
         base = c.baselines.get(item.uuid, {})
         for name in _ordered(c.synced_fields):
             l_val = c.project(name, local.get(name))
@@ -312,8 +316,10 @@ def plan_item(
                 # Never agreed on this field (a new link, or a newly synced field): the
                 # canonical record is the hub, so phase 2 pushes it or records the agreement.
                 continue
-            open_c = c.open_conflicts.get((item.uuid, name))
+            open_c = c.open_conflicts.get((item.uuid, name)) if in_conflict else None
             if open_c is not None:
+                if record is None:
+                    r_val = open_c.remote  # not pulled again: the remote still holds its value
                 if l_val == r_val:
                     settled.add((c.name, name))
                     actions.append(
@@ -434,6 +440,25 @@ def plan_item(
     # Phase 2: make every linked connector agree with the new canonical values.
     for c, link, record in linked:
         base = c.baselines.get(item.uuid, {})
+        if record is None and item.uuid not in index.conflicted[c.name]:
+            # The common case (the remote did not change): push only what moved here.
+            project = c.project
+            for name in _ordered(c.synced_fields):
+                if name in base:
+                    want = project(name, new_local.get(name))
+                    if want != base[name]:
+                        why = f"{name} is {_show(want)} here, {_show(base[name])} in {c.name} "
+                        actions.append(
+                            PushField(
+                                c.name,
+                                link.remote_id,
+                                name,
+                                want,
+                                None,
+                                f"{why}({link.remote_key})",
+                            )
+                        )
+            continue
         for name in _ordered(c.synced_fields):
             if (c.name, name) in conflicted or (c.name, name) in settled:
                 continue
@@ -537,11 +562,22 @@ def plan_item(
     return ItemPlan(item.uuid, item.poam_id, item.system, tuple(actions))
 
 
-def _stamped(connectors: Sequence[ConnectorState]) -> dict[str, dict[str, RemoteRecord]]:
-    return {
-        c.name: {r.stamp.item_uuid: r for r in c.pulled.values() if r.stamp is not None}
-        for c in connectors
-    }
+@dataclass(frozen=True, slots=True)
+class _Index:
+    stamped: Mapping[str, Mapping[str, RemoteRecord]]  # connector -> item uuid -> record
+    conflicted: Mapping[str, frozenset[str]]  # connector -> item uuids with open conflicts
+
+    @classmethod
+    def build(cls, connectors: Sequence[ConnectorState]) -> _Index:
+        return cls(
+            stamped={
+                c.name: {r.stamp.item_uuid: r for r in c.pulled.values() if r.stamp is not None}
+                for c in connectors
+            },
+            conflicted={
+                c.name: frozenset(uuid for uuid, _field in c.open_conflicts) for c in connectors
+            },
+        )
 
 
 def imported_item(connector: ConnectorState, record: RemoteRecord, poam_id: str) -> PoamItem:
@@ -593,11 +629,11 @@ def plan(
             used.add((new.system, new.poam_id))
             imports[new.uuid] = (new, c, record)
 
-    stamped = _stamped(connectors)
+    index = _Index.build(connectors)
     for item in items.values():
         changed_at = local_changed_at.get(item.uuid)
         results.append(
-            plan_item(item, connectors, policies, local_changed_at=changed_at, stamped=stamped)
+            plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
         )
 
     for new, source, record in imports.values():
