@@ -443,9 +443,12 @@ def plan_item(
         if record is None and item.uuid not in index.conflicted[c.name]:
             # The common case (the remote did not change): push only what moved here.
             project = c.project
-            for name in _ordered(c.synced_fields):
+            for name in index.fields[c.name]:
                 if name in base:
-                    want = project(name, new_local.get(name))
+                    value = new_local.get(name)
+                    if value == base[name]:
+                        continue  # projections are idempotent: an agreed value projects to itself
+                    want = project(name, value)
                     if want != base[name]:
                         why = f"{name} is {_show(want)} here, {_show(base[name])} in {c.name} "
                         actions.append(
@@ -566,6 +569,7 @@ def plan_item(
 class _Index:
     stamped: Mapping[str, Mapping[str, RemoteRecord]]  # connector -> item uuid -> record
     conflicted: Mapping[str, frozenset[str]]  # connector -> item uuids with open conflicts
+    fields: Mapping[str, tuple[str, ...]]  # connector -> synced fields, in a stable order
 
     @classmethod
     def build(cls, connectors: Sequence[ConnectorState]) -> _Index:
@@ -577,6 +581,7 @@ class _Index:
             conflicted={
                 c.name: frozenset(uuid for uuid, _field in c.open_conflicts) for c in connectors
             },
+            fields={c.name: tuple(sorted(c.synced_fields)) for c in connectors},
         )
 
 
