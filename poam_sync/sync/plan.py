@@ -27,11 +27,11 @@ Every action carries a ``why`` that a person can read (``sync --dry-run`` prints
 
 from __future__ import annotations
 
+import gc
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Literal
 
 from poam_sync.connectors.base import RemoteRecord
@@ -240,11 +240,6 @@ def _show(value: JsonValue) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-@lru_cache(maxsize=64)
-def _ordered(fields: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(fields))
-
-
 def _actor(record: RemoteRecord | None) -> str:
     return f" by {record.updated_by}" if record is not None and record.updated_by else ""
 
@@ -307,16 +302,17 @@ def plan_item(
         if record is None and not in_conflict:
             continue  # not changed remotely since the baseline: nothing comes in
         base = c.baselines.get(item.uuid, {})
-        for name in _ordered(c.synced_fields):
-            l_val = c.project(name, local.get(name))
-            has_base = name in base
-            b_val = base.get(name)
-            r_val = record.fields.get(name, b_val) if record is not None else b_val
-            if not has_base:
+        for name in index.fields[c.name]:
+            if name not in base:
                 # Never agreed on this field (a new link, or a newly synced field): the
                 # canonical record is the hub, so phase 2 pushes it or records the agreement.
                 continue
+            b_val = base[name]
+            r_val = record.fields.get(name, b_val) if record is not None else b_val
             open_c = c.open_conflicts.get((item.uuid, name)) if in_conflict else None
+            if open_c is None and r_val == b_val:
+                continue  # the remote did not move this field
+            l_val = c.project(name, local.get(name))
             if open_c is not None:
                 if record is None:
                     r_val = open_c.remote  # not pulled again: the remote still holds its value
@@ -462,10 +458,9 @@ def plan_item(
                             )
                         )
             continue
-        for name in _ordered(c.synced_fields):
+        for name in index.fields[c.name]:
             if (c.name, name) in conflicted or (c.name, name) in settled:
                 continue
-            want = c.project(name, new_local.get(name))
             has_base = name in base
             b_val = base.get(name)
             if record is not None and name in record.fields:
@@ -474,6 +469,10 @@ def plan_item(
                 r_val = b_val
             else:
                 continue
+            value = new_local.get(name)
+            if has_base and value == r_val == b_val:
+                continue  # all three agree (an agreed value projects to itself)
+            want = c.project(name, value)
             if want != r_val:
                 remote_moved = has_base and r_val != b_val
                 why = f"{name} is {_show(want)} here"
@@ -546,7 +545,7 @@ def plan_item(
         current = from_sync(item, changed) if changed else item
         if not c.in_scope(current):
             continue
-        fields = {name: c.project(name, new_local.get(name)) for name in _ordered(c.synced_fields)}
+        fields = {name: c.project(name, new_local.get(name)) for name in index.fields[c.name]}
         pending = item.uuid in c.pending_intents
         actions.append(
             CreateRemote(
@@ -635,11 +634,19 @@ def plan(
             imports[new.uuid] = (new, c, record)
 
     index = _Index.build(connectors)
-    for item in items.values():
-        changed_at = local_changed_at.get(item.uuid)
-        results.append(
-            plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
-        )
+    # Planning allocates many small acyclic objects; the cyclic collector would rescan the
+    # whole heap over and over for nothing (a third of the time on 100,000 items).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for item in items.values():
+            changed_at = local_changed_at.get(item.uuid)
+            results.append(
+                plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
+            )
+    finally:
+        if collecting:
+            gc.enable()
 
     for new, source, record in imports.values():
         others = [c for c in connectors if c.name != source.name]
