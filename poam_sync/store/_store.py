@@ -394,21 +394,24 @@ class StoreTx:
                 return _broken(
                     checked, r.seq, f"row {r.seq} does not point at the hash of row {r.seq - 1}"
                 )
-            computed = row_hash(
-                prev,
-                seq=r.seq,
-                at=r.at,
-                item_uuid=r.item_uuid,
-                system=r.system,
-                poam_id=r.poam_id,
-                field=r.field,
-                old_value=json.loads(r.old_value),
-                new_value=json.loads(r.new_value),
-                source=r.source,
-                actor=r.actor,
-                reason=r.reason,
-                batch_id=r.batch_id,
-            )
+            try:
+                computed = row_hash(
+                    prev,
+                    seq=r.seq,
+                    at=r.at,
+                    item_uuid=r.item_uuid,
+                    system=r.system,
+                    poam_id=r.poam_id,
+                    field=r.field,
+                    old_value=json.loads(r.old_value),
+                    new_value=json.loads(r.new_value),
+                    source=r.source,
+                    actor=r.actor,
+                    reason=r.reason,
+                    batch_id=r.batch_id,
+                )
+            except ValueError:  # a value that is no longer JSON: edited by hand
+                computed = ""
             if computed != r.hash:
                 result.close()
                 return _broken(
@@ -880,6 +883,14 @@ def _broken(checked: int, seq: int | None, message: str) -> VerifyResult:
     return VerifyResult(ok=False, rows_checked=checked, first_bad_seq=seq, message=message)
 
 
+def _lenient_json(text: str) -> JsonValue:
+    """A stored JSON value; text that is not JSON (edited by hand) is shown as it is."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _change_row(r: sa.Row[Any]) -> ChangeRow:
     return ChangeRow(
         seq=int(r.seq),
@@ -888,8 +899,8 @@ def _change_row(r: sa.Row[Any]) -> ChangeRow:
         system=r.system,
         poam_id=r.poam_id,
         field=r.field,
-        old_value=json.loads(r.old_value),
-        new_value=json.loads(r.new_value),
+        old_value=_lenient_json(r.old_value),
+        new_value=_lenient_json(r.new_value),
         source=r.source,
         actor=r.actor,
         reason=r.reason,
