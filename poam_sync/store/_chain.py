@@ -6,17 +6,22 @@ except ``prev_hash`` and ``hash`` (``seq``, ``at``, ``item_uuid``, ``system``, `
 new values as JSON values, and canonical JSON means sorted keys, ``(",", ":")`` separators and
 UTF-8 text. The first row's ``prev_hash`` is :data:`GENESIS`. ``at`` is an ISO-8601 UTC string
 with microseconds (``2026-01-31T12:00:00.000000Z``) so both databases hash the very same text.
+
+The old and new values are stored as their canonical JSON text, and hashed as that text: a
+stored value rewritten in any other way, even to equal JSON, no longer verifies.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json.encoder
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from poam_sync.model import JsonValue
-from poam_sync.store._schema import dump_json
-
 GENESIS = "0" * 64
+
+# the function json.dumps(str, ensure_ascii=False) uses (its C version when available)
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def format_at(moment: datetime) -> str:
@@ -30,8 +35,11 @@ def parse_at(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def row_hash(
-    prev_hash: str,
+def _s(value: str | None) -> str:
+    return "null" if value is None else _encode_str(value)
+
+
+def canonical_row(
     *,
     seq: int,
     at: str,
@@ -39,28 +47,23 @@ def row_hash(
     system: str,
     poam_id: str,
     field: str,
-    old_value: JsonValue,
-    new_value: JsonValue,
+    old_json: str,
+    new_json: str,
     source: str,
     actor: str | None,
     reason: str | None,
     batch_id: str | None,
 ) -> str:
-    """The hash of one change-log row chained to the previous row's hash."""
-    canonical = dump_json(
-        {
-            "seq": seq,
-            "at": at,
-            "item_uuid": item_uuid,
-            "system": system,
-            "poam_id": poam_id,
-            "field": field,
-            "old_value": old_value,
-            "new_value": new_value,
-            "source": source,
-            "actor": actor,
-            "reason": reason,
-            "batch_id": batch_id,
-        }
+    """The row's canonical JSON, keys in sorted order (built directly: this is the hot path)."""
+    enc = _encode_str
+    return (
+        f'{{"actor":{_s(actor)},"at":{enc(at)},"batch_id":{_s(batch_id)},"field":{enc(field)},'
+        f'"item_uuid":{enc(item_uuid)},"new_value":{new_json},"old_value":{old_json},'
+        f'"poam_id":{enc(poam_id)},"reason":{_s(reason)},"seq":{int(seq)},'
+        f'"source":{enc(source)},"system":{enc(system)}}}'
     )
+
+
+def row_hash(prev_hash: str, canonical: str) -> str:
+    """The hash of one change-log row chained to the previous row's hash."""
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()

@@ -32,7 +32,7 @@ from poam_sync.errors import (
     UsageError,
 )
 from poam_sync.model import TRACKED_FIELDS, JsonValue, PoamItem
-from poam_sync.store._chain import GENESIS, format_at, parse_at, row_hash
+from poam_sync.store._chain import GENESIS, canonical_row, format_at, parse_at, row_hash
 from poam_sync.store._engine import CHAIN_LOCK_KEY, WRITE_OPTION, create_engine, migrate
 from poam_sync.store._rows import (
     ChangeRow,
@@ -339,6 +339,7 @@ class StoreTx:
                     reason=reasons,
                     batch_id=batch_id,
                     now=now,
+                    collect=False,
                 )
         log.info(
             "store.import",
@@ -375,7 +376,7 @@ class StoreTx:
         expected_seq = 1
         prev = GENESIS
         checked = 0
-        result = self._conn.execution_options(yield_per=2000).execute(
+        result = self._conn.execution_options(yield_per=5000).execute(
             sa.select(change_log).order_by(change_log.c.seq)
         )
         for r in result:
@@ -394,24 +395,23 @@ class StoreTx:
                 return _broken(
                     checked, r.seq, f"row {r.seq} does not point at the hash of row {r.seq - 1}"
                 )
-            try:
-                computed = row_hash(
-                    prev,
+            computed = row_hash(
+                prev,
+                canonical_row(
                     seq=r.seq,
                     at=r.at,
                     item_uuid=r.item_uuid,
                     system=r.system,
                     poam_id=r.poam_id,
                     field=r.field,
-                    old_value=json.loads(r.old_value),
-                    new_value=json.loads(r.new_value),
+                    old_json=r.old_value,
+                    new_json=r.new_value,
                     source=r.source,
                     actor=r.actor,
                     reason=r.reason,
                     batch_id=r.batch_id,
-                )
-            except ValueError:  # a value that is no longer JSON: edited by hand
-                computed = ""
+                ),
+            )
             if computed != r.hash:
                 result.close()
                 return _broken(
@@ -835,41 +835,75 @@ class StoreTx:
         reason: str | Sequence[str | None] | None,
         batch_id: str | None,
         now: datetime | None,
+        collect: bool = True,
     ) -> list[ChangeRow]:
-        """Chain and insert change-log rows (caller holds the chain lock)."""
+        """Chain and insert change-log rows; the new rows, unless ``collect`` is False."""
         self._lock_chain()
         seq, prev, has_head = self._head()
         at_text = format_at(now or self._clock())
         at = parse_at(at_text)
         out: list[ChangeRow] = []
-        params: list[dict[str, Any]] = []
+        params: list[tuple[Any, ...]] = []
         for index, entry in enumerate(entries):
             seq += 1
             why = reason if reason is None or isinstance(reason, str) else reason[index]
-            fields = {
-                **entry,
-                "source": source,
-                "actor": actor,
-                "reason": why,
-                "batch_id": batch_id,
-            }
-            digest = row_hash(prev, seq=seq, at=at_text, **fields)
-            out.append(ChangeRow(seq=seq, at=at, prev_hash=prev, hash=digest, **fields))
+            old_json = dump_json(entry["old_value"])
+            new_json = dump_json(entry["new_value"])
+            digest = row_hash(
+                prev,
+                canonical_row(
+                    seq=seq,
+                    at=at_text,
+                    item_uuid=entry["item_uuid"],
+                    system=entry["system"],
+                    poam_id=entry["poam_id"],
+                    field=entry["field"],
+                    old_json=old_json,
+                    new_json=new_json,
+                    source=source,
+                    actor=actor,
+                    reason=why,
+                    batch_id=batch_id,
+                ),
+            )
+            if collect:
+                out.append(
+                    ChangeRow(
+                        seq=seq,
+                        at=at,
+                        source=source,
+                        actor=actor,
+                        reason=why,
+                        batch_id=batch_id,
+                        prev_hash=prev,
+                        hash=digest,
+                        **entry,
+                    )
+                )
             params.append(
-                {
-                    **fields,
-                    "seq": seq,
-                    "at": at_text,
-                    "old_value": dump_json(entry["old_value"]),
-                    "new_value": dump_json(entry["new_value"]),
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
+                (
+                    seq,
+                    at_text,
+                    entry["item_uuid"],
+                    entry["system"],
+                    entry["poam_id"],
+                    entry["field"],
+                    old_json,
+                    new_json,
+                    source,
+                    actor,
+                    why,
+                    batch_id,
+                    prev,
+                    digest,
+                )
             )
             prev = digest
         if not params:
             return out
-        self._conn.execute(sa.insert(change_log), params)
+        # straight to the driver: SQLAlchemy's per-row parameter handling would cost more than
+        # hashing (10,000 imported items make about 170,000 rows)
+        self._conn.exec_driver_sql(self._insert_log_sql(), params)
         if has_head:
             self._conn.execute(
                 sa.update(chain_head).where(chain_head.c.id == _HEAD_ID).values(seq=seq, hash=prev)
@@ -877,6 +911,15 @@ class StoreTx:
         else:
             self._conn.execute(sa.insert(chain_head).values(id=_HEAD_ID, seq=seq, hash=prev))
         return out
+
+    def _insert_log_sql(self) -> str:
+        # built from our own table definition only: no outside text reaches this SQL
+        columns = [c.name for c in change_log.columns]
+        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        return (
+            f"INSERT INTO {change_log.name} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join([mark] * len(columns))})"
+        )
 
 
 def _broken(checked: int, seq: int | None, message: str) -> VerifyResult:

@@ -54,7 +54,6 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("seq", name="pk_change_log"),
-        sa.UniqueConstraint("hash", name="uq_change_log_hash"),
     )
     op.create_index("ix_change_log_item_uuid", "change_log", ["item_uuid"])
 
