@@ -376,52 +376,83 @@ class StoreTx:
         expected_seq = 1
         prev = GENESIS
         checked = 0
+        c = change_log.c
         result = self._conn.execution_options(yield_per=5000).execute(
-            sa.select(change_log).order_by(change_log.c.seq)
+            sa.select(
+                c.seq,
+                c.at,
+                c.item_uuid,
+                c.system,
+                c.poam_id,
+                c.field,
+                c.old_value,
+                c.new_value,
+                c.source,
+                c.actor,
+                c.reason,
+                c.batch_id,
+                c.prev_hash,
+                c.hash,
+            ).order_by(c.seq)
         )
-        for r in result:
-            if r.seq != expected_seq:
-                result.close()
-                if r.seq > expected_seq:
-                    missing = (
-                        f"row {expected_seq} is missing"
-                        if r.seq == expected_seq + 1
-                        else f"rows {expected_seq} to {r.seq - 1} are missing"
+        try:
+            for (
+                seq,
+                at,
+                item_uuid,
+                system,
+                poam_id,
+                field,
+                old_value,
+                new_value,
+                source,
+                actor,
+                reason,
+                batch_id,
+                prev_hash,
+                digest,
+            ) in result:
+                problem = None
+                if seq != expected_seq:
+                    if seq > expected_seq:
+                        missing = (
+                            f"row {expected_seq} is missing"
+                            if seq == expected_seq + 1
+                            else f"rows {expected_seq} to {seq - 1} are missing"
+                        )
+                        problem = (expected_seq, f"{missing} (the next row is {seq})")
+                    else:
+                        problem = (seq, f"row {seq} is out of sequence")
+                elif prev_hash != prev:
+                    problem = (seq, f"row {seq} does not point at the hash of row {seq - 1}")
+                elif digest != row_hash(
+                    prev,
+                    canonical_row(
+                        seq=seq,
+                        at=at,
+                        item_uuid=item_uuid,
+                        system=system,
+                        poam_id=poam_id,
+                        field=field,
+                        old_json=old_value,
+                        new_json=new_value,
+                        source=source,
+                        actor=actor,
+                        reason=reason,
+                        batch_id=batch_id,
+                    ),
+                ):
+                    problem = (
+                        seq,
+                        f"row {seq} was altered: its content no longer matches its hash",
                     )
-                    return _broken(checked, expected_seq, f"{missing} (the next row is {r.seq})")
-                return _broken(checked, r.seq, f"row {r.seq} is out of sequence")
-            if r.prev_hash != prev:
-                result.close()
-                return _broken(
-                    checked, r.seq, f"row {r.seq} does not point at the hash of row {r.seq - 1}"
-                )
-            computed = row_hash(
-                prev,
-                canonical_row(
-                    seq=r.seq,
-                    at=r.at,
-                    item_uuid=r.item_uuid,
-                    system=r.system,
-                    poam_id=r.poam_id,
-                    field=r.field,
-                    old_json=r.old_value,
-                    new_json=r.new_value,
-                    source=r.source,
-                    actor=r.actor,
-                    reason=r.reason,
-                    batch_id=r.batch_id,
-                ),
-            )
-            if computed != r.hash:
-                result.close()
-                return _broken(
-                    checked,
-                    r.seq,
-                    f"row {r.seq} was altered: its content no longer matches its hash",
-                )
-            checked += 1
-            prev = r.hash
-            expected_seq += 1
+                if problem is not None:
+                    return _broken(checked, problem[0], problem[1])
+                checked += 1
+                prev = digest
+                expected_seq += 1
+        finally:
+            result.close()
         last_seq = expected_seq - 1
         if head is None:
             if checked:
