@@ -1104,16 +1104,22 @@ class Store:
             yield StoreTx(conn, clock=self.clock)
 
     @contextmanager
-    def _read(self) -> Iterator[StoreTx]:
+    def read(self) -> Iterator[StoreTx]:
+        """A transaction for reading only: one consistent view, without taking the write lock.
+
+        On SQLite, ``begin()`` holds the database's write lock for the whole block; use this
+        for long reads (planning a sync cycle, reports) so that writers are not kept waiting.
+        Writing through it is not supported.
+        """
         with self._engine.connect() as conn, conn.begin():
             yield StoreTx(conn, clock=self.clock)
 
     def items(self, system: str | None = None) -> list[PoamItem]:
-        with self._read() as tx:
+        with self.read() as tx:
             return tx.items(system)
 
     def item(self, system: str, poam_id: str) -> PoamItem:
-        with self._read() as tx:
+        with self.read() as tx:
             found = tx.get(system, poam_id)
         if found is None:
             raise ItemNotFound(
@@ -1123,13 +1129,13 @@ class Store:
         return found
 
     def find(self, poam_id: str) -> list[PoamItem]:
-        with self._read() as tx:
+        with self.read() as tx:
             return tx.find(poam_id)
 
     def log(self, *, item_uuid: str | None = None, limit: int | None = None) -> list[ChangeRow]:
-        with self._read() as tx:
+        with self.read() as tx:
             return tx.log(item_uuid=item_uuid, limit=limit)
 
     def verify_log(self) -> VerifyResult:
-        with self._read() as tx:
+        with self.read() as tx:
             return tx.verify_log()

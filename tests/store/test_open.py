@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,50 @@ def test_bad_urls_are_configuration_errors(url: str, message: str) -> None:
     assert message in str(caught.value)
     assert "hunter2" not in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is a text file, not SQLite " * 64)
+    with pytest.raises(StoreError, match="file is not a database"):
+        Store.open(f"sqlite:///{path}")
+
+
+def test_two_processes_opening_a_fresh_database_at_once_both_succeed(db_url: str) -> None:
+    opened: list[Store] = []
+    failures: list[Exception] = []
+    start = threading.Barrier(2)
+
+    def opener() -> None:
+        start.wait()
+        try:
+            opened.append(Store.open(db_url))
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert len(opened) == 2
+        with opened[0].begin() as tx:
+            tx.save(make_item(), source="cli", actor="ann")
+        assert opened[1].item("acme", "V-1").poam_id == "V-1"
+    finally:
+        for store in opened:
+            store.close()
+
+
+def test_read_gives_one_view_without_the_write_lock(store: Store) -> None:
+    with store.begin() as tx:
+        tx.save(make_item("V-1"), source="cli", actor="ann")
+    with store.read() as reader:
+        before = reader.all_items()
+        # a writer is not kept waiting by the open read transaction
+        with store.begin() as tx:
+            tx.save(make_item("V-2"), source="cli", actor="ann")
+        assert [i.poam_id for i in before] == ["V-1"]
+    assert [i.poam_id for i in store.items()] == ["V-1", "V-2"]
