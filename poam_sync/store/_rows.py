@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 
 from poam_sync.errors import ChainBroken
 from poam_sync.model import JsonValue
 
 
+def _json_value(value: object) -> JsonValue:
+    if isinstance(value, datetime):
+        # the change log's own format (docs/store.md), so `at` can be re-hashed from JSON output
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+class _JsonRow:
+    """``to_json()`` for the row dataclasses: a dict ready for ``json.dumps`` (``--json``)."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
-class ChangeRow:
+class ChangeRow(_JsonRow):
     """One change-log row: one field of one item changed (or an event about it)."""
 
     seq: int
@@ -30,7 +46,7 @@ class ChangeRow:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkRow:
+class LinkRow(_JsonRow):
     """The link of one canonical item with its record at one connector."""
 
     item_uuid: str
@@ -45,7 +61,7 @@ class LinkRow:
 
 
 @dataclass(frozen=True, slots=True)
-class IntentRow:
+class IntentRow(_JsonRow):
     """A remote create announced before it is made (crash safety)."""
 
     id: int
@@ -56,7 +72,7 @@ class IntentRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ConflictRow:
+class ConflictRow(_JsonRow):
     """A field both sides changed differently, with the three values side by side."""
 
     id: int
@@ -80,7 +96,7 @@ class ConflictRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ProblemRow:
+class ProblemRow(_JsonRow):
     """Something a connector could not do for an item (unknown user, blocked transition...)."""
 
     item_uuid: str | None
@@ -95,7 +111,7 @@ class ProblemRow:
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyResult:
+class VerifyResult(_JsonRow):
     """What ``Store.verify_log`` found."""
 
     ok: bool
@@ -110,7 +126,7 @@ class VerifyResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ImportOutcome:
+class ImportOutcome(_JsonRow):
     """What an import did (or would do, on a dry run), by POA&M ID."""
 
     created: list[str] = field(default_factory=list)

@@ -13,6 +13,7 @@ before it reads the chain head.
 from __future__ import annotations
 
 import json
+import threading
 import uuid as uuid_module
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -1048,6 +1049,7 @@ class Store:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self.url = safe_url  # without any password
+        self._local = threading.local()
         self.clock: Callable[[], datetime] = _now
 
     @classmethod
@@ -1100,8 +1102,18 @@ class Store:
     @contextmanager
     def begin(self) -> Iterator[StoreTx]:
         """One write transaction: committed when the block ends, rolled back on an exception."""
-        with self._writer.begin() as conn:
-            yield StoreTx(conn, clock=self.clock)
+        if getattr(self._local, "writing", False):
+            # a second writer in the same thread would wait forever for the first one's lock
+            raise StoreError(
+                "a write transaction of this store is already open in this thread",
+                hint="pass the open StoreTx along instead of calling begin() again",
+            )
+        self._local.writing = True
+        try:
+            with self._writer.begin() as conn:
+                yield StoreTx(conn, clock=self.clock)
+        finally:
+            self._local.writing = False
 
     @contextmanager
     def read(self) -> Iterator[StoreTx]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, date
 
 import pytest
 import sqlalchemy as sa
 
-from poam_sync.errors import ItemNotFound
+from poam_sync.errors import ItemNotFound, StoreError
 from poam_sync.model import Person, Status, diff_items
 from poam_sync.store import Store
 
@@ -211,3 +212,34 @@ def test_times_come_back_as_aware_utc(store: Store) -> None:
     assert read == rows
     assert read[0].at.tzinfo is UTC
     assert read[0].at.utcoffset() is not None
+
+
+def test_rows_turn_into_json_ready_dicts(store: Store) -> None:
+    with store.begin() as tx:
+        rows = tx.save(make_item(), source="cli", actor="ann")
+        outcome = tx.import_items([make_item("V-2")], system="acme", actor="ann", batch_id="b")
+    data = json.loads(json.dumps([r.to_json() for r in rows]))
+    assert data[0]["seq"] == 1
+    assert data[0]["at"] == rows[0].at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert data[0]["at"].endswith("Z")
+    assert data[0]["hash"] == rows[0].hash
+    assert {r["field"]: r["new_value"] for r in data}["controls"] == ["AC-2(1)"]
+    assert outcome.to_json()["created"] == ["V-2"]
+    assert store.verify_log().to_json() == {
+        "ok": True,
+        "rows_checked": len(store.log()),
+        "first_bad_seq": None,
+        "message": f"{len(store.log())} change-log row(s) verified",
+    }
+
+
+def test_a_nested_write_transaction_is_refused_instead_of_waiting_forever(store: Store) -> None:
+    with store.begin() as tx:
+        tx.save(make_item("V-1"), source="cli", actor="ann")
+        with pytest.raises(StoreError, match="already open in this thread"), store.begin():
+            pass
+    # the outer transaction was not harmed, and begin() works again afterwards
+    assert [i.poam_id for i in store.items()] == ["V-1"]
+    with store.begin() as tx:
+        tx.save(make_item("V-2"), source="cli", actor="ann")
+    assert len(store.items()) == 2
