@@ -64,6 +64,38 @@ def canonical_row(
     )
 
 
+RowEncoder = Callable[[int, str, str, str, str, str, str, "str | None"], str]
+
+
+def row_encoder(*, at: str, source: str, actor: str | None, batch_id: str | None) -> RowEncoder:
+    """:func:`canonical_row` for many rows sharing ``at``, ``source``, ``actor``, ``batch_id``.
+
+    The returned function takes ``(seq, item_uuid, system, poam_id, field, old_json, new_json,
+    reason)``; the shared parts are encoded once.
+    """
+    enc = _encode_str
+    head = f'{{"actor":{_s(actor)},"at":{enc(at)},"batch_id":{_s(batch_id)},"field":'
+    source_part = f',"source":{enc(source)},"system":'
+
+    def encode(
+        seq: int,
+        item_uuid: str,
+        system: str,
+        poam_id: str,
+        field: str,
+        old_json: str,
+        new_json: str,
+        reason: str | None,
+    ) -> str:
+        return (
+            f'{head}{enc(field)},"item_uuid":{enc(item_uuid)},"new_value":{new_json},'
+            f'"old_value":{old_json},"poam_id":{enc(poam_id)},"reason":{_s(reason)},'
+            f'"seq":{int(seq)}{source_part}{enc(system)}}}'
+        )
+
+    return encode
+
+
 def row_hash(prev_hash: str, canonical: str) -> str:
     """The hash of one change-log row chained to the previous row's hash."""
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()

@@ -12,6 +12,7 @@ before it reads the chain head.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid as uuid_module
@@ -33,7 +34,14 @@ from poam_sync.errors import (
     UsageError,
 )
 from poam_sync.model import TRACKED_FIELDS, JsonValue, PoamItem
-from poam_sync.store._chain import GENESIS, canonical_row, format_at, parse_at, row_hash
+from poam_sync.store._chain import (
+    GENESIS,
+    canonical_row,
+    format_at,
+    parse_at,
+    row_encoder,
+    row_hash,
+)
 from poam_sync.store._engine import CHAIN_LOCK_KEY, WRITE_OPTION, create_engine, migrate
 from poam_sync.store._rows import (
     ChangeRow,
@@ -876,28 +884,25 @@ class StoreTx:
         at = parse_at(at_text)
         out: list[ChangeRow] = []
         params: list[tuple[Any, ...]] = []
+        encode = row_encoder(at=at_text, source=source, actor=actor, batch_id=batch_id)
+        sha256 = hashlib.sha256
         for index, entry in enumerate(entries):
             seq += 1
             why = reason if reason is None or isinstance(reason, str) else reason[index]
             old_json = dump_json(entry["old_value"])
             new_json = dump_json(entry["new_value"])
-            digest = row_hash(
-                prev,
-                canonical_row(
-                    seq=seq,
-                    at=at_text,
-                    item_uuid=entry["item_uuid"],
-                    system=entry["system"],
-                    poam_id=entry["poam_id"],
-                    field=entry["field"],
-                    old_json=old_json,
-                    new_json=new_json,
-                    source=source,
-                    actor=actor,
-                    reason=why,
-                    batch_id=batch_id,
-                ),
+            canonical = encode(
+                seq,
+                entry["item_uuid"],
+                entry["system"],
+                entry["poam_id"],
+                entry["field"],
+                old_json,
+                new_json,
+                why,
             )
+            # row_hash(), inlined: this loop runs once per change-log row
+            digest = sha256(f"{prev}\n{canonical}".encode()).hexdigest()
             if collect:
                 out.append(
                     ChangeRow(

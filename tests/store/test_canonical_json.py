@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poam_sync.store._chain import canonical_row, format_at, parse_at
+from poam_sync.store._chain import canonical_row, format_at, parse_at, row_encoder
 from poam_sync.store._schema import dump_json
 
 json_values = st.recursive(
@@ -82,6 +82,20 @@ def test_canonical_row_equals_the_sorted_json_of_the_row(
         batch_id=None,
     )
     assert built == _reference(row)
+    shared = row_encoder(at=str(row["at"]), source="import", actor=actor, batch_id=None)
+    assert (
+        shared(
+            seq,
+            str(row["item_uuid"]),
+            str(row["system"]),
+            poam_id,
+            field,
+            dump_json(old),
+            dump_json(new),
+            reason,
+        )
+        == built
+    )
 
 
 def test_at_is_utc_with_microseconds_and_round_trips() -> None:
