@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,17 @@ def dump_json(value: JsonValue) -> str:
     if kind is int:
         return int.__repr__(value)
     return _fast_encode(value)
+
+
+def dump_object_fields(values: Mapping[str, JsonValue]) -> tuple[str, dict[str, str]]:
+    """``dump_json(values)`` for a JSON object, and each of its values' text on the side.
+
+    The store needs both for every imported item (the item's JSON, and each changed field's
+    JSON in the change log); this encodes every value once.
+    """
+    texts = {key: dump_json(value) for key, value in values.items()}
+    body = ",".join(f"{_encode_str(key)}:{texts[key]}" for key in sorted(texts))
+    return f"{{{body}}}", texts
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

@@ -58,6 +58,7 @@ from poam_sync.store._schema import (
     change_log,
     conflicts,
     dump_json,
+    dump_object_fields,
     intents,
     items,
     links,
@@ -74,6 +75,11 @@ _URL_HINT = (
     "(--db or POAM_SYNC_DATABASE_URL)"
 )
 _EMPTY: tuple[JsonValue, ...] = (None, "", [], {})
+
+
+# one change-log row to append: item_uuid, system, poam_id, field, old value, new value, and the
+# two values' canonical JSON text when already known (None: encoded on append)
+_Entry = tuple[str, str, str, str, JsonValue, JsonValue, str | None, str | None]
 
 
 def _now() -> datetime:
@@ -109,7 +115,7 @@ def _stored_values(data: str) -> dict[str, JsonValue]:
     return values
 
 
-def _item_row(item: PoamItem, dumped: Mapping[str, JsonValue], now: datetime) -> dict[str, Any]:
+def _item_row(item: PoamItem, data: str, now: datetime) -> dict[str, Any]:
     return {
         "uuid": item.uuid,
         "system": item.system,
@@ -118,7 +124,7 @@ def _item_row(item: PoamItem, dumped: Mapping[str, JsonValue], now: datetime) ->
         "due_date": item.due_date,
         "owner_email": item.owner.email if item.owner else None,
         "updated_at": now,
-        "data": dump_json(dumped),
+        "data": data,
     }
 
 
@@ -189,7 +195,8 @@ class StoreTx:
                 item = item.model_copy(update={"uuid": fresh})
             dumped = item.model_dump(mode="json")
             changes = _tracked_diff(None, dumped)
-            self._conn.execute(sa.insert(items), [_item_row(item, dumped, now)])
+            data, texts = dump_object_fields(dumped)
+            self._conn.execute(sa.insert(items), [_item_row(item, data, now)])
         else:
             if item.uuid != existing.uuid:
                 item = item.model_copy(update={"uuid": existing.uuid})
@@ -197,15 +204,17 @@ class StoreTx:
             changes = _tracked_diff(_stored_values(existing.data), dumped)
             if not changes:
                 return []
-            row = _item_row(item, dumped, now)
+            data, texts = dump_object_fields(dumped)
+            row = _item_row(item, data, now)
             del row["uuid"]
             self._conn.execute(sa.update(items).where(items.c.uuid == item.uuid).values(**row))
-        entries = [
-            self._entry(item.uuid, item.system, item.poam_id, name, old, new)
-            for name, (old, new) in changes.items()
-        ]
         return self._append(
-            entries, source=source, actor=actor, reason=reason, batch_id=batch_id, now=now
+            self._entries(item, changes, texts),
+            source=source,
+            actor=actor,
+            reason=reason,
+            batch_id=batch_id,
+            now=now,
         )
 
     def log_event(
@@ -230,7 +239,7 @@ class StoreTx:
                 f"cannot log an event for item {item_uuid}: no item has that uuid",
                 hint="log events only for items that are in the store",
             )
-        entry = self._entry(item_uuid, found.system, found.poam_id, field, old, new)
+        entry: _Entry = (item_uuid, found.system, found.poam_id, field, old, new, None, None)
         rows = self._append(
             [entry], source=source, actor=actor, reason=reason, batch_id=batch_id, now=None
         )
@@ -280,7 +289,7 @@ class StoreTx:
         unchanged: list[str] = []
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        entries: list[dict[str, Any]] = []
+        entries: list[_Entry] = []
         reasons: list[str | None] = []
         for given in items_in:
             item = given if given.system == system else given.model_copy(update={"system": system})
@@ -291,26 +300,28 @@ class StoreTx:
                 taken.add(item.uuid)
                 dumped = item.model_dump(mode="json")
                 changes = _tracked_diff(None, dumped)
-                inserts.append(_item_row(item, dumped, now))
+                data, texts = dump_object_fields(dumped)
+                inserts.append(_item_row(item, data, now))
                 created.append(item.poam_id)
             else:
-                uuid, data = known
+                uuid, stored_data = known
                 if item.uuid != uuid:
                     item = item.model_copy(update={"uuid": uuid})
                 dumped = item.model_dump(mode="json")
-                changes = _tracked_diff(_stored_values(data), dumped)
+                changes = _tracked_diff(_stored_values(stored_data), dumped)
                 if not changes:
                     unchanged.append(item.poam_id)
                     continue
-                row = _item_row(item, dumped, now)
+                data, texts = dump_object_fields(dumped)
+                row = _item_row(item, data, now)
                 updates.append({f"b_{k}": v for k, v in row.items()})
                 updated.append(item.poam_id)
             why = reason
             if why is None and item.provenance is not None and item.provenance.file:
                 why = f"imported from {item.provenance.file}"
-            for name, (old, new) in changes.items():
-                entries.append(self._entry(item.uuid, system, item.poam_id, name, old, new))
-                reasons.append(why)
+            new_entries = self._entries(item, changes, texts)
+            entries.extend(new_entries)
+            reasons.extend([why] * len(new_entries))
         outcome = ImportOutcome(
             created=created,
             updated=updated,
@@ -844,17 +855,25 @@ class StoreTx:
         self._chain_locked = True
 
     @staticmethod
-    def _entry(
-        item_uuid: str, system: str, poam_id: str, field: str, old: JsonValue, new: JsonValue
-    ) -> dict[str, Any]:
-        return {
-            "item_uuid": item_uuid,
-            "system": system,
-            "poam_id": poam_id,
-            "field": field,
-            "old_value": old,
-            "new_value": new,
-        }
+    def _entries(
+        item: PoamItem,
+        changes: Mapping[str, tuple[JsonValue, JsonValue]],
+        texts: Mapping[str, str] | None = None,
+    ) -> list[_Entry]:
+        uuid, system, poam_id = item.uuid, item.system, item.poam_id
+        return [
+            (
+                uuid,
+                system,
+                poam_id,
+                name,
+                old,
+                new,
+                "null" if old is None else dump_json(old),
+                texts[name] if texts is not None else None,
+            )
+            for name, (old, new) in changes.items()
+        ]
 
     def _head(self) -> tuple[int, str, bool]:
         row = self._conn.execute(
@@ -868,7 +887,7 @@ class StoreTx:
 
     def _append(
         self,
-        entries: Sequence[dict[str, Any]],
+        entries: Sequence[_Entry],
         *,
         source: str,
         actor: str | None,
@@ -886,21 +905,16 @@ class StoreTx:
         params: list[tuple[Any, ...]] = []
         encode = row_encoder(at=at_text, source=source, actor=actor, batch_id=batch_id)
         sha256 = hashlib.sha256
-        for index, entry in enumerate(entries):
+        for index, (uuid, system, poam_id, field, old, new, old_json, new_json) in enumerate(
+            entries
+        ):
             seq += 1
             why = reason if reason is None or isinstance(reason, str) else reason[index]
-            old_json = dump_json(entry["old_value"])
-            new_json = dump_json(entry["new_value"])
-            canonical = encode(
-                seq,
-                entry["item_uuid"],
-                entry["system"],
-                entry["poam_id"],
-                entry["field"],
-                old_json,
-                new_json,
-                why,
-            )
+            if old_json is None:
+                old_json = dump_json(old)
+            if new_json is None:
+                new_json = dump_json(new)
+            canonical = encode(seq, uuid, system, poam_id, field, old_json, new_json, why)
             # row_hash(), inlined: this loop runs once per change-log row
             digest = sha256(f"{prev}\n{canonical}".encode()).hexdigest()
             if collect:
@@ -908,23 +922,28 @@ class StoreTx:
                     ChangeRow(
                         seq=seq,
                         at=at,
+                        item_uuid=uuid,
+                        system=system,
+                        poam_id=poam_id,
+                        field=field,
+                        old_value=old,
+                        new_value=new,
                         source=source,
                         actor=actor,
                         reason=why,
                         batch_id=batch_id,
                         prev_hash=prev,
                         hash=digest,
-                        **entry,
                     )
                 )
             params.append(
                 (
                     seq,
                     at_text,
-                    entry["item_uuid"],
-                    entry["system"],
-                    entry["poam_id"],
-                    entry["field"],
+                    uuid,
+                    system,
+                    poam_id,
+                    field,
                     old_json,
                     new_json,
                     source,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poam_sync.store._chain import canonical_row, format_at, parse_at, row_encoder
-from poam_sync.store._schema import dump_json
+from poam_sync.store._schema import dump_json, dump_object_fields
 
 json_values = st.recursive(
     st.none()
@@ -104,3 +104,11 @@ def test_at_is_utc_with_microseconds_and_round_trips() -> None:
     assert text == "2026-03-08T06:59:59.000005Z"
     assert parse_at(text) == moment
     assert parse_at(text).tzinfo == UTC
+
+
+@settings(max_examples=60)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_an_object_assembled_from_its_fields_is_canonical_json(values: dict[str, object]) -> None:
+    data, texts = dump_object_fields(values)
+    assert data == _reference(values)
+    assert texts == {k: _reference(v) for k, v in values.items()}
