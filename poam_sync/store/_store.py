@@ -60,11 +60,11 @@ from poam_sync.store._schema import (
     dump_json,
     dump_object_fields,
     intents,
-    items,
     links,
     problems,
     watermarks,
 )
+from poam_sync.store._schema import items as items_t
 
 log = structlog.get_logger(__name__)
 
@@ -140,21 +140,23 @@ class StoreTx:
     # ----------------------------------------------------------------- items
     def get(self, system: str, poam_id: str) -> PoamItem | None:
         data = self._conn.execute(
-            sa.select(items.c.data).where(items.c.system == system, items.c.poam_id == poam_id)
+            sa.select(items_t.c.data).where(
+                items_t.c.system == system, items_t.c.poam_id == poam_id
+            )
         ).scalar_one_or_none()
         return None if data is None else PoamItem.model_validate_json(data)
 
     def get_by_uuid(self, uuid: str) -> PoamItem | None:
         data = self._conn.execute(
-            sa.select(items.c.data).where(items.c.uuid == uuid)
+            sa.select(items_t.c.data).where(items_t.c.uuid == uuid)
         ).scalar_one_or_none()
         return None if data is None else PoamItem.model_validate_json(data)
 
     def items(self, system: str | None = None) -> list[PoamItem]:
         """Items ordered by (system, poam_id); of one system when given."""
-        query = sa.select(items.c.data).order_by(items.c.system, items.c.poam_id)
+        query = sa.select(items_t.c.data).order_by(items_t.c.system, items_t.c.poam_id)
         if system is not None:
-            query = query.where(items.c.system == system)
+            query = query.where(items_t.c.system == system)
         return [PoamItem.model_validate_json(d) for d in self._conn.execute(query).scalars()]
 
     def all_items(self) -> list[PoamItem]:
@@ -162,7 +164,9 @@ class StoreTx:
 
     def find(self, poam_id: str) -> list[PoamItem]:
         """Items with this POA&M ID in any system, ordered by system."""
-        query = sa.select(items.c.data).where(items.c.poam_id == poam_id).order_by(items.c.system)
+        query = (
+            sa.select(items_t.c.data).where(items_t.c.poam_id == poam_id).order_by(items_t.c.system)
+        )
         return [PoamItem.model_validate_json(d) for d in self._conn.execute(query).scalars()]
 
     def save(
@@ -182,8 +186,8 @@ class StoreTx:
         self._lock_chain()
         now = self._clock()
         existing = self._conn.execute(
-            sa.select(items.c.uuid, items.c.data).where(
-                items.c.system == item.system, items.c.poam_id == item.poam_id
+            sa.select(items_t.c.uuid, items_t.c.data).where(
+                items_t.c.system == item.system, items_t.c.poam_id == item.poam_id
             )
         ).one_or_none()
         if existing is None:
@@ -196,7 +200,7 @@ class StoreTx:
             dumped = item.model_dump(mode="json")
             changes = _tracked_diff(None, dumped)
             data, texts = dump_object_fields(dumped)
-            self._conn.execute(sa.insert(items), [_item_row(item, data, now)])
+            self._conn.execute(sa.insert(items_t), [_item_row(item, data, now)])
         else:
             if item.uuid != existing.uuid:
                 item = item.model_copy(update={"uuid": existing.uuid})
@@ -207,7 +211,7 @@ class StoreTx:
             data, texts = dump_object_fields(dumped)
             row = _item_row(item, data, now)
             del row["uuid"]
-            self._conn.execute(sa.update(items).where(items.c.uuid == item.uuid).values(**row))
+            self._conn.execute(sa.update(items_t).where(items_t.c.uuid == item.uuid).values(**row))
         return self._append(
             self._entries(item, changes, texts),
             source=source,
@@ -232,7 +236,7 @@ class StoreTx:
         """A change-log row that changes no item (e.g. a conflict settled for the local value)."""
         self._lock_chain()
         found = self._conn.execute(
-            sa.select(items.c.system, items.c.poam_id).where(items.c.uuid == item_uuid)
+            sa.select(items_t.c.system, items_t.c.poam_id).where(items_t.c.uuid == item_uuid)
         ).one_or_none()
         if found is None:
             raise ItemNotFound(
@@ -247,7 +251,7 @@ class StoreTx:
 
     def import_items(
         self,
-        items_in: Sequence[PoamItem],
+        items: Sequence[PoamItem],
         *,
         system: str,
         actor: str | None,
@@ -258,11 +262,11 @@ class StoreTx:
         """Import a file's items into ``system`` (source ``import``); see docs/store.md.
 
         Items are matched by POA&M ID within ``system`` (their own ``system`` is replaced). Items
-        of the system absent from ``items_in`` are reported as ``missing`` and never deleted.
+        of the system absent from ``items`` are reported as ``missing`` and never deleted.
         ``reason`` defaults to "imported from <file>" when the item's provenance names a file.
         """
         seen: dict[str, int] = {}
-        for item in items_in:
+        for item in items:
             seen[item.poam_id] = seen.get(item.poam_id, 0) + 1
         duplicates = sorted(pid for pid, n in seen.items() if n > 1)
         if duplicates:
@@ -276,12 +280,12 @@ class StoreTx:
         stored = {
             row.poam_id: (row.uuid, row.data)
             for row in self._conn.execute(
-                sa.select(items.c.poam_id, items.c.uuid, items.c.data).where(
-                    items.c.system == system
+                sa.select(items_t.c.poam_id, items_t.c.uuid, items_t.c.data).where(
+                    items_t.c.system == system
                 )
             )
         }
-        fresh_uuids = [item.uuid for item in items_in if item.poam_id not in stored]
+        fresh_uuids = [item.uuid for item in items if item.poam_id not in stored]
         taken = self._uuids_taken(fresh_uuids)
 
         created: list[str] = []
@@ -291,7 +295,7 @@ class StoreTx:
         updates: list[dict[str, Any]] = []
         entries: list[_Entry] = []
         reasons: list[str | None] = []
-        for given in items_in:
+        for given in items:
             item = given if given.system == system else given.model_copy(update={"system": system})
             known = stored.get(item.poam_id)
             if known is None:
@@ -332,11 +336,11 @@ class StoreTx:
         )
         if not dry_run:
             if inserts:
-                self._conn.execute(sa.insert(items), inserts)
+                self._conn.execute(sa.insert(items_t), inserts)
             if updates:
                 self._conn.execute(
-                    sa.update(items)
-                    .where(items.c.uuid == sa.bindparam("b_uuid"))
+                    sa.update(items_t)
+                    .where(items_t.c.uuid == sa.bindparam("b_uuid"))
                     .values(
                         {
                             col: sa.bindparam(f"b_{col}")
@@ -804,8 +808,8 @@ class StoreTx:
     def problems(self, *, active: bool | None = True) -> list[ProblemRow]:
         """Active problems (``active=True``), cleared ones (``False``) or all (``None``)."""
         query = (
-            sa.select(problems, items.c.poam_id)
-            .select_from(problems.outerjoin(items, problems.c.item_uuid == items.c.uuid))
+            sa.select(problems, items_t.c.poam_id)
+            .select_from(problems.outerjoin(items_t, problems.c.item_uuid == items_t.c.uuid))
             .order_by(problems.c.id)
         )
         if active is not None:
@@ -835,7 +839,7 @@ class StoreTx:
 
     def _uuid_taken(self, uuid: str) -> bool:
         found = self._conn.execute(
-            sa.select(items.c.uuid).where(items.c.uuid == uuid)
+            sa.select(items_t.c.uuid).where(items_t.c.uuid == uuid)
         ).scalar_one_or_none()
         return found is not None
 
@@ -844,7 +848,9 @@ class StoreTx:
         for start in range(0, len(uuids), _CHUNK):
             chunk = list(uuids[start : start + _CHUNK])
             taken.update(
-                self._conn.execute(sa.select(items.c.uuid).where(items.c.uuid.in_(chunk))).scalars()
+                self._conn.execute(
+                    sa.select(items_t.c.uuid).where(items_t.c.uuid.in_(chunk))
+                ).scalars()
             )
         return taken
 
@@ -1038,8 +1044,8 @@ def _link_row(r: sa.Row[Any]) -> LinkRow:
 
 
 def _conflict_query() -> sa.Select[Any]:
-    return sa.select(conflicts, items.c.system, items.c.poam_id).select_from(
-        conflicts.join(items, conflicts.c.item_uuid == items.c.uuid)
+    return sa.select(conflicts, items_t.c.system, items_t.c.poam_id).select_from(
+        conflicts.join(items_t, conflicts.c.item_uuid == items_t.c.uuid)
     )
 
 
