@@ -19,6 +19,8 @@ import sqlalchemy as sa
 import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 
 log = structlog.get_logger(__name__)
@@ -72,10 +74,19 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to head, in one transaction; concurrent openers wait for each other."""
+    """Bring the schema to head, in one transaction; concurrent openers wait for each other.
+
+    A database already at head is left alone without running Alembic's command machinery
+    (quicker, and silent: opening a store happens on every CLI command).
+    """
     config = alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as conn, conn.begin():
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK_KEY)))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+    log.info("store.migrated", revision=head)

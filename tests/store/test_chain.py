@@ -14,7 +14,7 @@ from poam_sync.errors import ChainBroken
 from poam_sync.model import Status
 from poam_sync.store import Store
 
-from .conftest import make_item
+from .factory import make_item
 
 
 def _fill(store: Store, n: int = 3) -> None:

@@ -10,7 +10,7 @@ from poam_sync.errors import DuplicateItem
 from poam_sync.model import PoamItem, Provenance, Status
 from poam_sync.store import Store
 
-from .conftest import make_item
+from .factory import make_item
 
 
 def _file(*ids: str, **fields: object) -> list[PoamItem]:

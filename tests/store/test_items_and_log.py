@@ -13,7 +13,7 @@ from poam_sync.errors import ItemNotFound, StoreError
 from poam_sync.model import Person, Status, diff_items
 from poam_sync.store import Store
 
-from .conftest import make_item
+from .factory import make_item
 
 
 def test_new_item_logs_each_non_empty_field(store: Store) -> None:

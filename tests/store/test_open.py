@@ -14,7 +14,7 @@ from poam_sync.errors import ConfigError, StoreError
 from poam_sync.store import Store
 from poam_sync.store._schema import metadata
 
-from .conftest import make_item
+from .factory import make_item
 
 
 def test_migrations_create_exactly_the_declared_schema(store: Store, raw: sa.Engine) -> None:

@@ -10,7 +10,7 @@ from poam_sync.errors import ItemNotFound, StoreError, UsageError
 from poam_sync.model import PoamItem
 from poam_sync.store import ConflictRow, LinkRow, Store
 
-from .conftest import make_item
+from .factory import make_item
 
 
 @pytest.fixture
