@@ -1090,6 +1090,9 @@ class Store:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError:
             raise ConfigError(f"{safe} is not a database URL", hint=_URL_HINT) from None
+        if parsed.drivername in ("postgresql", "postgres"):
+            # psycopg 3 is the driver we ship; SQLAlchemy would look for psycopg2
+            parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise ConfigError(
                 f"unsupported database {safe}: poam-sync stores its record in SQLite or PostgreSQL",

@@ -152,3 +152,19 @@ def test_read_gives_one_view_without_the_write_lock(store: Store) -> None:
             tx.save(make_item("V-2"), source="cli", actor="ann")
         assert [i.poam_id for i in before] == ["V-1"]
     assert [i.poam_id for i in store.items()] == ["V-1", "V-2"]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_plain_postgresql_url_uses_psycopg_3(scheme: str) -> None:
+    # psycopg2 is not a dependency: a plain URL must still reach the server (here: nobody there)
+    with pytest.raises(StoreError, match="cannot open the database") as caught:
+        Store.open(f"{scheme}://auditor:pw-9x@127.0.0.1:1/poam")
+    assert f"{scheme}://auditor:***@127.0.0.1:1/poam" in str(caught.value)
+    assert "pw-9x" not in str(caught.value)
+
+
+@pytest.mark.postgres
+def test_a_plain_postgresql_url_opens_the_store(postgres_url: str) -> None:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with Store.open(plain) as store:
+        assert store.verify_log().ok
