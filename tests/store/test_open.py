@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import alembic.config
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import poam_sync.store
 from poam_sync.errors import ConfigError, StoreError
 from poam_sync.store import Store
 from poam_sync.store._schema import metadata
@@ -168,3 +170,18 @@ def test_a_plain_postgresql_url_opens_the_store(postgres_url: str) -> None:
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
     with Store.open(plain) as store:
         assert store.verify_log().ok
+
+
+def test_the_developer_alembic_command_works_with_the_bundled_ini(sqlite_url: str) -> None:
+    ini = str(Path(poam_sync.store.__file__).with_name("alembic.ini"))
+    alembic.config.main(argv=["-c", ini, "-x", f"db={sqlite_url}", "upgrade", "head"])
+    alembic.config.main(argv=["-c", ini, "-x", f"db={sqlite_url}", "check"])
+    with Store.open(sqlite_url) as store:
+        assert store.verify_log().ok
+    alembic.config.main(argv=["-c", ini, "-x", f"db={sqlite_url}", "downgrade", "base"])
+    engine = sa.create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_table_names() == ["alembic_version"]
+    finally:
+        engine.dispose()
