@@ -243,3 +243,16 @@ def test_a_nested_write_transaction_is_refused_instead_of_waiting_forever(store:
     with store.begin() as tx:
         tx.save(make_item("V-2"), source="cli", actor="ann")
     assert len(store.items()) == 2
+
+
+def test_awkward_text_survives_the_log_and_verifies(store: Store) -> None:
+    title = 'tab\there, new\nline, \\N, back\\slash, "quotes", é, 😀, \u2028'
+    with store.begin() as tx:
+        rows = tx.save(make_item(title=title), source="cli", actor="Zoë\tO'Brien", reason="a\\b\nc")
+    read = store.log()
+    assert read == rows
+    assert {r.field: r.new_value for r in read}["title"] == title
+    assert read[0].actor == "Zoë\tO'Brien"
+    assert read[0].reason == "a\\b\nc"
+    assert store.item("acme", "V-1").title == title
+    assert store.verify_log().ok
