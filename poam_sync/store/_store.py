@@ -510,6 +510,13 @@ class StoreTx:
         query = sa.select(links).where(links.c.connector == connector).order_by(links.c.item_uuid)
         return [_link_row(r) for r in self._conn.execute(query)]
 
+    def all_links(self, *, state: str | None = None) -> list[LinkRow]:
+        """Links of every connector (of one state, e.g. "broken", when given), for reports."""
+        query = sa.select(links).order_by(links.c.connector, links.c.item_uuid)
+        if state is not None:
+            query = query.where(links.c.state == state)
+        return [_link_row(r) for r in self._conn.execute(query)]
+
     def link_by_remote(self, connector: str, remote_id: str) -> LinkRow | None:
         row = self._conn.execute(
             sa.select(links).where(links.c.connector == connector, links.c.remote_id == remote_id)

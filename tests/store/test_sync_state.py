@@ -78,6 +78,11 @@ def test_a_broken_link_keeps_its_reason(store: Store, two: tuple[PoamItem, PoamI
         with pytest.raises(ItemNotFound, match="no servicenow link"):
             tx.mark_link_broken(a.uuid, "servicenow", "gone")
     assert store.item("acme", "V-1") == a  # the canonical item stays
+    with store.read() as tx:
+        tx_links = tx.all_links()
+        assert [(x.connector, x.state) for x in tx_links] == [("jira", "broken")]
+        assert tx.all_links(state="broken") == tx_links
+        assert tx.all_links(state="active") == []
 
 
 def test_baselines_merge_per_field(store: Store, two: tuple[PoamItem, PoamItem]) -> None:
