@@ -91,6 +91,9 @@ def dump_object_fields(values: Mapping[str, JsonValue]) -> tuple[str, dict[str, 
     return f"{{{body}}}", texts
 
 
+_SEQ_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """A timestamp that goes in as aware UTC and comes back as aware UTC on every database.
 
@@ -151,7 +154,8 @@ items = sa.Table(
 change_log = sa.Table(
     "change_log",
     metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: only that spelling makes the key the rowid itself (no second index)
+    sa.Column("seq", _SEQ_TYPE, primary_key=True, autoincrement=False),
     sa.Column("at", sa.String(40), nullable=False),  # ISO-8601 UTC, part of the hashed row
     sa.Column("item_uuid", sa.String(36), nullable=False),
     sa.Column("system", sa.String(200), nullable=False),

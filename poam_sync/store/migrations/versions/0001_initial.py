@@ -39,7 +39,12 @@ def upgrade() -> None:
 
     op.create_table(
         "change_log",
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),  # INTEGER: the rowid itself
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("at", sa.String(40), nullable=False),
         sa.Column("item_uuid", sa.String(36), nullable=False),
         sa.Column("system", sa.String(200), nullable=False),
