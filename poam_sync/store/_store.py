@@ -115,10 +115,12 @@ def _stored_values(data: str) -> dict[str, JsonValue]:
     return values
 
 
-def _item_row(item: PoamItem, data: str, now: datetime) -> dict[str, Any]:
+def _item_row(
+    item: PoamItem, data: str, now: datetime, *, uuid: str, system: str
+) -> dict[str, Any]:
     return {
-        "uuid": item.uuid,
-        "system": item.system,
+        "uuid": uuid,
+        "system": system,
         "poam_id": item.poam_id,
         "status": item.status.value,
         "due_date": item.due_date,
@@ -200,7 +202,9 @@ class StoreTx:
             dumped = item.model_dump(mode="json")
             changes = _tracked_diff(None, dumped)
             data, texts = dump_object_fields(dumped)
-            self._conn.execute(sa.insert(items_t), [_item_row(item, data, now)])
+            self._conn.execute(
+                sa.insert(items_t), [_item_row(item, data, now, uuid=item.uuid, system=item.system)]
+            )
         else:
             if item.uuid != existing.uuid:
                 item = item.model_copy(update={"uuid": existing.uuid})
@@ -209,11 +213,11 @@ class StoreTx:
             if not changes:
                 return []
             data, texts = dump_object_fields(dumped)
-            row = _item_row(item, data, now)
+            row = _item_row(item, data, now, uuid=item.uuid, system=item.system)
             del row["uuid"]
             self._conn.execute(sa.update(items_t).where(items_t.c.uuid == item.uuid).values(**row))
         return self._append(
-            self._entries(item, changes, texts),
+            self._entries(item.uuid, item.system, item.poam_id, changes, texts),
             source=source,
             actor=actor,
             reason=reason,
@@ -295,35 +299,38 @@ class StoreTx:
         updates: list[dict[str, Any]] = []
         entries: list[_Entry] = []
         reasons: list[str | None] = []
-        for given in items:
-            item = given if given.system == system else given.model_copy(update={"system": system})
-            known = stored.get(item.poam_id)
+        for item in items:
+            # the item's own system and uuid are replaced in its JSON (no model copies: this
+            # loop runs once per imported item)
+            poam_id = item.poam_id
+            dumped = item.model_dump(mode="json")
+            dumped["system"] = system
+            known = stored.get(poam_id)
             if known is None:
-                if item.uuid in taken:
-                    item = item.model_copy(update={"uuid": str(uuid_module.uuid4())})
-                taken.add(item.uuid)
-                dumped = item.model_dump(mode="json")
+                uuid = item.uuid
+                if uuid in taken:
+                    uuid = str(uuid_module.uuid4())
+                taken.add(uuid)
+                dumped["uuid"] = uuid
                 changes = _tracked_diff(None, dumped)
                 data, texts = dump_object_fields(dumped)
-                inserts.append(_item_row(item, data, now))
-                created.append(item.poam_id)
+                inserts.append(_item_row(item, data, now, uuid=uuid, system=system))
+                created.append(poam_id)
             else:
                 uuid, stored_data = known
-                if item.uuid != uuid:
-                    item = item.model_copy(update={"uuid": uuid})
-                dumped = item.model_dump(mode="json")
+                dumped["uuid"] = uuid
                 changes = _tracked_diff(_stored_values(stored_data), dumped)
                 if not changes:
-                    unchanged.append(item.poam_id)
+                    unchanged.append(poam_id)
                     continue
                 data, texts = dump_object_fields(dumped)
-                row = _item_row(item, data, now)
+                row = _item_row(item, data, now, uuid=uuid, system=system)
                 updates.append({f"b_{k}": v for k, v in row.items()})
-                updated.append(item.poam_id)
+                updated.append(poam_id)
             why = reason
             if why is None and item.provenance is not None and item.provenance.file:
                 why = f"imported from {item.provenance.file}"
-            new_entries = self._entries(item, changes, texts)
+            new_entries = self._entries(uuid, system, poam_id, changes, texts)
             entries.extend(new_entries)
             reasons.extend([why] * len(new_entries))
         outcome = ImportOutcome(
@@ -869,11 +876,12 @@ class StoreTx:
 
     @staticmethod
     def _entries(
-        item: PoamItem,
+        uuid: str,
+        system: str,
+        poam_id: str,
         changes: Mapping[str, tuple[JsonValue, JsonValue]],
         texts: Mapping[str, str] | None = None,
     ) -> list[_Entry]:
-        uuid, system, poam_id = item.uuid, item.system, item.poam_id
         return [
             (
                 uuid,
