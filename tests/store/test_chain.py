@@ -156,3 +156,14 @@ def test_concurrent_writers_keep_one_linear_chain(db_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_deleted_chain_head_stops_appends_and_fails_verify(store: Store, raw: sa.Engine) -> None:
+    _fill(store)
+    with raw.begin() as conn:
+        conn.execute(sa.text("DELETE FROM chain_head"))
+    result = store.verify_log()
+    assert (result.ok, result.message) == (False, "the chain head record is missing")
+    with pytest.raises(ChainBroken, match="chain head record is missing"), store.begin() as tx:
+        tx.save(make_item("V-9"), source="cli", actor="ann")
+    assert store.find("V-9") == []
