@@ -1,1 +1,28 @@
-"""store"""
+"""The canonical store: POA&M items, their hash-chained change log, and the sync state.
+
+Open with :meth:`Store.open` (the schema is created or migrated on open); write inside
+``with store.begin() as tx:``. See docs/store.md for the tables and the hash chain.
+"""
+
+from poam_sync.store._rows import (
+    ChangeRow,
+    ConflictRow,
+    ImportOutcome,
+    IntentRow,
+    LinkRow,
+    ProblemRow,
+    VerifyResult,
+)
+from poam_sync.store._store import Store, StoreTx
+
+__all__ = [
+    "ChangeRow",
+    "ConflictRow",
+    "ImportOutcome",
+    "IntentRow",
+    "LinkRow",
+    "ProblemRow",
+    "Store",
+    "StoreTx",
+    "VerifyResult",
+]
