@@ -8,7 +8,6 @@ never a traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -403,7 +402,7 @@ def log_show(
             item_uuid = _resolve_item(store, item, system).uuid if item else None
             rows = store.log(item_uuid=item_uuid, limit=limit)
         if as_json:
-            print_json([_row_json(r) for r in rows])
+            print_json([r.to_json() for r in rows])
             return
         table = Table()
         for col in (
@@ -433,12 +432,6 @@ def log_show(
         out.print(table)
 
     guarded(body)
-
-
-def _row_json(row: Any) -> dict[str, Any]:
-    data: dict[str, Any] = dataclasses.asdict(row)
-    data["at"] = row.at.isoformat()
-    return data
 
 
 def _short(value: Any, width: int = 40) -> str:
@@ -606,7 +599,7 @@ def conflicts_list(
     def body() -> None:
         from datetime import UTC, datetime
 
-        with open_store(_config_or_none()) as store, store.begin() as tx:
+        with open_store(_config_or_none()) as store, store.read() as tx:
             rows = tx.conflicts(state="open")
         now = datetime.now(UTC)
         data = [_conflict_dict(c, now) for c in rows]
@@ -652,7 +645,7 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
     from poam_sync.reports import _conflict_dict
 
     def body() -> None:
-        with open_store(_config_or_none()) as store, store.begin() as tx:
+        with open_store(_config_or_none()) as store, store.read() as tx:
             row = tx.conflict(conflict_id)
         data = _conflict_dict(row, datetime.now(UTC)) | {
             "state": row.state,

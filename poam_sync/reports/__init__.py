@@ -74,7 +74,7 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
             )
         )
     due.sort(key=lambda d: (d.owner, d.due or date.max, d.poam_id))
-    with store.begin() as tx:
+    with store.read() as tx:
         conflicts = tuple(tx.conflicts(state="open"))
         problems = tuple(tx.problems(active=True))
     return ReportData(

@@ -173,7 +173,7 @@ class Engine:
         pulled: dict[str, dict[str, RemoteRecord]] = {}
         marks: dict[str, datetime | None] = {}
         pull_started = _now()
-        with self.store.begin() as tx:
+        with self.store.read() as tx:
             for name in names:
                 marks[name] = tx.watermark(name)
         for name in names:
@@ -188,8 +188,8 @@ class Engine:
             report.pulled[name] = len(records)
         active = [n for n in names if n in pulled]
 
-        # 2. Plan from one consistent read of the store.
-        with self.store.begin() as tx:
+        # 2. Plan from one consistent read of the store (no write lock held meanwhile).
+        with self.store.read() as tx:
             items = {i.uuid: i for i in tx.all_items()}
             states = [self._state(tx, name, pulled[name]) for name in active]
             taken = {(i.system, i.poam_id) for i in items.values()}

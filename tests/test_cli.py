@@ -1,0 +1,194 @@
+"""The `poam-sync` command as a user runs it: a real process, exit codes, stdout vs stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "poam_sync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_import_list_show_and_reimport(tmp_path: Path, db: str) -> None:
+    first = run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (result,) = json.loads(first.stdout)
+    assert result["format"] == "fedramp-xlsx" and len(result["created"]) == 8
+    assert "8 created" in first.stderr
+
+    listed = run("--db", db, "items", "list", "--json", cwd=tmp_path)
+    items = json.loads(listed.stdout)
+    assert len(items) == 8
+    assert {"poam_id", "system", "status", "scheduled_completion_date", "milestones"} <= set(
+        items[0]
+    )
+
+    shown = run("--db", db, "items", "show", items[0]["poam_id"], "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["uuid"] == items[0]["uuid"]
+
+    again = run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), "--json", cwd=tmp_path)
+    (second,) = json.loads(again.stdout)
+    assert second["changes"] == 0 and len(second["unchanged"]) == 8
+
+
+def test_log_show_and_verify_catch_tampering(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    rows = json.loads(run("--db", db, "log", "show", "--json", cwd=tmp_path).stdout)
+    assert rows and rows[0]["source"] == "import" and rows[0]["seq"] == 1
+    ok = run("--db", db, "log", "verify", cwd=tmp_path)
+    assert ok.returncode == 0 and "verify" in ok.stderr
+
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        conn.execute("UPDATE change_log SET new_value = '\"tampered\"' WHERE seq = 5")
+    broken = run("--db", db, "log", "verify", cwd=tmp_path)
+    assert broken.returncode == 1
+    assert "5" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_export_then_import_round_trips(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    for fmt, name in (("fedramp-xlsx", "out.xlsx"), ("oscal-json", "out.json"), ("csv", "out.csv")):
+        done = run("--db", db, "export", "--format", fmt, "-o", str(tmp_path / name), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    back = run("--db", other, "import", str(tmp_path / "out.xlsx"), "--json", cwd=tmp_path)
+    assert back.returncode == 0, back.stderr
+    before = {
+        i["poam_id"]: i
+        for i in json.loads(run("--db", db, "items", "list", "--json", cwd=tmp_path).stdout)
+    }
+    after = {
+        i["poam_id"]: i
+        for i in json.loads(run("--db", other, "items", "list", "--json", cwd=tmp_path).stdout)
+    }
+    assert set(before) == set(after)
+    for key in (
+        "title",
+        "controls",
+        "status",
+        "detected_on",
+        "scheduled_completion_date",
+        "original_risk",
+    ):
+        assert {k: v[key] for k, v in before.items()} == {k: v[key] for k, v in after.items()}, key
+
+
+def test_a_file_that_is_not_a_workbook_is_a_clear_error(tmp_path: Path, db: str) -> None:
+    bad = tmp_path / "poam.xlsx"
+    bad.write_bytes(b"this is not a zip file")
+    done = run("--db", db, "import", str(bad), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "poam.xlsx" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path, db: str) -> None:
+    done = run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), "--format", "docx", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    missing = run("--db", db, "import", str(tmp_path / "nope.xlsx"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    unknown = run("--db", db, "items", "show", "V-404", cwd=tmp_path)
+    assert unknown.returncode == 2 and "V-404" in unknown.stderr
+
+
+def test_strict_import_writes_nothing_when_a_row_is_bad(tmp_path: Path, db: str) -> None:
+    csv_file = tmp_path / "poam.csv"
+    header = (
+        (
+            ROOT
+            / "tests"
+            / "fixtures"
+            / "poam"
+            / "fedramp"
+            / "chainguard_FedRAMP-POAM_v3.0_header-only.csv"
+        )
+        .read_text()
+        .splitlines()[0]
+    )
+    cols = [c.strip() for c in header.split(",")]
+    good = dict.fromkeys(cols, "")
+    good.update(
+        {
+            "POAM ID": "V-1",
+            "Controls": "SI-2",
+            "Weakness Name": "Good",
+            "Original Detection Date": "2026-01-05",
+            "Original Risk Rating": "High",
+        }
+    )
+    bad = dict(good, **{"POAM ID": "V-2", "Original Detection Date": "31/31/2026"})
+    import csv
+
+    with csv_file.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=cols)
+        writer.writeheader()
+        writer.writerow(good)
+        writer.writerow(bad)
+    strict = run("--db", db, "import", str(csv_file), "--strict", cwd=tmp_path)
+    assert strict.returncode == 1 and "row 3" in strict.stderr
+    assert json.loads(run("--db", db, "items", "list", "--json", cwd=tmp_path).stdout) == []
+    lenient = run("--db", db, "import", str(csv_file), cwd=tmp_path)
+    assert lenient.returncode == 1
+    assert [
+        i["poam_id"]
+        for i in json.loads(run("--db", db, "items", "list", "--json", cwd=tmp_path).stdout)
+    ] == ["V-1"]
+
+
+def test_init_writes_a_config_that_config_check_reads(tmp_path: Path) -> None:
+    done = run("init", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "config" / "poam-sync.yaml").exists()
+    assert (tmp_path / "mappings" / "jira.yaml").exists()
+    check = run(
+        "--config", str(tmp_path / "config" / "poam-sync.yaml"), "config", "check", cwd=tmp_path
+    )
+    assert check.returncode == 2 and "JIRA_URL is not set" in check.stderr
+
+
+def test_report_html_is_self_contained_and_escaped(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    out = tmp_path / "status.html"
+    done = run("--db", db, "report", "status", "--format", "html", "-o", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html
+    assert "http://" not in html and "https://" not in html  # nothing loaded from elsewhere
+    data = run(
+        "--db",
+        db,
+        "report",
+        "status",
+        "--format",
+        "json",
+        "-o",
+        str(tmp_path / "s.json"),
+        cwd=tmp_path,
+    )
+    assert data.returncode == 0
+    assert json.loads((tmp_path / "s.json").read_text())["items_total"] == 8
