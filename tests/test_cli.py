@@ -118,18 +118,8 @@ def test_usage_errors_exit_2(tmp_path: Path, db: str) -> None:
 
 def test_strict_import_writes_nothing_when_a_row_is_bad(tmp_path: Path, db: str) -> None:
     csv_file = tmp_path / "poam.csv"
-    header = (
-        (
-            ROOT
-            / "tests"
-            / "fixtures"
-            / "poam"
-            / "fedramp"
-            / "chainguard_FedRAMP-POAM_v3.0_header-only.csv"
-        )
-        .read_text()
-        .splitlines()[0]
-    )
+    fixture = ROOT / "tests" / "fixtures" / "poam" / "chainguard_FedRAMP-POAM_v3.0_header-only.csv"
+    header = fixture.read_text().splitlines()[0]
     cols = [c.strip() for c in header.split(",")]
     good = dict.fromkeys(cols, "")
     good.update(
