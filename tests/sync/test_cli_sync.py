@@ -1,0 +1,153 @@
+"""The admin's side through the real command: dry runs, settling conflicts, the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from poam_sync.model import with_fields
+from tests.sync.conftest import ROOT, World, config_dict, poam
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def cli(world: World, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cfg = tmp / "poam-sync.yaml"
+    if not cfg.exists():
+        cfg.write_text(yaml.safe_dump(config_dict(world)), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "poam_sync", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **world.env, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        check=False,
+    )
+
+
+@pytest.fixture
+def conflicted(world: World) -> World:
+    world.add(poam(1))
+    engine = world.engine()
+    engine.run_cycle()
+    key = world.jira_key(world.store.item("acme", "V-1"))
+    world.add(with_fields(world.store.item("acme", "V-1"), {"title": "ISSO title"}))
+    world.jira.sim.human_edit(key, "summary", "Engineer title", user_email="bob@example.com")
+    assert engine.run_cycle().conflicts == 1
+    return world
+
+
+@pytest.mark.parametrize("take", ["local", "jira"])
+def test_settling_a_conflict_logs_it_and_the_next_cycle_pushes_the_choice(
+    conflicted: World, tmp_path: Path, take: str
+) -> None:
+    world = conflicted
+    listed = cli(world, tmp_path, "conflicts", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (conflict,) = json.loads(listed.stdout)
+    assert (conflict["field"], conflict["local"], conflict["remote"]) == (
+        "title",
+        "ISSO title",
+        "Engineer title",
+    )
+    done = cli(
+        world,
+        tmp_path,
+        "conflicts",
+        "resolve",
+        str(conflict["id"]),
+        "--take",
+        take,
+        "--reason",
+        "agreed in the weekly review",
+    )
+    assert done.returncode == 0, done.stderr
+    expected = "ISSO title" if take == "local" else "Engineer title"
+    report = world.engine().run_cycle()
+    assert report.ok, report.errors
+    assert world.store.item("acme", "V-1").title == expected
+    key = world.jira_key(world.store.item("acme", "V-1"))
+    assert world.jira.sim.issue(key)["fields"]["summary"] == expected
+    record = world.snow.sim.record("sn_grc_issue", world.snow_id(world.store.item("acme", "V-1")))
+    assert record["short_description"] == expected
+    rows = [r for r in world.store.log() if r.field == "title" and r.source == "cli"]
+    assert rows and "agreed in the weekly review" in (rows[-1].reason or "")
+    assert json.loads(cli(world, tmp_path, "conflicts", "list", "--json").stdout) == []
+    assert world.store.verify_log().ok
+
+
+def test_resolving_needs_a_reason_and_one_choice(conflicted: World, tmp_path: Path) -> None:
+    both = cli(
+        conflicted,
+        tmp_path,
+        "conflicts",
+        "resolve",
+        "1",
+        "--take",
+        "local",
+        "--value",
+        "x",
+        "--reason",
+        "r",
+    )
+    assert both.returncode == 2
+    wrong = cli(
+        conflicted, tmp_path, "conflicts", "resolve", "1", "--take", "servicenow", "--reason", "r"
+    )
+    assert wrong.returncode == 2 and "is with jira" in wrong.stderr
+
+
+def test_sync_dry_run_prints_each_action_and_its_why(world: World, tmp_path: Path) -> None:
+    world.add(poam(1))
+    done = cli(world, tmp_path, "sync", "--once", "--dry-run", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["dry_run"] is True
+    creates = [a for a in data["actions"] if a["action"] == "CreateRemote"]
+    assert {a["connector"] for a in creates} == {"jira", "servicenow"}
+    assert all("not linked yet" in a["why"] for a in creates)
+    with world.store.read() as tx:
+        assert tx.links("jira") == []
+
+
+def test_the_daemon_syncs_and_stops_cleanly_on_sigterm(world: World, tmp_path: Path) -> None:
+    world.add(poam(1))
+    cfg = tmp_path / "poam-sync.yaml"
+    raw = config_dict(world)
+    raw["schedule"] = {"interval_seconds": 5}
+    cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poam_sync", "--config", str(cfg), "run"],
+        env={**os.environ, **world.env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with world.store.read() as tx:
+                if tx.links("jira") and tx.links("servicenow"):
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the daemon did not sync within a minute")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    events = [line["event"] for line in lines]
+    assert "daemon.started" in events and "daemon.stopped" in events
+    assert any(e == "sync.cycle" for e in events)
+    assert "sim-token" not in err and "sim-password" not in err  # no secrets in logs
