@@ -820,6 +820,9 @@ def run_cmd() -> None:
     """Run the sync daemon on the configured schedule until SIGTERM / SIGINT."""
     from poam_sync.daemon import run_daemon
 
+    # A daemon reports every cycle (one summary line each), so it logs at info at least.
+    configure(verbose=max(1, state.verbose))
+
     def body() -> None:
         config = _require_config()
         run_daemon(config, database_url(config))
