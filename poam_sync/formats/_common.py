@@ -13,6 +13,7 @@ from poam_sync.model import (
     DeviationStatus,
     Milestone,
     MilestoneChange,
+    MilestoneStatus,
     Person,
     RiskLevel,
 )
@@ -275,6 +276,10 @@ def parse_office_org(text: str | None) -> Person | None:
 _NUMBERED = re.compile(r"(?m)^\s*\((\d+)\)\s*")
 _LEADING_DATE = re.compile(r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2})\s*:?\s*")
 _TRAILING_DATE = re.compile(r"\s*(\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{1,2}-\d{1,2})\s*$")
+# Our suffix for a milestone's state in text cells: "[completed 2026-11-14]", "[in progress]".
+_STATE = re.compile(
+    r"\s*\[(open|in progress|completed|archived)(?:\s+(\d{4}-\d{2}-\d{2}))?\]\s*$", re.IGNORECASE
+)
 _CHANGE = re.compile(r"^(New|Update|Updated|Complete|Completed|Extension)\b\s*", re.IGNORECASE)
 
 
@@ -300,6 +305,13 @@ def parse_planned_milestones(text: str | None) -> tuple[Milestone, ...]:
         chunks = [(str(i), line) for i, line in enumerate(lines, 1)]
     out = []
     for number, body in chunks:
+        due = done_on = None
+        status = MilestoneStatus.OPEN
+        s = _STATE.search(body)
+        if s:
+            status = MilestoneStatus(s[1].lower().replace(" ", "_"))
+            done_on = parse_date(s[2]) if s[2] else None
+            body = body[: s.start()]
         due = None
         m = _LEADING_DATE.match(body)
         if m:
@@ -310,7 +322,15 @@ def parse_planned_milestones(text: str | None) -> tuple[Milestone, ...]:
             if t and t.start() > 0:
                 due = parse_date(t[1])
                 body = body[: t.start()]
-        out.append(Milestone(id=number, description=body.strip(), due_date=due))
+        out.append(
+            Milestone(
+                id=number,
+                description=body.strip(),
+                due_date=due,
+                status=status,
+                completed_on=done_on,
+            )
+        )
     return tuple(out)
 
 
@@ -321,7 +341,11 @@ def milestones_text(milestones: Sequence[Milestone]) -> str | None:
     for i, m in enumerate(milestones, 1):
         number = m.id if m.id.isdigit() else str(i)
         when = f" {m.due_date.isoformat()}:" if m.due_date else ""
-        parts.append(f"({number}){when} {m.description}".rstrip())
+        state = ""
+        if m.status is not MilestoneStatus.OPEN or m.completed_on:
+            state = " [" + m.status.value.replace("_", " ")
+            state += f" {m.completed_on.isoformat()}]" if m.completed_on else "]"
+        parts.append(f"({number}){when} {m.description}{state}".rstrip())
     return "\n\n".join(parts)
 
 

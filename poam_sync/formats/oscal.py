@@ -485,12 +485,8 @@ def _poam_item(
         prop_value = _prop(risk, prop_name)
         if prop_value:
             extra[key] = prop_value
-    for p in _props(pi) + _props(risk):
-        if p.get("ns") == POAM_SYNC_NS and p.get("name") == "extra":
-            try:
-                extra.update(json.loads(str(p.get("value"))))
-            except (json.JSONDecodeError, TypeError):
-                extra.setdefault("extra", p.get("value"))
+    own = _own_fields(pi)
+    extra.update(own.pop("extra", None) or {})
 
     milestones: list[Milestone] = []
     remediation_plan = None
@@ -506,12 +502,17 @@ def _poam_item(
                 (timing.get("within-date-range") or {}).get("end")
             )
             done = lifecycle == "completed"
+            mstatus = MilestoneStatus.COMPLETED if done else MilestoneStatus.OPEN
+            own_status = _prop(task, "milestone-status")
+            if own_status in {s.value for s in MilestoneStatus}:
+                mstatus = MilestoneStatus(own_status)
             milestones.append(
                 Milestone(
-                    id=str(task.get("uuid", len(milestones) + 1)),
+                    id=_prop(task, "milestone-id") or str(task.get("uuid", len(milestones) + 1)),
                     description=_text(task.get("title")),
                     due_date=due,
-                    status=MilestoneStatus.COMPLETED if done else MilestoneStatus.OPEN,
+                    status=mstatus,
+                    completed_on=_as_date(_prop(task, "completed-on")),
                 )
             )
     changes: list[MilestoneChange] = []
@@ -522,15 +523,16 @@ def _poam_item(
         text = " - ".join(
             t for t in (_text(entry.get("title")), _text(entry.get("description"))) if t
         )
-        changes.append(MilestoneChange(kind=kind, on=on, text=text))
         if fold(_text(entry.get("status-change"))) == "closed":
-            completed_on = on
+            completed_on = on  # the closing entry: kept as the completion date
+            continue
+        changes.append(MilestoneChange(kind=kind, on=on, text=text))
     collected = [d for d in (_as_date(o.get("collected")) for o in linked_obs) if d]
     vendor = _prop(risk, "vendor-dependency")
     kev = _prop(risk, "kev-catalog")
     poam_id = (_prop(pi, "poam-id") or str(pi.get("uuid", ""))).strip()
     deadline = _as_date(risk.get("deadline"))
-    return PoamItem(
+    item = PoamItem(
         poam_id=poam_id or f"OSCAL-{i + 1}",
         system=system,
         uuid=str(pi.get("uuid") or _uuid.uuid4()).lower(),
@@ -561,6 +563,64 @@ def _poam_item(
         provenance=Provenance(format=fmt, file=file, sheet=None, row=i + 1),
         extra=extra,
     )
+    if own:
+        item = _overlay(item, own, _text(risk.get("status")) or "open")
+    return item
+
+
+# Fields OSCAL has no natural place for travel in one poam-item prop (our namespace) as JSON,
+# so an OSCAL export -> import keeps them. Native OSCAL values win where both exist.
+_OWN_FIELDS = (
+    "owner",
+    "asset_identifiers",
+    "detector_source",
+    "source_identifier",
+    "status",
+    "status_date",
+    "deviation",
+    "vendor_dependency",
+    "supporting_documents",
+    "resources_required",
+    "original_risk_label",
+    "adjusted_risk_label",
+    "completed_on",
+)
+
+
+def _own_fields(pi: dict[str, Any]) -> dict[str, Any]:
+    for p in _props(pi):
+        if p.get("ns") == POAM_SYNC_NS and p.get("name") == "fields":
+            try:
+                value = json.loads(str(p.get("value")))
+            except json.JSONDecodeError:
+                _log.warning("oscal.own_fields_unreadable", poam_item=pi.get("uuid"))
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+def _overlay(item: PoamItem, own: dict[str, Any], native_status: str) -> PoamItem:
+    data = item.model_dump(mode="json")
+    for key in _OWN_FIELDS:
+        if key not in own:
+            continue
+        if key == "status":
+            # only a finer word for the same OSCAL status (closed -> false_positive)
+            try:
+                finer = Status(own[key])
+            except ValueError:
+                continue
+            if _STATUS_TO_RISK[finer] != fold(native_status):
+                continue
+        if key == "deviation" and data.get("deviation"):
+            data["deviation"] = {**own[key], **{k: v for k, v in data[key].items() if v}}
+            continue
+        data[key] = own[key]
+    try:
+        return PoamItem.model_validate(data)
+    except ValueError:
+        _log.warning("oscal.own_fields_invalid", poam_id=item.poam_id)
+        return item
 
 
 def _risk_level(value: str) -> tuple[RiskLevel | None, str | None]:
@@ -698,8 +758,14 @@ def to_document(
                 }
                 if m.due_date:
                     task["timing"] = {"on-date": {"date": _dt(m.due_date)}}
-                task["props"] = _p("milestone-id", m.id, POAM_SYNC_NS) + _p(
-                    "milestone-status", m.status.value, POAM_SYNC_NS
+                task["props"] = (
+                    _p("milestone-id", m.id, POAM_SYNC_NS)
+                    + _p("milestone-status", m.status.value, POAM_SYNC_NS)
+                    + _p(
+                        "completed-on",
+                        m.completed_on.isoformat() if m.completed_on else None,
+                        POAM_SYNC_NS,
+                    )
                 )
                 tasks.append(task)
             if tasks:
@@ -728,12 +794,16 @@ def to_document(
         risks.append(risk)
 
         pi_props = _p("POAM-ID", item.poam_id)
+        dumped = item.model_dump(mode="json")
+        own = {k: dumped[k] for k in _OWN_FIELDS if dumped[k] not in (None, "", [], {})}
         if item.extra:
+            own["extra"] = item.extra
+        if own:
             pi_props.append(
                 {
-                    "name": "extra",
+                    "name": "fields",
                     "ns": POAM_SYNC_NS,
-                    "value": json.dumps(item.extra, ensure_ascii=False, sort_keys=True),
+                    "value": json.dumps(own, ensure_ascii=False, sort_keys=True),
                 }
             )
         poam_item: dict[str, Any] = {
