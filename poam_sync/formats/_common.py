@@ -281,9 +281,7 @@ _STATE = re.compile(
     r"\s*\[(open|in progress|completed|archived)(?:\s+(\d{4}-\d{2}-\d{2}))?\]\s*$", re.IGNORECASE
 )
 # the change word counts only before a date, as in "(2) Update 2024-06-18 : text"
-_CHANGE = re.compile(
-    r"^(New|Update|Updated|Complete|Completed|Extension)\s+(?=\d)", re.IGNORECASE
-)
+_CHANGE = re.compile(r"^(New|Update|Updated|Complete|Completed|Extension)\s+(?=\d)", re.IGNORECASE)
 
 
 def _numbered_chunks(text: str) -> list[tuple[str, str]] | None:

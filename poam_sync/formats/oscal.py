@@ -19,7 +19,7 @@ import structlog
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from poam_sync.errors import InputError, Problem
+from poam_sync.errors import InputError, Problem, UsageError
 from poam_sync.formats._common import (
     CellError,
     fold,
@@ -842,6 +842,11 @@ def _is_uuid(value: str) -> bool:
 
 
 def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = None) -> None:
+    if not items:
+        raise UsageError(
+            "no POA&M items to export: an OSCAL POA&M needs at least one poam-item",
+            hint="import items first, or choose the csv or fedramp-xlsx format",
+        )
     doc = to_document(items, system_name=system_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

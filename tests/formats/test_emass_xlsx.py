@@ -6,8 +6,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
-from openpyxl.cell.cell import MergedCell
 import pytest
+from openpyxl.cell.cell import MergedCell
 
 from poam_sync import formats
 from poam_sync.model import MilestoneStatus, Person, PoamItem, RiskLevel, Status
@@ -195,7 +195,8 @@ def test_navy_2026_one_row_per_milestone(tmp_path: Path) -> None:
     assert audit.original_risk is RiskLevel.MODERATE
     assert audit.adjusted_risk is RiskLevel.LOW
     assert audit.remediation_plan == "Automate the review report."
-    assert [(m.id, m.description, m.status, m.due_date, m.completed_on) for m in audit.milestones] == [
+    got = [(m.id, m.description, m.status, m.due_date, m.completed_on) for m in audit.milestones]
+    assert got == [
         ("1", "Weekly review procedure written", MilestoneStatus.COMPLETED, date(2026, 12, 1),
          date(2026, 11, 20)),
         ("2", "First weekly review held", MilestoneStatus.IN_PROGRESS, date(2027, 1, 15), None),

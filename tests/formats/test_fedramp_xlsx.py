@@ -9,10 +9,10 @@ import pytest
 
 from poam_sync import formats
 from poam_sync.model import (
-    PoamItem,
     DeviationStatus,
     MilestoneStatus,
     Person,
+    PoamItem,
     Provenance,
     RiskLevel,
     Status,
@@ -65,7 +65,9 @@ def test_v30_open_row_values(v30_result: formats.ReadResult) -> None:
     )
 
 
-def test_v30_formula_without_cached_value_uses_the_deadline_rule(v30_result: formats.ReadResult) -> None:
+def test_v30_formula_without_cached_value_uses_the_deadline_rule(
+    v30_result: formats.ReadResult,
+) -> None:
     _, items = _by_id(v30_result)
     v102 = items["V-102"]
     # Moderate adjusted to Low with an approved risk adjustment: 180 days from 2024-02-29
@@ -104,7 +106,7 @@ def test_v30_closed_and_configuration_tabs(v30_result: formats.ReadResult) -> No
 def test_system_name_comes_from_the_banner_unless_given(
     v30_result: formats.ReadResult, filled_v20: Path
 ) -> None:
-    result, items = _by_id(v30_result)
+    result, _items = _by_id(v30_result)
     assert result.system == "Example Cloud Offering"
     assert {i.system for i in result.items} == {"Example Cloud Offering"}
     given = formats.read(filled_v20, system="override")
