@@ -7,15 +7,16 @@ imported); a file that cannot be read at all raises :class:`~poam_sync.errors.In
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from poam_sync.errors import InputError, Problem, UsageError
 from poam_sync.formats import csv_format, emass_xlsx, fedramp_xlsx, oscal
 from poam_sync.formats._common import HeaderMap, fold
 from poam_sync.formats._fedramp_columns import is_fedramp_header
+from poam_sync.formats._xlsx import iter_rows, open_workbook
 from poam_sync.model import PoamItem
 
 READ_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal", "csv")
@@ -68,32 +69,38 @@ def detect_format(path: Path) -> str:
     )
 
 
-def _detect_workbook(path: Path) -> str:
-    from poam_sync.formats._xlsx import iter_rows, open_workbook
+def _is_workbook(path: Path) -> bool:
+    with path.open("rb") as fh:
+        start = fh.read(4)
+    return start.startswith(b"PK") or path.suffix.lower() in {".xlsx", ".xlsm"}
 
-    if not zipfile.is_zipfile(path):
-        open_workbook(path)  # raises the not-an-xlsx InputError
+
+def _detect_workbook(path: Path) -> str:
     wb = open_workbook(path)
     try:
-        for ws in wb.worksheets:
-            if fold(ws.title) in {"instructions", "example", "record of changes"}:
-                continue
-            for n, row in enumerate(iter_rows(ws, path.name)):
-                if n >= 20:
-                    break
-                hm = HeaderMap.from_row(row)
-                if emass_xlsx.is_emass_header(hm):
-                    return "emass-xlsx"
-                if is_fedramp_header(hm):
-                    return "fedramp-xlsx"
-        first = wb.worksheets[0].title if wb.worksheets else None
+        return _detect_in_workbook(wb, path.name)
     finally:
         wb.close()
+
+
+def _detect_in_workbook(wb: Any, file: str) -> str:
+    for ws in wb.worksheets:
+        if fold(ws.title) in {"instructions", "example", "record of changes"}:
+            continue
+        for n, row in enumerate(iter_rows(ws, file)):
+            if n >= 20:
+                break
+            hm = HeaderMap.from_row(row)
+            if emass_xlsx.is_emass_header(hm):
+                return "emass-xlsx"
+            if is_fedramp_header(hm):
+                return "fedramp-xlsx"
+    first = wb.worksheets[0].title if wb.worksheets else None
     raise InputError(
         Problem(
             "no FedRAMP ('POAM ID', 'Weakness Name') or eMASS ('POA&M Item ID', 'Control "
             "Vulnerability Description') header row found in the first 20 rows of any sheet",
-            file=path.name,
+            file=file,
             sheet=first,
             hint="use the FedRAMP or eMASS POA&M template layout",
             code="no_header",
@@ -117,6 +124,21 @@ def read(
         )
     if not path.is_file():
         raise _missing(path)
+    if format in {"auto", "fedramp-xlsx", "emass-xlsx"} and _is_workbook(path):
+        # open the workbook once for detection and reading (a workbook without a dimension
+        # record is parsed in full when it is opened)
+        wb = open_workbook(path)
+        try:
+            fmt = _detect_in_workbook(wb, path.name) if format == "auto" else format
+            read_wb = (
+                fedramp_xlsx.read_workbook if fmt == "fedramp-xlsx" else emass_xlsx.read_workbook
+            )
+            items, problems, file_system = read_wb(wb, path.name, system, progress)
+        finally:
+            wb.close()
+        return ReadResult(
+            items=tuple(items), problems=tuple(problems), system=file_system, format=fmt
+        )
     fmt = detect_format(path) if format == "auto" else format
     reader = {
         "fedramp-xlsx": fedramp_xlsx.read,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,14 @@ _WS = re.compile(r"\s+")
 
 def fold(text: object) -> str:
     """A header or value folded for comparison: case and all whitespace runs folded."""
-    return _WS.sub(" ", str(text)).strip().casefold()
+    if isinstance(text, str):
+        return _fold_str(text)
+    return _fold_str(str(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold_str(text: str) -> str:
+    return _WS.sub(" ", text).strip().casefold()
 
 
 class CellError(ValueError):
@@ -442,8 +450,9 @@ class HeaderMap:
         return min(self.names) if self.names else 0
 
     def unknown(self, row: Sequence[object], known: Iterable[str]) -> dict[str, Any]:
-        """Cells of columns not in ``known`` (folded names), keyed by the header as written."""
-        known_folded = {fold(k) for k in known}
+        """Cells of columns not in ``known``, keyed by the header as written (a frozenset
+        ``known`` is taken as already folded)."""
+        known_folded = known if isinstance(known, frozenset) else {fold(k) for k in known}
         out: dict[str, Any] = {}
         for key, idxs in self.columns.items():
             if key in known_folded:

@@ -195,12 +195,12 @@ def read(
 ) -> tuple[list[PoamItem], list[Problem], str | None]:
     wb = open_workbook(path)
     try:
-        return _read_workbook(wb, path.name, system, progress)
+        return read_workbook(wb, path.name, system, progress)
     finally:
         wb.close()
 
 
-def _read_workbook(
+def read_workbook(
     wb: Any, file: str, system: str | None, progress: Callable[[int, int], None] | None
 ) -> tuple[list[PoamItem], list[Problem], str | None]:
     named = [ws for ws in wb.worksheets if fold(ws.title) in {"poa&m", "poam"}]

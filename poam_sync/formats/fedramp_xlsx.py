@@ -92,12 +92,12 @@ def read(
     """Items, problems and the system name the workbook gives (or None)."""
     wb = open_workbook(path)
     try:
-        return _read_workbook(wb, path.name, system, progress)
+        return read_workbook(wb, path.name, system, progress)
     finally:
         wb.close()
 
 
-def _read_workbook(
+def read_workbook(
     wb: Any,
     file: str,
     system: str | None,
@@ -205,8 +205,11 @@ def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = No
     if not with_status and cols.STATUS in headers:
         headers.remove(cols.STATUS)
     system = system_name or next((i.system for i in items if i.system != "default"), None)
-    wb = Workbook(write_only=True)
-    open_ws = wb.create_sheet(OPEN_SHEET)
+    # A normal (not write-only) workbook, so the file records its dimensions: without them a
+    # read-only reader must parse each whole sheet just to open the workbook.
+    wb = Workbook()
+    open_ws = wb.active
+    open_ws.title = OPEN_SHEET
     closed_ws = wb.create_sheet(CLOSED_SHEET)
     # Open tab as in v3.0: a label column A, the banner in row 2 and its values in row 3,
     # the header in row 5 from column B. Closed tab: header in row 2 from column A.
