@@ -849,5 +849,7 @@ def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = No
         )
     doc = to_document(items, system_name=system_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # indented for people; large documents compact (the indenting encoder is pure Python)
+    indent = 2 if len(items) <= 1000 else None
+    path.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
     _log.info("oscal.write", file=path.name, items=len(items))
