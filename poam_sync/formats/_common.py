@@ -89,6 +89,9 @@ def is_blank_word(text: str | None) -> bool:
 
 
 _EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_ERRORS = frozenset(
+    {"#VALUE!", "#REF!", "#N/A", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
+)
 _ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?$")
 _US_DATE = re.compile(r"^(\d{1,2})[-/](\d{1,2})[-/](\d{2}|\d{4})$")
 
@@ -110,7 +113,9 @@ def parse_date(value: object) -> date | None:
             return _EXCEL_EPOCH + timedelta(days=int(value))
         raise CellError(f"{value!r} is not a date")
     text = str(value).strip()
-    if not text or is_blank_word(text):
+    if not text or is_blank_word(text) or text in _EXCEL_ERRORS:
+        # an Excel error cached by a date formula (the template's Scheduled Completion Date
+        # formula yields #VALUE! on bad input): no date; the caller may apply the rule
         return None
     try:
         m = _ISO_DATE.match(text)

@@ -9,12 +9,14 @@ the header (guidance, formats, the ``V-1Example`` example, mandatory flags) are 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from poam_sync.errors import InputError, Problem
 from poam_sync.formats import _fedramp_columns as cols
@@ -38,6 +40,7 @@ _log = structlog.get_logger(__name__)
 
 _TEMPLATE_LABELS = frozenset({"guidance", "examples", "example", "mandatory or situational"})
 _TEMPLATE_IDS = ("unique identifier", "assign a unique identifier")
+_EXAMPLE_ID = re.compile(r"(?:v-?\d+)?example")  # the templates' "V-1Example" row
 _FLAG_WORDS = frozenset({"mandatory", "situational"})
 _SYSTEM_LABELS = frozenset({"system name", "cloud service offering"})
 _PLACEHOLDERS = frozenset({"text", "date", "low"})
@@ -55,7 +58,7 @@ def _is_template_row(hm: HeaderMap, row: Sequence[object], offset: int) -> bool:
         if i < len(row) and row[i] is not None and fold(row[i]) in _TEMPLATE_LABELS:
             return True
     poam_id = text_of(hm.get(row, cols.POAM_ID))
-    if poam_id and fold(poam_id).endswith("example"):
+    if poam_id and _EXAMPLE_ID.fullmatch(fold(poam_id)):
         return True
     if offset <= 4:
         if poam_id and fold(poam_id).startswith(_TEMPLATE_IDS):
@@ -194,7 +197,10 @@ def read_workbook(
 
 def _cell(value: object) -> object:
     if isinstance(value, str):
-        return neutralize(value)
+        # XML 1.0 cannot hold most control characters: drop them rather than fail the export;
+        # XML parsers turn a carriage return into a line feed, so write line feeds
+        text = ILLEGAL_CHARACTERS_RE.sub("", value).replace("\r\n", "\n").replace("\r", "\n")
+        return neutralize(text)
     return value
 
 
