@@ -109,7 +109,11 @@ _STATUS_WORDS: dict[str, Status] = {s.value: s for s in Status} | {
 }
 _STATUS_WORDS |= {
     "closed": Status.COMPLETED,
+    "complete": Status.COMPLETED,
     "ongoing": Status.OPEN,
+    "new": Status.OPEN,
+    "in progress": Status.REMEDIATING,
+    "risk-accepted": Status.RISK_ACCEPTED,
     "deviation-requested": Status.DEVIATION_REQUESTED,
     "deviation-approved": Status.RISK_ACCEPTED,
     "false-positive": Status.FALSE_POSITIVE,
