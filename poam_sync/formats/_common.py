@@ -423,6 +423,7 @@ class HeaderMap:
 
     columns: dict[str, list[int]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)  # index -> header as written
+    _resolved: dict[tuple[str, ...], tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Sequence[object]) -> HeaderMap:
@@ -438,10 +439,16 @@ class HeaderMap:
         return all(fold(n) in self.columns for n in names)
 
     def get(self, row: Sequence[object], *names: str) -> object:
-        for name in names:
-            for i in self.columns.get(fold(name), ()):
-                if i < len(row) and row[i] is not None and str(row[i]).strip() != "":
-                    return row[i]
+        idxs = self._resolved.get(names)
+        if idxs is None:  # resolve the names once per header, not once per row
+            idxs = tuple(i for n in names for i in self.columns.get(fold(n), ()))
+            self._resolved[names] = idxs
+        size = len(row)
+        for i in idxs:
+            if i < size:
+                value = row[i]
+                if value is not None and (not isinstance(value, str) or value.strip()):
+                    return value
         return None
 
     def name_of(self, *names: str) -> str:
