@@ -76,11 +76,8 @@ def _is_workbook(path: Path) -> bool:
 
 
 def _detect_workbook(path: Path) -> str:
-    wb = open_workbook(path)
-    try:
+    with open_workbook(path) as wb:
         return _detect_in_workbook(wb, path.name)
-    finally:
-        wb.close()
 
 
 def _detect_in_workbook(wb: Any, file: str) -> str:
@@ -127,15 +124,12 @@ def read(
     if format in {"auto", "fedramp-xlsx", "emass-xlsx"} and _is_workbook(path):
         # open the workbook once for detection and reading (a workbook without a dimension
         # record is parsed in full when it is opened)
-        wb = open_workbook(path)
-        try:
+        with open_workbook(path) as wb:
             fmt = _detect_in_workbook(wb, path.name) if format == "auto" else format
             read_wb = (
                 fedramp_xlsx.read_workbook if fmt == "fedramp-xlsx" else emass_xlsx.read_workbook
             )
             items, problems, file_system = read_wb(wb, path.name, system, progress)
-        finally:
-            wb.close()
         return ReadResult(
             items=tuple(items), problems=tuple(problems), system=file_system, format=fmt
         )

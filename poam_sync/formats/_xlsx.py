@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,13 @@ import openpyxl
 from poam_sync.errors import InputError, Problem
 
 
-def open_workbook(path: Path) -> Any:
-    """The workbook in read-only, values-only mode (openpyxl parses its XML with defusedxml
-    when that is installed, which poam-sync requires)."""
+@contextmanager
+def open_workbook(path: Path) -> Iterator[Any]:
+    """The workbook in read-only, values-only mode, closed (file included) on exit.
+
+    openpyxl parses workbook XML with defusedxml when that is installed, which poam-sync
+    requires: a DOCTYPE with entities is refused.
+    """
     if not zipfile.is_zipfile(path):
         raise InputError(
             Problem(
@@ -25,18 +30,25 @@ def open_workbook(path: Path) -> Any:
                 code="not_xlsx",
             )
         )
-    try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    # openpyxl raises many types on a damaged workbook (KeyError, BadZipFile, XML errors...)
-    except Exception as exc:
-        raise InputError(
-            Problem(
-                f"the workbook cannot be read: {type(exc).__name__}: {exc}",
-                file=path.name,
-                hint="open it in Excel, save it again as .xlsx, and import the new file",
-                code="bad_xlsx",
-            )
-        ) from exc
+    # We open the file ourselves: openpyxl leaves its own handle open when loading fails.
+    with path.open("rb") as fh:
+        try:
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        # openpyxl raises many types on a damaged workbook (KeyError, BadZipFile, XML errors)
+        except Exception as exc:
+            detail = str(exc).replace(str(path), path.name)
+            raise InputError(
+                Problem(
+                    f"the workbook cannot be read: {type(exc).__name__}: {detail}",
+                    file=path.name,
+                    hint="open it in Excel, save it again as .xlsx, and import the new file",
+                    code="bad_xlsx",
+                )
+            ) from exc
+        try:
+            yield wb
+        finally:
+            wb.close()
 
 
 def iter_rows(ws: Any, file: str) -> Iterator[tuple[object, ...]]:

@@ -193,11 +193,8 @@ def read(
     system: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[PoamItem], list[Problem], str | None]:
-    wb = open_workbook(path)
-    try:
+    with open_workbook(path) as wb:
         return read_workbook(wb, path.name, system, progress)
-    finally:
-        wb.close()
 
 
 def read_workbook(

@@ -93,11 +93,8 @@ def read(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[PoamItem], list[Problem], str | None]:
     """Items, problems and the system name the workbook gives (or None)."""
-    wb = open_workbook(path)
-    try:
+    with open_workbook(path) as wb:
         return read_workbook(wb, path.name, system, progress)
-    finally:
-        wb.close()
 
 
 def read_workbook(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -127,6 +128,26 @@ def test_csv_bad_rows() -> None:
 def test_xml_bomb_is_refused() -> None:
     err = _input_error(BAD / "billion-laughs.xml")
     assert err.problem.code == "xml_unsafe"
+
+
+def test_xml_bomb_inside_a_workbook_is_refused(tmp_path: Path) -> None:
+    # openpyxl parses workbook XML with defusedxml: a DOCTYPE with entities is refused
+    src = tmp_path / "good.xlsx"
+    formats.write(sample_items(), src, format="fedramp-xlsx")
+    bomb = tmp_path / "bomb.xlsx"
+    dtd = (
+        '<!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+    )
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bomb, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = (dtd + data.decode().replace("FedRAMP®", "&lol1;", 1)).encode()
+            zout.writestr(info, data)
+    err = _input_error(bomb)
+    assert err.problem.code == "bad_xlsx"
+    assert str(tmp_path) not in str(err)  # the file name, never the full path
 
 
 def test_invalid_json_names_line_and_column() -> None:
