@@ -1,0 +1,148 @@
+"""CSV with the FedRAMP POA&M header (v3.0 columns, as the FedRAMP CSV flattenings use).
+
+CSV has no Open/Closed tabs, so the export adds a ``Status`` column (canonical status words);
+on import that column is optional (a file without it holds open items).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+import structlog
+
+from poam_sync.errors import InputError, Problem
+from poam_sync.formats import _fedramp_columns as cols
+from poam_sync.formats._common import HeaderMap, neutralize, problem, row_is_empty
+from poam_sync.model import PoamItem
+
+FORMAT = "csv"
+HEADER_SEARCH_ROWS = 20
+
+_log = structlog.get_logger(__name__)
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(
+        Problem(
+            "the CSV is neither UTF-8 nor Windows-1252 text",
+            file=path.name,
+            hint="save it as CSV UTF-8",
+            code="bad_csv",
+        )
+    )
+
+
+def read(
+    path: Path,
+    *,
+    system: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[PoamItem], list[Problem], str | None]:
+    file = path.name
+    text = _read_text(path)
+    if "\x00" in text:
+        raise InputError(
+            Problem(
+                "not a CSV text file (it contains NUL bytes)",
+                file=file,
+                hint="export the POA&M as CSV, or import the workbook itself",
+                code="bad_csv",
+            )
+        )
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InputError(
+            Problem(f"the CSV cannot be parsed: {exc}", file=file, code="bad_csv")
+        ) from exc
+    header_at = next(
+        (
+            i
+            for i, r in enumerate(rows[:HEADER_SEARCH_ROWS])
+            if cols.is_fedramp_header(HeaderMap.from_row(r))
+        ),
+        None,
+    )
+    if header_at is None:
+        raise InputError(
+            Problem(
+                "no FedRAMP POA&M header found (a row with 'POAM ID' and 'Weakness Name') "
+                f"in the first {HEADER_SEARCH_ROWS} rows",
+                file=file,
+                hint="put the FedRAMP column names in the first row",
+                code="no_header",
+            )
+        )
+    hm = HeaderMap.from_row(rows[header_at])
+    final_system = system or "default"
+    ctx = cols.RowContext(
+        file=file, sheet=None, format=FORMAT, system=final_system, closed_tab=False
+    )
+    items: list[PoamItem] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    data = rows[header_at + 1 :]
+    for n, row in enumerate(data):
+        rownum = header_at + 2 + n
+        if progress and n % 500 == 0:
+            progress(n, len(data))
+        cells: list[object] = [c if c.strip() else None for c in row]
+        if row_is_empty(cells):
+            continue
+        result = cols.row_to_item(hm, cells, rownum, ctx)
+        if isinstance(result, list):
+            problems.extend(result)
+            continue
+        if result.poam_id in seen:
+            problems.append(
+                problem(
+                    f"duplicate POAM ID {result.poam_id!r}: already used on row "
+                    f"{seen[result.poam_id]}; this row was not imported",
+                    file=file,
+                    row=rownum,
+                    column=hm.name_of(cols.POAM_ID),
+                    hint="give each POA&M item its own POAM ID, or delete the repeated row",
+                    code="duplicate_id",
+                )
+            )
+            continue
+        seen[result.poam_id] = rownum
+        items.append(result)
+    if progress:
+        progress(len(data), len(data))
+    _log.info("csv.read", file=file, items=len(items), problems=len(problems))
+    return items, problems, system
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    return neutralize(str(value))
+
+
+def write(items: Sequence[PoamItem], path: Path) -> None:
+    headers, _ = cols.export_headers(items)
+    if cols.STATUS not in headers:
+        headers.append(cols.STATUS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(headers)
+        for item in items:
+            cells = cols.item_to_cells(item)
+            writer.writerow(
+                [_text(cells[h] if h in cells else cols.extra_cell(item, h)) for h in headers]
+            )
+    _log.info("csv.write", file=path.name, items=len(items))
