@@ -434,6 +434,11 @@ def log_show(
     guarded(body)
 
 
+def _full(value: Any) -> str:
+    """A value in full (conflicting values often differ only at the end of a long text)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _short(value: Any, width: int = 40) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -625,9 +630,9 @@ def conflicts_list(
                 d["poam_id"],
                 d["connector"],
                 d["field"],
-                _short(d["baseline"]),
-                _short(d["local"]),
-                _short(d["remote"]),
+                _full(d["baseline"]),
+                _full(d["local"]),
+                _full(d["remote"]),
                 d["remote_actor"] or "",
                 d["age"],
             )
