@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from poam_sync._settings_io import read_yaml, validation_error
 from poam_sync.errors import ConfigError
 from poam_sync.model import Status
 
@@ -135,12 +135,7 @@ def _label(where: str) -> str:
 
 
 def _errors(exc: ValidationError, section: str) -> ConfigError:
-    lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        option = ".".join(loc) if loc else "(top)"
-        lines.append(f"[{section}] {option} <- {err['msg'].lower()}")
-    return ConfigError("\n".join(lines), hint="see config/poam-sync.example.yaml")
+    return validation_error(exc, section=section, hint="see config/poam-sync.example.yaml")
 
 
 def _literal_secrets(raw: Mapping[str, Any], where: str) -> None:
@@ -222,17 +217,11 @@ def config_path(explicit: Path | None) -> Path:
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a configuration file; relative paths in it are relative to its folder's
     parent when it sits in ``config/``, else to its folder."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"no configuration file at {path}",
-            hint="run `poam-sync init` to write a starter one, or pass --config PATH",
-        ) from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(
+        path,
+        label=str(path),
+        missing_hint="run `poam-sync init` to write a starter one, or pass --config PATH",
+    )
     folder = path.resolve().parent
     base = folder.parent if folder.name == "config" else folder
     config = parse_config(raw, env=env, base=base)

@@ -25,9 +25,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from poam_sync._settings_io import read_yaml, validation_error
 from poam_sync.connectors.base import SYNCABLE_FIELDS
 from poam_sync.errors import ConfigError
 from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status
@@ -234,22 +234,12 @@ def sort_milestones(items: list[Any]) -> list[dict[str, Any]]:
 def load_jira_mapping(path: Path) -> JiraMapping:
     """Read and check a Jira mapping file; :class:`ConfigError` naming each wrong option."""
     label = f"mappings/{path.name}"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"[{label}] cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"[{label}] is not valid YAML: {exc}") from None
+    raw = read_yaml(path, label=label)
     if not isinstance(raw, dict):
         raise ConfigError(f"[{label}] must be a mapping of options, not {type(raw).__name__}")
     try:
         return JiraMapping.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"[{label}] {where} <- {msg}")
-        raise ConfigError(
-            "\n".join(lines), hint="see docs/jira.md for the mapping file's options"
+        raise validation_error(
+            exc, section=label, hint="see docs/jira.md for the mapping file's options"
         ) from None

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from poam_sync._settings_io import read_yaml, validation_error
 from poam_sync.connectors.base import SYNCABLE_FIELDS
 from poam_sync.errors import ConfigError
 from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status, normalize_control
@@ -219,10 +219,6 @@ def sort_milestones(items: list[dict[str, JsonValue]]) -> list[dict[str, JsonVal
     return sorted(items, key=lambda m: _natural(str(m["id"])))
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
 def parse_servicenow_mapping(data: Any, *, source: str) -> ServiceNowMapping:
     """Validate already-parsed YAML; errors read ``[source] where <- what``."""
     if not isinstance(data, dict):
@@ -230,31 +226,15 @@ def parse_servicenow_mapping(data: Any, *, source: str) -> ServiceNowMapping:
     try:
         return ServiceNowMapping.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            loc = tuple(err["loc"])
-            # a model-level validator names its own place in its message ("states: ...")
-            where, sep, rest = msg.partition(": ")
-            if not loc and sep and re.fullmatch(r"[\w.]+", where):
-                lines.append(f"[{source}] {where} <- {rest}")
-            else:
-                lines.append(f"[{source}] {_where(loc)} <- {msg}")
-        raise ConfigError("\n".join(lines), hint="fix the mapping file and run again") from None
+        raise validation_error(
+            exc, section=source, hint="fix the mapping file and run again"
+        ) from None
 
 
 def load_servicenow_mapping(path: Path = DEFAULT_MAPPING_PATH) -> ServiceNowMapping:
     """Read and validate a ServiceNow mapping file."""
     source = path.as_posix()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"[{source}] cannot be read: {exc.strerror or exc}",
-            hint="create it from the documented mappings/servicenow.yaml",
-        ) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"[{source}] is not valid YAML: {exc}") from exc
+    data = read_yaml(
+        path, label=source, missing_hint="create it from the documented mappings/servicenow.yaml"
+    )
     return parse_servicenow_mapping(data, source=source)

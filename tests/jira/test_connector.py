@@ -236,7 +236,7 @@ def test_mapping_errors_name_the_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_jira_mapping(bad)
     assert str(err.value).startswith(
-        "[mappings/jira.yaml] statuses.risk_accepted.status <- Field required"
+        "[mappings/jira.yaml] statuses.risk_accepted.status <- field required"
     )
 
 

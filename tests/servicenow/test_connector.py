@@ -82,7 +82,7 @@ def test_the_shipped_mapping_loads() -> None:
             {"states": {"completed": "Closed"}},
             "[servicenow.yaml] states <- no state label for open",
         ),
-        ({"states": {"done": "Closed"}}, "[servicenow.yaml] states.done.[key] <- Input should be"),
+        ({"states": {"done": "Closed"}}, "[servicenow.yaml] states.done.[key] <- input should be"),
         ({"fields": {"title": "short_description", "colour": "u_colour"}}, "fields <- colour"),
         ({"state_read_back": {"Closed": "open"}}, "state_read_back.Closed <- open is not mapped"),
     ],
