@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from poam_sync.config import parse_config
@@ -27,12 +28,22 @@ from tests.sync.conftest import config_dict, poam, sim_env
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
 
-def _run_killed_at(n: int, tmp: Path) -> tuple[bool, Counter[str], Counter[str]]:
+def _fresh(db_url: str) -> None:
+    """Empty every table (one database schema serves every kill point of a test)."""
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        tables = sa.MetaData()
+        tables.reflect(conn)
+        tables.drop_all(conn)
+    engine.dispose()
+
+
+def _run_killed_at(n: int, tmp: Path, db_url: str) -> tuple[bool, Counter[str], Counter[str]]:
     """One fresh world; the sync process dies right after remote call ``n``.
 
     Returns whether the kill happened, and the number of remote records per POA&M ID.
     """
-    db_url = f"sqlite:///{tmp / 'crash.db'}"
+    _fresh(db_url)
     with (
         start_jira_simulator(mode="cloud") as jira,
         start_servicenow_simulator(tls_dir=tmp / "tls") as snow,
@@ -93,12 +104,14 @@ def _run_killed_at(n: int, tmp: Path) -> tuple[bool, Counter[str], Counter[str]]
         return killed.is_set(), jira_ids, snow_ids
 
 
-def test_killing_the_sync_at_every_remote_call_never_duplicates(tmp_path: Path) -> None:
+def test_killing_the_sync_at_every_remote_call_never_duplicates(
+    tmp_path: Path, db_url: str
+) -> None:
     n = 1
     while True:
         tmp = tmp_path / f"kill-{n}"
         tmp.mkdir()
-        killed, jira_ids, snow_ids = _run_killed_at(n, tmp)
+        killed, jira_ids, snow_ids = _run_killed_at(n, tmp, db_url)
         assert sum(jira_ids.values()) == 2, (n, jira_ids)
         assert sum(snow_ids.values()) == 2, (n, snow_ids)
         assert all(v == 1 for v in jira_ids.values()), (n, jira_ids)
