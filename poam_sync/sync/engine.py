@@ -154,6 +154,7 @@ class Engine:
         self.policies = dict(policies or {})
         self.guards = guards or Guards()
         self._stop = threading.Event()
+        self._intents: dict[str, dict[str, int]] = {}  # connector -> item uuid -> intent id
 
     def request_stop(self) -> None:
         """Finish the item in hand, then end the cycle (from a signal handler or thread)."""
@@ -243,6 +244,8 @@ class Engine:
 
     def _state(self, tx: StoreTx, name: str, records: dict[str, RemoteRecord]) -> ConnectorState:
         target = self.targets[name]
+        # Creates in flight before a crash; kept for this cycle so finishing one is cheap.
+        self._intents[name] = {i.item_uuid: i.id for i in tx.pending_intents(name)}
         links = {
             link.item_uuid: LinkInfo(
                 link.remote_id, link.remote_key or link.remote_id, link.state == "broken"
@@ -263,7 +266,7 @@ class Engine:
             baselines=tx.all_baselines(name),
             pulled=records,
             open_conflicts=conflicts,
-            pending_intents=frozenset(i.item_uuid for i in tx.pending_intents(name)),
+            pending_intents=frozenset(self._intents[name]),
             allow_import=target.import_new,
             system=target.system,
         )
@@ -354,12 +357,15 @@ class Engine:
             connector = self.targets[name].connector
             # Intent rows first, committed, so a crash after the remote create is recoverable.
             stamps: dict[str, Stamp] = {}
+            intents = self._intents.setdefault(name, {})
             with self.store.begin() as tx:
                 for item_plan, action in creates:
                     stamp = Stamp(item_plan.system, item_plan.poam_id, item_plan.item_uuid)
                     stamps[item_plan.item_uuid] = stamp
                     if not action.check_stamp_first:
-                        tx.add_intent(item_plan.item_uuid, name, stamp.token)
+                        intents[item_plan.item_uuid] = tx.add_intent(
+                            item_plan.item_uuid, name, stamp.token
+                        )
             to_create: list[tuple[ItemPlan, CreateRemote]] = []
             for item_plan, action in creates:
                 if not action.check_stamp_first:
@@ -378,44 +384,66 @@ class Engine:
             for start in range(0, len(to_create), CREATE_BATCH):
                 chunk = to_create[start : start + CREATE_BATCH]
                 results = connector.create_many([(stamps[p.item_uuid], a.fields) for p, a in chunk])
+                done: list[tuple[ItemPlan, CreateRemote, WriteResult]] = []
                 for (item_plan, action), result in zip(chunk, results, strict=True):
                     if isinstance(result, Exception):
                         failed.add(item_plan.item_uuid)
                         report.errors.append(ItemError(item_plan.poam_id, name, str(result)))
-                        continue
-                    self._created(item_plan, name, action, result, report)
+                    else:
+                        done.append((item_plan, action, result))
+                self._record_created(name, done, intents, report)
         return failed
 
-    def _created(
+    def _record_created(
         self,
-        item_plan: ItemPlan,
         name: str,
-        action: CreateRemote,
-        result: WriteResult,
+        done: Sequence[tuple[ItemPlan, CreateRemote, WriteResult]],
+        intents: Mapping[str, int],
         report: CycleReport,
     ) -> None:
-        failed_fields = {p.field for p in result.problems}
-        try:
-            with self.store.begin() as tx:
-                self._link(tx, item_plan.item_uuid, name, result.record)
-                base = {k: v for k, v in action.fields.items() if k not in failed_fields}
-                base[NOTES_BASELINE] = []
-                tx.set_baselines(item_plan.item_uuid, name, base)
-                for intent in tx.pending_intents(name):
-                    if intent.item_uuid == item_plan.item_uuid:
-                        tx.finish_intent(intent.id)
-                for p in result.problems:
-                    tx.report_problem(
-                        item_uuid=item_plan.item_uuid,
-                        connector=name,
-                        field=p.field,
-                        code=p.code,
-                        message=p.message,
-                    )
+        """Link a batch of new remote records in one transaction (one by one if that fails;
+        a record left unlinked keeps its intent and is found by its stamp next cycle)."""
+
+        def record(
+            tx: StoreTx, item_plan: ItemPlan, action: CreateRemote, result: WriteResult
+        ) -> None:
+            failed_fields = {p.field for p in result.problems}
+            self._link(tx, item_plan.item_uuid, name, result.record)
+            base = {k: v for k, v in action.fields.items() if k not in failed_fields}
+            base[NOTES_BASELINE] = []
+            tx.set_baselines(item_plan.item_uuid, name, base)
+            intent = intents.get(item_plan.item_uuid)
+            if intent is not None:
+                tx.finish_intent(intent)
+            for p in result.problems:
+                tx.report_problem(
+                    item_uuid=item_plan.item_uuid,
+                    connector=name,
+                    field=p.field,
+                    code=p.code,
+                    message=p.message,
+                )
+
+        def count(result: WriteResult) -> None:
             report.created[name] += 1
             report.problems += len(result.problems)
-        except PoamSyncError as exc:
-            report.errors.append(ItemError(item_plan.poam_id, name, str(exc)))
+
+        try:
+            with self.store.begin() as tx:
+                for item_plan, action, result in done:
+                    record(tx, item_plan, action, result)
+            for _, _, result in done:
+                count(result)
+            return
+        except PoamSyncError:
+            pass
+        for item_plan, action, result in done:
+            try:
+                with self.store.begin() as tx:
+                    record(tx, item_plan, action, result)
+                count(result)
+            except PoamSyncError as exc:
+                report.errors.append(ItemError(item_plan.poam_id, name, str(exc)))
 
     def _adopt(
         self,
@@ -439,9 +467,9 @@ class Engine:
             }
             base[NOTES_BASELINE] = [n.id for n in record.notes]
             tx.set_baselines(item_plan.item_uuid, name, base)
-            for intent in tx.pending_intents(name):
-                if intent.item_uuid == item_plan.item_uuid:
-                    tx.finish_intent(intent.id)
+            intent = self._intents.get(name, {}).pop(item_plan.item_uuid, None)
+            if intent is not None:
+                tx.finish_intent(intent)
         report.adopted += 1
 
     @staticmethod
