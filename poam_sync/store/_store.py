@@ -1158,7 +1158,7 @@ class Store:
             )
         self._local.writing = True
         try:
-            with self._writer.begin() as conn:
+            with self._database_errors(), self._writer.begin() as conn:
                 yield StoreTx(conn, clock=self.clock)
         finally:
             self._local.writing = False
@@ -1171,8 +1171,21 @@ class Store:
         for long reads (planning a sync cycle, reports) so that writers are not kept waiting.
         Writing through it is not supported.
         """
-        with self._engine.connect() as conn, conn.begin():
+        with self._database_errors(), self._engine.connect() as conn, conn.begin():
             yield StoreTx(conn, clock=self.clock)
+
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """A failing database (connection lost, locked file, full disk) as a StoreError: the
+        transaction is rolled back, and the caller decides (the engine retries the item)."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(
+                f"database error on {self.url}: {detail}",
+                hint="the change was rolled back; check the database and run again",
+            ) from exc
 
     def items(self, system: str | None = None) -> list[PoamItem]:
         with self.read() as tx:
