@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -561,6 +562,50 @@ class StoreTx:
                 )
             )
 
+    def add_links(self, new: Sequence[LinkRow]) -> None:
+        """Link many items that have no link to this connector yet (records just created).
+
+        A few statements per batch instead of several per link: an initial sync links
+        thousands. The same rules as :meth:`set_link` hold; a link that already exists makes
+        the whole call fail (use :meth:`set_link` to replace one).
+        """
+        if not new:
+            return
+        by_connector: dict[str, list[LinkRow]] = {}
+        for link in new:
+            by_connector.setdefault(link.connector, []).append(link)
+        now = self._clock()
+        for connector, rows in by_connector.items():
+            taken = self._conn.execute(
+                sa.select(links.c.remote_id, links.c.item_uuid).where(
+                    links.c.connector == connector,
+                    links.c.remote_id.in_([r.remote_id for r in rows]),
+                )
+            ).all()
+            if taken:
+                remote_id, owner = taken[0]
+                raise StoreError(
+                    f"{connector} record {remote_id} is already linked to item {owner}",
+                    hint="one remote record belongs to one item: fix the link, then sync again",
+                )
+        self._conn.execute(
+            sa.insert(links),
+            [
+                {
+                    "item_uuid": r.item_uuid,
+                    "connector": r.connector,
+                    "remote_id": r.remote_id,
+                    "remote_key": r.remote_key,
+                    "remote_version": r.remote_version,
+                    "url": r.url,
+                    "state": r.state,
+                    "broken_reason": r.broken_reason,
+                    "updated_at": now,
+                }
+                for r in new
+            ],
+        )
+
     def mark_link_broken(self, item_uuid: str, connector: str, reason: str) -> None:
         done = self._conn.execute(
             sa.update(links)
@@ -613,6 +658,30 @@ class StoreTx:
             ],
         )
 
+    def set_many_baselines(
+        self, connector: str, values: Mapping[str, Mapping[str, JsonValue]]
+    ) -> None:
+        """:meth:`set_baselines` for many items at once: ``{item_uuid: {field: value}}``."""
+        groups: dict[frozenset[str], list[str]] = {}
+        for item_uuid, fields in values.items():
+            if fields:
+                groups.setdefault(frozenset(fields), []).append(item_uuid)
+        for names, uuids in groups.items():
+            self._conn.execute(
+                sa.delete(baselines).where(
+                    baselines.c.connector == connector,
+                    baselines.c.item_uuid.in_(uuids),
+                    baselines.c.field.in_(sorted(names)),
+                )
+            )
+        rows = [
+            {"item_uuid": u, "connector": connector, "field": f, "value": v}
+            for u, fields in values.items()
+            for f, v in fields.items()
+        ]
+        if rows:
+            self._conn.execute(sa.insert(baselines), rows)
+
     # ---------------------------------------------------------------- intents
     def add_intent(self, item_uuid: str, connector: str, token: str) -> int:
         """Announce a remote create before making it; returns the intent's id."""
@@ -642,6 +711,15 @@ class StoreTx:
             )
             for r in self._conn.execute(query)
         ]
+
+    def finish_intents(self, intent_ids: Sequence[int]) -> None:
+        """Mark many intents done (idempotent)."""
+        if intent_ids:
+            self._conn.execute(
+                sa.update(intents)
+                .where(intents.c.id.in_(list(intent_ids)), intents.c.finished_at.is_(None))
+                .values(finished_at=self._clock())
+            )
 
     def finish_intent(self, intent_id: int) -> None:
         """Mark an intent done (idempotent)."""
@@ -1087,6 +1165,24 @@ def _conflict_row(r: sa.Row[Any]) -> ConflictRow:
     )
 
 
+def _migrate_retrying_locks(engine: sa.Engine, attempts: int = 6) -> None:
+    """Migrate; on SQLite, retry briefly when another process holds the lock.
+
+    Two processes opening a brand-new SQLite file at once can meet "database is locked"
+    straight away (switching the file to WAL takes an exclusive lock that the busy timeout does
+    not always wait for); the second one simply tries again a moment later.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            migrate(engine)
+            return
+        except sa.exc.OperationalError as exc:
+            locked = engine.dialect.name == "sqlite" and "locked" in str(exc.orig)
+            if not locked or attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
+
+
 class Store:
     """The canonical record. Open with :meth:`open`; write inside :meth:`begin`."""
 
@@ -1121,7 +1217,7 @@ class Store:
                 hint=_URL_HINT,
             ) from None
         try:
-            migrate(engine)
+            _migrate_retrying_locks(engine)
         except sa.exc.DBAPIError as exc:
             engine.dispose()
             detail = _scrub(str(exc.orig).strip().splitlines()[0], parsed.password)

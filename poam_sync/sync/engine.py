@@ -28,6 +28,7 @@ import structlog
 from poam_sync.connectors.base import Connector, RemoteRecord, Stamp, WriteResult
 from poam_sync.errors import GuardTripped, PoamSyncError, RecordGone, RemoteError
 from poam_sync.model import JsonValue, MilestoneChange, Note, PoamItem
+from poam_sync.store import LinkRow
 from poam_sync.sync.plan import (
     NOTES_BASELINE,
     AdoptRemote,
@@ -405,45 +406,47 @@ class Engine:
         a record left unlinked keeps its intent and is found by its stamp next cycle)."""
 
         def record(
-            tx: StoreTx, item_plan: ItemPlan, action: CreateRemote, result: WriteResult
+            tx: StoreTx, batch: Sequence[tuple[ItemPlan, CreateRemote, WriteResult]]
         ) -> None:
-            failed_fields = {p.field for p in result.problems}
-            self._link(tx, item_plan.item_uuid, name, result.record)
-            base = {k: v for k, v in action.fields.items() if k not in failed_fields}
-            base[NOTES_BASELINE] = []
-            tx.set_baselines(item_plan.item_uuid, name, base)
-            intent = intents.get(item_plan.item_uuid)
-            if intent is not None:
-                tx.finish_intent(intent)
-            for p in result.problems:
-                tx.report_problem(
-                    item_uuid=item_plan.item_uuid,
-                    connector=name,
-                    field=p.field,
-                    code=p.code,
-                    message=p.message,
-                )
+            tx.add_links([self._link_row(p.item_uuid, name, r.record) for p, _a, r in batch])
+            base: dict[str, dict[str, JsonValue]] = {}
+            for item_plan, action, result in batch:
+                failed_fields = {p.field for p in result.problems}
+                values = {k: v for k, v in action.fields.items() if k not in failed_fields}
+                values[NOTES_BASELINE] = []
+                base[item_plan.item_uuid] = values
+                for p in result.problems:
+                    tx.report_problem(
+                        item_uuid=item_plan.item_uuid,
+                        connector=name,
+                        field=p.field,
+                        code=p.code,
+                        message=p.message,
+                    )
+            tx.set_many_baselines(name, base)
+            tx.finish_intents(
+                [intents[p.item_uuid] for p, _a, _r in batch if p.item_uuid in intents]
+            )
 
-        def count(result: WriteResult) -> None:
-            report.created[name] += 1
-            report.problems += len(result.problems)
+        def count(batch: Sequence[tuple[ItemPlan, CreateRemote, WriteResult]]) -> None:
+            for _p, _a, result in batch:
+                report.created[name] += 1
+                report.problems += len(result.problems)
 
         try:
             with self.store.begin() as tx:
-                for item_plan, action, result in done:
-                    record(tx, item_plan, action, result)
-            for _, _, result in done:
-                count(result)
+                record(tx, done)
+            count(done)
             return
         except PoamSyncError:
             pass
-        for item_plan, action, result in done:
+        for one in done:
             try:
                 with self.store.begin() as tx:
-                    record(tx, item_plan, action, result)
-                count(result)
+                    record(tx, [one])
+                count([one])
             except PoamSyncError as exc:
-                report.errors.append(ItemError(item_plan.poam_id, name, str(exc)))
+                report.errors.append(ItemError(one[0].poam_id, name, str(exc)))
 
     def _adopt(
         self,
@@ -473,19 +476,18 @@ class Engine:
         report.adopted += 1
 
     @staticmethod
-    def _link(tx: StoreTx, item_uuid: str, connector: str, record: RemoteRecord) -> None:
-        from poam_sync.store import LinkRow
-
-        tx.set_link(
-            LinkRow(
-                item_uuid=item_uuid,
-                connector=connector,
-                remote_id=record.remote_id,
-                remote_key=record.key,
-                remote_version=record.version,
-                url=record.url,
-            )
+    def _link_row(item_uuid: str, connector: str, record: RemoteRecord) -> LinkRow:
+        return LinkRow(
+            item_uuid=item_uuid,
+            connector=connector,
+            remote_id=record.remote_id,
+            remote_key=record.key,
+            remote_version=record.version,
+            url=record.url,
         )
+
+    def _link(self, tx: StoreTx, item_uuid: str, connector: str, record: RemoteRecord) -> None:
+        tx.set_link(self._link_row(item_uuid, connector, record))
 
     def _apply_item(
         self,
