@@ -279,3 +279,31 @@ def test_problems_upsert_and_clear(store: Store, two: tuple[PoamItem, PoamItem])
             item_uuid=a.uuid, connector="jira", field="owner", code="unknown_user", message="m3"
         )
         assert [p.message for p in tx.problems() if p.code == "unknown_user"] == ["m3"]
+
+
+def test_batch_writes_for_a_batch_of_creates(store: Store, two: tuple[PoamItem, PoamItem]) -> None:
+    a, b = two
+    with store.begin() as tx:
+        ids = [tx.add_intent(a.uuid, "jira", "t-a"), tx.add_intent(b.uuid, "jira", "t-b")]
+    with store.begin() as tx:
+        tx.set_baselines(a.uuid, "jira", {"status": "open", "title": "kept"})
+        tx.add_links([LinkRow(a.uuid, "jira", "1", "SEC-1", "v1"), LinkRow(b.uuid, "jira", "2")])
+        tx.set_many_baselines("jira", {a.uuid: {"status": "completed"}, b.uuid: {"title": "B"}})
+        tx.finish_intents(ids)
+    with store.read() as tx:
+        assert {link.remote_id for link in tx.links("jira")} == {"1", "2"}
+        assert tx.baselines(a.uuid, "jira") == {"status": "completed", "title": "kept"}
+        assert tx.baselines(b.uuid, "jira") == {"title": "B"}
+        assert tx.pending_intents("jira") == []
+
+
+def test_batch_links_refuse_a_record_already_linked(
+    store: Store, two: tuple[PoamItem, PoamItem]
+) -> None:
+    a, b = two
+    with store.begin() as tx:
+        tx.add_links([LinkRow(a.uuid, "jira", "1")])
+    with pytest.raises(StoreError, match="already linked"), store.begin() as tx:
+        tx.add_links([LinkRow(b.uuid, "jira", "1")])
+    with store.read() as tx:
+        assert tx.link(b.uuid, "jira") is None
