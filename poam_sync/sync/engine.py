@@ -216,8 +216,8 @@ class Engine:
                 stopped = True
                 bound.info("sync.stopping", reason="stop requested")
                 break
-            if item_plan.item_uuid in failed_items:
-                continue
+            if item_plan.item_uuid in failed_items or not item_plan.actions:
+                continue  # nothing to do: no transaction either (an idle cycle stays cheap)
             item = by_uuid.get(item_plan.item_uuid)
             if item is None:
                 continue
