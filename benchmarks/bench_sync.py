@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,7 @@ def bench_sync(n: int, latency_ms: int) -> None:
                     [item(i) for i in range(n)], system="bench", actor="bench", batch_id="b"
                 )
             with build_engine(config, store) as engine:
+                engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
                 for sim in (jira, snow):
                     sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})

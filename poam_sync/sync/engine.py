@@ -57,8 +57,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 CREATE_BATCH = 50
-# When a clean pull returned nothing, the watermark moves to the pull's start minus this margin
-# (our clock may run ahead of the remote's); with records, it moves to the newest remote time.
+# After a clean cycle a connector's watermark moves to the newest remote change it saw, or to
+# the pull's start minus this margin when that is later (our clock may run ahead of the
+# remote's). Each connector adds its own overlap for its clock's granularity.
 CLOCK_SKEW_MARGIN = timedelta(minutes=2)
 
 
@@ -149,11 +150,13 @@ class Engine:
         *,
         policies: Mapping[str, FieldPolicy] | None = None,
         guards: Guards | None = None,
+        clock_skew: timedelta = CLOCK_SKEW_MARGIN,
     ) -> None:
         self.store = store
         self.targets = {t.connector.name: t for t in targets}
         self.policies = dict(policies or {})
         self.guards = guards or Guards()
+        self.clock_skew = clock_skew
         self._stop = threading.Event()
         self._intents: dict[str, dict[str, int]] = {}  # connector -> item uuid -> intent id
 
@@ -231,10 +234,9 @@ class Engine:
             for name in active if not stopped and None not in failed else ():
                 if name in failed:
                     continue
+                newest = pull_started - self.clock_skew
                 if pulled[name]:
-                    newest = max(r.updated_at for r in pulled[name].values())
-                else:
-                    newest = pull_started - CLOCK_SKEW_MARGIN
+                    newest = max(newest, *(r.updated_at for r in pulled[name].values()))
                 previous = marks[name]
                 if previous is None or newest > previous:
                     tx.set_watermark(name, newest)
