@@ -3,7 +3,7 @@ and PostgreSQL. Each test tells one story a POA&M office lives through."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -227,3 +227,15 @@ def test_a_dry_run_plans_with_reasons_and_writes_nothing(world: World) -> None:
         world.jira.sim.search("project = POAM", world.jira.sim.user_by_email("sync@example.com"))
         == []
     )
+
+
+def test_watermarks_move_forward_even_when_only_old_records_come_back(world: World) -> None:
+    world.add(poam(1))
+    engine = world.engine()
+    engine.run_cycle()
+    before_second = datetime.now(UTC)
+    engine.run_cycle()  # reads our own creates back (echoes): only old records
+    with world.store.read() as tx:
+        for name in ("jira", "servicenow"):
+            mark = tx.watermark(name)
+            assert mark is not None and mark >= before_second - engine.clock_skew, name
