@@ -628,12 +628,23 @@ class StoreTx:
 
     def all_baselines(self, connector: str) -> dict[str, dict[str, JsonValue]]:
         """Every baseline of one connector: ``{item_uuid: {field: value}}`` (one query)."""
-        query = sa.select(baselines.c.item_uuid, baselines.c.field, baselines.c.value).where(
-            baselines.c.connector == connector
-        )
+        # Read the JSON as text and decode it here: this runs over every baseline row of a
+        # connector once per sync cycle. Scalars repeat a lot (statuses, dates, owners), so
+        # each distinct one is decoded once; lists and objects are decoded per row, unshared.
+        query = sa.select(
+            baselines.c.item_uuid, baselines.c.field, sa.type_coerce(baselines.c.value, sa.Text)
+        ).where(baselines.c.connector == connector)
+        scalars: dict[str, JsonValue] = {}
         out: dict[str, dict[str, JsonValue]] = {}
-        for r in self._conn.execute(query):
-            out.setdefault(r.item_uuid, {})[r.field] = r.value
+        for item_uuid, field, text in self._conn.execute(query).tuples():
+            if text[:1] in ("[", "{"):
+                value = json.loads(text)
+            else:
+                try:
+                    value = scalars[text]
+                except KeyError:
+                    value = scalars[text] = json.loads(text)
+            out.setdefault(item_uuid, {})[field] = value
         return out
 
     def set_baselines(
