@@ -636,7 +636,7 @@ class StoreTx:
         ).where(baselines.c.connector == connector)
         scalars: dict[str, JsonValue] = {}
         out: dict[str, dict[str, JsonValue]] = {}
-        for item_uuid, field, text in self._conn.execute(query).tuples():
+        for item_uuid, field, text in self._conn.execute(query):
             if text[:1] in ("[", "{"):
                 value = json.loads(text)
             else:
