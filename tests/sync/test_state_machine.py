@@ -37,7 +37,7 @@ from poam_sync.store import Store
 from poam_sync.sync.engine import Engine
 from poam_sync.sync.values import to_sync
 from poam_sync.wiring import build_engine
-from tests.conftest import POSTGRES_ENV
+from tests.conftest import POSTGRES_ENV, _unavailable
 from tests.sync.conftest import config_dict, poam, sim_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -62,7 +62,8 @@ def database(kind: str, tmp: Path) -> Iterator[str]:
         return
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
+        _unavailable(f"{POSTGRES_ENV} is not set")  # fails under CI, skips elsewhere
+        return
     schema = f"sm_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base)
     with admin.begin() as conn:
