@@ -49,7 +49,7 @@ from poam_sync.sync.plan import (
     TakeRemote,
     plan,
 )
-from poam_sync.sync.values import from_sync
+from poam_sync.sync.values import from_sync, to_sync
 
 if TYPE_CHECKING:
     from poam_sync.config import Scope
@@ -458,8 +458,6 @@ class Engine:
         item: PoamItem,
         report: CycleReport,
     ) -> None:
-        from poam_sync.sync.values import to_sync
-
         connector = self.targets[name].connector
         local = to_sync(item)
         with self.store.begin() as tx:

@@ -213,10 +213,6 @@ class ItemPlan:
     new_item: PoamItem | None = None  # set when the item is imported from a remote this cycle
     imported_from: tuple[str, RemoteRecord] | None = None
 
-    @property
-    def changes_anything(self) -> bool:
-        return any(not isinstance(a, SetBaseline) for a in self.actions)
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -227,9 +223,6 @@ class Plan:
         for item_plan in self.items:
             for action in item_plan.actions:
                 yield item_plan, action
-
-    def count(self, kind: type) -> int:
-        return sum(1 for _, a in self.actions() if isinstance(a, kind))
 
 
 # -- the planner -----------------------------------------------------------------------------
