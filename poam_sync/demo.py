@@ -9,7 +9,9 @@ more (the conflict is recorded, nothing is overwritten), and writes the status r
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from contextlib import ExitStack
 from datetime import date, timedelta
 from importlib.resources import as_file, files
@@ -43,6 +45,14 @@ def _cycle(console: Console, report: CycleReport) -> None:
     )
     for e in report.errors:
         console.print(f"   [red]error[/] {e.poam_id} ({e.connector}): {e.message}")
+
+
+def _command() -> str:
+    """How to call poam-sync from here: by name when it is on PATH, else by its path."""
+    if shutil.which("poam-sync"):
+        return "poam-sync"
+    beside = Path(sys.executable).parent / "poam-sync"
+    return os.path.relpath(beside) if beside.exists() else "poam-sync"
 
 
 def run_demo(directory: Path, console: Console) -> int:
@@ -171,11 +181,12 @@ def run_demo(directory: Path, console: Console) -> int:
         chain = "verifies" if verify.ok else "is BROKEN"
         _say(console, 8, f"Change log: {verify.rows_checked} rows; its hash chain {chain}")
         console.print(f"\n[bold green]Done.[/] Status report: {report_path}")
+        cmd = _command()
         console.print(
-            f"Look around:  poam-sync --db {db_url} items list\n"
-            f"              poam-sync --db {db_url} conflicts list\n"
-            f"              poam-sync --db {db_url} log show --item {first.poam_id}\n"
-            f"Settle it:    poam-sync --db {db_url} conflicts resolve "
+            f"Look around:  {cmd} --db {db_url} items list\n"
+            f"              {cmd} --db {db_url} conflicts list\n"
+            f"              {cmd} --db {db_url} log show --item {first.poam_id}\n"
+            f"Settle it:    {cmd} --db {db_url} conflicts resolve "
             f"{conflicts[0].id if conflicts else 1} --take local --reason 'ISSO scope wins'"
         )
     return 0
