@@ -37,7 +37,7 @@ from poam_sync.store import Store
 from poam_sync.sync.engine import Engine
 from poam_sync.sync.values import to_sync
 from poam_sync.wiring import build_engine
-from tests.conftest import POSTGRES_ENV, _unavailable
+from tests.conftest import POSTGRES_ENV, _in_ci, _unavailable
 from tests.sync.conftest import config_dict, poam, sim_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -267,8 +267,11 @@ class SyncMachine(RuleBasedStateMachine):
                 assert last.get((item.uuid, field)) == value, (item.poam_id, field)
 
 
+# CI explores the same examples on every run (a landing never hangs on a fresh random draw);
+# hunt for new ones locally: POAM_SYNC_SM_EXAMPLES=30 pytest tests/sync/test_state_machine.py
 SETTINGS = settings(
     max_examples=int(os.environ.get("POAM_SYNC_SM_EXAMPLES", "6")),
+    derandomize=_in_ci(),
     stateful_step_count=8,
     deadline=None,
     suppress_health_check=list(HealthCheck),
