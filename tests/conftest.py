@@ -15,12 +15,20 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 POSTGRES_ENV = "POAM_SYNC_TEST_POSTGRES_URL"
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# Under CI, property tests draw the same examples every run and have no per-example deadline
+# (a busy 2-core machine must not turn a slow example into a failure).
+settings.register_profile("ci", derandomize=True, deadline=None)
+if _in_ci():
+    settings.load_profile("ci")
 
 
 def _unavailable(reason: str) -> None:
