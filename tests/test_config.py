@@ -18,7 +18,7 @@ ENV = {
     "SERVICENOW_URL": "https://127.0.0.1:8443",
     "SERVICENOW_USER": "admin",
     "SERVICENOW_PASSWORD": "sim-password",
-    "SERVICENOW_CA_BUNDLE": "/tmp/ca.pem",
+    "SERVICENOW_CA_BUNDLE": "certs/ca.pem",
 }
 
 
