@@ -23,8 +23,8 @@ from poam_sync import formats, reports
 from poam_sync.config import parse_config
 from poam_sync.model import with_fields
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
-from poam_sync.simulators.jira import start_jira_simulator
-from poam_sync.simulators.servicenow import start_servicenow_simulator
+from poam_sync.simulators.jira import RunningJira, start_jira_simulator
+from poam_sync.simulators.servicenow import RunningServiceNow, start_servicenow_simulator
 from poam_sync.store import Store
 from poam_sync.sync.engine import CycleReport
 from poam_sync.wiring import build_engine
@@ -45,6 +45,20 @@ def _cycle(console: Console, report: CycleReport) -> None:
     )
     for e in report.errors:
         console.print(f"   [red]error[/] {e.poam_id} ({e.connector}): {e.message}")
+
+
+def simulator_env(jira: RunningJira, snow: RunningServiceNow) -> dict[str, str]:
+    """The variables config/poam-sync.example.yaml reads, pointing at running simulators
+    with their default credentials."""
+    return {
+        "JIRA_URL": jira.url,
+        "JIRA_USER": "sync@example.com",
+        "JIRA_TOKEN": "sim-token",
+        "SERVICENOW_URL": snow.url,
+        "SERVICENOW_USER": "admin",
+        "SERVICENOW_PASSWORD": "sim-password",
+        "SERVICENOW_CA_BUNDLE": str(snow.ca_path),
+    }
 
 
 def _command() -> str:
@@ -69,15 +83,7 @@ def run_demo(directory: Path, console: Console) -> int:
         snow_map = stack.enter_context(as_file(files("poam_sync") / "data" / "servicenow.yaml"))
         _say(console, 1, f"Simulators up: Jira (Cloud) at {jira.url}, ServiceNow at {snow.url}")
 
-        env = {
-            "JIRA_URL": jira.url,
-            "JIRA_USER": "sync@example.com",
-            "JIRA_TOKEN": "sim-token",
-            "SERVICENOW_URL": snow.url,
-            "SERVICENOW_USER": "admin",
-            "SERVICENOW_PASSWORD": "sim-password",
-            "SERVICENOW_CA_BUNDLE": str(snow.ca_path),
-        }
+        env = simulator_env(jira, snow)
         with as_file(files("poam_sync") / "data" / "poam-sync.example.yaml") as example:
             import yaml
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from poam_sync.config import Config, parse_config
+from poam_sync.demo import simulator_env
 from poam_sync.model import PoamItem
 from poam_sync.simulators.jira import RunningJira, start_jira_simulator
 from poam_sync.simulators.servicenow import RunningServiceNow, start_servicenow_simulator
@@ -62,16 +63,7 @@ class World:
                 tx.save(item, source="cli", actor="isso@example.com", reason="test")
 
 
-def sim_env(jira: RunningJira, snow: RunningServiceNow) -> dict[str, str]:
-    return {
-        "JIRA_URL": jira.url,
-        "JIRA_USER": "sync@example.com",
-        "JIRA_TOKEN": "sim-token",
-        "SERVICENOW_URL": snow.url,
-        "SERVICENOW_USER": "admin",
-        "SERVICENOW_PASSWORD": "sim-password",
-        "SERVICENOW_CA_BUNDLE": str(snow.ca_path),
-    }
+sim_env = simulator_env  # the demo and the tests point configs at simulators alike
 
 
 def config_dict(world: Any, **overrides: Any) -> dict[str, Any]:
