@@ -773,19 +773,24 @@ def init_cmd(
 ) -> None:
     """Write a starter configuration and mapping files."""
     from importlib.resources import files
+    from importlib.resources.abc import Traversable
 
-    data = files("poam_sync") / "data"
-    targets = {
-        "poam-sync.example.yaml": directory / "config" / "poam-sync.yaml",
-        "jira.yaml": directory / "mappings" / "jira.yaml",
-        "servicenow.yaml": directory / "mappings" / "servicenow.yaml",
+    from poam_sync.connectors.registry import connector_types
+
+    targets: dict[Traversable, Path] = {
+        files("poam_sync") / "data" / "poam-sync.example.yaml": directory
+        / "config"
+        / "poam-sync.yaml",
     }
-    for name, target in targets.items():
+    for kind in connector_types().values():
+        if kind.mapping_template is not None:
+            targets[kind.mapping_template] = directory / "mappings" / f"{kind.name}.yaml"
+    for source, target in targets.items():
         if target.exists() and not overwrite:
             err.print(f"kept {_esc(str(target))} (exists; --overwrite replaces it)")
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text((data / name).read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
         err.print(f"wrote {_esc(str(target))}")
     err.print(
         "next: set the environment variables named in config/poam-sync.yaml, then "
@@ -796,7 +801,7 @@ def init_cmd(
 @config_app.command("check")
 def config_check() -> None:
     """Validate the configuration and mappings, and test each connection."""
-    from poam_sync.wiring import build_connector
+    from poam_sync.connectors.registry import connector_type
 
     def body() -> int:
         config = _require_config()
@@ -804,9 +809,10 @@ def config_check() -> None:
         failures = 0
         for cfg in config.connectors:
             try:
-                connector = build_connector(cfg)
+                kind = connector_type(cfg.type)
+                connector = kind.build(cfg.settings, cfg.mapping, cfg.name)
                 try:
-                    facts = connector.check()
+                    facts = kind.probe(connector)
                 finally:
                     connector.close()
             except PoamSyncError as exc:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from poam_sync._settings_io import read_yaml, validation_error
+from poam_sync.connectors.registry import connector_type
 from poam_sync.errors import ConfigError
 from poam_sync.model import Status
 
@@ -69,7 +70,7 @@ class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
     name: str
-    type: Literal["jira", "servicenow"]
+    type: str  # an installed connector type (poam_sync.connectors.registry)
     mapping: Path
     scope: Scope = Scope()
     import_new: bool = False
@@ -190,21 +191,14 @@ def parse_config(
 
 
 def _validate_settings(connector: ConnectorConfig, where: str) -> None:
-    cls = settings_class(connector.type)
     try:
-        cls.model_validate(connector.settings)
+        kind = connector_type(connector.type)
+    except ConfigError as exc:
+        raise ConfigError(f"[{where}] type <- {exc.message}", hint=exc.hint) from exc
+    try:
+        kind.validate_settings(connector.settings)
     except ValidationError as exc:
         raise _errors(exc, where) from exc
-
-
-def settings_class(kind: str) -> type[BaseModel]:
-    if kind == "jira":
-        from poam_sync.connectors.jira import JiraSettings
-
-        return JiraSettings
-    from poam_sync.connectors.servicenow import ServiceNowSettings
-
-    return ServiceNowSettings
 
 
 def config_path(explicit: Path | None) -> Path:

@@ -79,8 +79,10 @@ def run_demo(directory: Path, console: Console) -> int:
     with ExitStack() as stack:
         jira = stack.enter_context(start_jira_simulator(mode="cloud"))
         snow = stack.enter_context(start_servicenow_simulator(tls_dir=directory / "tls"))
-        jira_map = stack.enter_context(as_file(files("poam_sync") / "data" / "jira.yaml"))
-        snow_map = stack.enter_context(as_file(files("poam_sync") / "data" / "servicenow.yaml"))
+        jira_map = stack.enter_context(as_file(files("poam_sync.connectors.jira") / "mapping.yaml"))
+        snow_map = stack.enter_context(
+            as_file(files("poam_sync.connectors.servicenow") / "mapping.yaml")
+        )
         _say(console, 1, f"Simulators up: Jira (Cloud) at {jira.url}, ServiceNow at {snow.url}")
 
         env = simulator_env(jira, snow)

@@ -7,29 +7,15 @@ from contextlib import contextmanager
 
 from poam_sync.config import Config, ConnectorConfig
 from poam_sync.connectors.base import Connector
+from poam_sync.connectors.registry import connector_type
 from poam_sync.store import Store
 from poam_sync.sync.engine import Engine, Guards, SyncTarget
 from poam_sync.sync.plan import FieldPolicy
 
 
 def build_connector(cfg: ConnectorConfig) -> Connector:
-    if cfg.type == "jira":
-        from poam_sync.connectors.jira import JiraConnector, JiraSettings
-        from poam_sync.mapping.jira import load_jira_mapping
-
-        return JiraConnector(
-            JiraSettings.model_validate(cfg.settings),
-            load_jira_mapping(cfg.mapping),
-            name=cfg.name,
-        )
-    from poam_sync.connectors.servicenow import ServiceNowConnector, ServiceNowSettings
-    from poam_sync.mapping.servicenow import load_servicenow_mapping
-
-    return ServiceNowConnector(
-        ServiceNowSettings.model_validate(cfg.settings),
-        load_servicenow_mapping(cfg.mapping),
-        name=cfg.name,
-    )
+    """The connector for one configuration entry, by its registered type."""
+    return connector_type(cfg.type).build(cfg.settings, cfg.mapping, cfg.name)
 
 
 def policies(config: Config) -> dict[str, FieldPolicy]:

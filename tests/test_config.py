@@ -110,11 +110,23 @@ def test_no_config_file_says_how_to_make_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("shipped", "source"),
     [
-        ("poam-sync.example.yaml", "config/poam-sync.example.yaml"),
-        ("jira.yaml", "mappings/jira.yaml"),
-        ("servicenow.yaml", "mappings/servicenow.yaml"),
+        ("data/poam-sync.example.yaml", "config/poam-sync.example.yaml"),
+        ("connectors/jira/mapping.yaml", "mappings/jira.yaml"),
+        ("connectors/servicenow/mapping.yaml", "mappings/servicenow.yaml"),
     ],
 )
 def test_files_shipped_for_init_match_the_repository(shipped: str, source: str) -> None:
-    """`poam-sync init` writes the copies in poam_sync/data/: they must not drift."""
-    assert (ROOT / "poam_sync" / "data" / shipped).read_text() == (ROOT / source).read_text()
+    """`poam-sync init` writes the copies shipped in the package: they must not drift."""
+    assert (ROOT / "poam_sync" / shipped).read_text() == (ROOT / source).read_text()
+
+
+def test_an_unknown_connector_type_names_the_installed_ones() -> None:
+    raw = example()
+    connectors = raw["connectors"]
+    assert isinstance(connectors, dict)
+    connectors["jira"]["type"] = "archer"
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, env=ENV, base=ROOT)
+    message = str(exc.value)
+    assert "[connectors.jira] type <- unknown connector type 'archer'" in message
+    assert "installed: jira, servicenow" in message

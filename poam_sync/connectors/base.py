@@ -29,25 +29,32 @@ Synced canonical fields (a connector's mapping chooses which of these it syncs):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
 
 from poam_sync.model import JsonValue, Note
 
-SYNCABLE_FIELDS = frozenset(
-    {
-        "title",
-        "description",
-        "status",
-        "owner",
-        "due_date",
-        "scheduled_completion_date",
-        "original_risk",
-        "controls",
-        "milestones",
-    }
+SYNC_FIELD_ORDER: tuple[str, ...] = (
+    "title",
+    "description",
+    "status",
+    "owner",
+    "due_date",
+    "scheduled_completion_date",
+    "original_risk",
+    "controls",
+    "milestones",
 )
+"""The canonical fields a connector can sync (the table above), in a stable order: the one
+place they are written out."""
+
+SYNCABLE_FIELDS = frozenset(SYNC_FIELD_ORDER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +110,16 @@ class Connector(ABC):
     #: canonical fields this connector syncs, per its mapping
     synced_fields: frozenset[str]
 
+    def prepare(self) -> None:
+        """Load what :meth:`project` needs (choice lists, column lengths, workflow) from the
+        remote, before a cycle plans. Raises :class:`poam_sync.errors.RemoteError` when it
+        cannot; once it has returned, :meth:`project` makes no I/O."""
+
     def project(self, field: str, value: JsonValue) -> JsonValue:
-        """The canonical value ``value`` becomes after a round trip through this remote."""
+        """The canonical value ``value`` becomes after a round trip through this remote.
+
+        Pure: called by the planner, which does no I/O; anything it needs from the remote is
+        loaded by :meth:`prepare`."""
         return value
 
     @abstractmethod
@@ -183,3 +198,44 @@ def parse_note(
         created=created,
         body=body,
     )
+
+
+# -- how a connector type plugs in -----------------------------------------------------------
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+MappingT = TypeVar("MappingT")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorType(Generic[SettingsT, MappingT]):
+    """Everything poam-sync needs to know about one kind of remote, in one value.
+
+    A connector package exports one as ``TYPE`` and registers it under the
+    ``poam_sync.connectors`` entry-point group (see :mod:`poam_sync.connectors.registry`);
+    ``type: <name>`` in the configuration then finds it. Nothing else names the type.
+    """
+
+    #: what ``type:`` says in the configuration ("jira", "servicenow", "archer"...)
+    name: str
+    #: the system's name for people ("Jira", "ServiceNow")
+    title: str
+    #: the frozen settings model for the connector's entry in the configuration
+    settings_model: type[SettingsT]
+    #: reads and validates the mapping file named by ``mapping:``
+    load_mapping: Callable[[Path], MappingT]
+    #: builds a connector from validated settings and mapping, under its configured name
+    factory: Callable[[SettingsT, MappingT, str], Connector]
+    #: the starter mapping ``poam-sync init`` writes to ``mappings/<name>.yaml``
+    mapping_template: Traversable | None = None
+
+    def validate_settings(self, raw: Mapping[str, object]) -> SettingsT:
+        """The connector's settings; a pydantic ``ValidationError`` when they are wrong."""
+        return self.settings_model.model_validate(raw)
+
+    def build(self, raw_settings: Mapping[str, object], mapping: Path, name: str) -> Connector:
+        """A connector from its configuration entry (settings as written, mapping file)."""
+        return self.factory(self.validate_settings(raw_settings), self.load_mapping(mapping), name)
+
+    def probe(self, connector: Connector) -> dict[str, str]:
+        """What ``config check`` shows for a built connector: it reaches the remote."""
+        return connector.check()

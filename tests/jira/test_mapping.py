@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poam_sync.mapping.jira import JiraMapping, load_jira_mapping
+from poam_sync.connectors.jira.mapping import JiraMapping, load_jira_mapping
 from poam_sync.model import MilestoneStatus, RiskLevel, Status
 from tests.jira.conftest import MAPPING_FILE
 

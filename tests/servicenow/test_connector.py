@@ -10,17 +10,17 @@ import pytest
 from pydantic import ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.servicenow import (
+from poam_sync.connectors.servicenow.connector import (
     ServiceNowConnector,
     ServiceNowSettings,
     watermark_query,
 )
-from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
-from poam_sync.mapping.servicenow import (
+from poam_sync.connectors.servicenow.mapping import (
     ServiceNowMapping,
     load_servicenow_mapping,
     parse_servicenow_mapping,
 )
+from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.model import Note
 from poam_sync.simulators.servicenow import (
     OAUTH_CLIENT_ID,

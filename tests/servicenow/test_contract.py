@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from poam_sync.connectors.servicenow import ServiceNowConnector
+from poam_sync.connectors.servicenow.connector import ServiceNowConnector
 from poam_sync.model import JsonValue, Status
 from poam_sync.simulators.servicenow import RunningServiceNow
 from tests.contract.base import ConnectorContract, Harness

@@ -54,6 +54,12 @@ from poam_sync.connectors.base import (
     mark_note,
     parse_note,
 )
+from poam_sync.connectors.servicenow.mapping import (
+    ServiceNowMapping,
+    join_controls,
+    sort_milestones,
+    split_controls,
+)
 from poam_sync.errors import (
     ConfigError,
     RecordGone,
@@ -61,12 +67,6 @@ from poam_sync.errors import (
     RemoteError,
     RemoteRejected,
     RemoteTransientError,
-)
-from poam_sync.mapping.servicenow import (
-    ServiceNowMapping,
-    join_controls,
-    sort_milestones,
-    split_controls,
 )
 from poam_sync.model import JsonValue, MilestoneStatus, Note, RiskLevel, Status
 

@@ -2,7 +2,7 @@
 
 In the order of a bugwarrior service module: the settings model, the client wiring (with our
 own retry policy in charge and the client's errors mapped to ours), normalization (Jira issue
-JSON <-> canonical values, through :class:`~poam_sync.mapping.jira.JiraMapping`), and the
+JSON <-> canonical values, through :class:`~poam_sync.connectors.jira.mapping.JiraMapping`), and the
 connector class.
 
 Jira specifics handled here:
@@ -46,6 +46,13 @@ from poam_sync.connectors.base import (
     mark_note,
     parse_note,
 )
+from poam_sync.connectors.jira.mapping import (
+    JiraMapping,
+    StatusTarget,
+    as_label,
+    single_line,
+    sort_milestones,
+)
 from poam_sync.errors import (
     ConfigError,
     RecordGone,
@@ -53,13 +60,6 @@ from poam_sync.errors import (
     RemoteError,
     RemoteRejected,
     RemoteTransientError,
-)
-from poam_sync.mapping.jira import (
-    JiraMapping,
-    StatusTarget,
-    as_label,
-    single_line,
-    sort_milestones,
 )
 from poam_sync.model import JsonValue, MilestoneStatus, Note, RiskLevel, Status
 
