@@ -7,7 +7,6 @@ into one clear message and an exit code, never a traceback::
     ├── UsageError                a command used wrongly                     (exit 2)
     ├── ConfigError               configuration file or environment invalid  (exit 2)
     ├── InputError                a file that cannot be imported at all      (exit 1)
-    │   └── RowsRejected          some rows were bad (carries the problems)  (exit 1)
     ├── StoreError                the canonical store
     │   ├── ItemNotFound          no item with that POA&M ID
     │   ├── DuplicateItem         two items would share (system, POA&M ID)
@@ -16,9 +15,7 @@ into one clear message and an exit code, never a traceback::
     │   ├── RemoteTransientError  429, 5xx, network: retry later (``retry_after``)
     │   ├── RemoteAuthError       401 / 403
     │   ├── RemoteRejected        the remote refused the request (4xx)
-    │   ├── RecordGone            a linked remote record no longer exists
-    │   ├── TransitionBlocked     no workflow path to the wanted status
-    │   └── UnknownRemoteUser     no remote user for an owner
+    │   └── RecordGone            a linked remote record no longer exists
     └── SyncError                 the sync engine
         └── GuardTripped          a cycle would change too much, or a side looks empty
 
@@ -28,7 +25,6 @@ errors and in reports.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -92,12 +88,6 @@ class InputError(PoamSyncError):
         self.problem = problem
 
 
-class RowsRejected(PoamSyncError):
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(f"{len(problems)} row(s) rejected")
-        self.problems = tuple(problems)
-
-
 class StoreError(PoamSyncError):
     pass
 
@@ -133,8 +123,17 @@ class RemoteError(PoamSyncError):
 
 
 class RemoteTransientError(RemoteError):
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        connector: str | None = None,
+        key: str | None = None,
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, connector=connector, key=key, status=status, hint=hint)
         self.retry_after = retry_after
 
 
@@ -147,14 +146,6 @@ class RemoteRejected(RemoteError):
 
 
 class RecordGone(RemoteError):
-    pass
-
-
-class TransitionBlocked(RemoteError):
-    pass
-
-
-class UnknownRemoteUser(RemoteError):
     pass
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -501,6 +501,3 @@ def row_is_empty(row: Sequence[object]) -> bool:
         return False
     return True
 
-
-def clean_extra(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in (None, "")}
