@@ -1,0 +1,186 @@
+"""Loading an OSCAL POA&M file, JSON or XML, into the JSON shape (XML through defusedxml)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
+
+from poam_sync.errors import InputError, Problem
+from poam_sync.formats.oscal._vocab import ROOT
+
+# ---------------------------------------------------------------------------------------------
+# XML -> the JSON shape
+
+# XML element name -> JSON group name for elements that repeat (OSCAL metaschema groups).
+_GROUPS = {
+    "observation": "observations",
+    "risk": "risks",
+    "poam-item": "poam-items",
+    "finding": "findings",
+    "prop": "props",
+    "link": "links",
+    "facet": "facets",
+    "characterization": "characterizations",
+    "response": "remediations",
+    "task": "tasks",
+    "related-observation": "related-observations",
+    "associated-risk": "related-risks",
+    "related-risk": "related-risks",
+    "entry": "entries",
+    "actor": "actors",
+    "origin": "origins",
+    "method": "methods",
+    "type": "types",
+    "subject": "subjects",
+    "mitigating-factor": "mitigating-factors",
+    "threat-id": "threat-ids",
+    "party": "parties",
+    "role": "roles",
+    "component": "components",
+    "inventory-item": "inventory-items",
+    "resource": "resources",
+    "responsible-party": "responsible-parties",
+    "responsible-role": "responsible-roles",
+    "party-uuid": "party-uuids",
+    "related-response": "related-responses",
+    "relevant-evidence": "relevant-evidence",
+    "logged-by": "logged-by",
+    "location": "locations",
+    "dependency": "dependencies",
+    "related-task": "related-tasks",
+    "associated-activity": "associated-activities",
+    "required-asset": "required-assets",
+    "rlink": "rlinks",
+    "document-id": "document-ids",
+    "revision": "revisions",
+    "implemented-component": "implemented-components",
+}
+_MARKUP = frozenset({"description", "statement", "remarks", "text", "guidance"})
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _markup_text(elem: Any) -> str:
+    """Markup (``<p>``, ``<h1>``, ``<ul>``...) as plain text, blocks separated by blank lines."""
+    blocks = []
+    children = list(elem)
+    if not children:
+        return " ".join((elem.text or "").split())
+    if elem.text and elem.text.strip():
+        blocks.append(" ".join(elem.text.split()))
+    for child in children:
+        text = " ".join("".join(child.itertext()).split())
+        if text:
+            blocks.append(text)
+        if child.tail and child.tail.strip():
+            blocks.append(" ".join(child.tail.split()))
+    return "\n\n".join(blocks)
+
+
+def _xml_to_json(elem: Any) -> Any:
+    out: dict[str, Any] = dict(elem.attrib)
+    children = list(elem)
+    if not children:
+        text = (elem.text or "").strip()
+        if not out:
+            return text
+        if text:
+            out["value" if "value" not in out else "text"] = text
+        return out
+    for child in children:
+        name = _local(child.tag)
+        if name in _MARKUP:
+            value: Any = _markup_text(child)
+        elif name == "title":
+            value = " ".join("".join(child.itertext()).split())
+        else:
+            value = _xml_to_json(child)
+        group = _GROUPS.get(name)
+        if group:
+            out.setdefault(group, []).append(value)
+        else:
+            out[name] = value
+    return out
+
+
+def load_xml(path: Path) -> dict[str, Any]:
+    try:
+        root = SafeET.parse(str(path), forbid_dtd=True).getroot()
+    except DefusedXmlException as exc:
+        raise InputError(
+            Problem(
+                f"the XML declares entities or external references, which are refused: {exc}",
+                file=path.name,
+                hint="remove the DOCTYPE / ENTITY declarations (OSCAL needs none)",
+                code="xml_unsafe",
+            )
+        ) from exc
+    except SafeET.ParseError as exc:
+        line, col = getattr(exc, "position", (None, None))
+        raise InputError(
+            Problem(
+                f"the XML is not well-formed: {exc}",
+                file=path.name,
+                row=line,
+                column=str(col) if col is not None else None,
+                hint="fix the XML (an OSCAL validator names the spot), then import again",
+                code="bad_xml",
+            )
+        ) from exc
+    name = _local(root.tag)
+    if name != ROOT:
+        raise _not_poam(path, name)
+    doc = _xml_to_json(root)
+    # system-id in XML is an element whose text is the id
+    sid = doc.get("system-id")
+    if isinstance(sid, dict) and "value" in sid:
+        sid["id"] = sid.pop("value")
+    elif isinstance(sid, str):
+        doc["system-id"] = {"id": sid}
+    return {ROOT: doc}
+
+
+def _not_poam(path: Path, found: str) -> InputError:
+    return InputError(
+        Problem(
+            f"not an OSCAL POA&M: the root is {found!r}, not {ROOT!r}",
+            file=path.name,
+            hint="export the plan-of-action-and-milestones document, not an SSP/SAP/SAR",
+            code="not_poam",
+        )
+    )
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            Problem(
+                f"invalid JSON: {exc.msg}",
+                file=path.name,
+                row=exc.lineno,
+                column=str(exc.colno),
+                hint="fix the JSON syntax at that line and column, then import again",
+                code="bad_json",
+            )
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Problem(
+                f"the file is not UTF-8 text: {exc}",
+                file=path.name,
+                hint="save it as UTF-8 JSON",
+                code="bad_json",
+            )
+        ) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get(ROOT), dict):
+        found = next(iter(doc), "nothing") if isinstance(doc, dict) else type(doc).__name__
+        raise _not_poam(path, str(found))
+    return doc
