@@ -1,0 +1,295 @@
+"""What the sync engine remembers per connector: links, baselines, intents and watermarks.
+
+A link ties an item to its remote record; baselines are the values both sides last agreed on;
+an intent announces a remote create before it is made (after a crash, the next cycle finds the
+record by its correlation stamp and links it instead of creating it again); a watermark is where
+the next pull starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from poam_sync.errors import ItemNotFound, StoreError
+from poam_sync.model import JsonValue
+from poam_sync.store._rows import IntentRow, LinkRow
+from poam_sync.store._schema import baselines, intents, links, watermarks
+from poam_sync.store._tx import TxBase
+
+
+class SyncStateTx(TxBase):
+    """The sync-state part of a store transaction."""
+
+    # ------------------------------------------------------------------ links
+    def link(self, item_uuid: str, connector: str) -> LinkRow | None:
+        row = self._conn.execute(
+            sa.select(links).where(links.c.item_uuid == item_uuid, links.c.connector == connector)
+        ).one_or_none()
+        return None if row is None else _link_row(row)
+
+    def links(self, connector: str) -> list[LinkRow]:
+        query = sa.select(links).where(links.c.connector == connector).order_by(links.c.item_uuid)
+        return [_link_row(r) for r in self._conn.execute(query)]
+
+    def all_links(self, *, state: str | None = None) -> list[LinkRow]:
+        """Links of every connector (of one state, e.g. "broken", when given), for reports."""
+        query = sa.select(links).order_by(links.c.connector, links.c.item_uuid)
+        if state is not None:
+            query = query.where(links.c.state == state)
+        return [_link_row(r) for r in self._conn.execute(query)]
+
+    def link_by_remote(self, connector: str, remote_id: str) -> LinkRow | None:
+        row = self._conn.execute(
+            sa.select(links).where(links.c.connector == connector, links.c.remote_id == remote_id)
+        ).one_or_none()
+        return None if row is None else _link_row(row)
+
+    def set_link(self, link: LinkRow) -> None:
+        """Create or replace the link of (item, connector); ``updated_at`` is set to now."""
+        self._require_item(link.item_uuid, f"link it to {link.connector}")
+        other = self.link_by_remote(link.connector, link.remote_id)
+        if other is not None and other.item_uuid != link.item_uuid:
+            raise StoreError(
+                f"{link.connector} record {link.remote_key or link.remote_id} is already linked "
+                f"to item {other.item_uuid}; it cannot also be linked to item {link.item_uuid}",
+                hint="one remote record belongs to one item: fix the link, then sync again",
+            )
+        values = {
+            "remote_id": link.remote_id,
+            "remote_key": link.remote_key,
+            "remote_version": link.remote_version,
+            "url": link.url,
+            "state": link.state,
+            "broken_reason": link.broken_reason,
+            "updated_at": self._clock(),
+        }
+        done = self._conn.execute(
+            sa.update(links)
+            .where(links.c.item_uuid == link.item_uuid, links.c.connector == link.connector)
+            .values(**values)
+        )
+        if done.rowcount == 0:
+            self._conn.execute(
+                sa.insert(links).values(
+                    item_uuid=link.item_uuid, connector=link.connector, **values
+                )
+            )
+
+    def add_links(self, new: Sequence[LinkRow]) -> None:
+        """Link many items that have no link to this connector yet (records just created).
+
+        A few statements per batch instead of several per link: an initial sync links
+        thousands. The same rules as :meth:`set_link` hold; a link that already exists makes
+        the whole call fail (use :meth:`set_link` to replace one).
+        """
+        if not new:
+            return
+        by_connector: dict[str, list[LinkRow]] = {}
+        for link in new:
+            by_connector.setdefault(link.connector, []).append(link)
+        now = self._clock()
+        for connector, rows in by_connector.items():
+            taken = self._conn.execute(
+                sa.select(links.c.remote_id, links.c.item_uuid).where(
+                    links.c.connector == connector,
+                    links.c.remote_id.in_([r.remote_id for r in rows]),
+                )
+            ).all()
+            if taken:
+                remote_id, owner = taken[0]
+                raise StoreError(
+                    f"{connector} record {remote_id} is already linked to item {owner}",
+                    hint="one remote record belongs to one item: fix the link, then sync again",
+                )
+        self._conn.execute(
+            sa.insert(links),
+            [
+                {
+                    "item_uuid": r.item_uuid,
+                    "connector": r.connector,
+                    "remote_id": r.remote_id,
+                    "remote_key": r.remote_key,
+                    "remote_version": r.remote_version,
+                    "url": r.url,
+                    "state": r.state,
+                    "broken_reason": r.broken_reason,
+                    "updated_at": now,
+                }
+                for r in new
+            ],
+        )
+
+    def mark_link_broken(self, item_uuid: str, connector: str, reason: str) -> None:
+        done = self._conn.execute(
+            sa.update(links)
+            .where(links.c.item_uuid == item_uuid, links.c.connector == connector)
+            .values(state="broken", broken_reason=reason, updated_at=self._clock())
+        )
+        if done.rowcount == 0:
+            raise ItemNotFound(
+                f"item {item_uuid} has no {connector} link to mark broken",
+                hint="only linked items can have a broken link",
+            )
+
+    # -------------------------------------------------------------- baselines
+    def baselines(self, item_uuid: str, connector: str) -> dict[str, JsonValue]:
+        """The values this connector and the canonical record last agreed on, by field."""
+        query = sa.select(baselines.c.field, baselines.c.value).where(
+            baselines.c.item_uuid == item_uuid, baselines.c.connector == connector
+        )
+        return {r.field: r.value for r in self._conn.execute(query)}
+
+    def all_baselines(self, connector: str) -> dict[str, dict[str, JsonValue]]:
+        """Every baseline of one connector: ``{item_uuid: {field: value}}`` (one query)."""
+        # Read the JSON as text and decode it here: this runs over every baseline row of a
+        # connector once per sync cycle. Scalars repeat a lot (statuses, dates, owners), so
+        # each distinct one is decoded once; lists and objects are decoded per row, unshared.
+        query = sa.select(
+            baselines.c.item_uuid, baselines.c.field, sa.type_coerce(baselines.c.value, sa.Text)
+        ).where(baselines.c.connector == connector)
+        scalars: dict[str, JsonValue] = {}
+        out: dict[str, dict[str, JsonValue]] = {}
+        for item_uuid, field, text in self._conn.execute(query):
+            if text[:1] in ("[", "{"):
+                value = json.loads(text)
+            else:
+                try:
+                    value = scalars[text]
+                except KeyError:
+                    value = scalars[text] = json.loads(text)
+            out.setdefault(item_uuid, {})[field] = value
+        return out
+
+    def set_baselines(
+        self, item_uuid: str, connector: str, values: Mapping[str, JsonValue]
+    ) -> None:
+        """Set the baselines of the fields given (other fields keep theirs)."""
+        if not values:
+            return
+        self._require_item(item_uuid, f"record {connector} baselines")
+        self._conn.execute(
+            sa.delete(baselines).where(
+                baselines.c.item_uuid == item_uuid,
+                baselines.c.connector == connector,
+                baselines.c.field.in_(list(values)),
+            )
+        )
+        self._conn.execute(
+            sa.insert(baselines),
+            [
+                {"item_uuid": item_uuid, "connector": connector, "field": f, "value": v}
+                for f, v in values.items()
+            ],
+        )
+
+    def set_many_baselines(
+        self, connector: str, values: Mapping[str, Mapping[str, JsonValue]]
+    ) -> None:
+        """:meth:`set_baselines` for many items at once: ``{item_uuid: {field: value}}``."""
+        groups: dict[frozenset[str], list[str]] = {}
+        for item_uuid, fields in values.items():
+            if fields:
+                groups.setdefault(frozenset(fields), []).append(item_uuid)
+        for names, uuids in groups.items():
+            self._conn.execute(
+                sa.delete(baselines).where(
+                    baselines.c.connector == connector,
+                    baselines.c.item_uuid.in_(uuids),
+                    baselines.c.field.in_(sorted(names)),
+                )
+            )
+        rows = [
+            {"item_uuid": u, "connector": connector, "field": f, "value": v}
+            for u, fields in values.items()
+            for f, v in fields.items()
+        ]
+        if rows:
+            self._conn.execute(sa.insert(baselines), rows)
+
+    # ---------------------------------------------------------------- intents
+    def add_intent(self, item_uuid: str, connector: str, token: str) -> int:
+        """Announce a remote create before making it; returns the intent's id."""
+        self._require_item(item_uuid, f"announce a {connector} create")
+        done = self._conn.execute(
+            sa.insert(intents).values(
+                item_uuid=item_uuid, connector=connector, token=token, created_at=self._clock()
+            )
+        )
+        key = done.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def pending_intents(self, connector: str) -> list[IntentRow]:
+        query = (
+            sa.select(intents)
+            .where(intents.c.connector == connector, intents.c.finished_at.is_(None))
+            .order_by(intents.c.id)
+        )
+        return [
+            IntentRow(
+                id=r.id,
+                item_uuid=r.item_uuid,
+                connector=r.connector,
+                token=r.token,
+                created_at=r.created_at,
+            )
+            for r in self._conn.execute(query)
+        ]
+
+    def finish_intents(self, intent_ids: Sequence[int]) -> None:
+        """Mark many intents done (idempotent)."""
+        if intent_ids:
+            self._conn.execute(
+                sa.update(intents)
+                .where(intents.c.id.in_(list(intent_ids)), intents.c.finished_at.is_(None))
+                .values(finished_at=self._clock())
+            )
+
+    def finish_intent(self, intent_id: int) -> None:
+        """Mark an intent done (idempotent)."""
+        done = self._conn.execute(
+            sa.update(intents)
+            .where(intents.c.id == intent_id, intents.c.finished_at.is_(None))
+            .values(finished_at=self._clock())
+        )
+        if done.rowcount == 0:
+            exists = self._conn.execute(
+                sa.select(intents.c.id).where(intents.c.id == intent_id)
+            ).scalar_one_or_none()
+            if exists is None:
+                raise ItemNotFound(f"no intent with id {intent_id}")
+
+    # ------------------------------------------------------------- watermarks
+    def watermark(self, connector: str) -> datetime | None:
+        value: datetime | None = self._conn.execute(
+            sa.select(watermarks.c.value).where(watermarks.c.connector == connector)
+        ).scalar_one_or_none()
+        return value
+
+    def set_watermark(self, connector: str, value: datetime) -> None:
+        if value.tzinfo is None:
+            raise ValueError("a watermark must be a timezone-aware datetime")
+        done = self._conn.execute(
+            sa.update(watermarks).where(watermarks.c.connector == connector).values(value=value)
+        )
+        if done.rowcount == 0:
+            self._conn.execute(sa.insert(watermarks).values(connector=connector, value=value))
+
+
+def _link_row(r: sa.Row[Any]) -> LinkRow:
+    return LinkRow(
+        item_uuid=r.item_uuid,
+        connector=r.connector,
+        remote_id=r.remote_id,
+        remote_key=r.remote_key,
+        remote_version=r.remote_version,
+        url=r.url,
+        state=r.state,
+        broken_reason=r.broken_reason,
+        updated_at=r.updated_at,
+    )
