@@ -11,8 +11,10 @@ import requests
 from pydantic import SecretStr, ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.jira.connector import JiraConnector, JiraSettings, _retry_after
+from poam_sync.connectors.jira.client import _retry_after
+from poam_sync.connectors.jira.connector import JiraConnector
 from poam_sync.connectors.jira.mapping import JiraMapping, load_jira_mapping
+from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.model import Note
 from poam_sync.simulators.jira import RunningJira
