@@ -39,12 +39,12 @@ class JiraEditor:
     def edit_values(
         self, values: Mapping[str, JsonValue], problems: list[FieldProblem]
     ) -> JsonDict:
-        """Mapped canonical fields as Jira edit values (owner through the user directory)."""
+        """Mapped canonical fields as Jira edit values (owner through the user directory).
+
+        Callers pass only fields the mapping maps (``site.ids.by_canonical``)."""
         ids = self.site.ids.by_canonical
         out: JsonDict = {}
         for field, value in values.items():
-            if field not in ids:
-                continue
             fid = ids[field]
             if field == "title":
                 out[fid] = single_line(str(value or ""))

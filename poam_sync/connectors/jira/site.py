@@ -42,7 +42,6 @@ class SiteMeta:
     issue_type_id: str
     subtask_type_id: str | None
     time_zone: ZoneInfo
-    sync_user: str
 
 
 class JiraSite:
@@ -113,7 +112,6 @@ class JiraSite:
             issue_type_id=types[wanted],
             subtask_type_id=subtask,
             time_zone=tz,
-            sync_user=str(me.get("accountId") if cloud else me.get("name")),
         )
 
     def _load_ids(self) -> FieldIds:

@@ -154,7 +154,7 @@ class JiraWorkflow:
         while queue:
             path = queue.popleft()
             for nxt in nexts(path[-1]):
-                if nxt == goal and len(path) >= 1:
+                if nxt == goal:
                     return [*path[1:], nxt]
                 if nxt not in seen:
                     seen.add(nxt)
