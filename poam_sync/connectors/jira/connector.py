@@ -89,7 +89,7 @@ class JiraConnector(Connector):
         self.site.load()
 
     def check(self) -> dict[str, str]:
-        info = self.client.call("serverInfo", lambda: self.client.get("serverInfo"))
+        info = self.client.call("serverInfo", lambda: self.client.jira.server_info())
         meta, ids = self.site.meta, self.site.ids
         return {
             "url": self.settings.url,
@@ -334,10 +334,10 @@ class JiraConnector(Connector):
 
         def post() -> None:
             # idempotent: a retry (or a re-run after a crash) never posts the note twice
-            page = self.client.get(f"issue/{remote_id}/comment", {"maxResults": 5000})
-            if any(str(c.get("body", "")).startswith(marker) for c in page.get("comments", [])):
+            comments = self.client.jira.comments(remote_id, max_results=5000)
+            if any(str(c.raw.get("body", "")).startswith(marker) for c in comments):
                 return
-            self.client.send("POST", f"issue/{remote_id}/comment", {"body": body})
+            self.client.jira.add_comment(remote_id, body)
 
         self.client.call("add comment", post, key=remote_id)
 

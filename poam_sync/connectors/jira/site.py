@@ -81,11 +81,9 @@ class JiraSite:
     def _load_meta(self) -> SiteMeta:
         jira, call = self.client.jira, self.client.call
         cloud = jira.deploymentType == "Cloud"  # read by the client's first call
-        me = call("myself", lambda: self.client.get("myself"))
+        me = call("myself", jira.myself)
         key = self.client.settings.project_key
-        project = call(
-            "project", lambda: self.client.get(f"project/{key}", {"expand": "issueTypes"})
-        )
+        project = call("project", lambda: jira.project(key, expand="issueTypes").raw)
         types = {t["name"].lower(): t["id"] for t in project.get("issueTypes", [])}
         wanted = self.mapping.issue_type.lower()
         if wanted not in types:
@@ -115,7 +113,7 @@ class JiraSite:
         )
 
     def _load_ids(self) -> FieldIds:
-        fields = self.client.call("field", lambda: self.client.get("field"))
+        fields = self.client.call("field", lambda: self.client.jira.fields())
         by_name: dict[str, str] = {}
         for f in fields:
             by_name.setdefault(str(f["name"]).lower(), f["id"])

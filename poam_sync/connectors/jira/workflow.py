@@ -112,16 +112,16 @@ class JiraWorkflow:
     def _transitions(self, key: str) -> tuple[str, str, str | None, list[_Hop]]:
         """(issue type id, status, resolution, transitions available now) of an issue."""
 
-        def read() -> tuple[JsonDict, JsonDict]:
+        def read() -> tuple[JsonDict, list[JsonDict]]:
             issue = self.client.get_issue(key, {"fields": "status,resolution,issuetype"})
-            trans = self.client.get(f"issue/{key}/transitions", {"expand": "transitions.fields"})
+            trans = self.client.jira.transitions(key, expand="transitions.fields")
             return issue, trans
 
         issue, trans = self.client.call("transitions", read, key=key)
         f = issue["fields"]
         hops = [
             _Hop(str(t["id"]), str(t["name"]), str(t["to"]["name"]), t.get("fields") or {})
-            for t in trans.get("transitions", [])
+            for t in trans
         ]
         status = str(f["status"]["name"])
         itype = str(f["issuetype"]["id"])
