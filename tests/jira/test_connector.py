@@ -125,6 +125,17 @@ def test_a_create_retried_after_a_failure_is_not_duplicated(
     assert connector.find_by_stamp(stamp) is not None
 
 
+def test_prepare_loads_the_site_and_project_stays_offline(
+    jira_sim: RunningJira, connector: JiraConnector
+) -> None:
+    connector.prepare()
+    jira_sim.sim.control.reset()
+    connector.prepare()  # loaded once
+    assert connector.project("owner", "Alice@Example.com") == "alice@example.com"
+    assert connector.project("status", "investigating") == "remediating"
+    assert jira_sim.sim.control.total_calls() == 0
+
+
 def test_retry_after_is_honoured(jira_sim: RunningJira, mapping: JiraMapping, make) -> None:
     waits: list[float] = []
     c = make(mapping, retry=RetryPolicy(attempts=3, max_delay=30, sleep=waits.append))
