@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from poam_sync.connectors.base import Stamp  # noqa: E402
-from poam_sync.connectors.jira.connector import JiraConnector, JiraSettings  # noqa: E402
+from poam_sync.connectors.jira.connector import JiraConnector  # noqa: E402
 from poam_sync.connectors.jira.mapping import load_jira_mapping  # noqa: E402
+from poam_sync.connectors.jira.settings import JiraSettings  # noqa: E402
 
 
 def _calls(url: str) -> int:

@@ -12,8 +12,9 @@ from jira import JIRA
 from pydantic import SecretStr
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.jira.connector import JiraConnector, JiraSettings
+from poam_sync.connectors.jira.connector import JiraConnector
 from poam_sync.connectors.jira.mapping import JiraMapping, load_jira_mapping
+from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.model import JsonValue, Status
 from poam_sync.simulators.jira import (
     DEFAULT_EMAIL,

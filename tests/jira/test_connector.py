@@ -11,13 +11,15 @@ import requests
 from pydantic import SecretStr, ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.jira.connector import JiraConnector, JiraSettings, _retry_after
+from poam_sync.connectors.jira.client import _retry_after, http_session
+from poam_sync.connectors.jira.connector import JiraConnector
 from poam_sync.connectors.jira.mapping import JiraMapping, load_jira_mapping
+from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.model import Note
 from poam_sync.simulators.jira import RunningJira
 from tests.contract.base import base_fields, new_stamp
-from tests.jira.conftest import FAST_RETRY, MAPPING_FILE, JiraHarness, settings_for
+from tests.jira.conftest import FAST_RETRY, MAPPING_FILE, JiraHarness, client_for, settings_for
 
 
 def _variant(mapping: JiraMapping, **over: object) -> JiraMapping:
@@ -123,6 +125,17 @@ def test_a_create_retried_after_a_failure_is_not_duplicated(
     assert connector.find_by_stamp(stamp) is not None
 
 
+def test_prepare_loads_the_site_and_project_stays_offline(
+    jira_sim: RunningJira, connector: JiraConnector
+) -> None:
+    connector.prepare()
+    jira_sim.sim.control.reset()
+    connector.prepare()  # loaded once
+    assert connector.project("owner", "Alice@Example.com") == "alice@example.com"
+    assert connector.project("status", "investigating") == "remediating"
+    assert jira_sim.sim.control.total_calls() == 0
+
+
 def test_retry_after_is_honoured(jira_sim: RunningJira, mapping: JiraMapping, make) -> None:
     waits: list[float] = []
     c = make(mapping, retry=RetryPolicy(attempts=3, max_delay=30, sleep=waits.append))
@@ -138,6 +151,20 @@ def test_rate_limit_reset_is_used_without_retry_after() -> None:
     assert (_retry_after(r) or 0) > 3600
     r.headers["Retry-After"] = "4"
     assert _retry_after(r) == 4.0
+
+
+def test_the_jira_client_still_has_its_requests_session(cloud_sim: RunningJira) -> None:
+    """client.http_session is our one use of a private ``jira`` name: a new release that drops
+    it must fail here, not in a sync."""
+    client = client_for(cloud_sim)
+    try:
+        assert isinstance(getattr(client, "_session", None), requests.Session), (
+            "jira.JIRA no longer has the requests session _session: "
+            "fix poam_sync/connectors/jira/client.py:http_session before widening the pin"
+        )
+        assert http_session(client) is client._session
+    finally:
+        client.close()
 
 
 def test_bad_credentials_are_an_auth_error(jira_sim: RunningJira, mapping: JiraMapping) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from importlib.resources import files
 
 from poam_sync.connectors.base import Connector, ConnectorType
-from poam_sync.connectors.jira.connector import JiraConnector, JiraSettings
+from poam_sync.connectors.jira.connector import JiraConnector
 from poam_sync.connectors.jira.mapping import JiraMapping, load_jira_mapping
+from poam_sync.connectors.jira.settings import JiraSettings
 
 __all__ = ["TYPE", "JiraConnector", "JiraMapping", "JiraSettings"]
 

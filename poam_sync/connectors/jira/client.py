@@ -1,0 +1,302 @@
+"""The HTTP side of the Jira connector: one ``jira.JIRA`` client, our retry policy in charge.
+
+Everything that goes over the wire passes through :class:`JiraClient`: it builds the client
+(``max_retries=0``, so that :class:`~poam_sync.connectors._http.RetryPolicy` alone decides about
+429 / 5xx / network errors), runs each call through :meth:`JiraClient.call` (retries, and the
+``jira``/``requests`` errors translated into ours by :func:`translate`), pages searches, and
+offers raw GET/PUT/POST for what the ``jira`` package has no public call for.
+
+The ``jira`` package has no public way to send a request of our own (a bulk create with issue
+properties, an edit that must not re-read the issue, a transition body exactly as Jira's API
+documents it): its own methods use the client's private ``_session``. We reach it in exactly one
+place, :func:`http_session`; ``jira`` is pinned to the tested releases in ``pyproject.toml`` and
+``tests/jira/test_connector.py`` fails clearly when a release no longer has it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from jira import JIRA, JIRAError
+
+from poam_sync.connectors._http import RetryPolicy, parse_retry_after, with_retries
+from poam_sync.connectors.jira.settings import JiraSettings
+from poam_sync.errors import (
+    RecordGone,
+    RemoteAuthError,
+    RemoteError,
+    RemoteRejected,
+    RemoteTransientError,
+)
+
+__all__ = [
+    "BULK_SIZE",
+    "JiraClient",
+    "JsonDict",
+    "body_text",
+    "field_errors",
+    "http_session",
+    "parse_jira_time",
+    "translate",
+]
+
+T = TypeVar("T")
+JsonDict = dict[str, Any]
+
+BULK_SIZE = 50  # Jira's limit for POST /issue/bulk
+
+
+def http_session(client: JIRA) -> requests.Session:
+    """The ``requests`` session inside ``client``: our only use of a private ``jira`` name.
+
+    Needed for the raw requests the package offers no public call for (see the module
+    docstring) and to switch off ``trust_env``. Checked against the installed release by
+    ``test_the_jira_client_still_has_its_requests_session``.
+    """
+    session: requests.Session = client._session
+    return session
+
+
+class JiraClient:
+    """One Jira site over the ``jira`` package: connection, retries, errors, raw requests.
+
+    The ``jira.JIRA`` client is built on first use, so that building a connector (``config
+    check``, tests) never touches the network.
+    """
+
+    def __init__(self, settings: JiraSettings, *, connector: str, retry: RetryPolicy) -> None:
+        self.settings = settings
+        self.connector = connector
+        self.retry = retry
+        self._jira: JIRA | None = None
+
+    def call(self, what: str, fn: Callable[[], T], *, key: str | None = None) -> T:
+        """``fn()`` under our retry policy, its errors as ours (see :func:`translate`)."""
+
+        def attempt() -> T:
+            try:
+                return fn()
+            except (JIRAError, requests.RequestException) as exc:
+                raise translate(exc, connector=self.connector, key=key, what=what) from None
+
+        return with_retries(attempt, self.retry, what=what)
+
+    @property
+    def jira(self) -> JIRA:
+        """The ``jira.JIRA`` client, connected on first use."""
+        if self._jira is None:
+            s = self.settings
+            options: dict[str, Any] = {"check_update": False, "verify": s.verify}
+            if isinstance(s.verify, Path):
+                options["verify"] = str(s.verify)
+            auth: dict[str, Any] = {}
+            if s.pat is not None:
+                auth["token_auth"] = s.pat.get_secret_value()
+            else:
+                assert s.email is not None and s.token is not None
+                auth["basic_auth"] = (s.email, s.token.get_secret_value())
+
+            def connect() -> JIRA:
+                # max_retries=0: our RetryPolicy decides about 429/503, not the client
+                return JIRA(
+                    s.url,
+                    options=options,
+                    max_retries=0,
+                    timeout=s.timeout,
+                    logging=False,
+                    **auth,
+                )
+
+            client = self.call("connect", connect)
+            if isinstance(s.verify, Path):
+                # REQUESTS_CA_BUNDLE would otherwise override the CA we were told to trust
+                http_session(client).trust_env = False
+            self._jira = client
+        return self._jira
+
+    def close(self) -> None:
+        if self._jira is not None:
+            self._jira.close()  # type: ignore[no-untyped-call]  # unannotated in jira
+            self._jira = None
+
+    # -- raw requests (API v2, plain text) -------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.url}/rest/api/2/{path}"
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET ``/rest/api/2/<path>`` as JSON (not retried: wrap it in :meth:`call`)."""
+        return http_session(self.jira).get(self._url(path), params=params).json()
+
+    def get_issue(self, key: str, params: Mapping[str, Any]) -> JsonDict:
+        """One issue as Jira's JSON; raw, because ``JIRA.issue`` builds resource objects from
+        the whole answer (changelog and comments included), which we would only throw away."""
+        result: JsonDict = self.get(f"issue/{key}", params)
+        return result
+
+    def send(self, method: str, path: str, body: Any) -> requests.Response:
+        """PUT/POST ``body`` as JSON to ``/rest/api/2/<path>`` (not retried)."""
+        return http_session(self.jira).request(method, self._url(path), data=json.dumps(body))
+
+    def bulk(self, updates: list[JsonDict]) -> JsonDict:
+        """POST ``/issue/bulk``: the created issues and the per-element errors."""
+        try:
+            response = self.send("POST", "issue/bulk", {"issueUpdates": updates})
+        except JIRAError as exc:
+            # all of them failed: Jira answers 400 with the same per-element body
+            if exc.status_code == 400 and exc.response is not None:
+                body: JsonDict = exc.response.json()
+                if "errors" in body and "issues" in body:
+                    return body
+            raise
+        result: JsonDict = response.json()
+        return result
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        jql: str,
+        fields: list[str],
+        *,
+        cloud: bool,
+        properties: str,
+        expand: str | None = None,
+    ) -> Iterator[JsonDict]:
+        """All issues matching ``jql``, page by page (each page retried on its own).
+
+        Cloud pages ``search/jql`` by ``nextPageToken`` (at most 100 a page); Data Center pages
+        ``search`` by ``startAt``.
+        """
+        size = min(self.settings.page_size, 100) if cloud else self.settings.page_size
+        if cloud:
+            token: str | None = None
+            while True:
+
+                def page(token: str | None = token) -> Any:
+                    return self.jira.enhanced_search_issues(
+                        jql,
+                        nextPageToken=token,
+                        maxResults=size,
+                        fields=list(fields),
+                        expand=expand,
+                        properties=properties,
+                        json_result=True,
+                    )
+
+                result = self.call("search", page)
+                yield from result.get("issues", [])
+                token = result.get("nextPageToken")
+                if result.get("isLast", True) or not token:
+                    return
+        start = 0
+        while True:
+
+            def dc_page(start: int = start) -> Any:
+                return self.jira.search_issues(
+                    jql,
+                    startAt=start,
+                    maxResults=size,
+                    fields=list(fields),
+                    expand=expand,
+                    properties=properties,
+                    json_result=True,
+                )
+
+            result = self.call("search", dc_page)
+            issues = result.get("issues", [])
+            yield from issues
+            start += len(issues)
+            if not issues or start >= int(result.get("total", 0)):
+                return
+
+
+# -- Jira's answers -------------------------------------------------------------------------
+
+
+def parse_jira_time(text: str) -> datetime:
+    """``2025-01-01T10:00:00.000+0000`` -> aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+def _error_parts(body: JsonDict) -> list[str]:
+    parts = [str(m) for m in body.get("errorMessages") or []]
+    parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
+    return parts
+
+
+def body_text(body: Any) -> str:
+    """An error body (``errorMessages`` + ``errors``) as one line of text."""
+    if not isinstance(body, dict):
+        return str(body)
+    return "; ".join(_error_parts(body)) or "no details"
+
+
+def field_errors(exc: JIRAError) -> dict[str, str]:
+    """The per-field ``errors`` of a Jira 400 answer (empty for anything else)."""
+    if exc.status_code != 400 or exc.response is None:
+        return {}
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return {}
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
+
+
+def _jira_message(exc: JIRAError) -> str:
+    """Jira's own error text (errorMessages + errors), never the request headers."""
+    response = exc.response
+    try:
+        body = response.json() if response is not None else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (parts := _error_parts(body)):
+        return "; ".join(parts)
+    return str(exc.text or "no details")
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    """How long Jira asked us to wait: ``Retry-After``, else ``X-RateLimit-Reset`` (Cloud)."""
+    if response is None:
+        return None
+    wait = parse_retry_after(response.headers.get("Retry-After"))
+    if wait is None and (reset := response.headers.get("X-RateLimit-Reset")):
+        try:
+            when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+            wait = max(0.0, (when - datetime.now(UTC)).total_seconds())
+        except ValueError:
+            wait = None
+    return wait
+
+
+def translate(exc: Exception, *, connector: str, key: str | None, what: str) -> RemoteError:
+    """A ``jira``/``requests`` error as ours (transient, auth, rejected, gone)."""
+    if isinstance(exc, JIRAError):
+        status = exc.status_code
+        msg = _jira_message(exc)
+        where = f"{what} on {key}" if key else what
+        kw: dict[str, Any] = {"connector": connector, "key": key, "status": status}
+        if status == 429 or (status is not None and status >= 500):
+            return RemoteTransientError(
+                f"Jira answered {status} to {where}: {msg}",
+                retry_after=_retry_after(exc.response),
+                **kw,
+            )
+        if status in (401, 403):
+            return RemoteAuthError(
+                f"Jira refused the credentials for {where} ({status}): {msg}",
+                hint="check the e-mail + API token (Cloud) or the PAT (Data Center)",
+                **kw,
+            )
+        if status == 404 and key is not None:
+            return RecordGone(f"Jira issue {key} no longer exists ({what}): {msg}", **kw)
+        return RemoteRejected(f"Jira rejected {where} ({status}): {msg}", **kw)
+    return RemoteTransientError(
+        f"network error during {what}: {type(exc).__name__}", connector=connector, key=key
+    )

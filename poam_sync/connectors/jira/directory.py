@@ -1,0 +1,62 @@
+"""People on Jira: canonical owners are e-mails, Jira names people by ``accountId`` or ``name``.
+
+Cloud names a person by ``accountId`` and may hide their e-mail; Data Center by ``name``
+(username), e-mails visible. An e-mail is looked up in the mapping's ``users:`` directory first,
+then through ``/user/search``; answers (including "nobody") are cached for the connector's life,
+so a cycle asks Jira about each owner at most once.
+"""
+
+from __future__ import annotations
+
+from poam_sync.connectors.jira.client import JiraClient, JsonDict
+from poam_sync.connectors.jira.mapping import JiraMapping
+from poam_sync.connectors.jira.site import JiraSite
+
+__all__ = ["JiraDirectory"]
+
+
+class JiraDirectory:
+    """E-mail <-> Jira user, through the mapping's directory and ``/user/search``."""
+
+    def __init__(self, client: JiraClient, site: JiraSite, mapping: JiraMapping) -> None:
+        self.client = client
+        self.site = site
+        self.mapping = mapping
+        self._users: dict[str, str | None] = {}  # e-mail -> Jira id (None: nobody)
+
+    def user_id(self, email: str) -> str | None:
+        """The Jira id (accountId / username) for ``email``, or None when nobody matches."""
+        low = email.lower()
+        if low in self._users:
+            return self._users[low]
+        entry = self.mapping.user(email)
+        cloud = self.site.meta.cloud
+        found: str | None = None
+        if entry is not None:
+            found = entry.account_id if cloud else entry.username
+        if found is None:
+            # raw: JIRA.search_users adds includeActive/includeInactive and builds resources
+            param = {"query": email} if cloud else {"username": email}
+            users = self.client.call("user search", lambda: self.client.get("user/search", param))
+            for user in users:
+                if str(user.get("emailAddress", "")).lower() == low:
+                    found = user.get("accountId") if cloud else user.get("name")
+                    break
+        self._users[low] = found
+        return found
+
+    def email_of(self, user: JsonDict | None) -> str | None:
+        """The canonical owner for a Jira user object: their e-mail, or a stable stand-in."""
+        if not user:
+            return None
+        if user.get("emailAddress"):
+            return str(user["emailAddress"]).lower()
+        ident = user.get("accountId") or user.get("name")
+        entry = self.mapping.user_by_id(str(ident)) if ident else None
+        if entry is not None:
+            return entry.email.lower()
+        return f"jira-user:{ident}"  # a person we cannot name by e-mail; never a blank owner
+
+    def user_ref(self, ident: str) -> JsonDict:
+        """How an edit names the user ``ident`` on this deployment."""
+        return {"accountId": ident} if self.site.meta.cloud else {"name": ident}
