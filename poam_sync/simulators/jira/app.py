@@ -46,7 +46,6 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from poam_sync.simulators import _jql
 from poam_sync.simulators._base import (
     Receive,
     Scope,
@@ -58,6 +57,7 @@ from poam_sync.simulators._base import (
     _send_json,
     _send_raw,
 )
+from poam_sync.simulators.jira import jql as _jql
 
 DEFAULT_EMAIL = "sync@example.com"
 DEFAULT_TOKEN = "sim-token"
