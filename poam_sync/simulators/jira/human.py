@@ -10,11 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from poam_sync.simulators.jira.model import (
-    RESOLUTIONS,
-    STATUSES,
-    JsonDict,
-)
+from poam_sync.simulators.jira.model import RESOLUTIONS, STATUSES, JsonDict
 from poam_sync.simulators.jira.workflow import JiraWorkflow
 
 

@@ -7,9 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
-from poam_sync.simulators._base import (
-    ServerThread,
-)
+from poam_sync.simulators._base import ServerThread
 from poam_sync.simulators.jira.app import JiraSimulator
 
 

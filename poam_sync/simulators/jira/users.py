@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from poam_sync.simulators.jira.model import (
-    JsonDict,
-    SimUser,
-)
+from poam_sync.simulators.jira.model import JsonDict, SimUser
 from poam_sync.simulators.jira.state import JiraState
 
 
