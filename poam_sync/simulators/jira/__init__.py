@@ -1,0 +1,111 @@
+"""A stateful Jira simulator that speaks the real REST API (Cloud and Data Center flavours).
+
+It holds one project (``POAM``: issue types Task and Sub-task, a "POA&M ID" custom field), a few
+users, a POA&M workflow and the issues in memory (optionally saved to a JSON file), and answers
+the calls the ``jira`` package (pycontribs) and poam-sync make, as Jira does:
+
+- ``serverInfo`` (``deploymentType`` Cloud / Server), ``myself`` (with ``timeZone``), ``field``,
+  ``status``, ``resolution``, ``priority``, ``project/{key}`` (``expand=issueTypes``),
+  ``user/search`` (``query=`` on Cloud, ``username=`` on Data Center);
+- issues: create (single and ``issue/bulk``), get (``fields``, ``expand=changelog``,
+  ``properties``), edit (PUT, 204), delete, ``assignee`` (also under ``/rest/api/latest``),
+  comments, remote links (idempotent by ``globalId``), issue properties (JSON up to 32,768 chars);
+- search: Cloud serves ``search/jql`` (``nextPageToken``, ``isLast``, no ``total``; default
+  fields ``id`` only) and answers 410 on the removed ``search``; Data Center serves ``search``
+  (``startAt``/``maxResults``/``total``). A JQL subset (see :mod:`.jql`), dates in the
+  searching user's time zone at minute granularity;
+- workflows: status changes only through ``transitions``; some transitions need a resolution
+  on their screen, some statuses are several hops away. Status in an edit and fields that are
+  not on a screen are refused with Jira's own 400 bodies;
+- every write moves ``updated`` and records a changelog history (author, field, from, to).
+
+v2 rich text is a plain string; v3 (Cloud only) uses the Atlassian Document Format. Faults,
+latency and call counters come from :mod:`poam_sync.simulators._base` (``/_sim/`` control
+API). A "human" Python API (:meth:`JiraSimulator.human_transition` and friends) plays the
+engineer's side in tests.
+
+Facts used here are gathered in the project's design notes (API facts) from Atlassian's OpenAPI
+file, developer changelog notices CHANGE-2046 (search removal) and the ``jira`` client source.
+
+How the package is laid out (each module one job; :class:`JiraSimulator` in :mod:`.app`
+combines the mixins, each built on the ones before it):
+
+- :mod:`.model`: the project, users, statuses, fields, workflows and Jira's error texts;
+- :mod:`.adf`: the Atlassian Document Format (v3 rich text);
+- :mod:`.state`: what a site holds, saved and loaded as JSON;
+- :mod:`.users`, :mod:`.render`: users and resources as Cloud or Data Center shows them;
+- :mod:`.issues`: finding and writing issues with Jira's checks and changelog;
+- :mod:`.workflow`: transitions; :mod:`.jql` and :mod:`.search`: JQL;
+- :mod:`.human`: the engineer's side; :mod:`.routes`: the REST handlers;
+- :mod:`.app`: authentication, routing and faults; :mod:`.server`: running it.
+"""
+
+from poam_sync.simulators.jira.adf import from_adf, to_adf
+from poam_sync.simulators.jira.app import JiraSimulator
+from poam_sync.simulators.jira.model import (
+    CLOUD_NOT_AUTHENTICATED,
+    DEFAULT_EMAIL,
+    DEFAULT_PAT,
+    DEFAULT_TOKEN,
+    DEFAULT_USERS,
+    FIELD_BY_ID,
+    FIELDS,
+    ISSUE_MISSING,
+    ISSUE_TYPES,
+    MAX_BULK,
+    MAX_PROPERTY_CHARS,
+    MODES,
+    NOT_AUTHENTICATED,
+    NOT_ON_SCREEN,
+    PRIORITIES,
+    PROJECT_ID,
+    PROJECT_KEY,
+    RESOLUTIONS,
+    SEARCH_REMOVED,
+    STATUSES,
+    ApiError,
+    FieldDef,
+    JsonDict,
+    SimUser,
+    Transition,
+    default_workflows,
+    jira_time,
+)
+from poam_sync.simulators.jira.server import RunningJira, save_state, serve, start_jira_simulator
+
+__all__ = [
+    "CLOUD_NOT_AUTHENTICATED",
+    "DEFAULT_EMAIL",
+    "DEFAULT_PAT",
+    "DEFAULT_TOKEN",
+    "DEFAULT_USERS",
+    "FIELDS",
+    "FIELD_BY_ID",
+    "ISSUE_MISSING",
+    "ISSUE_TYPES",
+    "MAX_BULK",
+    "MAX_PROPERTY_CHARS",
+    "MODES",
+    "NOT_AUTHENTICATED",
+    "NOT_ON_SCREEN",
+    "PRIORITIES",
+    "PROJECT_ID",
+    "PROJECT_KEY",
+    "RESOLUTIONS",
+    "SEARCH_REMOVED",
+    "STATUSES",
+    "ApiError",
+    "FieldDef",
+    "JiraSimulator",
+    "JsonDict",
+    "RunningJira",
+    "SimUser",
+    "Transition",
+    "default_workflows",
+    "from_adf",
+    "jira_time",
+    "save_state",
+    "serve",
+    "start_jira_simulator",
+    "to_adf",
+]

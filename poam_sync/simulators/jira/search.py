@@ -1,0 +1,262 @@
+"""Search: a JQL subset (parsed by :mod:`.jql`) evaluated against the issues in memory.
+
+Dates are compared in the searching user's time zone at minute granularity, as Jira does;
+results of a query are cached per write version so paging through them stays cheap. Cloud's
+``nextPageToken`` is an opaque token bound to its query.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import re
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from poam_sync.simulators.jira import jql as _jql
+from poam_sync.simulators.jira.issues import JiraIssues
+from poam_sync.simulators.jira.model import (
+    FIELD_BY_ID,
+    FIELDS,
+    ISSUE_TYPES,
+    PRIORITIES,
+    PROJECT_ID,
+    PROJECT_KEY,
+    RESOLUTIONS,
+    STATUSES,
+    ApiError,
+    JsonDict,
+    SimUser,
+)
+
+_RELATIVE_DATE = re.compile(r"[\s\"'(,=<>][+-]\d+[wdhm]\b")
+
+
+class JiraSearch(JiraIssues):
+    """JQL evaluation over the stored issues."""
+
+    def search(self, jql: str, user: SimUser) -> list[JsonDict]:
+        """Issues matching ``jql``, ordered as it says (default: key descending, as Jira)."""
+        try:
+            query = _jql.parse(jql)
+        except _jql.JqlError as exc:
+            raise ApiError(400, [str(exc)]) from None
+        cache_key = (jql, user.account_id)
+        cached = self._search_cache.get(cache_key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]  # next page of the same query, nothing written since
+        tz = ZoneInfo(user.time_zone)
+        predicate = self._compile(query.where, tz, user) if query.where else (lambda _: True)
+        hits = [i for i in self._candidates(query.where) if predicate(i)]
+        order = query.order_by or (("key", True),)
+        for name, desc in reversed(order):
+            fid = self._jql_field(name)
+            hits.sort(key=functools.partial(self._sort_key, fid=fid), reverse=desc)
+        if not _RELATIVE_DATE.search(jql):  # "-5m" moves with the clock: never cached
+            if len(self._search_cache) > 64:
+                self._search_cache.clear()
+            self._search_cache[cache_key] = (self._version, hits)
+        return hits
+
+    def _candidates(self, node: _jql.Node | None) -> list[JsonDict]:
+        """Issues a query can match: by key when it names keys (a fast path), else all."""
+        clauses = node.parts if isinstance(node, _jql.BoolOp) and node.op == "and" else (node,)
+        for c in clauses:
+            if (
+                isinstance(c, _jql.Clause)
+                and c.field.lower() in ("key", "issuekey")
+                and c.op in ("=", "in")
+            ):
+                ids = [self._by_key.get((v.text or "").upper(), v.text or "") for v in c.values]
+                return [self.issues[i] for i in dict.fromkeys(ids) if i in self.issues]
+        return list(self.issues.values())
+
+    def _jql_field(self, name: str) -> str:
+        low = name.lower()
+        aliases = {
+            "issuekey": "key",
+            "type": "issuetype",
+            "due": "duedate",
+            "updateddate": "updated",
+            "createddate": "created",
+        }
+        low = aliases.get(low, low)
+        if low in ("key", "id", "text"):
+            return low
+        for f in FIELDS:
+            if low in (c.lower() for c in f.clause_names) or low == f.name.lower():
+                if not f.searchable:
+                    break
+                return f.id
+        raise ApiError(
+            400, [f"Field '{name}' does not exist or you do not have permission to view it."]
+        )
+
+    def _sort_key(self, issue: JsonDict, fid: str) -> Any:
+        if fid in ("key", "id"):
+            return (0, int(issue["id"]))
+        if fid in ("created", "updated"):
+            return (0, issue[fid])
+        value = issue["fields"].get(fid)
+        return (1, "") if value is None else (0, str(value))
+
+    def _values(self, issue: JsonDict, fid: str) -> list[str]:
+        """Comparable strings of a field (lower case); several for labels and names+ids."""
+        if fid == "key":
+            return [issue["key"].lower(), issue["id"]]
+        if fid == "id":
+            return [issue["id"], issue["key"].lower()]
+        if fid == "project":
+            return [PROJECT_ID, PROJECT_KEY.lower(), "poa&m remediation"]
+        if fid == "issuetype":
+            return [issue["issuetype"], ISSUE_TYPES[issue["issuetype"]][0].lower()]
+        if fid == "parent":
+            parent = self.issues.get(issue["fields"].get("parent") or "")
+            return [parent["id"], parent["key"].lower()] if parent else []
+        if fid == "text":
+            f = issue["fields"]
+            texts = [f.get("summary"), f.get("description")] + [
+                c["body"] for c in issue["comments"]
+            ]
+            return [t.lower() for t in texts if t]
+        value = issue["fields"].get(fid)
+        if value is None:
+            return []
+        kind = FIELD_BY_ID[fid].kind
+        if kind == "labels":
+            return [str(v).lower() for v in value]
+        if kind == "user":
+            user = self._user_by_id(value)
+            return [v.lower() for v in (value, user.name if user else "") if v]
+        if kind == "status":
+            return [str(value), STATUSES[value][0].lower()]
+        if kind in ("resolution", "priority"):
+            table = RESOLUTIONS if kind == "resolution" else PRIORITIES
+            return [str(value), table[value].lower()]
+        return [str(value).lower()]
+
+    def _compile(self, node: _jql.Node, tz: ZoneInfo, user: SimUser) -> Callable[[JsonDict], bool]:
+        if isinstance(node, _jql.BoolOp):
+            parts = [self._compile(p, tz, user) for p in node.parts]
+            if node.op == "and":
+                return lambda i: all(p(i) for p in parts)
+            return lambda i: any(p(i) for p in parts)
+        if isinstance(node, _jql.Not):
+            inner = self._compile(node.part, tz, user)
+            return lambda i: not inner(i)
+        return self._clause(node, tz, user)
+
+    def _clause(self, c: _jql.Clause, tz: ZoneInfo, user: SimUser) -> Callable[[JsonDict], bool]:
+        fid = self._jql_field(c.field)
+        kind = FIELD_BY_ID[fid].kind if fid in FIELD_BY_ID else fid
+        if c.op in ("is", "is not"):
+            if c.values[0].text is not None:
+                raise ApiError(400, [f"The operator '{c.op.upper()}' only supports EMPTY."])
+            empty = c.op == "is"
+            return lambda i: (not self._values(i, fid)) == empty
+        if kind in ("datetime", "date"):
+            return self._date_clause(c, fid, kind, tz)
+        texts = []
+        for v in c.values:
+            if v.function and v.text and v.text.lower() == "currentuser":
+                texts.append(user.account_id.lower() if self.cloud else user.name.lower())
+            else:
+                texts.append((v.text or "").lower())
+        if c.op in ("~", "!~"):
+            if kind not in ("text", "rich", "labels", "text") and fid != "text":
+                raise ApiError(
+                    400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."]
+                )
+            needle = texts[0].strip('"')
+
+            def hit(issue: JsonDict) -> bool:
+                return any(needle in v for v in self._values(issue, fid))
+
+            return hit if c.op == "~" else (lambda i: not hit(i))
+        if kind in ("text", "rich") and fid != "key":
+            raise ApiError(
+                400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."]
+            )
+        if c.op in ("=", "in"):
+            return lambda i: bool(set(self._values(i, fid)) & set(texts))
+        if c.op in ("!=", "not in"):
+            return lambda i: (
+                bool(self._values(i, fid)) and not set(self._values(i, fid)) & set(texts)
+            )
+        raise ApiError(400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."])
+
+    def _date_clause(
+        self, c: _jql.Clause, fid: str, kind: str, tz: ZoneInfo
+    ) -> Callable[[JsonDict], bool]:
+        if c.op not in ("=", "!=", ">", ">=", "<", "<="):
+            raise ApiError(
+                400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."]
+            )
+        bound = _parse_jql_date(c.values[0].text or "", tz, c.field)
+
+        def when(issue: JsonDict) -> float | None:
+            if fid in ("created", "updated"):
+                return float(issue[fid]) / 1000
+            raw = issue["fields"].get(fid)
+            if raw is None:
+                return None
+            if kind == "date":
+                day = date.fromisoformat(raw)
+                return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+            return float(raw) / 1000
+
+        ops: dict[str, Callable[[float, float], bool]] = {
+            "=": lambda a, b: a == b,
+            "!=": lambda a, b: a != b,
+            ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b,
+            "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+        }
+        compare = ops[c.op]
+
+        def check(issue: JsonDict) -> bool:
+            t = when(issue)
+            return t is not None and compare(t, bound)
+
+        return check
+
+
+def _encode_token(offset: int, jql: str) -> str:
+    digest = hashlib.sha256(jql.encode()).hexdigest()[:8]
+    return base64.urlsafe_b64encode(f"{offset}:{digest}".encode()).decode()
+
+
+def _decode_token(token: str, jql: str) -> int:
+    try:
+        offset, _, digest = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if digest == hashlib.sha256(jql.encode()).hexdigest()[:8]:
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ApiError(400, ["The provided next page token is invalid or expired."])
+
+
+def _parse_jql_date(text: str, tz: ZoneInfo, field_name: str) -> float:
+    """A JQL date value in the searching user's zone, as a UTC timestamp."""
+    raw = text.strip()
+    now = datetime.now(tz)
+    if raw and raw[0] in "+-" and raw[-1] in "wdhm" and raw[1:-1].isdigit():
+        amount = int(raw[1:-1]) * (1 if raw[0] == "+" else -1)
+        unit = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}[raw[-1]]
+        return (now + timedelta(**{unit: amount})).timestamp()
+    for fmt in ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d"):
+        with suppress(ValueError):
+            return datetime.strptime(raw, fmt).replace(tzinfo=tz).timestamp()
+    raise ApiError(
+        400,
+        [
+            f"Date value '{text}' for field '{field_name}' is invalid. Valid formats include: "
+            "'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period "
+            "format e.g. '-5d', '4w 2d'."
+        ],
+    )

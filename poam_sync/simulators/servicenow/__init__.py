@@ -1,0 +1,107 @@
+"""A stateful ServiceNow instance that speaks the Table API over HTTPS (tests, demo, benchmarks).
+
+What it does like ServiceNow (ServiceNow docs: "Table API", "Batch API", "REST API response
+codes", "Encoded query strings"; PySNC 1.2.1 as observed):
+
+- ``GET/POST/PATCH/PUT/DELETE /api/now/table/{table}[/{sys_id}]`` (also ``/api/now/v2/table``),
+  bodies wrapped in ``{"result": ...}``, every value a string, 32-hex ``sys_id``, system fields
+  in UTC (``YYYY-MM-DD HH:MM:SS``), ``POST`` 201 with ``Location``, ``DELETE`` 204, errors as
+  ``{"error": {"message", "detail"}, "status": "failure"}``.
+- Encoded queries (``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``LIKE``, ``NOT LIKE``,
+  ``STARTSWITH``, ``ENDSWITH``, ``IN``, ``NOT IN``, ``ISEMPTY``, ``ISNOTEMPTY``, ``^``, ``^OR``,
+  ``ORDERBY``/``ORDERBYDESC``, one level of dot-walking); invalid terms are ignored, as on an
+  instance. Paging with ``sysparm_limit``/``sysparm_offset``, ``X-Total-Count`` and ``Link``;
+  ``sysparm_fields`` (dot-walked too), ``sysparm_display_value`` (``true``/``false``/``all``),
+  ``sysparm_exclude_reference_link``, ``sysparm_suppress_pagination_header``,
+  ``sysparm_no_count``.
+- Tables with dictionaries and choices: ``sn_grc_issue``, ``sn_irm_cont_auth_milestone_task``,
+  ``sys_user``, ``sys_choice``, ``sys_journal_field`` (work notes and comments written by
+  PATCHing ``work_notes``/``comments``), ``sys_dictionary``; more tables with ``extra_tables``.
+- Basic auth and OAuth client credentials (``POST /oauth_token.do``); 401 with the instance's
+  body otherwise. The Batch API (``POST /api/now/v1/batch``).
+- Data policies: :meth:`ServiceNowSimulator.require_for_state` makes a state need a field, as a
+  "close notes are mandatory" policy does (403 "Data Policy Exception").
+- Faults, latency and call counters through :class:`~poam_sync.simulators._base.SimControl`
+  and the ``/_sim/`` control API.
+
+Display values of date-times are shown in the acting user's time zone, as on an instance; the
+raw values (``sysparm_display_value=false``, or ``value`` with ``all``) are UTC.
+
+How the package is laid out (each module one job; :class:`ServiceNowSimulator` in :mod:`.app`
+combines the mixins, each built on the ones before it):
+
+- :mod:`.model`: credentials, users, row types and the error shape; :mod:`.tables`: tables;
+- :mod:`.query`: encoded queries; :mod:`.state`: what an instance holds, saved as JSON;
+- :mod:`.records`: the dictionary and every write; :mod:`.reads`: selecting and rendering;
+- :mod:`.human`: the analyst's side; :mod:`.auth`: basic auth and OAuth;
+- :mod:`.table_api`: the Table API; :mod:`.app`: dispatch, Batch API and faults;
+- :mod:`.server`: running it over HTTPS.
+"""
+
+from poam_sync.simulators.servicenow.app import ServiceNowSimulator
+from poam_sync.simulators.servicenow.model import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    ANALYST_USER,
+    DEFAULT_USERS,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRET,
+    TOKEN_LIFETIME_S,
+    Json,
+    Row,
+    SimError,
+)
+from poam_sync.simulators.servicenow.query import (
+    EncodedQuery,
+    Term,
+    parse_query,
+    term_matches,
+)
+from poam_sync.simulators.servicenow.records import new_sys_id
+from poam_sync.simulators.servicenow.server import (
+    RunningServiceNow,
+    running,
+    serve,
+    start_servicenow_simulator,
+    write_tls,
+)
+from poam_sync.simulators.servicenow.tables import (
+    GRC_ISSUE_STATES,
+    MILESTONE_STATES,
+    PRIORITIES,
+    Column,
+    TableSpec,
+    default_tables,
+    issue_columns,
+)
+
+__all__ = [
+    "ADMIN_PASSWORD",
+    "ADMIN_USER",
+    "ANALYST_USER",
+    "DEFAULT_USERS",
+    "GRC_ISSUE_STATES",
+    "MILESTONE_STATES",
+    "OAUTH_CLIENT_ID",
+    "OAUTH_CLIENT_SECRET",
+    "PRIORITIES",
+    "TOKEN_LIFETIME_S",
+    "Column",
+    "EncodedQuery",
+    "Json",
+    "Row",
+    "RunningServiceNow",
+    "ServiceNowSimulator",
+    "SimError",
+    "TableSpec",
+    "Term",
+    "default_tables",
+    "issue_columns",
+    "new_sys_id",
+    "parse_query",
+    "running",
+    "serve",
+    "start_servicenow_simulator",
+    "term_matches",
+    "write_tls",
+]

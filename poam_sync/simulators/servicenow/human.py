@@ -1,0 +1,86 @@
+"""The "human" Python API: a GRC analyst at the instance's UI, for tests and the demo.
+
+People change records without the Table API (states by their label, work notes), an admin
+adds data policies, and a test may make the instance lose its next answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from poam_sync.simulators.servicenow.model import ANALYST_USER, Json
+from poam_sync.simulators.servicenow.reads import ServiceNowReads
+
+
+class ServiceNowHuman(ServiceNowReads):
+    """What an analyst or an admin does by hand."""
+
+    def human_create(
+        self, table: str, values: Mapping[str, Json], *, user: str = ANALYST_USER
+    ) -> dict[str, str]:
+        with self.lock:
+            return dict(self._insert(table, values, user))
+
+    def human_update(
+        self, table: str, sys_id: str, values: Mapping[str, Json], *, user: str = ANALYST_USER
+    ) -> dict[str, str]:
+        """Edit a record as ``user`` would in the form (state by value or by its label)."""
+        with self.lock:
+            resolved = dict(values)
+            for name, raw in values.items():
+                col = self._column(table, name)
+                if col is not None and col.choices and raw not in dict(col.choices):
+                    by_label = {label: v for v, label in col.choices}
+                    resolved[name] = by_label.get(str(raw), raw)
+            return dict(self._update(table, sys_id, resolved, user))
+
+    def human_work_note(
+        self,
+        table: str,
+        sys_id: str,
+        text: str,
+        *,
+        user: str = ANALYST_USER,
+        element: str = "work_notes",
+    ) -> None:
+        with self.lock:
+            self._update(table, sys_id, {element: text}, user)
+
+    def delete(self, table: str, sys_id: str) -> None:
+        with self.lock:
+            self.rows[table].pop(sys_id, None)
+
+    def record(self, table: str, sys_id: str) -> dict[str, str]:
+        """A copy of the raw stored values (``KeyError`` when missing)."""
+        with self.lock:
+            return dict(self.rows[table][sys_id])
+
+    def records(self, table: str, query: str = "") -> list[dict[str, str]]:
+        with self.lock:
+            return [dict(r) for r in self.select(table, query)]
+
+    def journal(self, table: str, sys_id: str) -> list[dict[str, str]]:
+        return self.records("sys_journal_field", f"name={table}^element_id={sys_id}")
+
+    def user_id(self, email: str) -> str:
+        for sys_id, row in self.rows["sys_user"].items():
+            if row.get("email") == email:
+                return sys_id
+        raise KeyError(email)
+
+    def require_for_state(self, table: str, state_label: str, fields: Sequence[str]) -> None:
+        """A data policy: records entering ``state_label`` need ``fields`` filled in."""
+        col = self._column(table, "state")
+        value = {label: v for v, label in (col.choices if col else ())}.get(
+            state_label, state_label
+        )
+        self.state_policies[(table, value)] = tuple(fields)
+
+    def lose_next_answers(
+        self, count: int = 1, *, methods: Sequence[str] = ("POST", "PATCH")
+    ) -> None:
+        """Carry out the next ``count`` such requests, then cut the connection before the answer
+        (a write that happened although the client saw a network error)."""
+        with self.lock:
+            self.lose_answers = count
+            self.lose_methods = frozenset(m.upper() for m in methods)

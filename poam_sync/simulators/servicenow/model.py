@@ -1,0 +1,41 @@
+"""The fixed facts of the simulated instance: credentials, users, row types, the error shape.
+
+Plain data with no behaviour, shared by every other module of the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "sim-password"
+OAUTH_CLIENT_ID = "poam-sync"
+OAUTH_CLIENT_SECRET = "sim-secret"
+ANALYST_USER = "dave.analyst"
+TOKEN_LIFETIME_S = 1800
+
+Row = dict[str, str]
+Json = Any
+
+
+DEFAULT_USERS = (
+    # (user_name, name, email, time zone)
+    (ADMIN_USER, "System Administrator", "admin@example.com", "America/Los_Angeles"),
+    ("alice", "Alice Adams", "alice@example.com", "Europe/Berlin"),
+    ("bob", "Bob Brown", "bob@example.com", "America/New_York"),
+    ("carol", "Carol Clark", "carol@example.com", "Asia/Tokyo"),
+    (ANALYST_USER, "Dave Davis (GRC analyst)", "dave@example.com", "America/Chicago"),
+)
+
+
+class SimError(Exception):
+    """An error response in ServiceNow's shape."""
+
+    def __init__(self, status: int, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+
+    def body(self) -> dict[str, Json]:
+        return {"error": {"message": self.message, "detail": self.detail}, "status": "failure"}

@@ -1,0 +1,60 @@
+"""What one simulated instance holds (tables, rows, credentials, policies) and its JSON file.
+
+:class:`ServiceNowState` owns every attribute of the simulator; the mixins in the sibling
+modules (records, reads, the human API, auth, the Table API) add behaviour on top of it and
+:class:`~poam_sync.simulators.servicenow.app.ServiceNowSimulator` puts them together.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from poam_sync.simulators._base import SimControl
+from poam_sync.simulators.servicenow.model import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRET,
+    Row,
+)
+from poam_sync.simulators.servicenow.tables import Column, TableSpec
+
+
+class ServiceNowState:
+    """The state of one simulated instance, saved and loaded as JSON."""
+
+    def __init__(self, *, control: SimControl | None = None) -> None:
+        self.control = control or SimControl()
+        self.lock = threading.RLock()
+        self.tables: dict[str, TableSpec] = {}
+        self._column_index: dict[str, tuple[TableSpec, dict[str, Column]]] = {}
+        self.rows: dict[str, dict[str, Row]] = {}
+        self.passwords: dict[str, str] = {ADMIN_USER: ADMIN_PASSWORD}
+        self.oauth_clients: dict[str, tuple[str, str]] = {
+            OAUTH_CLIENT_ID: (OAUTH_CLIENT_SECRET, ADMIN_USER)
+        }
+        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (user_name, expires)
+        self.counters: dict[str, int] = {}
+        # (table, state value) -> fields a data policy makes mandatory for that state
+        self.state_policies: dict[tuple[str, str], tuple[str, ...]] = {}
+        # answers to lose after the request was carried out (see lose_next_answers)
+        self.lose_answers = 0
+        self.lose_methods: frozenset[str] = frozenset()
+
+    def save(self, path: Path) -> None:
+        with self.lock:
+            data = {"rows": self.rows, "counters": self.counters}
+            text = json.dumps(data)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        with self.lock:
+            for table, rows in data.get("rows", {}).items():
+                if table in self.tables:
+                    self.rows[table] = rows
+            self.counters.update(data.get("counters", {}))
