@@ -1,9 +1,35 @@
-"""The connector contract: one suite that every connector's test subclasses in a few lines.
+"""The connector contract: one suite that every connector's tests subclass in a few lines.
 
-A subclass provides a ``harness`` fixture returning a :class:`Harness`: a connector wired to a
-running simulator (over real HTTP), plus the means to act on the remote side as a person would
-and to inject faults. The tests below then hold each connector to the same promises the sync
-engine relies on.
+A subclass provides a ``harness`` fixture returning a :class:`Harness`: a connector wired to its
+remote (a simulator over real HTTP, or an in-memory remote), plus the means to act on the remote
+side as a person would and to inject faults. The tests below then hold each connector to the
+promises the sync engine relies on:
+
+stamps
+    a created record carries its :class:`Stamp`; ``find_by_stamp`` finds exactly that record
+    and nothing for a stamp never written (crash recovery before a create depends on it).
+watermarks
+    ``pull(None)`` pages through every record once; ``pull(since)`` sees a remote edit made
+    after ``since`` (the connector applies its own overlap) and nothing from the future.
+bulk create
+    ``create_many`` answers one result per input, in order (an empty batch answers nothing).
+records gone
+    ``get`` and ``update`` of a deleted record raise :class:`RecordGone`.
+rate limits and transient errors
+    a 429 with ``Retry-After`` is waited out; persistent 5xx surface as
+    :class:`RemoteTransientError`; a 401 as :class:`RemoteAuthError`.
+notes
+    our notes come back with their canonical id and origin, a person's as new notes of the
+    connector with a ``source_id``.
+projection
+    what was written reads back equal to ``project()`` of what was meant (on create, update,
+    get and pull); ``project`` is idempotent and makes no I/O once ``prepare()`` has returned.
+fields
+    every synced field updates alone; unknown owners and unreachable statuses are reported as
+    field problems while the rest of the write goes through; remote edits name their author.
+
+This module imports pytest: ``poam_sync.testing`` is for test suites (``pip install
+poam-sync[testing]``), never imported by poam-sync itself.
 """
 
 from __future__ import annotations
@@ -16,8 +42,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from poam_sync.connectors.base import Connector, RemoteRecord, Stamp
-from poam_sync.errors import RecordGone, RemoteTransientError
+from poam_sync.errors import RecordGone, RemoteAuthError, RemoteTransientError
 from poam_sync.model import JsonValue, Note
+
+__all__ = ["ConnectorContract", "Harness", "base_fields", "new_stamp", "projected"]
 
 
 class Harness(ABC):
@@ -50,11 +78,13 @@ class Harness(ABC):
 
 
 def new_stamp(poam_id: str | None = None) -> Stamp:
+    """A stamp no record carries yet."""
     u = str(uuid.uuid4())
     return Stamp(system="contract", poam_id=poam_id or f"V-{u[:8]}", item_uuid=u)
 
 
 def base_fields(h: Harness, **over: JsonValue) -> dict[str, JsonValue]:
+    """A plausible item's canonical values, limited to the fields the connector syncs."""
     values: dict[str, JsonValue] = {
         "title": "Outdated OpenSSL on web tier",
         "description": "OpenSSL 1.1.1 on web-01 is end of life.",
@@ -71,11 +101,17 @@ def base_fields(h: Harness, **over: JsonValue) -> dict[str, JsonValue]:
 
 
 def projected(c: Connector, values: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    """``values`` as they survive a round trip through ``c``."""
     return {k: c.project(k, v) for k, v in values.items()}
 
 
 class ConnectorContract:
     """Subclass and provide a ``harness`` fixture."""
+
+    @pytest.fixture(autouse=True)
+    def _prepared(self, harness: Harness) -> None:
+        # The engine calls prepare() before it plans; so does every test here.
+        harness.connector.prepare()
 
     # -- create and identity -----------------------------------------------------------
 
@@ -109,14 +145,32 @@ class ConnectorContract:
             assert r.record.stamp == s
             assert r.record.fields.get("title", s.poam_id) == s.poam_id
 
+    def test_create_many_of_nothing_creates_nothing(self, harness: Harness) -> None:
+        assert harness.connector.create_many([]) == []
+
     # -- pull ----------------------------------------------------------------------------
 
     def test_pull_everything_pages_through_all_records_once(self, harness: Harness) -> None:
         c = harness.connector
-        ids = {c.create(new_stamp(), base_fields(harness)).record.remote_id for _ in range(12)}
-        pulled = [r.remote_id for r in c.pull(None)]
-        assert ids <= set(pulled)
-        assert len(pulled) == len(set(pulled)), "a record came back twice"
+        stamps = {}
+        for _ in range(12):
+            stamp = new_stamp()
+            stamps[c.create(stamp, base_fields(harness)).record.remote_id] = stamp
+        pulled = list(c.pull(None))
+        ids = [r.remote_id for r in pulled]
+        assert set(stamps) <= set(ids)
+        assert len(ids) == len(set(ids)), "a record came back twice"
+        for r in pulled:
+            if r.remote_id in stamps:
+                assert r.stamp == stamps[r.remote_id]
+
+    def test_pulled_records_hold_the_projection_of_what_was_written(self, harness: Harness) -> None:
+        c = harness.connector
+        values = base_fields(harness)
+        rec = c.create(new_stamp(), values).record
+        (got,) = [r for r in c.pull(None) if r.remote_id == rec.remote_id]
+        for k, v in projected(c, values).items():
+            assert got.fields[k] == v, k
 
     def test_pull_since_watermark_sees_a_remote_edit(self, harness: Harness) -> None:
         c = harness.connector
@@ -133,6 +187,16 @@ class ConnectorContract:
         c = harness.connector
         c.create(new_stamp(), base_fields(harness))
         assert list(c.pull(datetime.now(UTC) + timedelta(days=1))) == []
+
+    # -- projection ------------------------------------------------------------------------
+
+    def test_projection_is_idempotent_and_needs_no_remote(self, harness: Harness) -> None:
+        c = harness.connector
+        values = base_fields(harness, title="A title\nover two lines " + "x" * 300)
+        once = projected(c, values)
+        harness.fail_next(503, 1000)  # prepare() has run: project() must not call the remote
+        assert projected(c, once) == once
+        assert projected(c, values) == once
 
     # -- update --------------------------------------------------------------------------
 
@@ -241,12 +305,21 @@ class ConnectorContract:
         with pytest.raises(RemoteTransientError):
             c.update(rec.remote_id, {"title": "never"})
 
+    def test_refused_credentials_surface_as_an_auth_error(self, harness: Harness) -> None:
+        c = harness.connector
+        rec = c.create(new_stamp(), base_fields(harness)).record
+        harness.fail_next(401, 1000)
+        with pytest.raises(RemoteAuthError):
+            c.get(rec.remote_id)
+
     def test_a_deleted_record_is_gone(self, harness: Harness) -> None:
         c = harness.connector
         rec = c.create(new_stamp(), base_fields(harness)).record
         harness.delete(rec.remote_id)
         with pytest.raises(RecordGone):
             c.get(rec.remote_id)
+        with pytest.raises(RecordGone):
+            c.update(rec.remote_id, {"title": "Too late"})
 
     def test_remote_edits_name_their_author(self, harness: Harness) -> None:
         c = harness.connector
