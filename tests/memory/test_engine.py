@@ -4,6 +4,7 @@ SQLite and PostgreSQL, with no simulator and no network."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -88,7 +89,7 @@ def test_a_remote_edit_is_taken_into_the_canonical_record_with_its_author(
     report = engine.run_cycle()
     assert report.ok, report.errors
     assert report.updated_local == 1
-    assert store.item("acme", "V-1").due_date.isoformat() == "2027-02-15"
+    assert store.item("acme", "V-1").due_date == date(2027, 2, 15)
     (row,) = [r for r in store.log() if r.field == "due_date" and r.source == "memory"]
     assert (row.actor, row.new_value) == (PERSON, "2027-02-15")
     idle = engine.run_cycle()
