@@ -5,7 +5,8 @@
     python3 dev.py test     # lint, type checks and the whole test suite
 
 Each creates ``.venv`` beside this file when it is missing and (re)installs the project into
-it whenever ``pyproject.toml`` changed. Extra arguments go to ``poam-sync demo`` / pytest.
+it whenever ``pyproject.toml`` (or the example connector's, in ``tests/example_connector``)
+changed. Extra arguments go to ``poam-sync demo`` / pytest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".poam-sync-installed"
+# A third-party connector in miniature; the tests prove it plugs in through its entry point.
+EXAMPLE_CONNECTOR = ROOT / "tests" / "example_connector"
 
 
 def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -37,11 +40,14 @@ def ensure_venv() -> None:
     if not PY.exists():
         print(f"creating a virtual environment in {VENV.name}/", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update((EXAMPLE_CONNECTOR / "pyproject.toml").read_bytes())
+    wanted = digest.hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     _run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    _run(PY, "-m", "pip", "install", "--quiet", "-e", EXAMPLE_CONNECTOR.relative_to(ROOT))
     STAMP.write_text(wanted + "\n")
 
 

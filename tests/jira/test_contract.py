@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.contract.base import ConnectorContract
+from poam_sync.testing import ConnectorContract
 
 
 class TestJiraContract(ConnectorContract):

@@ -9,7 +9,7 @@ import pytest
 from poam_sync.connectors.servicenow.connector import ServiceNowConnector
 from poam_sync.model import JsonValue, Status
 from poam_sync.simulators.servicenow import RunningServiceNow
-from tests.contract.base import ConnectorContract, Harness
+from poam_sync.testing import ConnectorContract, Harness
 
 
 class ServiceNowHarness(Harness):
