@@ -10,16 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.servicenow.connector import (
-    ServiceNowConnector,
-    ServiceNowSettings,
-    watermark_query,
-)
+from poam_sync.connectors.servicenow.connector import ServiceNowConnector
 from poam_sync.connectors.servicenow.mapping import (
     ServiceNowMapping,
     load_servicenow_mapping,
     parse_servicenow_mapping,
 )
+from poam_sync.connectors.servicenow.records import watermark_query
+from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.model import Note
 from poam_sync.simulators.servicenow import (
@@ -326,7 +324,7 @@ def test_pull_asks_only_for_mapped_fields(make_connector: Make, sn: RunningServi
     c = make_connector()
     c.create(new_stamp(), FIELDS)
     seen: list[str] = []
-    c._session.hooks["response"].append(lambda r, *a, **k: seen.append(r.request.url or ""))
+    c.client.session.hooks["response"].append(lambda r, *a, **k: seen.append(r.request.url or ""))
     list(c.pull(datetime.now(UTC) - timedelta(minutes=1)))
     listing = next(u for u in seen if f"/table/{TABLE}?" in u)
     assert "sysparm_fields=" in listing and "description" in listing
