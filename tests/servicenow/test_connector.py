@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.servicenow.connector import ServiceNowConnector
+from poam_sync.connectors.servicenow.connector import NotPreparedError, ServiceNowConnector
 from poam_sync.connectors.servicenow.mapping import (
     ServiceNowMapping,
     load_servicenow_mapping,
@@ -251,6 +251,48 @@ def test_a_long_title_is_cut_as_the_instance_cuts_it(make_connector: Make) -> No
     got = c.get(rec.remote_id).fields["title"]
     assert got == "T" * 160  # short_description is 160 characters (sys_dictionary)
     assert c.project("title", title) == got
+
+
+# -- prepare, then a pure projection --------------------------------------------------------------
+
+
+def test_prepare_raises_when_the_metadata_cannot_be_read(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector(retry=RetryPolicy(attempts=2, sleep=lambda s: None))
+    sn.sim.control.add_fault(503, count=10)
+    with pytest.raises(RemoteTransientError, match=r"choice lists \(sys_choice\).* 503") as info:
+        c.prepare()
+    assert info.value.status == 503 and info.value.connector == "servicenow"
+    sn.sim.control.reset()
+    with pytest.raises(NotPreparedError, match=r"prepare\(\) first"):
+        c.project("title", "T" * 300)  # never the uncut title, never a call
+    assert sn.sim.control.total_calls() == 0
+
+
+def test_after_prepare_the_projection_makes_no_calls(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector()
+    c.prepare()
+    sn.sim.control.reset()
+    assert c.project("title", "T" * 300) == "T" * 160  # short_description: 160 (sys_dictionary)
+    milestone = {"id": "1", "description": "D" * 300, "due_date": None, "status": "open"}
+    projected = c.project("milestones", [milestone])
+    assert projected == [{**milestone, "description": "D" * 160}]
+    assert c.project("status", "risk_accepted") == "deviation_requested"
+    c.prepare()  # loads once per connector
+    assert sn.sim.control.total_calls() == 0
+
+
+def test_an_empty_pull_prepares_for_the_planning_after_it(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector(query="number=NONE")
+    assert list(c.pull(datetime.now(UTC))) == []
+    sn.sim.control.reset()
+    assert c.project("title", "T" * 300) == "T" * 160
+    assert sn.sim.control.total_calls() == 0
 
 
 def test_owner_email_matches_case_insensitively(

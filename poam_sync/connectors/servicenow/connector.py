@@ -10,7 +10,8 @@ parts live beside it (ServiceNow docs "Table API", "REST API rate limiting"; PyS
 
 - :mod:`.settings`: the connector's configuration entry;
 - :mod:`.client`: the session, typed errors, retries and paged table calls;
-- :mod:`.metadata`: choice codes and column lengths;
+- :mod:`.metadata`: choice codes and column lengths, loaded by :meth:`ServiceNowConnector.prepare`
+  so that :meth:`ServiceNowConnector.project` is pure;
 - :mod:`.records`: rows <-> canonical values, the stamp, the watermark query;
 - :mod:`.directory`, :mod:`.milestones`, :mod:`.notes`: users, milestone child records and work
   notes.
@@ -50,6 +51,14 @@ log = structlog.get_logger(__name__)
 BATCH_CHUNK = 50
 
 
+class NotPreparedError(RuntimeError):
+    """:meth:`ServiceNowConnector.project` was called before :meth:`~ServiceNowConnector.prepare`.
+
+    A programming error, not a remote one: the planner must never cause I/O, so the projection
+    does not load what it lacks.
+    """
+
+
 class ServiceNowConnector(Connector):
     """POA&M items as records of one ServiceNow table (default ``sn_grc_issue``)."""
 
@@ -83,24 +92,34 @@ class ServiceNowConnector(Connector):
 
     # -- metadata and projection -------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Load choice codes and column lengths once; later calls do nothing (``check`` reloads).
+
+        Raises the :class:`~poam_sync.errors.RemoteError` subclass of the failure, or a
+        :class:`~poam_sync.errors.ConfigError` when a mapped label is no choice of the instance.
+        """
+        if self._meta is None:
+            self._meta = self._load_metadata()
+
     def _load_metadata(self) -> Metadata:
         return load_metadata(
             self.client, self.mapping, table=self.table, milestone_table=self.milestone_table
         )
 
     def _metadata(self) -> Metadata:
-        """Choice codes and column lengths, loaded on first need and cached."""
-        if self._meta is None:
-            self._meta = self._load_metadata()
+        """The metadata for reads and writes, prepared on first need (outside planning)."""
+        self.prepare()
+        assert self._meta is not None
         return self._meta
 
     def project(self, field: str, value: JsonValue) -> JsonValue:
-        lengths: Mapping[str, int] = {}
-        try:
-            lengths = self._metadata().lengths
-        except RemoteError:
-            lengths = {}
-        return self.mapping.project(field, value, lengths)
+        """Pure: the planner calls it. Text is cut to the column lengths :meth:`prepare` read."""
+        if self._meta is None:
+            raise NotPreparedError(
+                f"connector {self.name!r}: project() needs prepare() first "
+                "(it loads the choice lists and column lengths the projection uses)"
+            )
+        return self.mapping.project(field, value, self._meta.lengths)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -135,6 +154,7 @@ class ServiceNowConnector(Connector):
         ]
 
     def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
+        self.prepare()  # before the first page: planning after the pull projects, without I/O
         scope = self.settings.query or ""
         changed = watermark_query(since) if since is not None else ""
         query = "^".join(filter(None, [scope, changed]))

@@ -5,7 +5,9 @@ the codes behind them are read from ``sys_choice``; a label the instance lacks i
 :class:`~poam_sync.errors.ConfigError` naming the choices there are. Text columns are cut to
 their ``max_length`` (``sys_dictionary``) by the instance, so the projection cuts them too.
 
-:func:`load_metadata` makes two paged reads; the connector caches what they return.
+:func:`load_metadata` is what :meth:`ServiceNowConnector.prepare
+<poam_sync.connectors.servicenow.connector.ServiceNowConnector.prepare>` runs: two paged reads,
+once per connector, so that the projection the planner calls makes no I/O.
 """
 
 from __future__ import annotations
