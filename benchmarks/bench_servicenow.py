@@ -24,8 +24,9 @@ import requests
 import structlog
 
 from poam_sync.connectors.base import Stamp
-from poam_sync.connectors.servicenow.connector import ServiceNowConnector, ServiceNowSettings
+from poam_sync.connectors.servicenow.connector import ServiceNowConnector
 from poam_sync.connectors.servicenow.mapping import load_servicenow_mapping
+from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.simulators.servicenow import ADMIN_PASSWORD, ADMIN_USER
 
 ROOT = Path(__file__).resolve().parents[1]

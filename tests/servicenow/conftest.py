@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.servicenow.connector import ServiceNowConnector, ServiceNowSettings
+from poam_sync.connectors.servicenow.connector import ServiceNowConnector
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping, load_servicenow_mapping
+from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.simulators.servicenow import (
     ADMIN_PASSWORD,
     ADMIN_USER,

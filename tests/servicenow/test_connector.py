@@ -10,16 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from poam_sync.connectors._http import RetryPolicy
-from poam_sync.connectors.servicenow.connector import (
-    ServiceNowConnector,
-    ServiceNowSettings,
-    watermark_query,
-)
+from poam_sync.connectors.servicenow.connector import NotPreparedError, ServiceNowConnector
 from poam_sync.connectors.servicenow.mapping import (
     ServiceNowMapping,
     load_servicenow_mapping,
     parse_servicenow_mapping,
 )
+from poam_sync.connectors.servicenow.records import watermark_query
+from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.model import Note
 from poam_sync.simulators.servicenow import (
@@ -255,6 +253,48 @@ def test_a_long_title_is_cut_as_the_instance_cuts_it(make_connector: Make) -> No
     assert c.project("title", title) == got
 
 
+# -- prepare, then a pure projection --------------------------------------------------------------
+
+
+def test_prepare_raises_when_the_metadata_cannot_be_read(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector(retry=RetryPolicy(attempts=2, sleep=lambda s: None))
+    sn.sim.control.add_fault(503, count=10)
+    with pytest.raises(RemoteTransientError, match=r"choice lists \(sys_choice\).* 503") as info:
+        c.prepare()
+    assert info.value.status == 503 and info.value.connector == "servicenow"
+    sn.sim.control.reset()
+    with pytest.raises(NotPreparedError, match=r"prepare\(\) first"):
+        c.project("title", "T" * 300)  # never the uncut title, never a call
+    assert sn.sim.control.total_calls() == 0
+
+
+def test_after_prepare_the_projection_makes_no_calls(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector()
+    c.prepare()
+    sn.sim.control.reset()
+    assert c.project("title", "T" * 300) == "T" * 160  # short_description: 160 (sys_dictionary)
+    milestone = {"id": "1", "description": "D" * 300, "due_date": None, "status": "open"}
+    projected = c.project("milestones", [milestone])
+    assert projected == [{**milestone, "description": "D" * 160}]
+    assert c.project("status", "risk_accepted") == "deviation_requested"
+    c.prepare()  # loads once per connector
+    assert sn.sim.control.total_calls() == 0
+
+
+def test_an_empty_pull_prepares_for_the_planning_after_it(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector(query="number=NONE")
+    assert list(c.pull(datetime.now(UTC))) == []
+    sn.sim.control.reset()
+    assert c.project("title", "T" * 300) == "T" * 160
+    assert sn.sim.control.total_calls() == 0
+
+
 def test_owner_email_matches_case_insensitively(
     make_connector: Make, sn: RunningServiceNow
 ) -> None:
@@ -326,7 +366,7 @@ def test_pull_asks_only_for_mapped_fields(make_connector: Make, sn: RunningServi
     c = make_connector()
     c.create(new_stamp(), FIELDS)
     seen: list[str] = []
-    c._session.hooks["response"].append(lambda r, *a, **k: seen.append(r.request.url or ""))
+    c.client.session.hooks["response"].append(lambda r, *a, **k: seen.append(r.request.url or ""))
     list(c.pull(datetime.now(UTC) - timedelta(minutes=1)))
     listing = next(u for u in seen if f"/table/{TABLE}?" in u)
     assert "sysparm_fields=" in listing and "description" in listing

@@ -1,8 +1,10 @@
 """The ServiceNow mapping: which record fields hold which canonical fields, and how values map.
 
-Loaded from ``mappings/servicenow.yaml`` (documented there) by :func:`load_servicenow_mapping`.
-Pure data and pure transforms: the connector discovers choice codes (``sys_choice``) and users
-(``sys_user``) at run time; this module speaks choice *labels* and e-mails.
+Loaded from the file the connector's ``mapping:`` names (the starter is ``mapping.yaml`` beside
+this module, documented line by line) by :func:`load_servicenow_mapping`. Pure data and pure
+transforms: :mod:`.metadata` discovers choice codes (``sys_choice``) and column lengths
+(``sys_dictionary``), :mod:`.directory` users (``sys_user``); this module speaks choice *labels*
+and e-mails.
 
 Mappings can be lossy (GRC's playbook has five states, the canonical record nine statuses):
 :meth:`ServiceNowMapping.project` is the canonical value that survives a round trip.
@@ -21,8 +23,6 @@ from poam_sync._settings_io import read_yaml, validation_error
 from poam_sync.connectors.base import SYNCABLE_FIELDS
 from poam_sync.errors import ConfigError
 from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status, normalize_control
-
-DEFAULT_MAPPING_PATH = Path("mappings/servicenow.yaml")
 
 
 class _Frozen(BaseModel):
@@ -122,9 +122,6 @@ class ServiceNowMapping(_Frozen):
         if self.milestones is not None:
             names.add("milestones")
         return frozenset(names)
-
-    def column(self, canonical: str) -> str:
-        return self.fields[canonical]
 
     # -- value maps ------------------------------------------------------------------------------
 
@@ -231,7 +228,7 @@ def parse_servicenow_mapping(data: Any, *, source: str) -> ServiceNowMapping:
         ) from None
 
 
-def load_servicenow_mapping(path: Path = DEFAULT_MAPPING_PATH) -> ServiceNowMapping:
+def load_servicenow_mapping(path: Path) -> ServiceNowMapping:
     """Read and validate a ServiceNow mapping file."""
     source = path.as_posix()
     data = read_yaml(

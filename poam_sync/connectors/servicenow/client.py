@@ -1,0 +1,466 @@
+"""The wire to a ServiceNow instance: a session, typed errors, and table calls through pysnc.
+
+Everything here speaks tables, columns and sys_ids, never canonical values; the connector and
+its helpers (:mod:`.metadata`, :mod:`.directory`, :mod:`.milestones`, :mod:`.notes`) build on
+:class:`TableClient`.
+
+- The session trusts the configured CA and only it, sends our timeout on every request (pysnc
+  passes none) and authenticates with basic auth or OAuth client credentials.
+- A response hook turns every error answer into our typed error (:func:`remote_error`) before
+  pysnc sees it; :meth:`TableClient.guarded` does the same for network trouble and pysnc's own
+  exceptions.
+- pysnc retries neither POST nor PATCH, and its GET retries are turned off, so that one policy
+  (:func:`~poam_sync.connectors._http.with_retries`) is in charge: :meth:`TableClient.call`
+  wraps the calls that are safe to repeat; creates are repeated by the connector only after it
+  looked their stamp up.
+- Reads are keyset pages (``sys_id>last^ORDERBYsys_id``), which neither skip nor repeat records
+  edited meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pysnc
+import requests
+import structlog
+from pysnc.client import BatchAPI
+from requests.adapters import HTTPAdapter
+
+from poam_sync.connectors._http import RetryPolicy, parse_retry_after, with_retries
+from poam_sync.connectors.servicenow.settings import ServiceNowSettings
+from poam_sync.errors import (
+    RecordGone,
+    RemoteAuthError,
+    RemoteError,
+    RemoteRejected,
+    RemoteTransientError,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+Row = dict[str, tuple[str, str]]  # column -> (value, display value)
+SYS_ID = re.compile(r"[0-9a-f]{32}")
+
+
+# -- the session -------------------------------------------------------------------------------
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """pysnc passes no timeout; every request of the session gets ours."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self.timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+class _ClientCredentials(requests.auth.AuthBase):
+    """OAuth client credentials against ``/oauth_token.do``, trusting our CA.
+
+    (pysnc's own ``ServiceNowClientCredentialsFlow`` fetches tokens with a bare
+    ``requests.post``, which ignores the session's ``verify`` and would not trust a local CA.)
+    """
+
+    def __init__(self, settings: ServiceNowSettings, connector: str) -> None:
+        self.url = f"{settings.url}/oauth_token.do"
+        self.client_id = settings.client_id or ""
+        self.secret = settings.client_secret
+        self.timeout = settings.timeout
+        self.verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+        self.connector = connector
+        self.token: str | None = None
+        self.expires = 0.0
+
+    def _fetch(self) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.verify
+        try:
+            response = session.post(
+                self.url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.client_id,
+                    "client_secret": self.secret.get_secret_value() if self.secret else "",
+                },
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise RemoteTransientError(
+                f"cannot reach the OAuth token endpoint {self.url}: {exc}", connector=self.connector
+            ) from exc
+        finally:
+            session.close()
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RemoteTransientError(
+                f"OAuth token endpoint {self.url} answered {response.status_code}",
+                connector=self.connector,
+                status=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code != 200:
+            raise RemoteAuthError(
+                f"ServiceNow refused OAuth client {self.client_id!r} at {self.url} "
+                f"({response.status_code})",
+                connector=self.connector,
+                status=response.status_code,
+                hint="check client_id/client_secret and the OAuth application on the instance",
+            )
+        data = response.json()
+        self.token = str(data["access_token"])
+        self.expires = time.time() + float(data.get("expires_in", 1800)) - 60
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.token is None or time.time() > self.expires:
+            self._fetch()
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+def _error_message(body: bytes | str) -> str:
+    """``message: detail`` from ServiceNow's ``{"error": {...}, "status": "failure"}``."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+        return text[:200]
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        message = str(err.get("message") or "")
+        detail = str(err.get("detail") or "").strip()
+        return f"{message}: {detail}" if detail else message
+    return str(data)[:200]
+
+
+def remote_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    what: str,
+    connector: str,
+    key: str | None = None,
+) -> RemoteError | None:
+    """The typed error for an HTTP answer, or None when it succeeded."""
+    if status < 400:
+        return None
+    text = _error_message(body)
+    message = f"ServiceNow {what} failed with {status}: {text}"
+    if status == 429 or status >= 500:
+        return RemoteTransientError(
+            message,
+            connector=connector,
+            key=key,
+            status=status,
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+        )
+    if status == 401:
+        return RemoteAuthError(
+            message, connector=connector, key=key, status=status,
+            hint="check the user/password or OAuth client in the connector settings",
+        )  # fmt: skip
+    if status == 403 and "data policy" not in text.lower():
+        return RemoteAuthError(
+            message, connector=connector, key=key, status=status,
+            hint="the integration user lacks a role or an ACL blocks it",
+        )  # fmt: skip
+    if status == 404:
+        return RecordGone(message, connector=connector, key=key, status=status)
+    return RemoteRejected(message, connector=connector, key=key, status=status)
+
+
+def build_session(
+    settings: ServiceNowSettings, *, connector: str, on_response: Callable[..., Any]
+) -> requests.Session:
+    """A session trusting the configured CA (and only it), with auth, timeout and error hook."""
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= otherwise
+    session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
+    session.mount("https://", _TimeoutAdapter(settings.timeout))
+    if settings.client_id:
+        session.auth = _ClientCredentials(settings, connector)
+    else:
+        password = settings.password.get_secret_value() if settings.password else ""
+        session.auth = requests.auth.HTTPBasicAuth(settings.user or "", password)
+    session.hooks["response"].append(on_response)
+    return session
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _current_row(gr: Any, fields: Sequence[str]) -> Row:
+    return {f: (_text(gr.get_value(f)), _text(gr.get_display_value(f))) for f in fields}
+
+
+def _rows(gr: Any, fields: Sequence[str]) -> list[Row]:
+    return [_current_row(gr, fields) for _ in gr]
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in slices of ``size``: ``IN`` queries stay of a length instances accept."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def checked_sys_id(remote_id: str, *, connector: str) -> str:
+    """``remote_id`` if it is a sys_id (it goes into URLs and queries), else RecordGone."""
+    if not SYS_ID.fullmatch(remote_id):
+        raise RecordGone(
+            f"{remote_id!r} is not a ServiceNow sys_id (32 hex digits): no such record",
+            connector=connector,
+            key=remote_id,
+            hint="the link to this record is broken; relink the item",
+        )
+    return remote_id
+
+
+# -- table calls -------------------------------------------------------------------------------
+
+
+class TableClient:
+    """Table API calls through pysnc on our session, raising only our typed errors."""
+
+    def __init__(self, settings: ServiceNowSettings, *, connector: str, retry: RetryPolicy) -> None:
+        self.connector = connector
+        self.retry = retry
+        self.page_size = settings.page_size
+        self._log = log.bind(connector=connector, table=settings.table)
+        self.session = build_session(settings, connector=connector, on_response=self._on_response)
+        self._client = pysnc.ServiceNowClient(settings.url, self.session, auto_retry=False)
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """requests hook: turn an error answer into our typed error before pysnc sees it."""
+        request = response.request
+        path = urlsplit(str(request.url or "")).path
+        error = remote_error(
+            response.status_code,
+            response.headers,
+            response.content,
+            what=f"{request.method} {path}",
+            connector=self.connector,
+            key=path.rsplit("/", 1)[-1] if len(path.rsplit("/", 1)[-1]) == 32 else None,
+        )
+        if error is not None:
+            raise error
+
+    def guarded(self, call: Callable[[], T], *, what: str) -> T:
+        """Run one pysnc call; network trouble and pysnc's own errors become our errors."""
+        name = self.connector
+        try:
+            return call()
+        except RemoteError:
+            raise
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RemoteTransientError(
+                f"ServiceNow {what}: network error: {exc}", connector=name
+            ) from exc
+        except requests.RequestException as exc:  # truncated body, decode errors...
+            raise RemoteTransientError(
+                f"ServiceNow {what}: incomplete response: {exc}", connector=name
+            ) from exc
+        except (
+            pysnc.exceptions.AuthenticationException,
+            pysnc.exceptions.RoleException,
+        ) as exc:
+            raise RemoteAuthError(f"ServiceNow {what}: {exc}", connector=name) from exc
+        except (pysnc.exceptions.RestException, pysnc.exceptions.RequestException) as exc:
+            raise RemoteRejected(f"ServiceNow {what}: {exc}", connector=name) from exc
+        except json.JSONDecodeError as exc:  # an unparsable (cut) answer; requests' is one too
+            raise RemoteTransientError(
+                f"ServiceNow {what}: unreadable response: {exc!r}", connector=name
+            ) from exc
+
+    def call(self, call: Callable[[], T], *, what: str) -> T:
+        """A call that is safe to repeat, under the retry policy."""
+        return with_retries(lambda: self.guarded(call, what=what), self.retry, what=what)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def page(
+        self, table: str, fields: Sequence[str], query: str, *, after: str | None, size: int
+    ) -> list[Row]:
+        """One keyset page: records with sys_id > ``after`` matching ``query``, by sys_id."""
+        full = "^".join(filter(None, [query, f"sys_id>{after}" if after else ""]))
+
+        def fetch() -> list[Row]:
+            # rewindable=False would be leaner, but pysnc 1.2.1 then blanks the last row of a page
+            # when it reads the first (results[current - 1] with current == 0).
+            gr = self._client.GlideRecord(table, batch_size=size)
+            gr.fields = list(fields)
+            if full:
+                gr.add_encoded_query(full)
+            gr.order_by("sys_id")
+            gr.limit = size
+            gr.query()
+            return _rows(gr, fields)
+
+        return self.call(fetch, what=f"GET {table}")
+
+    def select(self, table: str, fields: Sequence[str], query: str) -> Iterator[Row]:
+        """All records matching ``query``, page by page."""
+        fields = ["sys_id", *[f for f in fields if f != "sys_id"]]
+        after: str | None = None
+        size = self.page_size
+        while True:
+            rows = self.page(table, fields, query, after=after, size=size)
+            yield from rows
+            if len(rows) < size:
+                return
+            after = rows[-1]["sys_id"][0]
+
+    def get(self, table: str, sys_id: str, fields: Sequence[str]) -> Row:
+        """One record by sys_id (retried); RecordGone when there is none."""
+
+        def fetch() -> Row:
+            gr = self._client.GlideRecord(table)
+            gr.fields = list(fields)
+            if not gr.get(sys_id):
+                raise RecordGone(
+                    f"ServiceNow record {table}/{sys_id} no longer exists",
+                    connector=self.connector,
+                    key=sys_id,
+                    status=404,
+                )
+            return _current_row(gr, fields)
+
+        return self.call(fetch, what=f"GET {table}/{sys_id}")
+
+    def count(self, table: str, query: str | None) -> int:
+        """How many records of ``table`` match ``query`` (``X-Total-Count`` of a 1-row page)."""
+
+        def count() -> int:
+            gr = self._client.GlideRecord(table, batch_size=1)
+            gr.fields = ["sys_id"]
+            if query:
+                gr.add_encoded_query(query)
+            gr.limit = 1
+            gr.query()
+            return int(gr.get_row_count())
+
+        return self.call(count, what=f"GET {table}")
+
+    # -- writing (not retried here: the caller knows whether a repeat is safe) -------------------
+
+    def insert(self, table: str, values: Mapping[str, str]) -> Row:
+        def post() -> Row:
+            gr = self._client.GlideRecord(table)
+            gr.initialize()
+            for column, value in values.items():
+                gr.set_value(column, value)
+            gr.insert()
+            return _current_row(gr, list(gr.fields or []))
+
+        return self.guarded(post, what=f"POST {table}")
+
+    def patch(self, table: str, sys_id: str, values: Mapping[str, str]) -> Row:
+        def patch() -> Row:
+            gr = self._client.GlideRecord(table)
+            gr.initialize()
+            gr.set_value("sys_id", sys_id)
+            for column, value in values.items():
+                # pysnc sends only *changed* elements, and an element created by set_value is
+                # not marked changed: create it empty, then change it.
+                gr.set_value(column, None)
+                gr.set_value(column, value)
+            gr.update()
+            return _current_row(gr, list(gr.fields or []))
+
+        return self.guarded(patch, what=f"PATCH {table}/{sys_id}")
+
+    def delete(self, table: str, sys_id: str) -> None:
+        def delete() -> None:
+            gr = self._client.GlideRecord(table)
+            gr.initialize()
+            gr.set_value("sys_id", sys_id)
+            with contextlib.suppress(RecordGone):  # already gone is what we wanted
+                gr.delete()
+
+        self.guarded(delete, what=f"DELETE {table}/{sys_id}")
+
+    def insert_batch(
+        self, table: str, records: Sequence[Mapping[str, str]]
+    ) -> list[Row | RemoteError | None]:
+        """POST ``records`` in one Batch API request.
+
+        Per record: its row; the error that refused it; or None when it may or may not have
+        been created (a transient failure, or not serviced), for the caller to look up and
+        create on its own.
+        """
+        results: list[Row | RemoteError | None] = [None] * len(records)
+        if not records:
+            return results
+        api = BatchAPI(self._client)  # a fresh one: pysnc's keeps failed requests queued
+        for i, values in enumerate(records):
+            gr = self._client.GlideRecord(table)
+            gr.initialize()
+            for column, value in values.items():
+                gr.set_value(column, value)
+
+            def hook(response: requests.Response | None, i: int = i) -> None:
+                if response is None:
+                    return  # unserviced: left to the caller
+                error = remote_error(
+                    response.status_code,
+                    response.headers,
+                    response.content,
+                    what=f"batched POST {table}",
+                    connector=self.connector,
+                )
+                if isinstance(error, RemoteTransientError):
+                    return  # may or may not have happened: left to the caller
+                if error is not None:
+                    results[i] = error
+                    return
+                result = response.json()["result"]
+                results[i] = {
+                    k: (
+                        (_text(v.get("value")), _text(v.get("display_value")))
+                        if isinstance(v, dict)
+                        else (_text(v), _text(v))
+                    )
+                    for k, v in result.items()
+                }
+
+            api.post(gr, hook)
+        try:
+            self.guarded(api.execute, what="POST batch")
+        except RemoteTransientError as exc:
+            # The batch may or may not have been applied: what the hooks did not settle is the
+            # caller's to create one by one, after looking each stamp up.
+            self._log.info("servicenow.batch_failed", error=str(exc), items=len(records))
+        except RemoteError as exc:
+            return [exc] * len(records)
+        return results
+
+    def close(self) -> None:
+        self.session.close()

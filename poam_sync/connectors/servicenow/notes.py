@@ -1,0 +1,67 @@
+"""Work notes: written by PATCHing ``work_notes``, read back from ``sys_journal_field``.
+
+Notes we write carry a marker line (:func:`~poam_sync.connectors.base.mark_note`), so reading
+them back keeps their canonical id and never looks like a new remote comment. Work notes and
+additional comments are both read. A PATCH is not known to be safe to repeat (it would add the
+note twice), so a note is written again after a lost answer only if the journal does not show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from poam_sync.connectors.base import mark_note, parse_note
+from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
+from poam_sync.connectors.servicenow.records import sn_time
+from poam_sync.model import Note
+
+JOURNAL_ELEMENTS = ("work_notes", "comments")
+
+
+class Journal:
+    """The journal entries of one table's records."""
+
+    def __init__(self, client: TableClient, table: str) -> None:
+        self._client = client
+        self.table = table
+
+    def read(self, record_ids: Sequence[str]) -> dict[str, list[Note]]:
+        """Each record's notes, oldest first; several records in one query per 100."""
+        out: dict[str, list[Note]] = {r: [] for r in record_ids}
+        if not record_ids:
+            return out
+        fields = ["sys_id", "element_id", "value", "sys_created_on", "sys_created_by"]
+        entries: list[Row] = []
+        for chunk in chunks(list(record_ids), 100):
+            query = (
+                f"name={self.table}^element_idIN{','.join(chunk)}"
+                f"^elementIN{','.join(JOURNAL_ELEMENTS)}"
+            )
+            entries += self._client.select("sys_journal_field", fields, query)
+        entries.sort(key=lambda r: (r["sys_created_on"][0], r["sys_id"][0]))
+        for row in entries:
+            created = row["sys_created_on"][0]
+            out.setdefault(row["element_id"][0], []).append(
+                parse_note(
+                    row["value"][0],
+                    connector=self._client.connector,
+                    remote_id=row["sys_id"][0],
+                    author=row["sys_created_by"][0] or None,
+                    created=sn_time(created) if created else None,
+                )
+            )
+        return out
+
+    def add(self, sys_id: str, note: Note) -> None:
+        """Append ``note`` as a work note, once, whatever answers get lost on the way."""
+        body = mark_note(note)
+        repeat = False
+
+        def attempt() -> None:
+            nonlocal repeat
+            if repeat and any(n.id == note.id for n in self.read([sys_id])[sys_id]):
+                return  # the earlier attempt went through
+            repeat = True
+            self._client.patch(self.table, sys_id, {"work_notes": body})
+
+        self._client.call(attempt, what="add work note")

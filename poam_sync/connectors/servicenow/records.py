@@ -1,0 +1,231 @@
+"""Rows <-> canonical values: how one ServiceNow record reads as a :class:`RemoteRecord`, and
+which column values canonical changes become.
+
+- ``sys_updated_on`` is UTC to the second (the Table API sends raw values in UTC):
+  :func:`watermark_query` asks for one second before the watermark, and the connector
+  de-duplicates on ``sys_id`` + ``sys_mod_count``.
+- State and priority are written as the codes :mod:`.metadata` discovered and read back through
+  their labels; a label the mapping lacks is a field problem or a skipped field, never a guess.
+- ``assigned_to`` is a reference to ``sys_user``, found by e-mail through :mod:`.directory`; an
+  unknown e-mail is a :class:`~poam_sync.connectors.base.FieldProblem` and the owner is left as
+  it was.
+- Dates are dates (``YYYY-MM-DD``), never date-times, so they never shift with a time zone.
+- Our stamp lives in ``stamp_field`` (``poam-sync:<uuid>``) and, when configured,
+  ``system/poam_id`` in ``stamp_display_field``; otherwise both share ``stamp_field``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, unquote
+
+import structlog
+
+from poam_sync.connectors.base import FieldProblem, RemoteRecord, Stamp
+from poam_sync.connectors.servicenow.client import Row
+from poam_sync.connectors.servicenow.directory import UserDirectory
+from poam_sync.connectors.servicenow.mapping import (
+    ServiceNowMapping,
+    join_controls,
+    sort_milestones,
+    split_controls,
+)
+from poam_sync.connectors.servicenow.metadata import Metadata
+from poam_sync.connectors.servicenow.settings import ServiceNowSettings
+from poam_sync.model import JsonValue, Note, RiskLevel, Status
+
+log = structlog.get_logger(__name__)
+
+SN_TIME = "%Y-%m-%d %H:%M:%S"
+STAMP_PREFIX = "poam-sync:"
+
+
+def sn_time(value: str) -> datetime:
+    """``2026-01-19 04:52:04`` (UTC, as the Table API sends raw values) -> aware datetime."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def watermark_query(since: datetime) -> str:
+    """``sys_updated_on>=`` one second before ``since`` (UTC, second granularity)."""
+    if since.tzinfo is None:
+        raise ValueError("the watermark must be timezone-aware")
+    start = since.astimezone(UTC) - timedelta(seconds=1)
+    return f"sys_updated_on>={start.strftime(SN_TIME)}"
+
+
+class RecordCodec:
+    """The columns of one table, read as canonical fields and written from them."""
+
+    def __init__(
+        self,
+        settings: ServiceNowSettings,
+        mapping: ServiceNowMapping,
+        users: UserDirectory,
+        *,
+        connector: str,
+    ) -> None:
+        self.settings = settings
+        self.mapping = mapping
+        self.table = settings.table
+        self._users = users
+        self._log = log.bind(connector=connector, table=settings.table)
+
+    def columns(self) -> list[str]:
+        """What a read asks for (``sysparm_fields``): the mapped columns, stamp and version."""
+        s, m = self.settings, self.mapping
+        names = ["sys_id", "number", "sys_updated_on", "sys_updated_by", "sys_mod_count"]
+        names.append(s.stamp_field)
+        if s.stamp_display_field:
+            names.append(s.stamp_display_field)
+        names += list(m.fields.values())
+        if "owner" in m.fields:
+            names.append(f"{m.fields['owner']}.email")
+        return list(dict.fromkeys(names))
+
+    # -- the stamp -------------------------------------------------------------------------------
+
+    def stamp_values(self, stamp: Stamp) -> dict[str, str]:
+        where = f"{quote(stamp.system, safe='')}/{quote(stamp.poam_id, safe='')}"
+        if self.settings.stamp_display_field:
+            return {
+                self.settings.stamp_field: stamp.token,
+                self.settings.stamp_display_field: where,
+            }
+        return {self.settings.stamp_field: f"{stamp.token} {where}"}
+
+    def stamp(self, row: Row) -> Stamp | None:
+        raw = row.get(self.settings.stamp_field, ("", ""))[0]
+        if not raw.startswith(STAMP_PREFIX):
+            return None
+        token, _, where = raw.partition(" ")
+        if self.settings.stamp_display_field:
+            where = row.get(self.settings.stamp_display_field, ("", ""))[0]
+        system, sep, poam_id = where.partition("/")
+        if not sep:
+            return None
+        return Stamp(
+            system=unquote(system), poam_id=unquote(poam_id), item_uuid=token[len(STAMP_PREFIX) :]
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def record(
+        self,
+        row: Row,
+        meta: Metadata,
+        milestones: list[dict[str, JsonValue]] | None,
+        notes: Sequence[Note] = (),
+    ) -> RemoteRecord:
+        """``row`` as the engine sees it; ``milestones`` None when they are not synced."""
+        m = self.mapping
+        fields: dict[str, JsonValue] = {}
+        for canonical, column in m.fields.items():
+            value, display = row.get(column, ("", ""))
+            if canonical == "status":
+                label = meta.label(self.table, column, value) or display
+                status = m.status_from_label(label)
+                if status is None:
+                    self._log.warning(
+                        "servicenow.unmapped_state", sys_id=row["sys_id"][0], state=label
+                    )
+                    continue
+                fields["status"] = status.value
+            elif canonical == "original_risk":
+                label = meta.label(self.table, column, value) or display
+                risk = m.risk_from_label(label)
+                fields["original_risk"] = risk.value if risk else None
+            elif canonical == "owner":
+                email = row.get(f"{column}.email", ("", ""))[0].strip().lower()
+                if email and value:
+                    self._users.remember(value, email)
+                fields["owner"] = email or (self._users.email(value) if value else None)
+            elif canonical in ("due_date", "scheduled_completion_date"):
+                fields[canonical] = value[:10] or None
+            elif canonical == "controls":
+                fields["controls"] = split_controls(value)
+            else:
+                fields[canonical] = value
+        if milestones is not None:
+            fields["milestones"] = sort_milestones(milestones)
+        sys_id = row["sys_id"][0]
+        return RemoteRecord(
+            remote_id=sys_id,
+            key=row.get("number", ("", ""))[0] or sys_id,
+            version=row["sys_mod_count"][0],
+            updated_at=sn_time(row["sys_updated_on"][0]),
+            fields=fields,
+            stamp=self.stamp(row),
+            updated_by=row.get("sys_updated_by", ("", ""))[0] or None,
+            url=f"{self.settings.url}/nav_to.do?uri={self.table}.do?sys_id={sys_id}",
+            notes=tuple(notes),
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def values(
+        self, changes: Mapping[str, JsonValue], meta: Metadata
+    ) -> tuple[dict[str, str], list[FieldProblem]]:
+        """Column values for canonical ``changes`` (milestones excluded), and what cannot go."""
+        m = self.mapping
+        out: dict[str, str] = {}
+        problems: list[FieldProblem] = []
+        for canonical, value in changes.items():
+            if canonical not in m.fields:
+                continue  # not synced (milestones are child records, never in ``fields``)
+            column = m.fields[canonical]
+            if canonical == "status":
+                label = m.states[Status(str(value))]
+                code = meta.code(self.table, column, label)
+                if code is None:
+                    problems.append(
+                        FieldProblem(
+                            "status",
+                            "unknown_state",
+                            f"state {label!r} is not a choice of {self.table}.{column}",
+                            hint="fix states in the ServiceNow mapping",
+                        )
+                    )
+                    continue
+                out[column] = code
+            elif canonical == "original_risk":
+                if value is None:
+                    out[column] = ""
+                    continue
+                label = m.risks[RiskLevel(str(value))]
+                code = meta.code(self.table, column, label)
+                if code is None:
+                    problems.append(
+                        FieldProblem(
+                            "original_risk",
+                            "unknown_choice",
+                            f"priority {label!r} is not a choice of {self.table}.{column}",
+                            hint="fix risks in the ServiceNow mapping",
+                        )
+                    )
+                    continue
+                out[column] = code
+            elif canonical == "owner":
+                if value is None or not str(value).strip():
+                    out[column] = ""
+                    continue
+                user = self._users.user_id(str(value))
+                if user is None:
+                    problems.append(
+                        FieldProblem(
+                            "owner",
+                            "unknown_user",
+                            f"no active ServiceNow user (sys_user) has the e-mail {value}; "
+                            "the record keeps its current assignee",
+                            hint="create the user in ServiceNow or map the owner in users.yaml",
+                        )
+                    )
+                    continue
+                out[column] = user
+            elif canonical in ("due_date", "scheduled_completion_date"):
+                out[column] = str(value)[:10] if value else ""
+            elif canonical == "controls":
+                out[column] = join_controls(value or [])
+            else:
+                out[column] = "" if value is None else str(value)
+        return out, problems
