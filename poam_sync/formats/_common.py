@@ -500,4 +500,3 @@ def row_is_empty(row: Sequence[object]) -> bool:
             continue  # a formula with no cached value counts as empty
         return False
     return True
-

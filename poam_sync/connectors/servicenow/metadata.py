@@ -61,10 +61,18 @@ def _explained(exc: RemoteError) -> RemoteError:
         "cannot load the instance's choice lists (sys_choice) and column lengths "
         f"(sys_dictionary), which every read and write needs: {exc.message}"
     )
-    facts = {"connector": exc.connector, "key": exc.key, "status": exc.status, "hint": exc.hint}
     if isinstance(exc, RemoteTransientError):
-        return RemoteTransientError(message, retry_after=exc.retry_after, **facts)
-    return type(exc)(message, **facts)  # type: ignore[arg-type]
+        return RemoteTransientError(
+            message,
+            retry_after=exc.retry_after,
+            connector=exc.connector,
+            key=exc.key,
+            status=exc.status,
+            hint=exc.hint,
+        )
+    return type(exc)(
+        message, connector=exc.connector, key=exc.key, status=exc.status, hint=exc.hint
+    )
 
 
 def _choices(
