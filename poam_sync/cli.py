@@ -510,7 +510,14 @@ def _require_config() -> Config:
 
 @app.command("sync")
 def sync_cmd(
-    once: Annotated[bool, typer.Option("--once", help="Run one cycle (the default).")] = True,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One cycle, then exit: what `sync` always does, so this changes nothing "
+            "(kept for scripts). The daemon, cycling on the schedule, is `poam-sync run`.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the plan with each action's why; write nothing."),
@@ -523,8 +530,11 @@ def sync_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The cycle's result as JSON.")] = False,
 ) -> None:
-    """Run one sync cycle between the canonical record and every configured connector."""
+    """Run one sync cycle between the canonical record and every configured connector, then
+    exit (`poam-sync run` is the daemon)."""
     from poam_sync.wiring import build_engine
+
+    del once  # one cycle is all `sync` ever runs: the flag only says so
 
     def body() -> int:
         config = _require_config()
