@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -404,7 +404,7 @@ class Executor:
                 message=a.why,
             )
 
-    def _take(self, tx: StoreTx, current: PoamItem, actions: Sequence[Any]) -> None:
+    def _take(self, tx: StoreTx, current: PoamItem, actions: Sequence[Action]) -> None:
         """Write remote values into the canonical record, one save per source connector."""
         by_source: dict[str, list[TakeRemote]] = defaultdict(list)
         for a in actions:
@@ -443,7 +443,7 @@ class Executor:
 def _note_baselines(
     tx: StoreTx,
     item: PoamItem,
-    actions: Sequence[Any],
+    actions: Sequence[Action],
     written: Mapping[str, list[str]],
     baselines: dict[str, dict[str, JsonValue]],
     pulled: Pulled,
