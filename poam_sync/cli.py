@@ -510,7 +510,14 @@ def _require_config() -> Config:
 
 @app.command("sync")
 def sync_cmd(
-    once: Annotated[bool, typer.Option("--once", help="Run one cycle (the default).")] = True,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One cycle, then exit: what `sync` always does, so this changes nothing "
+            "(kept for scripts). The daemon, cycling on the schedule, is `poam-sync run`.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the plan with each action's why; write nothing."),
@@ -523,8 +530,11 @@ def sync_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The cycle's result as JSON.")] = False,
 ) -> None:
-    """Run one sync cycle between the canonical record and every configured connector."""
+    """Run one sync cycle between the canonical record and every configured connector, then
+    exit (`poam-sync run` is the daemon)."""
     from poam_sync.wiring import build_engine
+
+    del once  # one cycle is all `sync` ever runs: the flag only says so
 
     def body() -> int:
         config = _require_config()
@@ -684,52 +694,23 @@ def conflicts_resolve(
     ] = None,
 ) -> None:
     """Settle a conflict; the chosen value is pushed on the next cycle."""
-    from poam_sync.sync.values import from_sync, to_sync
+    from poam_sync.sync.conflicts import NO_VALUE, settle_conflict
 
     def body() -> None:
         if (take is None) == (value is None):
             raise UsageError("give exactly one of --take or --value")
-        if not reason.strip():
-            raise UsageError("--reason must say why")
         actor = os.environ.get("USER") or "cli"
         with open_store(_config_or_none()) as store, store.begin() as tx:
-            row = tx.conflict(conflict_id)
-            if row.state != "open":
-                raise UsageError(f"conflict {conflict_id} is already {row.state}")
-            item = tx.get_by_uuid(row.item_uuid)
-            if item is None:
-                raise UsageError(f"the item of conflict {conflict_id} no longer exists")
-            current = to_sync(item).get(row.field)
-            if take == "local":
-                chosen, source = current, "local"
-            elif take is not None:
-                if take != row.connector:
-                    raise UsageError(
-                        f"conflict {conflict_id} is with {row.connector}, not {take}",
-                        hint=f"use --take local or --take {row.connector}",
-                    )
-                chosen, source = row.remote, take
-            else:
-                chosen, source = _parse_value(value or ""), "value"
-            why = f"conflict {conflict_id} on {row.field} settled ({source}): {reason}"
-            updated = from_sync(item, {row.field: chosen})
-            if not tx.save(updated, source="cli", actor=actor, reason=why):
-                tx.log_event(
-                    item_uuid=item.uuid,
-                    field=row.field,
-                    old=row.remote,
-                    new=chosen,
-                    source="cli",
-                    actor=actor,
-                    reason=why,
-                )
-            # The remote's value is acknowledged: the next cycle pushes the chosen one.
-            tx.set_baselines(item.uuid, row.connector, {row.field: row.remote})
-            tx.resolve_conflict(
-                conflict_id, value=chosen, taken_from=source, by=actor, reason=reason
+            settled = settle_conflict(
+                tx,
+                conflict_id,
+                take=take,
+                value=NO_VALUE if value is None else _parse_value(value),
+                reason=reason,
+                actor=actor,
             )
         err.print(
-            f"conflict {conflict_id} settled: {row.field} = {_short(chosen)}; "
+            f"conflict {conflict_id} settled: {settled.field} = {_short(settled.value)}; "
             "the next sync cycle pushes it"
         )
 

@@ -5,6 +5,7 @@ into one clear message and an exit code, never a traceback::
 
     PoamSyncError                 anything poam-sync raises on purpose      (exit 1)
     ├── UsageError                a command used wrongly                     (exit 2)
+    │   └── SettlementRefused     a conflict that cannot be settled so       (exit 2)
     ├── ConfigError               configuration file or environment invalid  (exit 2)
     ├── InputError                a file that cannot be imported at all      (exit 1)
     ├── StoreError                the canonical store
@@ -74,6 +75,11 @@ class PoamSyncError(Exception):
 
 class UsageError(PoamSyncError):
     exit_code = 2
+
+
+class SettlementRefused(UsageError):
+    """A conflict settlement that cannot be made (already settled, a wrong side, no reason):
+    its own class so the CLI, the daemon and the web workbench can tell it from other misuse."""
 
 
 class ConfigError(PoamSyncError):

@@ -182,3 +182,16 @@ def test_report_html_is_self_contained_and_escaped(tmp_path: Path, db: str) -> N
     )
     assert data.returncode == 0
     assert json.loads((tmp_path / "s.json").read_text())["items_total"] == 8
+
+
+def test_sync_runs_one_cycle_with_or_without_once(tmp_path: Path, db: str) -> None:
+    helped = run("sync", "--help", cwd=tmp_path)
+    assert helped.returncode == 0
+    assert "--once" in helped.stdout and "poam-sync run" in helped.stdout
+    config = tmp_path / "poam-sync.yaml"
+    config.write_text(f"database_url: {db}\nsystem: acme\n", encoding="utf-8")
+    plain = run("--config", str(config), "sync", cwd=tmp_path)
+    once = run("--config", str(config), "sync", "--once", cwd=tmp_path)
+    assert plain.returncode == once.returncode == 2  # the same one cycle, refused alike
+    assert "no connectors are configured" in plain.stderr
+    assert plain.stderr == once.stderr

@@ -1,0 +1,472 @@
+"""Carrying out one cycle's plan: the only part of the sync that writes anywhere.
+
+Order, per the architecture: imports first (each its own transaction), then creates in
+batches, then each item on its own: remote writes first, then one database transaction
+holding the canonical fields, their change-log rows, the new baselines, link rows and
+conflicts. A failing item rolls back alone, is listed with its error, and is retried next
+cycle (its baselines did not move, so the plan finds the same work again).
+
+Creates are crash-safe: an intent row is committed before the remote create; a crash between
+the remote create and the link leaves the intent pending, and the next cycle looks the record
+up by its stamp before creating anything (no duplicates, ever).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from poam_sync.connectors.base import Connector, RemoteRecord, Stamp, WriteResult
+from poam_sync.errors import PoamSyncError, RecordGone, RemoteError
+from poam_sync.model import JsonValue, Note, PoamItem
+from poam_sync.store import LinkRow
+from poam_sync.sync.actions import (
+    NOTES_BASELINE,
+    Action,
+    AdoptRemote,
+    CloseConflict,
+    CreateRemote,
+    ItemPlan,
+    LinkBroken,
+    Plan,
+    PushField,
+    PushNote,
+    RecordConflict,
+    SetBaseline,
+    TakeNote,
+    TakeRemote,
+)
+from poam_sync.sync.results import CycleReport, ItemError
+from poam_sync.sync.rules import due_date_extension
+from poam_sync.sync.values import from_sync, to_sync
+
+if TYPE_CHECKING:
+    from poam_sync.store import Store, StoreTx
+
+log = structlog.get_logger(__name__)
+CREATE_BATCH = 50
+
+Pulled = Mapping[str, Mapping[str, RemoteRecord]]  # connector -> remote id -> record
+_Created = tuple[ItemPlan, CreateRemote, WriteResult]
+
+
+@dataclass
+class _Writes:
+    """What one item's remote writes did, for its canonical transaction to record."""
+
+    pushes: dict[str, dict[str, PushField]]  # connector -> field -> the push
+    baselines: dict[str, dict[str, JsonValue]] = field(default_factory=lambda: defaultdict(dict))
+    problems: list[tuple[str, str, str, str]] = field(default_factory=list)
+    cleared: list[tuple[str, str | None]] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)  # connector -> why the link broke
+    failed: set[str] = field(default_factory=set)  # connectors whose writes failed
+    written_notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def of(cls, actions: Sequence[Action]) -> _Writes:
+        pushes: dict[str, dict[str, PushField]] = defaultdict(dict)
+        for a in actions:
+            if isinstance(a, PushField):
+                pushes[a.connector][a.field] = a
+        return cls(pushes)
+
+
+class Executor:
+    """Applies one cycle's plan, counting into ``report``.
+
+    ``intents``: per connector, item uuid -> intent id of the creates in flight (the engine
+    loaded them while planning; finishing one here removes it).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        connectors: Mapping[str, Connector],
+        intents: dict[str, dict[str, int]],
+        report: CycleReport,
+        *,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.intents = intents
+        self.report = report
+        self.cycle_id = report.cycle_id
+        self.now = now
+
+    def run(
+        self,
+        the_plan: Plan,
+        items: Mapping[str, PoamItem],
+        pulled: Pulled,
+        stop: threading.Event,
+    ) -> bool:
+        """Imports, creates (batched), then each item on its own. True when stopped early."""
+        by_uuid = dict(items)
+        for item_plan in the_plan.items:
+            if item_plan.new_item is not None:
+                self.apply_import(item_plan)
+                by_uuid[item_plan.item_uuid] = item_plan.new_item
+        failed_items = self.apply_creates(the_plan, by_uuid)
+        for item_plan in the_plan.items:
+            if stop.is_set():
+                log.info("sync.stopping", cycle_id=self.cycle_id, reason="stop requested")
+                return True
+            if item_plan.item_uuid in failed_items or not item_plan.actions:
+                continue  # nothing to do: no transaction either (an idle cycle stays cheap)
+            item = by_uuid.get(item_plan.item_uuid)
+            if item is None:
+                continue
+            self.apply_item(item, item_plan, pulled)
+        return False
+
+    # -- imports and creates -----------------------------------------------------------------
+
+    def apply_import(self, item_plan: ItemPlan) -> None:
+        assert item_plan.new_item is not None and item_plan.imported_from is not None
+        source, record = item_plan.imported_from
+        try:
+            with self.store.begin() as tx:
+                tx.save(
+                    item_plan.new_item,
+                    source=source,
+                    actor=record.updated_by,
+                    reason=f"new record {record.key} in {source}",
+                    batch_id=self.cycle_id,
+                )
+                _link(tx, item_plan.item_uuid, source, record)
+                baselines = {
+                    a.field: a.value
+                    for a in item_plan.actions
+                    if isinstance(a, SetBaseline) and a.connector == source
+                }
+                baselines[NOTES_BASELINE] = [n.id for n in record.notes]
+                tx.set_baselines(item_plan.item_uuid, source, baselines)
+            self.report.imported += 1
+        except PoamSyncError as exc:
+            self.report.errors.append(ItemError(item_plan.poam_id, source, str(exc)))
+
+    def apply_creates(self, the_plan: Plan, items: Mapping[str, PoamItem]) -> set[str]:
+        """Create remote records in batches; returns item uuids whose create failed."""
+        failed: set[str] = set()
+        wanted: dict[str, list[tuple[ItemPlan, CreateRemote]]] = defaultdict(list)
+        for item_plan in the_plan.items:
+            for action in item_plan.actions:
+                if isinstance(action, CreateRemote):
+                    wanted[action.connector].append((item_plan, action))
+        for name, creates in wanted.items():
+            connector = self.connectors[name]
+            # Intent rows first, committed, so a crash after the remote create is recoverable.
+            stamps: dict[str, Stamp] = {}
+            intents = self.intents.setdefault(name, {})
+            with self.store.begin() as tx:
+                for item_plan, action in creates:
+                    stamp = Stamp(item_plan.system, item_plan.poam_id, item_plan.item_uuid)
+                    stamps[item_plan.item_uuid] = stamp
+                    if not action.check_stamp_first:
+                        intents[item_plan.item_uuid] = tx.add_intent(
+                            item_plan.item_uuid, name, stamp.token
+                        )
+            to_create: list[tuple[ItemPlan, CreateRemote]] = []
+            for item_plan, action in creates:
+                if not action.check_stamp_first:
+                    to_create.append((item_plan, action))
+                    continue
+                try:
+                    found = connector.find_by_stamp(stamps[item_plan.item_uuid])
+                except RemoteError as exc:
+                    failed.add(item_plan.item_uuid)
+                    self.report.errors.append(ItemError(item_plan.poam_id, name, str(exc)))
+                    continue
+                if found is None:
+                    to_create.append((item_plan, action))
+                else:
+                    self.adopt(item_plan, name, found, items[item_plan.item_uuid])
+            for start in range(0, len(to_create), CREATE_BATCH):
+                chunk = to_create[start : start + CREATE_BATCH]
+                results = connector.create_many([(stamps[p.item_uuid], a.fields) for p, a in chunk])
+                done: list[_Created] = []
+                for (item_plan, action), result in zip(chunk, results, strict=True):
+                    if isinstance(result, Exception):
+                        failed.add(item_plan.item_uuid)
+                        self.report.errors.append(ItemError(item_plan.poam_id, name, str(result)))
+                    else:
+                        done.append((item_plan, action, result))
+                self._record_created(name, done, intents)
+        return failed
+
+    def _record_created(
+        self, name: str, done: Sequence[_Created], intents: Mapping[str, int]
+    ) -> None:
+        """Link a batch of new remote records in one transaction (one by one if that fails;
+        a record left unlinked keeps its intent and is found by its stamp next cycle)."""
+
+        def record(tx: StoreTx, batch: Sequence[_Created]) -> None:
+            tx.add_links([_link_row(p.item_uuid, name, r.record) for p, _a, r in batch])
+            base: dict[str, dict[str, JsonValue]] = {}
+            for item_plan, action, result in batch:
+                failed_fields = {p.field for p in result.problems}
+                values = {k: v for k, v in action.fields.items() if k not in failed_fields}
+                values[NOTES_BASELINE] = []
+                base[item_plan.item_uuid] = values
+                for p in result.problems:
+                    tx.report_problem(
+                        item_uuid=item_plan.item_uuid,
+                        connector=name,
+                        field=p.field,
+                        code=p.code,
+                        message=p.message,
+                    )
+            tx.set_many_baselines(name, base)
+            tx.finish_intents(
+                [intents[p.item_uuid] for p, _a, _r in batch if p.item_uuid in intents]
+            )
+
+        def count(batch: Sequence[_Created]) -> None:
+            for _p, _a, result in batch:
+                self.report.created[name] += 1
+                self.report.problems += len(result.problems)
+
+        try:
+            with self.store.begin() as tx:
+                record(tx, done)
+            count(done)
+            return
+        except PoamSyncError:
+            pass
+        for one in done:
+            try:
+                with self.store.begin() as tx:
+                    record(tx, [one])
+                count([one])
+            except PoamSyncError as exc:
+                self.report.errors.append(ItemError(one[0].poam_id, name, str(exc)))
+
+    def adopt(self, item_plan: ItemPlan, name: str, record: RemoteRecord, item: PoamItem) -> None:
+        """Link a remote record carrying our stamp (a create that finished before a crash)."""
+        connector = self.connectors[name]
+        local = to_sync(item)
+        with self.store.begin() as tx:
+            _link(tx, item_plan.item_uuid, name, record)
+            # Agree only on what already matches; the canonical record wins the rest next cycle.
+            base: dict[str, JsonValue] = {
+                k: v
+                for k, v in record.fields.items()
+                if k in connector.synced_fields and connector.project(k, local.get(k)) == v
+            }
+            base[NOTES_BASELINE] = [n.id for n in record.notes]
+            tx.set_baselines(item_plan.item_uuid, name, base)
+            intent = self.intents.get(name, {}).pop(item_plan.item_uuid, None)
+            if intent is not None:
+                tx.finish_intent(intent)
+        self.report.adopted += 1
+
+    # -- one item: remote writes, notes, adoption, then the canonical transaction --------------
+
+    def apply_item(self, item: PoamItem, item_plan: ItemPlan, pulled: Pulled) -> None:
+        actions = item_plan.actions
+        writes = _Writes.of(actions)
+        self._push_fields(item, writes)
+        self._push_notes(item, actions, writes)
+        for a in actions:
+            if isinstance(a, AdoptRemote):
+                try:
+                    self.adopt(item_plan, a.connector, a.record, item)
+                except PoamSyncError as exc:
+                    self.report.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
+        self._commit(item, actions, pulled, writes)
+
+    def _push_fields(self, item: PoamItem, w: _Writes) -> None:
+        """One update per connector with every field that moved here."""
+        for name, fields in w.pushes.items():
+            remote_id = next(iter(fields.values())).remote_id
+            try:
+                result = self.connectors[name].update(
+                    remote_id, {f: a.value for f, a in fields.items()}
+                )
+            except RecordGone as exc:
+                w.broken[name] = str(exc)  # recorded in the transaction, with a problem
+                w.failed.add(name)
+                continue
+            except RemoteError as exc:
+                w.failed.add(name)
+                self.report.errors.append(ItemError(item.poam_id, name, str(exc)))
+                continue
+            bad = {p.field for p in result.problems}
+            for p in result.problems:
+                w.problems.append((name, p.field, p.code, p.message))
+            for f, a in fields.items():
+                if f not in bad:
+                    w.baselines[name][f] = a.value
+                    w.cleared.append((name, f))
+            self.report.updated_remote[name] += 1
+
+    def _push_notes(self, item: PoamItem, actions: Sequence[Action], w: _Writes) -> None:
+        for a in actions:
+            if isinstance(a, PushNote) and a.connector not in w.failed:
+                try:
+                    self.connectors[a.connector].add_note(a.remote_id, a.note)
+                    w.written_notes[a.connector].append(a.note.id)
+                except RemoteError as exc:
+                    w.failed.add(a.connector)
+                    self.report.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
+
+    def _commit(
+        self, item: PoamItem, actions: Sequence[Action], pulled: Pulled, w: _Writes
+    ) -> None:
+        """The canonical record, baselines, links, conflicts and problems: one transaction."""
+        try:
+            with self.store.begin() as tx:
+                current = tx.get_by_uuid(item.uuid) or item
+                self._take(tx, current, actions)
+                for a in actions:
+                    self._record(tx, item, a, w)
+                for name, reason in w.broken.items():
+                    tx.mark_link_broken(item.uuid, name, reason)
+                    tx.report_problem(
+                        item_uuid=item.uuid,
+                        connector=name,
+                        field=None,
+                        code="broken_link",
+                        message=f"the linked {name} record is gone: {reason}",
+                    )
+                for name, values in pulled.items():
+                    link = tx.link(item.uuid, name)
+                    if link is not None and link.remote_id in values:
+                        record = values[link.remote_id]
+                        if record.version != link.remote_version:
+                            _link(tx, item.uuid, name, record)
+                _note_baselines(tx, item, actions, w.written_notes, w.baselines, pulled)
+                for name, values in w.baselines.items():
+                    if name in w.failed and name not in w.written_notes:
+                        values = {
+                            k: v for k, v in values.items() if k not in w.pushes.get(name, {})
+                        }
+                    if values:
+                        tx.set_baselines(item.uuid, name, values)
+                for name, cleared_field in w.cleared:
+                    tx.clear_problems(item.uuid, name, cleared_field)
+                for name, bad_field, code, message in w.problems:
+                    tx.report_problem(
+                        item_uuid=item.uuid,
+                        connector=name,
+                        field=bad_field,
+                        code=code,
+                        message=message,
+                    )
+                    self.report.problems += 1
+        except PoamSyncError as exc:
+            self.report.errors.append(ItemError(item.poam_id, None, str(exc)))
+
+    def _record(self, tx: StoreTx, item: PoamItem, a: Action, w: _Writes) -> None:
+        """What one action leaves in the store besides the canonical fields."""
+        if isinstance(a, SetBaseline):
+            w.baselines[a.connector][a.field] = a.value
+        elif isinstance(a, RecordConflict):
+            tx.open_conflict(
+                item_uuid=item.uuid,
+                connector=a.connector,
+                field=a.field,
+                baseline=a.baseline,
+                local=a.local,
+                remote=a.remote,
+                remote_actor=a.remote_actor,
+                remote_changed_at=a.remote_changed_at,
+            )
+            self.report.conflicts += 1
+        elif isinstance(a, CloseConflict):
+            tx.resolve_conflict(
+                a.conflict_id, value=a.value, taken_from="agreement", by="poam-sync", reason=a.why
+            )
+        elif isinstance(a, PushField) and a.overridden and a.connector not in w.failed:
+            tx.log_event(
+                item_uuid=item.uuid,
+                field=a.field,
+                old=a.overrides,
+                new=a.value,
+                source="policy",
+                actor=None,
+                reason=f"{a.connector} edit overridden: {a.why}",
+                batch_id=self.cycle_id,
+            )
+        elif isinstance(a, LinkBroken):
+            tx.report_problem(
+                item_uuid=item.uuid,
+                connector=a.connector,
+                field=None,
+                code="broken_link",
+                message=a.why,
+            )
+
+    def _take(self, tx: StoreTx, current: PoamItem, actions: Sequence[Action]) -> None:
+        """Write remote values into the canonical record, one save per source connector."""
+        by_source: dict[str, list[TakeRemote]] = defaultdict(list)
+        for a in actions:
+            if isinstance(a, TakeRemote):
+                by_source[a.connector].append(a)
+        notes: dict[str, list[Note]] = defaultdict(list)
+        for a in actions:
+            if isinstance(a, TakeNote):
+                notes[a.connector].append(a.note)
+        for source in sorted(set(by_source) | set(notes)):
+            takes = by_source.get(source, [])
+            updated = from_sync(current, {a.field: a.new for a in takes})
+            due = next((a for a in takes if a.field == "due_date"), None)
+            extension = (
+                due_date_extension(
+                    due.old, due.new, source=source, actor=due.actor, on=self.now().date()
+                )
+                if due is not None
+                else None
+            )
+            if extension is not None:
+                changes = (*updated.milestone_changes, extension)
+                updated = updated.model_copy(update={"milestone_changes": changes})
+            if notes.get(source):
+                updated = updated.model_copy(update={"notes": (*updated.notes, *notes[source])})
+            actor = next((a.actor for a in takes if a.actor), None)
+            reason = "; ".join(a.why for a in takes) or f"new comments from {source}"
+            rows = tx.save(
+                updated, source=source, actor=actor, reason=reason, batch_id=self.cycle_id
+            )
+            if rows:
+                self.report.updated_local += 1
+            current = updated
+
+
+def _note_baselines(
+    tx: StoreTx,
+    item: PoamItem,
+    actions: Sequence[Action],
+    written: Mapping[str, list[str]],
+    baselines: dict[str, dict[str, JsonValue]],
+    pulled: Pulled,
+) -> None:
+    for name in {*written, *(a.connector for a in actions if isinstance(a, TakeNote))}:
+        known = set(tx.baselines(item.uuid, name).get(NOTES_BASELINE) or [])
+        known |= set(written.get(name, []))
+        link = tx.link(item.uuid, name)
+        if link is not None and link.remote_id in pulled.get(name, {}):
+            known |= {n.id for n in pulled[name][link.remote_id].notes}
+        baselines[name][NOTES_BASELINE] = sorted(known)
+
+
+def _link_row(item_uuid: str, connector: str, record: RemoteRecord) -> LinkRow:
+    return LinkRow(
+        item_uuid=item_uuid,
+        connector=connector,
+        remote_id=record.remote_id,
+        remote_key=record.key,
+        remote_version=record.version,
+        url=record.url,
+    )
+
+
+def _link(tx: StoreTx, item_uuid: str, connector: str, record: RemoteRecord) -> None:
+    tx.set_link(_link_row(item_uuid, connector, record))
