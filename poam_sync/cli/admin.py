@@ -1,0 +1,160 @@
+"""Set-up and operations: init, config check, reports, the demo, the simulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from poam_sync.cli._app import (
+    app,
+    config_app,
+    config_or_none,
+    err,
+    esc,
+    fail,
+    guarded,
+    open_store,
+    require_config,
+    simulate_app,
+)
+from poam_sync.errors import PoamSyncError, UsageError
+
+
+@simulate_app.command("jira")
+def simulate_jira(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
+    mode: Annotated[str, typer.Option(help="cloud | datacenter")] = "cloud",
+    state_file: Annotated[
+        Path | None, typer.Option("--state", help="Keep state in this JSON file.")
+    ] = None,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Delay every call.")] = 0,
+) -> None:
+    """Run the Jira simulator until interrupted."""
+    from poam_sync.simulators.jira import serve
+
+    if mode not in {"cloud", "datacenter"}:
+        fail(f"--mode must be cloud or datacenter, not {mode!r}", code=2)
+    serve(host=host, port=port, mode=mode, state=state_file, latency_ms=latency_ms)
+
+
+@simulate_app.command("servicenow")
+def simulate_servicenow(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8443,
+    tls_dir: Annotated[Path, typer.Option("--tls-dir", help="Where to write the CA.")] = Path(
+        "simulator-tls"
+    ),
+    state_file: Annotated[
+        Path | None, typer.Option("--state", help="Keep state in this JSON file.")
+    ] = None,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Delay every call.")] = 0,
+) -> None:
+    """Run the ServiceNow simulator (HTTPS, local CA) until interrupted."""
+    from poam_sync.simulators.servicenow import serve
+
+    serve(host=host, port=port, tls_dir=tls_dir, state=state_file, latency_ms=latency_ms)
+
+
+# -- sync ----------------------------------------------------------------------------------------
+
+
+@app.command("report")
+def report_cmd(
+    kind: Annotated[str, typer.Argument(help="conflicts | status")],
+    fmt: Annotated[str, typer.Option("--format", help="html | csv | json")] = "html",
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path(
+        "poam-sync-report.html"
+    ),
+) -> None:
+    """Write a conflicts or status report for admins."""
+    from poam_sync import reports
+
+    def body() -> None:
+        if kind not in ("conflicts", "status"):
+            raise UsageError(f"unknown report {kind!r}", hint="conflicts or status")
+        if fmt not in ("html", "csv", "json"):
+            raise UsageError(f"unknown format {fmt!r}", hint="html, csv or json")
+        with open_store(config_or_none()) as store:
+            data = reports.collect(store)
+        output.write_text(reports.render(data, kind, fmt), encoding="utf-8")  # type: ignore[arg-type]
+        err.print(f"wrote {kind} report to {esc(str(output))}")
+
+    guarded(body)
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+@app.command("init")
+def init_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder for config/ and mappings/.")] = Path(),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+) -> None:
+    """Write a starter configuration and mapping files."""
+    from importlib.resources import files
+    from importlib.resources.abc import Traversable
+
+    from poam_sync.connectors.registry import connector_types
+
+    targets: dict[Traversable, Path] = {
+        files("poam_sync") / "data" / "poam-sync.example.yaml": directory
+        / "config"
+        / "poam-sync.yaml",
+    }
+    for kind in connector_types().values():
+        if kind.mapping_template is not None:
+            targets[kind.mapping_template] = directory / "mappings" / f"{kind.name}.yaml"
+    for source, target in targets.items():
+        if target.exists() and not overwrite:
+            err.print(f"kept {esc(str(target))} (exists; --overwrite replaces it)")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        err.print(f"wrote {esc(str(target))}")
+    err.print(
+        "next: set the environment variables named in config/poam-sync.yaml, then "
+        "`poam-sync config check`"
+    )
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the configuration and mappings, and test each connection."""
+    from poam_sync.connectors.registry import connector_type
+
+    def body() -> int:
+        config = require_config()
+        err.print(f"[green]ok[/]: {config.source} is valid ({len(config.connectors)} connector(s))")
+        failures = 0
+        for cfg in config.connectors:
+            try:
+                kind = connector_type(cfg.type)
+                connector = kind.build(cfg.settings, cfg.mapping, cfg.name)
+                try:
+                    facts = kind.probe(connector)
+                finally:
+                    connector.close()
+            except PoamSyncError as exc:
+                failures += 1
+                err.print(f"[red]{cfg.name}[/]: {esc(str(exc))}")
+                continue
+            shown = ", ".join(f"{k}={v}" for k, v in facts.items())
+            err.print(f"[green]{cfg.name}[/] ({cfg.type}): {esc(shown)}")
+        return 1 if failures else 0
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command("demo")
+def demo_cmd(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo keeps its database and report.")
+    ] = Path("poam-sync-demo"),
+) -> None:
+    """A full two-way story against the bundled simulators (no Jira or ServiceNow needed)."""
+    from poam_sync.demo import run_demo
+
+    raise typer.Exit(guarded(lambda: run_demo(directory, err)))

@@ -1,0 +1,253 @@
+"""The sync: one cycle, the daemon, and the conflicts waiting for a person."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from poam_sync.cli._app import (
+    app,
+    config_or_none,
+    conflicts_app,
+    database_url,
+    err,
+    esc,
+    full,
+    guarded,
+    open_store,
+    out,
+    print_json,
+    require_config,
+    short,
+    state,
+)
+from poam_sync.errors import UsageError
+from poam_sync.logs import configure
+
+
+@app.command("sync")
+def sync_cmd(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One cycle, then exit: what `sync` always does, so this changes nothing "
+            "(kept for scripts). The daemon, cycling on the schedule, is `poam-sync run`.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the plan with each action's why; write nothing."),
+    ] = False,
+    connector: Annotated[
+        list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Proceed although a guard tripped.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The cycle's result as JSON.")] = False,
+) -> None:
+    """One sync cycle with every configured connector, then exit (`run` is the daemon)."""
+    from poam_sync.wiring import build_engine
+
+    del once  # one cycle is all `sync` ever runs: the flag only says so
+
+    def body() -> int:
+        config = require_config()
+        if not config.connectors:
+            raise UsageError(
+                "no connectors are configured",
+                hint="add some to the config, or try `poam-sync demo`",
+            )
+        for name in connector or []:
+            config.connector(name)
+        with open_store(config) as store, build_engine(config, store) as engine:
+            report = engine.run_cycle(dry_run=dry_run, force=force, only=connector or None)
+        if as_json:
+            print_json(cycle_json(report))
+        else:
+            print_cycle(report)
+        return 0 if report.ok else 1
+
+    raise typer.Exit(guarded(body))
+
+
+def cycle_json(report: Any) -> dict[str, Any]:
+    data: dict[str, Any] = report.summary()
+    if report.plan is not None and report.dry_run:
+        data["actions"] = [
+            {
+                "poam_id": p.poam_id,
+                "action": type(a).__name__,
+                "connector": a.connector,
+                "field": getattr(a, "field", None),
+                "why": a.why,
+            }
+            for p, a in report.plan.actions()
+        ]
+        data["skipped"] = list(report.plan.skipped)
+    return data
+
+
+def print_cycle(report: Any) -> None:
+    if report.dry_run and report.plan is not None:
+        shown = 0
+        for p, a in report.plan.actions():
+            if type(a).__name__ == "SetBaseline":
+                continue
+            shown += 1
+            kind = type(a).__name__
+            err.print(f"  [bold]{esc(p.poam_id)}[/] {kind} [cyan]{a.connector}[/]: {esc(a.why)}")
+        for why in report.plan.skipped:
+            err.print(f"  [dim]skip[/] {esc(why)}")
+        err.print(f"dry run: {shown} action(s) planned, nothing written")
+    created = ", ".join(f"{k} {v}" for k, v in sorted(report.created.items())) or "0"
+    pushed = ", ".join(f"{k} {v}" for k, v in sorted(report.updated_remote.items())) or "0"
+    err.print(
+        f"cycle {report.cycle_id}: pulled {dict(report.pulled)}; created {created}; "
+        f"updated remote {pushed}; updated here {report.updated_local}; imported "
+        f"{report.imported}; adopted {report.adopted}; conflicts {report.conflicts}; "
+        f"problems {report.problems}; errors {len(report.errors)}"
+    )
+    for name, why in report.failed_connectors.items():
+        err.print(f"  [red]connector {name} skipped this cycle[/]: {esc(why)}")
+    for e in report.errors:
+        err.print(f"  [red]error[/] {esc(e.poam_id)} ({e.connector or 'store'}): {esc(e.message)}")
+
+
+# -- conflicts ----------------------------------------------------------------------------------
+
+
+@conflicts_app.command("list")
+def conflicts_list(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array.")] = False,
+) -> None:
+    """List open conflicts."""
+    from poam_sync.reports import _conflict_dict
+
+    def body() -> None:
+        from datetime import UTC, datetime
+
+        with open_store(config_or_none()) as store, store.read() as tx:
+            rows = tx.conflicts(state="open")
+        now = datetime.now(UTC)
+        data = [_conflict_dict(c, now) for c in rows]
+        if as_json:
+            print_json(data)
+            return
+        table = Table()
+        for col in (
+            "ID",
+            "POA&M ID",
+            "Connector",
+            "Field",
+            "Last agreed",
+            "Here",
+            "Remote",
+            "By",
+            "Age",
+        ):
+            table.add_column(col, overflow="fold")
+        for d in data:
+            table.add_row(
+                str(d["id"]),
+                d["poam_id"],
+                d["connector"],
+                d["field"],
+                full(d["baseline"]),
+                full(d["local"]),
+                full(d["remote"]),
+                d["remote_actor"] or "",
+                d["age"],
+            )
+        out.print(table)
+        err.print(f"{len(data)} open conflict(s)")
+
+    guarded(body)
+
+
+@conflicts_app.command("show")
+def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.")]) -> None:
+    """Show one conflict with its three values."""
+    from datetime import UTC, datetime
+
+    from poam_sync.reports import _conflict_dict
+
+    def body() -> None:
+        with open_store(config_or_none()) as store, store.read() as tx:
+            row = tx.conflict(conflict_id)
+        data = _conflict_dict(row, datetime.now(UTC)) | {
+            "state": row.state,
+            "resolution_value": row.resolution_value,
+            "taken_from": row.taken_from,
+            "resolved_by": row.resolved_by,
+            "reason": row.reason,
+        }
+        print_json(data)
+
+    guarded(body)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(
+    conflict_id: Annotated[int, typer.Argument(help="Conflict id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the change log).")],
+    take: Annotated[
+        str | None,
+        typer.Option("--take", help="local, or the connector's name (jira, servicenow...)"),
+    ] = None,
+    value: Annotated[
+        str | None, typer.Option("--value", help="A value of your own (JSON or text).")
+    ] = None,
+) -> None:
+    """Settle a conflict; the chosen value is pushed on the next cycle."""
+    from poam_sync.sync.conflicts import NO_VALUE, settle_conflict
+
+    def body() -> None:
+        if (take is None) == (value is None):
+            raise UsageError("give exactly one of --take or --value")
+        actor = os.environ.get("USER") or "cli"
+        with open_store(config_or_none()) as store, store.begin() as tx:
+            settled = settle_conflict(
+                tx,
+                conflict_id,
+                take=take,
+                value=NO_VALUE if value is None else _parse_value(value),
+                reason=reason,
+                actor=actor,
+            )
+        err.print(
+            f"conflict {conflict_id} settled: {settled.field} = {short(settled.value)}; "
+            "the next sync cycle pushes it"
+        )
+
+    guarded(body)
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_cmd() -> None:
+    """Run the sync daemon on the configured schedule until SIGTERM / SIGINT."""
+    from poam_sync.daemon import run_daemon
+
+    # A daemon reports every cycle (one summary line each), so it logs at info at least.
+    configure(verbose=max(1, state.verbose))
+
+    def body() -> None:
+        config = require_config()
+        run_daemon(config, database_url(config))
+
+    guarded(body)
