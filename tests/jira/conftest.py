@@ -23,7 +23,7 @@ from poam_sync.simulators.jira import (
     RunningJira,
     start_jira_simulator,
 )
-from tests.contract.base import Harness
+from poam_sync.testing import Harness
 
 MAPPING_FILE = Path(__file__).resolve().parents[2] / "mappings" / "jira.yaml"
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)

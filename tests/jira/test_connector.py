@@ -18,7 +18,7 @@ from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.errors import ConfigError, RemoteAuthError, RemoteTransientError
 from poam_sync.model import Note
 from poam_sync.simulators.jira import RunningJira
-from tests.contract.base import base_fields, new_stamp
+from poam_sync.testing import base_fields, new_stamp
 from tests.jira.conftest import FAST_RETRY, MAPPING_FILE, JiraHarness, client_for, settings_for
 
 

@@ -25,7 +25,7 @@ from poam_sync.simulators.servicenow import (
     OAUTH_CLIENT_SECRET,
     RunningServiceNow,
 )
-from tests.contract.base import new_stamp
+from poam_sync.testing import new_stamp
 
 from .conftest import MAPPING_PATH
 
