@@ -128,11 +128,16 @@ def as_optional_text(value: SyncValue, field: str = "value") -> str | None:
 
 
 def _all_str(items: list[str] | list[MilestoneValue]) -> TypeGuard[list[str]]:
-    return all(isinstance(item, str) for item in items)
+    for item in items:  # noqa: SIM110 - twice as fast as all() on a genexpr (the planner's path)
+        if not isinstance(item, str):
+            return False
+    return True
 
 
 def as_strings(value: SyncValue, field: str = "value") -> list[str]:
-    """``value`` as a list of str (controls), None as ``[]``; :class:`TypeError` otherwise."""
+    """``value`` as a list of str (controls), None as ``[]``; :class:`TypeError` otherwise.
+
+    The list itself is returned, checked, not copied."""
     if value is None:
         return []
     if isinstance(value, list) and _all_str(value):
@@ -140,40 +145,46 @@ def as_strings(value: SyncValue, field: str = "value") -> list[str]:
     raise TypeError(f"{field}: expected a list of text, got {_shape(value)}")
 
 
-def _milestone(item: object, field: str) -> MilestoneValue:
+def _is_milestone(item: object) -> TypeGuard[MilestoneValue]:
+    return (
+        isinstance(item, dict)
+        and item.keys() == MILESTONE_KEYS
+        and isinstance(item["id"], str)
+        and isinstance(item["description"], str)
+        and isinstance(item["status"], str)
+        and (item["due_date"] is None or isinstance(item["due_date"], str))
+    )
+
+
+def _all_milestones(items: list[str] | list[MilestoneValue]) -> TypeGuard[list[MilestoneValue]]:
+    return all(map(_is_milestone, items))
+
+
+def _milestone_error(value: object, field: str) -> TypeError | ValueError:
+    """Why ``value`` is no list of milestones (only computed when it is not)."""
+    if not isinstance(value, list):
+        return TypeError(f"{field}: expected a list of milestones, got {_shape(value)}")
+    item = next(i for i in value if not _is_milestone(i))
     if not isinstance(item, dict):
-        raise TypeError(f"{field}: expected a milestone dict, got {_shape(item)}")
+        return TypeError(f"{field}: expected a milestone dict, got {_shape(item)}")
     if item.keys() != MILESTONE_KEYS:
-        raise ValueError(
+        return ValueError(
             f"{field}: a milestone has exactly the keys {sorted(MILESTONE_KEYS)}, "
             f"not {sorted(map(str, item))}"
         )
-    mid, description, due, status = (
-        item["id"],
-        item["description"],
-        item["due_date"],
-        item["status"],
-    )
-    if not (
-        isinstance(mid, str)
-        and isinstance(description, str)
-        and (due is None or isinstance(due, str))
-        and isinstance(status, str)
-    ):
-        raise TypeError(f"{field}: a milestone's values are text (due_date text or None): {item!r}")
-    return {"id": mid, "description": description, "due_date": due, "status": status}
+    return TypeError(f"{field}: a milestone's values are text (due_date text or None): {item!r}")
 
 
 def as_milestones(value: SyncValue, field: str = "milestones") -> list[MilestoneValue]:
-    """``value`` as a list of milestones, None as ``[]``; each a new dict of the four keys.
+    """``value`` as a list of milestones, None as ``[]``; the list itself, checked, not copied.
 
     :class:`TypeError` for anything but a list of dicts with text values, :class:`ValueError`
     for a milestone with missing or extra keys."""
     if value is None:
         return []
-    if not isinstance(value, list):
-        raise TypeError(f"{field}: expected a list of milestones, got {_shape(value)}")
-    return [_milestone(item, field) for item in value]
+    if isinstance(value, list) and _all_milestones(value):
+        return value
+    raise _milestone_error(value, field)
 
 
 @dataclass(frozen=True, slots=True)

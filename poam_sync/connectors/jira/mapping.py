@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -218,14 +219,25 @@ class JiraMapping(_Frozen):
         """Milestones as they read back from sub-tasks, in id order."""
         return [self.project_milestone(m) for m in sort_milestones(as_milestones(value))]
 
+    @cached_property
+    def milestone_read_back(self) -> dict[str, str]:
+        """What each milestone status reads back as through its sub-task status (computed once:
+        the projection's hot path)."""
+        return {
+            status.value: self.milestone_status_for(name).value
+            for status, name in self.milestones.statuses.items()
+        }
+
     def project_milestone(self, m: MilestoneValue) -> MilestoneValue:
-        status = MilestoneStatus(m["status"] or MilestoneStatus.OPEN)
-        back = self.milestone_status_for(self.milestones.statuses[status])
+        status = m["status"] or MilestoneStatus.OPEN
+        back = self.milestone_read_back.get(status)
+        if back is None:  # not a milestone status (ValueError), or not mapped (KeyError)
+            back = self.milestone_read_back[MilestoneStatus(status)]
         return {
             "id": m["id"],
             "description": single_line(m["description"]),
             "due_date": m["due_date"],
-            "status": back.value,
+            "status": back,
         }
 
 
@@ -239,9 +251,12 @@ def as_label(text: str) -> str:
     return re.sub(r"\s+", "_", text.strip())
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def _natural(text: str) -> tuple[int | str, ...]:
-    # re.split with a group alternates text and digits, so equal positions hold equal types
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+    # split on a group alternates text and digits, so equal positions hold equal types
+    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(text))
 
 
 def sort_milestones(items: Iterable[MilestoneValue]) -> list[MilestoneValue]:

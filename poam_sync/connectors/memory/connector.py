@@ -117,7 +117,7 @@ class MemoryConnector(Connector):
         if field == "controls":
             return list(as_strings(value, field))
         if field == "milestones":
-            return as_milestones(value, field)  # new dicts of exactly the four keys
+            return [m.copy() for m in as_milestones(value, field)]
         return value
 
     def check(self) -> dict[str, str]:

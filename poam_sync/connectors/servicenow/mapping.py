@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -65,6 +66,18 @@ class MilestoneMapping(_Frozen):
             if mapped == label:
                 return status
         return None
+
+    @cached_property
+    def round_trip(self) -> dict[str, str]:
+        """What each milestone status reads back as through its state label (computed once:
+        the projection's hot path)."""
+        return {
+            status.value: (self.read_back(label) or status).value
+            for status, label in self.states.items()
+        }
+
+
+_DEFAULT_MILESTONES = MilestoneMapping()
 
 
 class ServiceNowMapping(_Frozen):
@@ -182,18 +195,21 @@ class ServiceNowMapping(_Frozen):
         self, value: SyncValue, max_lengths: Mapping[str, int] | None = None
     ) -> list[MilestoneValue]:
         out: list[MilestoneValue] = []
-        m = self.milestones or MilestoneMapping()
+        m = self.milestones or _DEFAULT_MILESTONES
         limit = (max_lengths or {}).get(f"milestone.{m.description_field}")
+        round_trip = m.round_trip
         for raw in as_milestones(value):
-            status = MilestoneStatus(raw["status"] or MilestoneStatus.OPEN)
-            back = m.read_back(m.states[status]) or status
+            status = raw["status"] or MilestoneStatus.OPEN
+            back = round_trip.get(status)
+            if back is None:  # not a milestone status: ValueError, as ever
+                back = round_trip[MilestoneStatus(status)]
             desc, due = raw["description"], raw["due_date"]
             out.append(
                 {
                     "id": raw["id"],
                     "description": desc[:limit] if limit else desc,
                     "due_date": due[:10] if due else None,
-                    "status": back.value,
+                    "status": back,
                 }
             )
         return sort_milestones(out)
@@ -213,8 +229,11 @@ def split_controls(text: str) -> list[str]:
     return seen
 
 
+_RUNS = re.compile(r"\d+|\D+")
+
+
 def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", text))
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RUNS.findall(text))
 
 
 def sort_milestones(items: Iterable[MilestoneValue]) -> list[MilestoneValue]:
