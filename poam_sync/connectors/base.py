@@ -22,8 +22,14 @@ Synced canonical fields (a connector's mapping chooses which of these it syncs):
 ``scheduled_completion_date`` ``YYYY-MM-DD`` or None
 ``original_risk``           a :class:`poam_sync.model.RiskLevel` value or None
 ``controls``                list of control ids
-``milestones``              list of ``{"id", "description", "due_date", "status"}``
+``milestones``              list of :class:`MilestoneValue`
 ==========================  =========================================================
+
+These values are typed: a field holds a :data:`SyncValue`, a record's fields are
+:data:`SyncValues`. Code that needs one shape reads it through :func:`as_text`,
+:func:`as_optional_text`, :func:`as_strings` or :func:`as_milestones`, which raise a
+:class:`TypeError` (or :class:`ValueError` for a milestone's keys) on any other shape instead of
+converting it.
 """
 
 from __future__ import annotations
@@ -34,11 +40,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypedDict, TypeGuard, TypeVar
 
 from pydantic import BaseModel
 
-from poam_sync.model import JsonValue, Note
+from poam_sync.model import Note
+
+__all__ = [
+    "MILESTONE_KEYS",
+    "SYNCABLE_FIELDS",
+    "SYNC_FIELD_ORDER",
+    "Connector",
+    "ConnectorType",
+    "FieldProblem",
+    "MilestoneValue",
+    "RemoteRecord",
+    "Stamp",
+    "SyncValue",
+    "SyncValues",
+    "WriteResult",
+    "as_milestones",
+    "as_optional_text",
+    "as_strings",
+    "as_text",
+    "mark_note",
+    "parse_note",
+]
 
 SYNC_FIELD_ORDER: tuple[str, ...] = (
     "title",
@@ -55,6 +82,109 @@ SYNC_FIELD_ORDER: tuple[str, ...] = (
 place they are written out."""
 
 SYNCABLE_FIELDS = frozenset(SYNC_FIELD_ORDER)
+
+
+# -- the values connectors exchange ----------------------------------------------------------
+
+
+class MilestoneValue(TypedDict):
+    """One milestone as connectors speak it: exactly these four keys."""
+
+    id: str
+    description: str
+    due_date: str | None  # YYYY-MM-DD
+    status: str  # a poam_sync.model.MilestoneStatus value
+
+
+MILESTONE_KEYS: frozenset[str] = MilestoneValue.__required_keys__
+
+SyncValue: TypeAlias = str | list[str] | list[MilestoneValue] | None
+"""The value of one synced field (the table above): text (also status, risk, owner and dates),
+a list of control ids, a list of milestones, or None."""
+
+SyncValues: TypeAlias = Mapping[str, SyncValue]
+"""Synced fields by canonical name: what a connector reads, and what it is asked to write."""
+
+
+def _shape(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def as_text(value: SyncValue, field: str = "value") -> str:
+    """``value`` as text: a str as it is, None as ``""``; :class:`TypeError` for a list."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    raise TypeError(f"{field}: expected text, got {_shape(value)}")
+
+
+def as_optional_text(value: SyncValue, field: str = "value") -> str | None:
+    """``value`` as text or None (owner, dates, risk); :class:`TypeError` for a list."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{field}: expected text or None, got {_shape(value)}")
+
+
+def _all_str(items: list[str] | list[MilestoneValue]) -> TypeGuard[list[str]]:
+    for item in items:  # noqa: SIM110 - twice as fast as all() on a genexpr (the planner's path)
+        if not isinstance(item, str):
+            return False
+    return True
+
+
+def as_strings(value: SyncValue, field: str = "value") -> list[str]:
+    """``value`` as a list of str (controls), None as ``[]``; :class:`TypeError` otherwise.
+
+    The list itself is returned, checked, not copied."""
+    if value is None:
+        return []
+    if isinstance(value, list) and _all_str(value):
+        return value
+    raise TypeError(f"{field}: expected a list of text, got {_shape(value)}")
+
+
+def _is_milestone(item: object) -> TypeGuard[MilestoneValue]:
+    return (
+        isinstance(item, dict)
+        and item.keys() == MILESTONE_KEYS
+        and isinstance(item["id"], str)
+        and isinstance(item["description"], str)
+        and isinstance(item["status"], str)
+        and (item["due_date"] is None or isinstance(item["due_date"], str))
+    )
+
+
+def _all_milestones(items: list[str] | list[MilestoneValue]) -> TypeGuard[list[MilestoneValue]]:
+    return all(map(_is_milestone, items))
+
+
+def _milestone_error(value: object, field: str) -> TypeError | ValueError:
+    """Why ``value`` is no list of milestones (only computed when it is not)."""
+    if not isinstance(value, list):
+        return TypeError(f"{field}: expected a list of milestones, got {_shape(value)}")
+    item = next(i for i in value if not _is_milestone(i))
+    if not isinstance(item, dict):
+        return TypeError(f"{field}: expected a milestone dict, got {_shape(item)}")
+    if item.keys() != MILESTONE_KEYS:
+        return ValueError(
+            f"{field}: a milestone has exactly the keys {sorted(MILESTONE_KEYS)}, "
+            f"not {sorted(map(str, item))}"
+        )
+    return TypeError(f"{field}: a milestone's values are text (due_date text or None): {item!r}")
+
+
+def as_milestones(value: SyncValue, field: str = "milestones") -> list[MilestoneValue]:
+    """``value`` as a list of milestones, None as ``[]``; the list itself, checked, not copied.
+
+    :class:`TypeError` for anything but a list of dicts with text values, :class:`ValueError`
+    for a milestone with missing or extra keys."""
+    if value is None:
+        return []
+    if isinstance(value, list) and _all_milestones(value):
+        return value
+    raise _milestone_error(value, field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +209,7 @@ class RemoteRecord:
     key: str  # human key: Jira issue key, ServiceNow number
     version: str  # changes on every remote write: Jira `updated`, ServiceNow sys_mod_count
     updated_at: datetime  # timezone-aware UTC
-    fields: Mapping[str, JsonValue]  # canonical field -> canonical JSON value (projected)
+    fields: SyncValues  # canonical field -> canonical value (projected)
     stamp: Stamp | None = None  # our correlation stamp, when the record carries one
     updated_by: str | None = None  # the last remote actor, for the change log
     url: str | None = None  # where a person can open it
@@ -115,7 +245,7 @@ class Connector(ABC):
         remote, before a cycle plans. Raises :class:`poam_sync.errors.RemoteError` when it
         cannot; once it has returned, :meth:`project` makes no I/O."""
 
-    def project(self, field: str, value: JsonValue) -> JsonValue:
+    def project(self, field: str, value: SyncValue) -> SyncValue:
         """The canonical value ``value`` becomes after a round trip through this remote.
 
         Pure: called by the planner, which does no I/O; anything it needs from the remote is
@@ -143,11 +273,11 @@ class Connector(ABC):
         """The record carrying ``stamp`` (crash recovery before a create), or None."""
 
     @abstractmethod
-    def create(self, stamp: Stamp, fields: Mapping[str, JsonValue]) -> WriteResult:
+    def create(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         """Create a stamped record holding ``fields`` (canonical values)."""
 
     def create_many(
-        self, batch: Sequence[tuple[Stamp, Mapping[str, JsonValue]]]
+        self, batch: Sequence[tuple[Stamp, SyncValues]]
     ) -> list[WriteResult | Exception]:
         """Create several records; one result or error per input, in order."""
         results: list[WriteResult | Exception] = []
@@ -159,7 +289,7 @@ class Connector(ABC):
         return results
 
     @abstractmethod
-    def update(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+    def update(self, remote_id: str, changes: SyncValues) -> WriteResult:
         """Write only ``changes`` (canonical values); report fields it could not write."""
 
     @abstractmethod

@@ -22,6 +22,8 @@ from poam_sync.errors import ConfigError
 
 ENTRY_POINT_GROUP = "poam_sync.connectors"
 
+# Any: the registry holds types of different settings and mappings (ConnectorType's parameters
+# are invariant, so no common supertype fits); each is consistent within itself.
 AnyConnectorType = ConnectorType[Any, Any]
 
 

@@ -36,14 +36,20 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from poam_sync.connectors.base import Connector, RemoteRecord, Stamp
+from poam_sync.connectors.base import (
+    Connector,
+    MilestoneValue,
+    RemoteRecord,
+    Stamp,
+    SyncValue,
+    SyncValues,
+)
 from poam_sync.errors import RecordGone, RemoteAuthError, RemoteTransientError
-from poam_sync.model import JsonValue, Note
+from poam_sync.model import Note
 
 __all__ = ["ConnectorContract", "Harness", "base_fields", "new_stamp", "projected"]
 
@@ -57,7 +63,7 @@ class Harness(ABC):
     other_owner: str
 
     @abstractmethod
-    def human_update(self, remote_id: str, field: str, value: JsonValue) -> None:
+    def human_update(self, remote_id: str, field: str, value: SyncValue) -> None:
         """Change a canonical field remotely as another user would (not through the connector)."""
 
     @abstractmethod
@@ -83,9 +89,9 @@ def new_stamp(poam_id: str | None = None) -> Stamp:
     return Stamp(system="contract", poam_id=poam_id or f"V-{u[:8]}", item_uuid=u)
 
 
-def base_fields(h: Harness, **over: JsonValue) -> dict[str, JsonValue]:
+def base_fields(h: Harness, **over: SyncValue) -> dict[str, SyncValue]:
     """A plausible item's canonical values, limited to the fields the connector syncs."""
-    values: dict[str, JsonValue] = {
+    values: dict[str, SyncValue] = {
         "title": "Outdated OpenSSL on web tier",
         "description": "OpenSSL 1.1.1 on web-01 is end of life.",
         "status": "open",
@@ -100,7 +106,7 @@ def base_fields(h: Harness, **over: JsonValue) -> dict[str, JsonValue]:
     return {k: v for k, v in values.items() if k in h.connector.synced_fields}
 
 
-def projected(c: Connector, values: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+def projected(c: Connector, values: SyncValues) -> dict[str, SyncValue]:
     """``values`` as they survive a round trip through ``c``."""
     return {k: c.project(k, v) for k, v in values.items()}
 
@@ -212,7 +218,7 @@ class ConnectorContract:
             ("status", "remediating"),
         ],
     )
-    def test_update_writes_one_field(self, harness: Harness, field: str, value: JsonValue) -> None:
+    def test_update_writes_one_field(self, harness: Harness, field: str, value: SyncValue) -> None:
         c = harness.connector
         if field not in c.synced_fields:
             pytest.skip(f"{c.name} does not sync {field}")
@@ -261,7 +267,7 @@ class ConnectorContract:
         c = harness.connector
         if "milestones" not in c.synced_fields:
             pytest.skip(f"{c.name} does not sync milestones")
-        milestones = [
+        milestones: list[MilestoneValue] = [
             {"id": "1", "description": "Patch staging", "due_date": "2027-01-10", "status": "open"},
             {"id": "2", "description": "Patch prod", "due_date": "2027-02-10", "status": "open"},
         ]

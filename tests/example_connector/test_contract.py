@@ -6,8 +6,8 @@ import pytest
 from poam_sync_example import ExampleConnector
 
 from poam_sync.connectors._http import RetryPolicy
+from poam_sync.connectors.base import SyncValue
 from poam_sync.connectors.memory import MemoryRemote
-from poam_sync.model import JsonValue
 from poam_sync.testing import ConnectorContract, Harness
 
 
@@ -21,7 +21,7 @@ class ExampleHarness(Harness):
             remote=self.remote, retry=RetryPolicy(base_delay=0.01, max_delay=0.05)
         )
 
-    def human_update(self, remote_id: str, field: str, value: JsonValue) -> None:
+    def human_update(self, remote_id: str, field: str, value: SyncValue) -> None:
         self.remote.human_write(remote_id, field, value, actor="carol@example.com")
 
     def human_comment(self, remote_id: str, body: str) -> None:

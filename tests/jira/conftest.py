@@ -12,10 +12,11 @@ from jira import JIRA
 from pydantic import SecretStr
 
 from poam_sync.connectors._http import RetryPolicy
+from poam_sync.connectors.base import SyncValue
 from poam_sync.connectors.jira.connector import JiraConnector
 from poam_sync.connectors.jira.mapping import JiraMapping, load_jira_mapping
 from poam_sync.connectors.jira.settings import JiraSettings
-from poam_sync.model import JsonValue, Status
+from poam_sync.model import Status
 from poam_sync.simulators.jira import (
     DEFAULT_EMAIL,
     DEFAULT_PAT,
@@ -100,7 +101,7 @@ class JiraHarness(Harness):
         self.connector = connector
         self.mapping = connector.mapping
 
-    def human_update(self, remote_id: str, field: str, value: JsonValue) -> None:
+    def human_update(self, remote_id: str, field: str, value: SyncValue) -> None:
         if field == "status":
             target = self.mapping.statuses[Status(str(value))]
             self.sim.human_transition(

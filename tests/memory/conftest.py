@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from poam_sync.connectors._http import RetryPolicy
+from poam_sync.connectors.base import SyncValue
 from poam_sync.connectors.memory import MemoryConnector, MemoryRemote, MemorySettings
-from poam_sync.model import JsonValue
 from poam_sync.testing import Harness
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -21,7 +21,7 @@ class MemoryHarness(Harness):
         self.remote = remote
         self.connector = connector
 
-    def human_update(self, remote_id: str, field: str, value: JsonValue) -> None:
+    def human_update(self, remote_id: str, field: str, value: SyncValue) -> None:
         self.remote.human_write(remote_id, field, value, actor=PERSON)
 
     def human_comment(self, remote_id: str, body: str) -> None:

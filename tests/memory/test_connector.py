@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from poam_sync.connectors.base import as_milestones, as_optional_text, as_strings, as_text
 from poam_sync.connectors.memory import MemoryConnector, MemoryRemote
 from poam_sync.errors import RemoteRejected, RemoteTransientError
 from poam_sync.testing import new_stamp
@@ -51,3 +54,29 @@ def test_a_retried_bulk_create_does_not_duplicate_what_already_landed(
     (again,) = memory.create_many([(stamp, {"title": "Landed"})])
     assert not isinstance(again, Exception) and again.record.remote_id == first.remote_id
     assert len(remote.records()) == 1
+
+
+def test_values_of_the_wrong_shape_are_refused_never_converted(memory: MemoryConnector) -> None:
+    milestone = {"id": "1", "description": "Patch", "due_date": None, "status": "open"}
+    assert memory.project("milestones", [milestone]) == [milestone]
+    with pytest.raises(TypeError, match="controls"):
+        memory.project("controls", "SI-2")
+    with pytest.raises(ValueError, match="exactly the keys"):
+        memory.project("milestones", [{"id": "1", "status": "open"}])
+    with pytest.raises(TypeError, match="milestone dict"):
+        memory.project("milestones", ["1"])
+
+
+def test_the_value_readers_name_the_field_and_the_shape() -> None:
+    assert as_text(None) == "" and as_text("x") == "x"
+    assert as_optional_text(None) is None
+    assert as_strings(None) == [] and as_strings(["AC-2"]) == ["AC-2"]
+    assert as_milestones(None) == []
+    with pytest.raises(TypeError, match="title: expected text, got list"):
+        as_text(["x"], "title")
+    with pytest.raises(TypeError, match="owner"):
+        as_optional_text(["a@example.com"], "owner")
+    with pytest.raises(TypeError, match="controls"):
+        as_strings(["AC-2", 3], "controls")
+    with pytest.raises(TypeError, match="due_date text or None"):
+        as_milestones([{"id": "1", "description": "", "due_date": 20270101, "status": "open"}])

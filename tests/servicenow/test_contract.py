@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from poam_sync.connectors.base import SyncValue
 from poam_sync.connectors.servicenow.connector import ServiceNowConnector
-from poam_sync.model import JsonValue, Status
+from poam_sync.model import Status
 from poam_sync.simulators.servicenow import RunningServiceNow
 from poam_sync.testing import ConnectorContract, Harness
 
@@ -21,7 +22,7 @@ class ServiceNowHarness(Harness):
         self.connector = connector
         self.table = connector.table
 
-    def human_update(self, remote_id: str, field: str, value: JsonValue) -> None:
+    def human_update(self, remote_id: str, field: str, value: SyncValue) -> None:
         column = self.connector.mapping.fields[field]
         self.run.sim.human_update(self.table, remote_id, {column: value})
 

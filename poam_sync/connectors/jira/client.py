@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import requests
 from jira import JIRA, JIRAError
@@ -37,7 +37,7 @@ from poam_sync.errors import (
 __all__ = [
     "BULK_SIZE",
     "JiraClient",
-    "JsonDict",
+    "JiraJson",
     "body_text",
     "field_errors",
     "http_session",
@@ -46,7 +46,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-JsonDict = dict[str, Any]
+JiraJson: TypeAlias = dict[str, Any]
+"""A JSON object as Jira sends or takes it (an issue, its fields, an error body): Jira's own
+untyped payload at the edge. :mod:`.records` and :mod:`.milestones` turn it into
+:data:`~poam_sync.connectors.base.SyncValue` values; :mod:`.edits` builds it from them."""
 
 BULK_SIZE = 50  # Jira's limit for POST /issue/bulk
 
@@ -129,32 +132,32 @@ class JiraClient:
     def _url(self, path: str) -> str:
         return f"{self.settings.url}/rest/api/2/{path}"
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:  # JSON: any shape
         """GET ``/rest/api/2/<path>`` as JSON (not retried: wrap it in :meth:`call`)."""
         return http_session(self.jira).get(self._url(path), params=params).json()
 
-    def get_issue(self, key: str, params: Mapping[str, Any]) -> JsonDict:
+    def get_issue(self, key: str, params: Mapping[str, str]) -> JiraJson:
         """One issue as Jira's JSON; raw, because ``JIRA.issue`` builds resource objects from
         the whole answer (changelog and comments included), which we would only throw away."""
-        result: JsonDict = self.get(f"issue/{key}", params)
+        result: JiraJson = self.get(f"issue/{key}", params)
         return result
 
-    def send(self, method: str, path: str, body: Any) -> requests.Response:
+    def send(self, method: str, path: str, body: JiraJson) -> requests.Response:
         """PUT/POST ``body`` as JSON to ``/rest/api/2/<path>`` (not retried)."""
         return http_session(self.jira).request(method, self._url(path), data=json.dumps(body))
 
-    def bulk(self, updates: list[JsonDict]) -> JsonDict:
+    def bulk(self, updates: list[JiraJson]) -> JiraJson:
         """POST ``/issue/bulk``: the created issues and the per-element errors."""
         try:
             response = self.send("POST", "issue/bulk", {"issueUpdates": updates})
         except JIRAError as exc:
             # all of them failed: Jira answers 400 with the same per-element body
             if exc.status_code == 400 and exc.response is not None:
-                body: JsonDict = exc.response.json()
+                body: JiraJson = exc.response.json()
                 if "errors" in body and "issues" in body:
                     return body
             raise
-        result: JsonDict = response.json()
+        result: JiraJson = response.json()
         return result
 
     # -- search ----------------------------------------------------------------------------
@@ -167,7 +170,7 @@ class JiraClient:
         cloud: bool,
         properties: str,
         expand: str | None = None,
-    ) -> Iterator[JsonDict]:
+    ) -> Iterator[JiraJson]:
         """All issues matching ``jql``, page by page (each page retried on its own).
 
         Cloud pages ``search/jql`` by ``nextPageToken`` (at most 100 a page); Data Center pages
@@ -178,8 +181,8 @@ class JiraClient:
             token: str | None = None
             while True:
 
-                def page(token: str | None = token) -> Any:
-                    return self.jira.enhanced_search_issues(
+                def page(token: str | None = token) -> JiraJson:
+                    found: JiraJson = self.jira.enhanced_search_issues(
                         jql,
                         nextPageToken=token,
                         maxResults=size,
@@ -188,6 +191,7 @@ class JiraClient:
                         properties=properties,
                         json_result=True,
                     )
+                    return found
 
                 result = self.call("search", page)
                 yield from result.get("issues", [])
@@ -197,7 +201,7 @@ class JiraClient:
         start = 0
         while True:
 
-            def dc_page(start: int = start) -> Any:
+            def dc_page(start: int = start) -> JiraJson:
                 return self.jira.search_issues(
                     jql,
                     startAt=start,
@@ -224,13 +228,13 @@ def parse_jira_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
 
 
-def _error_parts(body: JsonDict) -> list[str]:
+def _error_parts(body: JiraJson) -> list[str]:
     parts = [str(m) for m in body.get("errorMessages") or []]
     parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
     return parts
 
 
-def body_text(body: Any) -> str:
+def body_text(body: object) -> str:
     """An error body (``errorMessages`` + ``errors``) as one line of text."""
     if not isinstance(body, dict):
         return str(body)

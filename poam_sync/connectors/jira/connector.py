@@ -18,7 +18,7 @@ de-duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,10 +29,13 @@ from poam_sync.connectors.base import (
     FieldProblem,
     RemoteRecord,
     Stamp,
+    SyncValue,
+    SyncValues,
     WriteResult,
+    as_text,
     mark_note,
 )
-from poam_sync.connectors.jira.client import BULK_SIZE, JiraClient, JsonDict, body_text
+from poam_sync.connectors.jira.client import BULK_SIZE, JiraClient, JiraJson, body_text
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.edits import JiraEditor
 from poam_sync.connectors.jira.mapping import JiraMapping, single_line
@@ -42,7 +45,7 @@ from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.connectors.jira.site import JiraSite
 from poam_sync.connectors.jira.workflow import JiraWorkflow
 from poam_sync.errors import RecordGone, RemoteError, RemoteRejected
-from poam_sync.model import JsonValue, Note, Status
+from poam_sync.model import Note, Status
 
 __all__ = ["JiraConnector"]
 
@@ -103,7 +106,7 @@ class JiraConnector(Connector):
     def close(self) -> None:
         self.client.close()
 
-    def project(self, field: str, value: JsonValue) -> JsonValue:
+    def project(self, field: str, value: SyncValue) -> SyncValue:
         """Pure: the mapping's projection (owners compare as lower-case e-mails)."""
         if field == "owner" and isinstance(value, str):
             return value.lower()
@@ -111,7 +114,7 @@ class JiraConnector(Connector):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _search(self, jql: str, *, expand: str | None = "changelog") -> Iterator[JsonDict]:
+    def _search(self, jql: str, *, expand: str | None = "changelog") -> Iterator[JiraJson]:
         return self.client.search(
             jql,
             self.reader.fields(),
@@ -120,7 +123,7 @@ class JiraConnector(Connector):
             expand=expand,
         )
 
-    def _records(self, raws: Sequence[JsonDict]) -> list[RemoteRecord]:
+    def _records(self, raws: Sequence[JiraJson]) -> list[RemoteRecord]:
         subs = self.milestones.subtasks_of(raws)
         return [self.reader.record(r, subs.get(str(r["id"]), [])) for r in raws]
 
@@ -143,7 +146,7 @@ class JiraConnector(Connector):
             jql += f' AND updated >= "{bound.strftime("%Y/%m/%d %H:%M")}"'  # floors to the minute
         jql += " ORDER BY key ASC"
         seen: set[tuple[str, str]] = set()
-        batch: list[JsonDict] = []
+        batch: list[JiraJson] = []
         for raw in self._search(jql):
             ident = (str(raw["id"]), str(raw["fields"]["updated"]))
             if ident in seen:
@@ -160,7 +163,7 @@ class JiraConnector(Connector):
         raw, subs = self._get_full(remote_id)
         return self.reader.record(raw, subs)
 
-    def _get_full(self, remote_id: str) -> tuple[JsonDict, list[JsonDict]]:
+    def _get_full(self, remote_id: str) -> tuple[JiraJson, list[JiraJson]]:
         params = {
             "fields": ",".join(self.reader.fields()),
             "expand": "changelog",
@@ -184,14 +187,14 @@ class JiraConnector(Connector):
 
     # -- creating --------------------------------------------------------------------------
 
-    def create(self, stamp: Stamp, fields: Mapping[str, JsonValue]) -> WriteResult:
+    def create(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         result = self.create_many([(stamp, fields)])[0]
         if isinstance(result, Exception):
             raise result
         return result
 
     def create_many(
-        self, batch: Sequence[tuple[Stamp, Mapping[str, JsonValue]]]
+        self, batch: Sequence[tuple[Stamp, SyncValues]]
     ) -> list[WriteResult | Exception]:
         results: list[WriteResult | Exception] = []
         for n in range(0, len(batch), BULK_SIZE):
@@ -204,13 +207,14 @@ class JiraConnector(Connector):
         return results
 
     def _create_body(
-        self, stamp: Stamp, values: Mapping[str, JsonValue], problems: list[FieldProblem]
-    ) -> JsonDict:
+        self, stamp: Stamp, values: SyncValues, problems: list[FieldProblem]
+    ) -> JiraJson:
         meta, ids, ms = self.site.meta, self.site.ids, self.mapping.stamp
-        fields: JsonDict = {
+        fields: JiraJson = {
             "project": {"id": meta.project_id},
             "issuetype": {"id": meta.issue_type_id},
-            "summary": single_line(str(values.get("title") or stamp.poam_id)) or stamp.poam_id,
+            "summary": single_line(as_text(values.get("title"), "title") or stamp.poam_id)
+            or stamp.poam_id,
         }
         plain = {k: v for k, v in values.items() if k in ids.by_canonical and k != "title"}
         fields |= self.editor.edit_values(plain, problems)
@@ -229,7 +233,7 @@ class JiraConnector(Connector):
         return {"fields": fields, "properties": [{"key": ms.property, "value": value}]}
 
     def _create_chunk(
-        self, chunk: Sequence[tuple[Stamp, Mapping[str, JsonValue]]]
+        self, chunk: Sequence[tuple[Stamp, SyncValues]]
     ) -> list[WriteResult | Exception]:
         problems: list[list[FieldProblem]] = [[] for _ in chunk]
         bodies = [self._create_body(s, v, p) for (s, v), p in zip(chunk, problems, strict=True)]
@@ -276,7 +280,9 @@ class JiraConnector(Connector):
                 problems[i] += self.milestones.sync(key, values["milestones"], [])
             wanted = values.get("status")
             if "status" in self.synced_fields and wanted and wanted != Status.OPEN.value:
-                problem = self.workflow.move_to(key, self.mapping.statuses[Status(str(wanted))])
+                problem = self.workflow.move_to(
+                    key, self.mapping.statuses[Status(as_text(wanted, "status"))]
+                )
                 if problem:
                     problems[i].append(problem)
         records = {r.key: r for r in self._fetch([k for _, k in made])}
@@ -293,7 +299,7 @@ class JiraConnector(Connector):
 
     # -- updating --------------------------------------------------------------------------
 
-    def update(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+    def update(self, remote_id: str, changes: SyncValues) -> WriteResult:
         changes = {k: v for k, v in changes.items() if k in self.synced_fields}
         problems: list[FieldProblem] = []
         raw, subs = self._get_full(remote_id)
@@ -317,7 +323,9 @@ class JiraConnector(Connector):
             problems += self.milestones.sync(current.key, changes["milestones"], subs)
         wanted = changes.get("status")
         if wanted is not None and current.fields.get("status") != self.project("status", wanted):
-            problem = self.workflow.move_to(current.key, self.mapping.statuses[Status(str(wanted))])
+            problem = self.workflow.move_to(
+                current.key, self.mapping.statuses[Status(as_text(wanted, "status"))]
+            )
             if problem:
                 problems.append(problem)
         record = self.get(remote_id)

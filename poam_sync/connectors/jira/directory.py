@@ -8,7 +8,7 @@ so a cycle asks Jira about each owner at most once.
 
 from __future__ import annotations
 
-from poam_sync.connectors.jira.client import JiraClient, JsonDict
+from poam_sync.connectors.jira.client import JiraClient, JiraJson
 from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.connectors.jira.site import JiraSite
 
@@ -45,7 +45,7 @@ class JiraDirectory:
         self._users[low] = found
         return found
 
-    def email_of(self, user: JsonDict | None) -> str | None:
+    def email_of(self, user: JiraJson | None) -> str | None:
         """The canonical owner for a Jira user object: their e-mail, or a stable stand-in."""
         if not user:
             return None
@@ -57,6 +57,6 @@ class JiraDirectory:
             return entry.email.lower()
         return f"jira-user:{ident}"  # a person we cannot name by e-mail; never a blank owner
 
-    def user_ref(self, ident: str) -> JsonDict:
+    def user_ref(self, ident: str) -> JiraJson:
         """How an edit names the user ``ident`` on this deployment."""
         return {"accountId": ident} if self.site.meta.cloud else {"name": ident}

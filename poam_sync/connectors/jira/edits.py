@@ -8,16 +8,20 @@ the rest is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from jira import JIRAError
 
-from poam_sync.connectors.base import FieldProblem
-from poam_sync.connectors.jira.client import JiraClient, JsonDict, field_errors
+from poam_sync.connectors.base import (
+    FieldProblem,
+    SyncValues,
+    as_optional_text,
+    as_strings,
+    as_text,
+)
+from poam_sync.connectors.jira.client import JiraClient, JiraJson, field_errors
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.mapping import JiraMapping, as_label, single_line
 from poam_sync.connectors.jira.site import JiraSite
-from poam_sync.model import JsonValue, RiskLevel
+from poam_sync.model import RiskLevel
 
 __all__ = ["JiraEditor"]
 
@@ -36,56 +40,55 @@ class JiraEditor:
         self.mapping = mapping
         self.directory = directory
 
-    def edit_values(
-        self, values: Mapping[str, JsonValue], problems: list[FieldProblem]
-    ) -> JsonDict:
+    def edit_values(self, values: SyncValues, problems: list[FieldProblem]) -> JiraJson:
         """Mapped canonical fields as Jira edit values (owner through the user directory).
 
         Callers pass only fields the mapping maps (``site.ids.by_canonical``)."""
         ids = self.site.ids.by_canonical
-        out: JsonDict = {}
+        out: JiraJson = {}
         for field, value in values.items():
             fid = ids[field]
             if field == "title":
-                out[fid] = single_line(str(value or ""))
+                out[fid] = single_line(as_text(value, field))
             elif field == "description":
-                out[fid] = str(value or "") or None
+                out[fid] = as_text(value, field) or None
             elif field == "owner":
-                if value is None:
+                email = as_optional_text(value, field)
+                if email is None:
                     out[fid] = None
                     continue
-                ident = self.directory.user_id(str(value))
+                ident = self.directory.user_id(email)
                 if ident is None:
                     problems.append(
                         FieldProblem(
                             "owner",
                             "unknown_user",
-                            f"no Jira user for {value}; the assignee was left as it was",
+                            f"no Jira user for {email}; the assignee was left as it was",
                             hint="add the user to users: in mappings/jira.yaml",
                         )
                     )
                     continue
                 out[fid] = self.directory.user_ref(ident)
             elif field == "original_risk":
+                risk = as_optional_text(value, field)
                 name = (
-                    self.mapping.priorities[RiskLevel(str(value))]
-                    if value
+                    self.mapping.priorities[RiskLevel(risk)]
+                    if risk
                     else self.mapping.default_priority
                 )
                 out[fid] = {"name": name}
             elif field == "controls":
-                labels = value if isinstance(value, list) else []
-                out[fid] = list(dict.fromkeys(as_label(str(c)) for c in labels))
-            else:
-                out[fid] = value
+                out[fid] = list(dict.fromkeys(as_label(c) for c in as_strings(value, field)))
+            else:  # the dates: YYYY-MM-DD or None, as Jira takes them
+                out[fid] = as_optional_text(value, field)
         return out
 
-    def put_fields(self, key: str, edit: JsonDict) -> list[FieldProblem]:
+    def put_fields(self, key: str, edit: JiraJson) -> list[FieldProblem]:
         """PUT the fields; fields Jira refuses are reported and the rest written anyway."""
         problems: list[FieldProblem] = []
         while edit:
 
-            def put(edit: JsonDict = edit) -> dict[str, str]:
+            def put(edit: JiraJson = edit) -> dict[str, str]:
                 try:
                     # raw: Issue.update would read the whole issue back after each PUT
                     self.client.send("PUT", f"issue/{key}", {"fields": edit})
@@ -105,7 +108,7 @@ class JiraEditor:
             edit = {k: v for k, v in edit.items() if k not in refused}
         return problems
 
-    def strip_refused(self, body: JsonDict, errors: JsonDict, problems: list[FieldProblem]) -> bool:
+    def strip_refused(self, body: JiraJson, errors: JiraJson, problems: list[FieldProblem]) -> bool:
         """Drop optional fields Jira refused from a create body; False when that cannot help."""
         refused = errors.get("errors") or {}
         fields = body["fields"]

@@ -22,15 +22,26 @@ What it says:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from poam_sync._settings_io import read_yaml, validation_error
-from poam_sync.connectors.base import SYNCABLE_FIELDS
+from poam_sync.connectors.base import (
+    SYNCABLE_FIELDS,
+    MilestoneValue,
+    SyncValue,
+    as_milestones,
+    as_optional_text,
+    as_strings,
+    as_text,
+)
+from poam_sync.connectors.jira.client import JiraJson
 from poam_sync.errors import ConfigError
-from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status
+from poam_sync.model import MilestoneStatus, RiskLevel, Status
 
 __all__ = ["JiraMapping", "StatusTarget", "load_jira_mapping"]
 
@@ -114,7 +125,7 @@ class JiraMapping(_Frozen):
     stamp: StampMapping = StampMapping()
     milestones: MilestoneMapping = MilestoneMapping()
     workflow: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    transition_fields: dict[str, JsonValue] = Field(default_factory=dict)
+    transition_fields: JiraJson = Field(default_factory=dict)  # Jira field id -> its JSON
     users: tuple[UserEntry, ...] = ()
 
     @model_validator(mode="after")
@@ -183,33 +194,50 @@ class JiraMapping(_Frozen):
 
     # -- the lossy projection (what survives a round trip through Jira) -------------------
 
-    def project(self, field: str, value: JsonValue) -> JsonValue:
+    def project(self, field: str, value: SyncValue) -> SyncValue:
         if field == "title":
-            return single_line(str(value or ""))
+            return single_line(as_text(value, field))
         if field == "description":
-            return str(value or "")
+            return as_text(value, field)
         if field == "status" and value is not None:
-            target = self.statuses[Status(value)]
+            status = as_text(value, field)
+            target = self.statuses[Status(status)]
             back = self.status_for(target.status, target.resolution)
-            return back.value if back else value
+            return back.value if back else status
         if field == "original_risk":
-            name = self.priorities[RiskLevel(value)] if value else self.default_priority
+            risk_value = as_optional_text(value, field)
+            name = self.priorities[RiskLevel(risk_value)] if risk_value else self.default_priority
             risk = self.risk_for(name)
             return risk.value if risk else None
         if field == "controls":
-            return list(dict.fromkeys(as_label(str(c)) for c in value or []))
+            return list(dict.fromkeys(as_label(c) for c in as_strings(value, field)))
         if field == "milestones":
-            return [self.project_milestone(m) for m in sort_milestones(value or [])]
+            return self.project_milestones(value)
         return value
 
-    def project_milestone(self, m: dict[str, Any]) -> dict[str, JsonValue]:
-        status = MilestoneStatus(m.get("status") or "open")
-        back = self.milestone_status_for(self.milestones.statuses[status])
+    def project_milestones(self, value: SyncValue) -> list[MilestoneValue]:
+        """Milestones as they read back from sub-tasks, in id order."""
+        return [self.project_milestone(m) for m in sort_milestones(as_milestones(value))]
+
+    @cached_property
+    def milestone_read_back(self) -> dict[str, str]:
+        """What each milestone status reads back as through its sub-task status (computed once:
+        the projection's hot path)."""
         return {
-            "id": str(m["id"]),
-            "description": single_line(str(m.get("description") or "")),
-            "due_date": m.get("due_date"),
-            "status": back.value,
+            status.value: self.milestone_status_for(name).value
+            for status, name in self.milestones.statuses.items()
+        }
+
+    def project_milestone(self, m: MilestoneValue) -> MilestoneValue:
+        status = m["status"] or MilestoneStatus.OPEN
+        back = self.milestone_read_back.get(status)
+        if back is None:  # not a milestone status (ValueError), or not mapped (KeyError)
+            back = self.milestone_read_back[MilestoneStatus(status)]
+        return {
+            "id": m["id"],
+            "description": single_line(m["description"]),
+            "due_date": m["due_date"],
+            "status": back,
         }
 
 
@@ -223,12 +251,17 @@ def as_label(text: str) -> str:
     return re.sub(r"\s+", "_", text.strip())
 
 
-def _natural(text: str) -> tuple[Any, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+_DIGITS = re.compile(r"(\d+)")
 
 
-def sort_milestones(items: list[Any]) -> list[dict[str, Any]]:
-    return sorted((dict(m) for m in items), key=lambda m: _natural(str(m.get("id", ""))))
+def _natural(text: str) -> tuple[int | str, ...]:
+    # split on a group alternates text and digits, so equal positions hold equal types
+    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(text))
+
+
+def sort_milestones(items: Iterable[MilestoneValue]) -> list[MilestoneValue]:
+    """Milestones in natural id order (``2`` before ``10``)."""
+    return sorted(items, key=lambda m: _natural(m["id"]))
 
 
 def load_jira_mapping(path: Path) -> JiraMapping:

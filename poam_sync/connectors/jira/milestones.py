@@ -10,10 +10,10 @@ its history, are never destroyed by a sync.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from poam_sync.connectors.base import FieldProblem
-from poam_sync.connectors.jira.client import BULK_SIZE, JiraClient, JsonDict, body_text
+from poam_sync.connectors.base import FieldProblem, MilestoneValue, SyncValue
+from poam_sync.connectors.jira.client import BULK_SIZE, JiraClient, JiraJson, body_text
 from poam_sync.connectors.jira.edits import JiraEditor
 from poam_sync.connectors.jira.mapping import (
     JiraMapping,
@@ -23,7 +23,7 @@ from poam_sync.connectors.jira.mapping import (
 )
 from poam_sync.connectors.jira.site import JiraSite
 from poam_sync.connectors.jira.workflow import JiraWorkflow
-from poam_sync.model import JsonValue, MilestoneStatus
+from poam_sync.model import MilestoneStatus
 
 __all__ = ["JiraMilestones"]
 
@@ -47,9 +47,9 @@ class JiraMilestones:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def subtasks_of(self, parents: Sequence[JsonDict]) -> dict[str, list[JsonDict]]:
+    def subtasks_of(self, parents: Sequence[JiraJson]) -> dict[str, list[JiraJson]]:
         """Sub-tasks (milestones) of ``parents``, fetched in one search per 50 parents."""
-        out: dict[str, list[JsonDict]] = {str(p["id"]): [] for p in parents}
+        out: dict[str, list[JiraJson]] = {str(p["id"]): [] for p in parents}
         if "milestones" not in self.site.synced_fields:
             return out
         keys = [p["key"] for p in parents if p["fields"].get("subtasks")]
@@ -67,10 +67,10 @@ class JiraMilestones:
                 out.setdefault(parent_id, []).append(sub)
         return out
 
-    def canonical(self, subtasks: list[JsonDict]) -> list[JsonValue]:
+    def canonical(self, subtasks: list[JiraJson]) -> list[MilestoneValue]:
         """The canonical milestones of one issue's sub-tasks (retired ones left out)."""
         ms = self.mapping.milestones
-        found = []
+        found: list[MilestoneValue] = []
         for sub in subtasks:
             labels = sub["fields"].get("labels") or []
             if ms.removed_label in labels:
@@ -84,9 +84,9 @@ class JiraMilestones:
                     "status": status.value,
                 }
             )
-        return list(sort_milestones(found))
+        return sort_milestones(found)
 
-    def _id_of(self, sub: JsonDict) -> str:
+    def _id_of(self, sub: JiraJson) -> str:
         prefix = self.mapping.milestones.label_prefix
         labels = sub["fields"].get("labels") or []
         return next(
@@ -96,17 +96,14 @@ class JiraMilestones:
     # -- writing ---------------------------------------------------------------------------
 
     def sync(
-        self, parent_key: str, wanted: JsonValue, existing: list[JsonDict]
+        self, parent_key: str, wanted: SyncValue, existing: list[JiraJson]
     ) -> list[FieldProblem]:
         """Make the sub-tasks of ``parent_key`` hold the milestones ``wanted``."""
         ms = self.mapping.milestones
         problems: list[FieldProblem] = []
         by_id = {self._id_of(sub): sub for sub in existing}
-        items = [
-            self.mapping.project_milestone(m)
-            for m in sort_milestones(wanted if isinstance(wanted, list) else [])
-        ]
-        new = [m for m in items if str(m["id"]) not in by_id]
+        items = self.mapping.project_milestones(wanted)
+        new = [m for m in items if m["id"] not in by_id]
         if new:
             bodies = [self._body(parent_key, m) for m in new]
             result = self.client.call(
@@ -121,7 +118,7 @@ class JiraMilestones:
             for i, (m, body) in enumerate(zip(new, bodies, strict=True)):
                 if i in failed:
                     continue
-                by_id[str(m["id"])] = {
+                by_id[m["id"]] = {
                     "key": next(created)["key"],
                     "fields": {
                         "summary": body["fields"]["summary"],
@@ -131,10 +128,10 @@ class JiraMilestones:
                     },
                 }
         for m in items:
-            sub = by_id.get(str(m["id"]))
+            sub = by_id.get(m["id"])
             if sub is not None:
                 problems += self._update(sub, m)
-        wanted_ids = {str(m["id"]) for m in items}
+        wanted_ids = {m["id"] for m in items}
         for mid, sub in by_id.items():
             labels = sub["fields"].get("labels") or []
             if mid not in wanted_ids and ms.removed_label not in labels:
@@ -143,11 +140,11 @@ class JiraMilestones:
                 self.client.call("retire milestone", put, key=sub["key"])
         return problems
 
-    def _update(self, sub: JsonDict, m: Mapping[str, JsonValue]) -> list[FieldProblem]:
+    def _update(self, sub: JiraJson, m: MilestoneValue) -> list[FieldProblem]:
         """Summary, due date and status of one existing sub-task, as milestone ``m`` says."""
         problems: list[FieldProblem] = []
         f = sub["fields"]
-        edit: JsonDict = {}
+        edit: JiraJson = {}
         if (f.get("summary") or "") != m["description"] and m["description"]:
             edit["summary"] = m["description"]
         if f.get("duedate") != m["due_date"]:
@@ -157,7 +154,7 @@ class JiraMilestones:
                 FieldProblem("milestones", p.code, p.message, p.hint)
                 for p in self.editor.put_fields(sub["key"], edit)
             ]
-        want_status = self.mapping.milestones.statuses[MilestoneStatus(str(m["status"]))]
+        want_status = self.mapping.milestones.statuses[MilestoneStatus(m["status"])]
         if f["status"]["name"].lower() != want_status.lower():
             target = StatusTarget(status=want_status)
             problem = self.workflow.walk(sub["key"], target, rollback_to=None)
@@ -165,9 +162,9 @@ class JiraMilestones:
                 problems.append(FieldProblem("milestones", problem.code, problem.message))
         return problems
 
-    def _body(self, parent_key: str, m: Mapping[str, JsonValue]) -> JsonDict:
+    def _body(self, parent_key: str, m: MilestoneValue) -> JiraJson:
         meta, ms = self.site.meta, self.mapping.milestones
-        fields: JsonDict = {
+        fields: JiraJson = {
             "project": {"id": meta.project_id},
             "issuetype": {"id": meta.subtask_type_id},
             "parent": {"key": parent_key},

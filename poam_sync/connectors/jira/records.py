@@ -9,13 +9,12 @@ controls, even when the controls are mapped to the labels.
 
 from __future__ import annotations
 
-from poam_sync.connectors.base import RemoteRecord, Stamp, parse_note
-from poam_sync.connectors.jira.client import JsonDict, parse_jira_time
+from poam_sync.connectors.base import RemoteRecord, Stamp, SyncValue, parse_note
+from poam_sync.connectors.jira.client import JiraJson, parse_jira_time
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.connectors.jira.milestones import JiraMilestones
 from poam_sync.connectors.jira.site import JiraSite
-from poam_sync.model import JsonValue
 
 __all__ = ["STAMP_LABEL_PREFIX", "JiraReader"]
 
@@ -62,7 +61,7 @@ class JiraReader:
             wanted.add(ids.stamp_field)
         return sorted(wanted)
 
-    def record(self, raw: JsonDict, subtasks: list[JsonDict]) -> RemoteRecord:
+    def record(self, raw: JiraJson, subtasks: list[JiraJson]) -> RemoteRecord:
         f = raw["fields"]
         email_of = self.directory.email_of
         actor, latest = None, None
@@ -97,10 +96,10 @@ class JiraReader:
             notes=tuple(notes),
         )
 
-    def _canonical(self, raw: JsonDict, subtasks: list[JsonDict]) -> dict[str, JsonValue]:
+    def _canonical(self, raw: JiraJson, subtasks: list[JiraJson]) -> dict[str, SyncValue]:
         f = raw["fields"]
         ids = self.site.ids.by_canonical
-        out: dict[str, JsonValue] = {}
+        out: dict[str, SyncValue] = {}
         for field in self.site.synced_fields:
             if field == "status":
                 res = (f.get("resolution") or {}).get("name")
@@ -122,7 +121,7 @@ class JiraReader:
                 out[field] = f.get(ids[field])
         return out
 
-    def _stamp_of(self, raw: JsonDict) -> Stamp | None:
+    def _stamp_of(self, raw: JiraJson) -> Stamp | None:
         value = (raw.get("properties") or {}).get(self.mapping.stamp.property)
         if isinstance(value, dict):
             try:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import functools
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from poam_sync.connectors.base import FieldProblem
-from poam_sync.connectors.jira.client import JiraClient, JsonDict
+from poam_sync.connectors.jira.client import JiraClient, JiraJson
 from poam_sync.connectors.jira.mapping import JiraMapping, StatusTarget
 from poam_sync.connectors.jira.site import JiraSite
 from poam_sync.errors import RemoteRejected
@@ -36,7 +35,7 @@ class _Hop:
     id: str
     name: str
     to: str
-    fields: dict[str, Any]
+    fields: JiraJson  # the transition screen's fields, as Jira describes them
 
 
 class JiraWorkflow:
@@ -95,7 +94,7 @@ class JiraWorkflow:
                 last_why = self._needs(hop, status)
                 avoid.add((status.lower(), hop.to.lower()))
                 continue
-            body: JsonDict = {"transition": {"id": hop.id}}
+            body: JiraJson = {"transition": {"id": hop.id}}
             if fields:
                 body["fields"] = fields
             # raw: JIRA.transition_issue sends the id as a number and always a "fields" key
@@ -112,7 +111,7 @@ class JiraWorkflow:
     def _transitions(self, key: str) -> tuple[str, str, str | None, list[_Hop]]:
         """(issue type id, status, resolution, transitions available now) of an issue."""
 
-        def read() -> tuple[JsonDict, list[JsonDict]]:
+        def read() -> tuple[JiraJson, list[JiraJson]]:
             issue = self.client.get_issue(key, {"fields": "status,resolution,issuetype"})
             trans = self.client.jira.transitions(key, expand="transitions.fields")
             return issue, trans
@@ -168,12 +167,12 @@ class JiraWorkflow:
             f"{', '.join(missing)}, which mappings/jira.yaml does not fill"
         )
 
-    def _screen_values(self, hop: _Hop, final: StatusTarget | None) -> tuple[JsonDict, list[str]]:
+    def _screen_values(self, hop: _Hop, final: StatusTarget | None) -> tuple[JiraJson, list[str]]:
         """The transition screen's values from the mapping, and the required ones it lacks.
 
         The resolution comes from the target status on the final hop; a required resolution
         on an intermediate hop from ``transition_fields`` (else ``Done``)."""
-        values: JsonDict = {}
+        values: JiraJson = {}
         missing: list[str] = []
         extra = {k.lower(): v for k, v in self.mapping.transition_fields.items()}
         for fid, meta in hop.fields.items():

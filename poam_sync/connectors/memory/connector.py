@@ -8,7 +8,7 @@ failures into ``poam_sync.errors``, retry only what is safe to repeat, speak can
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -19,7 +19,11 @@ from poam_sync.connectors.base import (
     FieldProblem,
     RemoteRecord,
     Stamp,
+    SyncValue,
+    SyncValues,
     WriteResult,
+    as_milestones,
+    as_strings,
     mark_note,
     parse_note,
 )
@@ -38,10 +42,9 @@ from poam_sync.errors import (
     RemoteRejected,
     RemoteTransientError,
 )
-from poam_sync.model import JsonValue, Note
+from poam_sync.model import Note
 
 T = TypeVar("T")
-_MILESTONE_KEYS = ("id", "description", "due_date", "status")
 
 
 def translate(exc: MemoryFault, *, connector: str, key: str | None, what: str) -> RemoteError:
@@ -105,16 +108,16 @@ class MemoryConnector(Connector):
         # Called before a cycle plans: load what project() needs, so project() stays pure.
         self._title_limit = self._call("describe", self.remote.describe)["title_limit"]
 
-    def project(self, field: str, value: JsonValue) -> JsonValue:
+    def project(self, field: str, value: SyncValue) -> SyncValue:
         # What ``value`` reads back as after a write. The engine compares in this projection,
         # so an echo of our own write is never taken for a change. Idempotent, no I/O.
         if field == "title" and isinstance(value, str):
             return " ".join(value.split())[: self._title_limit].rstrip()
+        # Shapes are checked, never converted: a wrong one is a TypeError (a programming error).
         if field == "controls":
-            return [str(c) for c in value] if isinstance(value, list) else []
+            return list(as_strings(value, field))
         if field == "milestones":
-            items = value if isinstance(value, list) else []
-            return [{k: m.get(k) for k in _MILESTONE_KEYS} for m in items if isinstance(m, dict)]
+            return [m.copy() for m in as_milestones(value, field)]
         return value
 
     def check(self) -> dict[str, str]:
@@ -173,9 +176,7 @@ class MemoryConnector(Connector):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _values(
-        self, fields: Mapping[str, JsonValue]
-    ) -> tuple[dict[str, JsonValue], list[FieldProblem]]:
+    def _values(self, fields: SyncValues) -> tuple[dict[str, SyncValue], list[FieldProblem]]:
         """Projected values to write, minus those the remote cannot take (reported instead)."""
         values = {k: self.project(k, v) for k, v in fields.items() if k in self.synced_fields}
         problems: list[FieldProblem] = []
@@ -192,14 +193,14 @@ class MemoryConnector(Connector):
             )
         return values, problems
 
-    def create(self, stamp: Stamp, fields: Mapping[str, JsonValue]) -> WriteResult:
+    def create(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         (result,) = self.create_many([(stamp, fields)])
         if isinstance(result, Exception):
             raise result
         return result
 
     def create_many(
-        self, batch: Sequence[tuple[Stamp, Mapping[str, JsonValue]]]
+        self, batch: Sequence[tuple[Stamp, SyncValues]]
     ) -> list[WriteResult | Exception]:
         # One bulk call. The engine wants one result or error per input, in order, and never
         # an exception from here: a failing batch fails each of its items.
@@ -232,7 +233,7 @@ class MemoryConnector(Connector):
                 results.append(WriteResult(self._record(answer), tuple(problems)))
         return results
 
-    def update(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+    def update(self, remote_id: str, changes: SyncValues) -> WriteResult:
         # Write only ``changes``. A field the remote refuses is a FieldProblem and the others
         # still go through; RecordGone when the record was deleted.
         values, problems = self._values(changes)

@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from poam_sync.connectors.base import Stamp
-from poam_sync.model import JsonValue
+from poam_sync.connectors.base import Stamp, SyncValue
 
 DEFAULT_TITLE_LIMIT = 255
-_EMPTY: dict[str, JsonValue] = {
+_EMPTY: dict[str, SyncValue] = {
     "title": "",
     "description": "",
     "status": "open",
@@ -55,7 +54,7 @@ class Comment:
 class StoredRecord:
     id: str
     number: str  # the human key, MEM-1, MEM-2...
-    values: dict[str, JsonValue]
+    values: dict[str, SyncValue]
     stamp: Stamp | None
     version: int
     updated_at: datetime
@@ -116,7 +115,7 @@ class MemoryRemote:
             return copy.deepcopy(found[0]) if found else None
 
     def insert_many(
-        self, rows: Sequence[tuple[Stamp | None, dict[str, JsonValue]]], actor: str
+        self, rows: Sequence[tuple[Stamp | None, dict[str, SyncValue]]], actor: str
     ) -> list[StoredRecord | MemoryFault]:
         """The bulk API: one call; a row without a title is refused alone."""
         with self._lock:
@@ -129,7 +128,7 @@ class MemoryRemote:
                 out.append(copy.deepcopy(self._insert(stamp, values, actor)))
             return out
 
-    def write(self, record_id: str, values: dict[str, JsonValue], actor: str) -> StoredRecord:
+    def write(self, record_id: str, values: dict[str, SyncValue], actor: str) -> StoredRecord:
         with self._lock:
             self._answer()
             record = self._get(record_id)
@@ -150,11 +149,11 @@ class MemoryRemote:
 
     # -- a person's hand, and the test's (never faulted) --------------------------------------
 
-    def human_create(self, values: dict[str, JsonValue], actor: str = "carol@example.com") -> str:
+    def human_create(self, values: dict[str, SyncValue], actor: str = "carol@example.com") -> str:
         with self._lock:
             return self._insert(None, values, actor).id
 
-    def human_write(self, record_id: str, field: str, value: JsonValue, actor: str) -> None:
+    def human_write(self, record_id: str, field: str, value: SyncValue, actor: str) -> None:
         with self._lock:
             self._touch(self._get(record_id), {field: value}, actor)
 
@@ -194,7 +193,7 @@ class MemoryRemote:
             raise MemoryFault(404, f"no record {record_id}") from None
 
     def _insert(
-        self, stamp: Stamp | None, values: dict[str, JsonValue], actor: str
+        self, stamp: Stamp | None, values: dict[str, SyncValue], actor: str
     ) -> StoredRecord:
         record = StoredRecord(
             id=uuid.uuid4().hex,
@@ -208,7 +207,7 @@ class MemoryRemote:
         self._records[record.id] = record
         return record
 
-    def _touch(self, record: StoredRecord, values: dict[str, JsonValue], actor: str) -> None:
+    def _touch(self, record: StoredRecord, values: dict[str, SyncValue], actor: str) -> None:
         record.values.update(copy.deepcopy(values))
         record.version += 1
         record.updated_at = _tick()

@@ -24,7 +24,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pysnc
@@ -195,7 +195,7 @@ def remote_error(
 
 
 def build_session(
-    settings: ServiceNowSettings, *, connector: str, on_response: Callable[..., Any]
+    settings: ServiceNowSettings, *, connector: str, on_response: Callable[..., None]
 ) -> requests.Session:
     """A session trusting the configured CA (and only it), with auth, timeout and error hook."""
     session = requests.Session()
@@ -214,15 +214,15 @@ def build_session(
 # -- rows --------------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _current_row(gr: Any, fields: Sequence[str]) -> Row:
+def _current_row(gr: pysnc.GlideRecord, fields: Sequence[str]) -> Row:
     return {f: (_text(gr.get_value(f)), _text(gr.get_display_value(f))) for f in fields}
 
 
-def _rows(gr: Any, fields: Sequence[str]) -> list[Row]:
+def _rows(gr: pysnc.GlideRecord, fields: Sequence[str]) -> list[Row]:
     return [_current_row(gr, fields) for _ in gr]
 
 
@@ -258,7 +258,7 @@ class TableClient:
         self.session = build_session(settings, connector=connector, on_response=self._on_response)
         self._client = pysnc.ServiceNowClient(settings.url, self.session, auto_retry=False)
 
-    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _on_response(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         """requests hook: turn an error answer into our typed error before pysnc sees it."""
         request = response.request
         path = urlsplit(str(request.url or "")).path

@@ -22,7 +22,7 @@ happen, a work note only after the journal shows it is not there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import structlog
@@ -31,8 +31,11 @@ from poam_sync.connectors._http import RetryPolicy, with_retries
 from poam_sync.connectors.base import (
     Connector,
     FieldProblem,
+    MilestoneValue,
     RemoteRecord,
     Stamp,
+    SyncValue,
+    SyncValues,
     WriteResult,
 )
 from poam_sync.connectors.servicenow.client import Row, TableClient, checked_sys_id, chunks
@@ -44,7 +47,7 @@ from poam_sync.connectors.servicenow.notes import Journal
 from poam_sync.connectors.servicenow.records import RecordCodec, watermark_query
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import RemoteError, RemoteRejected
-from poam_sync.model import JsonValue, Note
+from poam_sync.model import Note
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +115,7 @@ class ServiceNowConnector(Connector):
         assert self._meta is not None
         return self._meta
 
-    def project(self, field: str, value: JsonValue) -> JsonValue:
+    def project(self, field: str, value: SyncValue) -> SyncValue:
         """Pure: the planner calls it. Text is cut to the column lengths :meth:`prepare` read."""
         if self._meta is None:
             raise NotPreparedError(
@@ -216,12 +219,10 @@ class ServiceNowConnector(Connector):
 
     # -- creating ------------------------------------------------------------------------------
 
-    def create(self, stamp: Stamp, fields: Mapping[str, JsonValue]) -> WriteResult:
+    def create(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         return self._create(stamp, fields, checked=False)
 
-    def _create(
-        self, stamp: Stamp, fields: Mapping[str, JsonValue], *, checked: bool
-    ) -> WriteResult:
+    def _create(self, stamp: Stamp, fields: SyncValues, *, checked: bool) -> WriteResult:
         """POST once; before any repeat, look the stamp up (the POST may have gone through)."""
         must_check = checked
 
@@ -239,13 +240,13 @@ class ServiceNowConnector(Connector):
 
         return with_retries(attempt, self.retry, what="create")
 
-    def _create_once(self, stamp: Stamp, fields: Mapping[str, JsonValue]) -> WriteResult:
+    def _create_once(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         values, problems = self.codec.values(fields, self._metadata())
         row = self.client.insert(self.table, {**values, **self.codec.stamp_values(stamp)})
         return self._after_create(row, fields, problems)
 
     def _after_create(
-        self, row: Row, fields: Mapping[str, JsonValue], problems: list[FieldProblem]
+        self, row: Row, fields: SyncValues, problems: list[FieldProblem]
     ) -> WriteResult:
         sys_id = row["sys_id"][0]
         milestones = None
@@ -256,20 +257,20 @@ class ServiceNowConnector(Connector):
         return WriteResult(self.codec.record(row, self._metadata(), milestones), tuple(problems))
 
     def _write_milestones(
-        self, sys_id: str, fields: Mapping[str, JsonValue], *, fresh: bool = False
-    ) -> list[dict[str, JsonValue]]:
+        self, sys_id: str, fields: SyncValues, *, fresh: bool = False
+    ) -> list[MilestoneValue]:
         """Write the milestones of ``fields`` under the retry policy (it is idempotent)."""
         assert self.milestones is not None
         ms, wanted, first = self.milestones, fields.get("milestones") or [], [fresh]
 
-        def write() -> list[dict[str, JsonValue]]:
+        def write() -> list[MilestoneValue]:
             fresh_now, first[0] = first[0], False  # a repeat reads what the first try left
             return ms.write(sys_id, wanted, self._metadata(), fresh=fresh_now)
 
         return self.client.call(write, what="milestones")
 
     def create_many(
-        self, batch: Sequence[tuple[Stamp, Mapping[str, JsonValue]]]
+        self, batch: Sequence[tuple[Stamp, SyncValues]]
     ) -> list[WriteResult | Exception]:
         """Creates through the Batch API, 50 per request; per-item errors in place."""
         results: list[WriteResult | Exception | None] = [None] * len(batch)
@@ -279,7 +280,7 @@ class ServiceNowConnector(Connector):
 
     def _create_chunk(
         self,
-        batch: Sequence[tuple[Stamp, Mapping[str, JsonValue]]],
+        batch: Sequence[tuple[Stamp, SyncValues]],
         indexes: range,
         results: list[WriteResult | Exception | None],
     ) -> None:
@@ -308,12 +309,12 @@ class ServiceNowConnector(Connector):
 
     # -- updating ------------------------------------------------------------------------------
 
-    def update(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+    def update(self, remote_id: str, changes: SyncValues) -> WriteResult:
         remote_id = checked_sys_id(remote_id, connector=self.name)
         # PATCHing field values and upserting milestones are idempotent: safe to repeat.
         return self.client.call(lambda: self._update_once(remote_id, changes), what="update")
 
-    def _update_once(self, remote_id: str, changes: Mapping[str, JsonValue]) -> WriteResult:
+    def _update_once(self, remote_id: str, changes: SyncValues) -> WriteResult:
         meta = self._metadata()
         values, problems = self.codec.values(changes, meta)
         row: Row | None = None
@@ -337,7 +338,7 @@ class ServiceNowConnector(Connector):
                 )
                 rest = {k: v for k, v in values.items() if k != state}
                 row = self.client.patch(self.table, remote_id, rest) if rest else None
-        milestones: list[dict[str, JsonValue]] | None = None
+        milestones: list[MilestoneValue] | None = None
         if "milestones" in changes and self.milestones is not None:
             milestones = self.milestones.write(remote_id, changes.get("milestones") or [], meta)
         for p in problems:

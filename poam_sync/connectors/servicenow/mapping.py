@@ -13,16 +13,23 @@ Mappings can be lossy (GRC's playbook has five states, the canonical record nine
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from poam_sync._settings_io import read_yaml, validation_error
-from poam_sync.connectors.base import SYNCABLE_FIELDS
+from poam_sync.connectors.base import (
+    SYNCABLE_FIELDS,
+    MilestoneValue,
+    SyncValue,
+    as_milestones,
+    as_strings,
+    as_text,
+)
 from poam_sync.errors import ConfigError
-from poam_sync.model import JsonValue, MilestoneStatus, RiskLevel, Status, normalize_control
+from poam_sync.model import MilestoneStatus, RiskLevel, Status, normalize_control
 
 
 class _Frozen(BaseModel):
@@ -59,6 +66,18 @@ class MilestoneMapping(_Frozen):
             if mapped == label:
                 return status
         return None
+
+    @cached_property
+    def round_trip(self) -> dict[str, str]:
+        """What each milestone status reads back as through its state label (computed once:
+        the projection's hot path)."""
+        return {
+            status.value: (self.read_back(label) or status).value
+            for status, label in self.states.items()
+        }
+
+
+_DEFAULT_MILESTONES = MilestoneMapping()
 
 
 class ServiceNowMapping(_Frozen):
@@ -142,60 +161,62 @@ class ServiceNowMapping(_Frozen):
     # -- projection --------------------------------------------------------------------------
 
     def project(
-        self, field: str, value: JsonValue, max_lengths: Mapping[str, int] | None = None
-    ) -> JsonValue:
+        self, field: str, value: SyncValue, max_lengths: Mapping[str, int] | None = None
+    ) -> SyncValue:
         """The canonical value ``value`` becomes after a round trip through ServiceNow."""
         lengths = max_lengths or {}
         if value is None:
             return [] if field in ("controls", "milestones") else None
         if field in ("title", "description"):
-            text = str(value)
+            text = as_text(value, field)
             limit = lengths.get(self.fields.get(field, ""))
             return text[:limit] if limit else text
         if field == "status":
-            label = self.states.get(Status(value))
+            status = as_text(value, field)
+            label = self.states.get(Status(status))
             back = self.status_from_label(label) if label else None
-            return back.value if back else value
+            return back.value if back else status
         if field == "original_risk":
-            label = self.risks.get(RiskLevel(value))
+            risk_value = as_text(value, field)
+            label = self.risks.get(RiskLevel(risk_value))
             risk = self.risk_from_label(label) if label else None
-            return risk.value if risk else value
+            return risk.value if risk else risk_value
         if field == "owner":
-            return str(value).strip().lower() or None
+            return as_text(value, field).strip().lower() or None
         if field in ("due_date", "scheduled_completion_date"):
-            return str(value)[:10] or None
+            return as_text(value, field)[:10] or None
         if field == "controls":
-            return split_controls(join_controls(value))
+            return split_controls(join_controls(as_strings(value, field)))
         if field == "milestones":
             return self.project_milestones(value, lengths)
         return value
 
     def project_milestones(
-        self, value: JsonValue, max_lengths: Mapping[str, int] | None = None
-    ) -> list[dict[str, JsonValue]]:
-        out = []
-        m = self.milestones or MilestoneMapping()
+        self, value: SyncValue, max_lengths: Mapping[str, int] | None = None
+    ) -> list[MilestoneValue]:
+        out: list[MilestoneValue] = []
+        m = self.milestones or _DEFAULT_MILESTONES
         limit = (max_lengths or {}).get(f"milestone.{m.description_field}")
-        for raw in value or []:
-            status = MilestoneStatus(raw.get("status") or MilestoneStatus.OPEN)
-            back = m.read_back(m.states[status]) or status
-            desc = str(raw.get("description") or "")
+        round_trip = m.round_trip
+        for raw in as_milestones(value):
+            status = raw["status"] or MilestoneStatus.OPEN
+            back = round_trip.get(status)
+            if back is None:  # not a milestone status: ValueError, as ever
+                back = round_trip[MilestoneStatus(status)]
+            desc, due = raw["description"], raw["due_date"]
             out.append(
                 {
-                    "id": str(raw["id"]),
+                    "id": raw["id"],
                     "description": desc[:limit] if limit else desc,
-                    "due_date": (str(raw["due_date"])[:10] or None)
-                    if raw.get("due_date")
-                    else None,
-                    "status": back.value,
+                    "due_date": due[:10] if due else None,
+                    "status": back,
                 }
             )
         return sort_milestones(out)
 
 
-def join_controls(value: JsonValue) -> str:
-    items = value if isinstance(value, list | tuple) else [value]
-    return ", ".join(str(v).strip() for v in items if str(v).strip())
+def join_controls(controls: Sequence[str]) -> str:
+    return ", ".join(c.strip() for c in controls if c.strip())
 
 
 def split_controls(text: str) -> list[str]:
@@ -208,15 +229,19 @@ def split_controls(text: str) -> list[str]:
     return seen
 
 
+_RUNS = re.compile(r"\d+|\D+")
+
+
 def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", text))
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RUNS.findall(text))
 
 
-def sort_milestones(items: list[dict[str, JsonValue]]) -> list[dict[str, JsonValue]]:
-    return sorted(items, key=lambda m: _natural(str(m["id"])))
+def sort_milestones(items: Iterable[MilestoneValue]) -> list[MilestoneValue]:
+    """Milestones in natural id order (``2`` before ``10``)."""
+    return sorted(items, key=lambda m: _natural(m["id"]))
 
 
-def parse_servicenow_mapping(data: Any, *, source: str) -> ServiceNowMapping:
+def parse_servicenow_mapping(data: object, *, source: str) -> ServiceNowMapping:
     """Validate already-parsed YAML; errors read ``[source] where <- what``."""
     if not isinstance(data, dict):
         raise ConfigError(f"[{source}] (top level) <- expected a mapping of sections")

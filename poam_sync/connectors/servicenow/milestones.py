@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from poam_sync.connectors.base import MilestoneValue, SyncValue
 from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
 from poam_sync.connectors.servicenow.mapping import MilestoneMapping, ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata
 from poam_sync.errors import ConfigError
-from poam_sync.model import JsonValue, MilestoneStatus
+from poam_sync.model import MilestoneStatus
 
 
 class Milestones:
@@ -52,7 +53,7 @@ class Milestones:
                 out.setdefault(row[ms.parent_field][0], []).append(row)
         return out
 
-    def read(self, parents: Sequence[str], meta: Metadata) -> dict[str, list[dict[str, JsonValue]]]:
+    def read(self, parents: Sequence[str], meta: Metadata) -> dict[str, list[MilestoneValue]]:
         """Each parent's milestones as canonical dicts (unsorted)."""
         return {p: [self.value(r, meta) for r in rows] for p, rows in self.rows(parents).items()}
 
@@ -61,7 +62,7 @@ class Milestones:
         field = self.ms.parent_field
         return {row[field][0] for row in self._client.select(self.table, [field], query)}
 
-    def value(self, row: Row, meta: Metadata) -> dict[str, JsonValue]:
+    def value(self, row: Row, meta: Metadata) -> MilestoneValue:
         """One child record as a canonical milestone."""
         ms = self.ms
         code, display = row[ms.state_field]
@@ -75,33 +76,33 @@ class Milestones:
         }
 
     def write(
-        self, parent: str, wanted: JsonValue, meta: Metadata, *, fresh: bool = False
-    ) -> list[dict[str, JsonValue]]:
+        self, parent: str, wanted: SyncValue, meta: Metadata, *, fresh: bool = False
+    ) -> list[MilestoneValue]:
         """Make the parent's milestone records equal ``wanted`` (idempotent); the result.
 
         ``fresh``: the parent was just created, so it has no children to read yet.
         """
         ms = self.ms
         target = self._mapping.project_milestones(wanted, meta.lengths)
-        existing: dict[str, tuple[str, dict[str, JsonValue]]] = {}
+        existing: dict[str, tuple[str, MilestoneValue]] = {}
         extra: list[str] = []
         for row in [] if fresh else self.rows([parent])[parent]:
             value = self.value(row, meta)
-            if str(value["id"]) in existing:
+            if value["id"] in existing:
                 extra.append(row["sys_id"][0])
             else:
-                existing[str(value["id"])] = (row["sys_id"][0], value)
+                existing[value["id"]] = (row["sys_id"][0], value)
         for item in target:
             columns = {
-                ms.id_field: str(item["id"]),
-                ms.description_field: str(item["description"] or ""),
-                ms.due_date_field: str(item["due_date"] or ""),
-                ms.state_field: self._code(str(item["status"]), meta),
+                ms.id_field: item["id"],
+                ms.description_field: item["description"],
+                ms.due_date_field: item["due_date"] or "",
+                ms.state_field: self._code(item["status"], meta),
             }
-            if str(item["id"]) not in existing:
+            if item["id"] not in existing:
                 self._client.insert(self.table, {ms.parent_field: parent, **columns})
                 continue
-            sys_id, have = existing.pop(str(item["id"]))
+            sys_id, have = existing.pop(item["id"])
             if have != item:
                 self._client.patch(self.table, sys_id, columns)
         for sys_id, _ in existing.values():

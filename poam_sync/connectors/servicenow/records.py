@@ -16,13 +16,23 @@ which column values canonical changes become.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 import structlog
 
-from poam_sync.connectors.base import FieldProblem, RemoteRecord, Stamp
+from poam_sync.connectors.base import (
+    FieldProblem,
+    MilestoneValue,
+    RemoteRecord,
+    Stamp,
+    SyncValue,
+    SyncValues,
+    as_optional_text,
+    as_strings,
+    as_text,
+)
 from poam_sync.connectors.servicenow.client import Row
 from poam_sync.connectors.servicenow.directory import UserDirectory
 from poam_sync.connectors.servicenow.mapping import (
@@ -33,7 +43,7 @@ from poam_sync.connectors.servicenow.mapping import (
 )
 from poam_sync.connectors.servicenow.metadata import Metadata
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
-from poam_sync.model import JsonValue, Note, RiskLevel, Status
+from poam_sync.model import Note, RiskLevel, Status
 
 log = structlog.get_logger(__name__)
 
@@ -114,12 +124,12 @@ class RecordCodec:
         self,
         row: Row,
         meta: Metadata,
-        milestones: list[dict[str, JsonValue]] | None,
+        milestones: list[MilestoneValue] | None,
         notes: Sequence[Note] = (),
     ) -> RemoteRecord:
         """``row`` as the engine sees it; ``milestones`` None when they are not synced."""
         m = self.mapping
-        fields: dict[str, JsonValue] = {}
+        fields: dict[str, SyncValue] = {}
         for canonical, column in m.fields.items():
             value, display = row.get(column, ("", ""))
             if canonical == "status":
@@ -164,7 +174,7 @@ class RecordCodec:
     # -- writing -------------------------------------------------------------------------------
 
     def values(
-        self, changes: Mapping[str, JsonValue], meta: Metadata
+        self, changes: SyncValues, meta: Metadata
     ) -> tuple[dict[str, str], list[FieldProblem]]:
         """Column values for canonical ``changes`` (milestones excluded), and what cannot go."""
         m = self.mapping
@@ -175,7 +185,7 @@ class RecordCodec:
                 continue  # not synced (milestones are child records, never in ``fields``)
             column = m.fields[canonical]
             if canonical == "status":
-                label = m.states[Status(str(value))]
+                label = m.states[Status(as_text(value, canonical))]
                 code = meta.code(self.table, column, label)
                 if code is None:
                     problems.append(
@@ -189,10 +199,11 @@ class RecordCodec:
                     continue
                 out[column] = code
             elif canonical == "original_risk":
-                if value is None:
+                risk = as_optional_text(value, canonical)
+                if risk is None:
                     out[column] = ""
                     continue
-                label = m.risks[RiskLevel(str(value))]
+                label = m.risks[RiskLevel(risk)]
                 code = meta.code(self.table, column, label)
                 if code is None:
                     problems.append(
@@ -206,16 +217,17 @@ class RecordCodec:
                     continue
                 out[column] = code
             elif canonical == "owner":
-                if value is None or not str(value).strip():
+                email = as_optional_text(value, canonical)
+                if email is None or not email.strip():
                     out[column] = ""
                     continue
-                user = self._users.user_id(str(value))
+                user = self._users.user_id(email)
                 if user is None:
                     problems.append(
                         FieldProblem(
                             "owner",
                             "unknown_user",
-                            f"no active ServiceNow user (sys_user) has the e-mail {value}; "
+                            f"no active ServiceNow user (sys_user) has the e-mail {email}; "
                             "the record keeps its current assignee",
                             hint="create the user in ServiceNow or map the owner in users.yaml",
                         )
@@ -223,9 +235,10 @@ class RecordCodec:
                     continue
                 out[column] = user
             elif canonical in ("due_date", "scheduled_completion_date"):
-                out[column] = str(value)[:10] if value else ""
+                day = as_optional_text(value, canonical)
+                out[column] = day[:10] if day else ""
             elif canonical == "controls":
-                out[column] = join_controls(value or [])
-            else:
-                out[column] = "" if value is None else str(value)
+                out[column] = join_controls(as_strings(value, canonical))
+            else:  # title, description
+                out[column] = as_text(value, canonical)
         return out, problems
