@@ -229,7 +229,8 @@ class RecordCodec:
                             "unknown_user",
                             f"no active ServiceNow user (sys_user) has the e-mail {email}; "
                             "the record keeps its current assignee",
-                            hint="create the user in ServiceNow or map the owner in users.yaml",
+                            hint="create an active ServiceNow user with that e-mail, "
+                            "or change the item's owner",
                         )
                     )
                     continue
