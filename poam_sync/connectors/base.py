@@ -202,6 +202,21 @@ class Stamp:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """A field the connector could not write, or could not read as a canonical value.
+
+    On a write the rest of the write went through. On a read (:attr:`RemoteRecord.problems`)
+    the field is left out of the record's ``fields``, so the canonical value is kept and nothing
+    is pushed to the other sides: an unknown remote value is never read as "empty".
+    """
+
+    field: str
+    code: str  # "unknown_user", "unknown_value", "transition_blocked", "not_on_screen", ...
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteRecord:
     """One remote issue/record as the engine sees it."""
 
@@ -214,16 +229,9 @@ class RemoteRecord:
     updated_by: str | None = None  # the last remote actor, for the change log
     url: str | None = None  # where a person can open it
     notes: tuple[Note, ...] = ()  # comments / work notes; ours carry origin != connector name
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    """A field the connector could not write; the rest of the write went through."""
-
-    field: str
-    code: str  # "unknown_user", "transition_blocked", "not_on_screen", ...
-    message: str
-    hint: str | None = None
+    #: fields the mapping could not read (an unmapped status or priority, a user without a
+    #: readable e-mail): left out of ``fields`` and reported, never taken as empty
+    problems: tuple[FieldProblem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
