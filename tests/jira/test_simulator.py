@@ -255,7 +255,7 @@ def test_issue_properties(jira_client: JIRA, jira_sim: RunningJira) -> None:
 def test_done_needs_a_resolution_and_is_two_hops_away(jira_client: JIRA) -> None:
     key = _task(jira_client)
     names = {t["name"]: t for t in jira_client.transitions(key)}
-    assert list(names) == ["Start work"]  # no direct way to Done
+    assert sorted(names) == ["Send to backlog", "Start work"]  # no direct way to Done
     jira_client.transition_issue(key, "Start work")
     jira_client.transition_issue(key, "Request review")
     approve = {t["name"]: t for t in jira_client.transitions(key, expand="transitions.fields")}[
@@ -271,6 +271,78 @@ def test_done_needs_a_resolution_and_is_two_hops_away(jira_client: JIRA) -> None
     assert (issue.fields.status.name, issue.fields.resolution.name) == ("Done", "Done")
     jira_client.transition_issue(key, "Reopen")
     assert jira_client.issue(key).fields.resolution is None
+
+
+def test_a_real_site_s_own_statuses_are_reachable_by_transitions(jira_client: JIRA) -> None:
+    key = _task(jira_client)
+    jira_client.transition_issue(key, "Send to backlog")
+    assert jira_client.issue(key).fields.status.name == "Backlog"
+    jira_client.transition_issue(key, "Select for work")
+    jira_client.transition_issue(key, "Start work")
+    jira_client.transition_issue(key, "Block")
+    blocked = jira_client.issue(key).fields.status
+    assert (blocked.name, blocked.statusCategory.key) == ("Blocked", "indeterminate")
+    jira_client.transition_issue(key, "Unblock")
+    jira_client.transition_issue(key, "Put on hold")
+    assert jira_client.issue(key).fields.status.name == "On Hold"
+    close = {t["name"]: t for t in jira_client.transitions(key, expand="transitions.fields")}[
+        "Close"
+    ]
+    assert close["to"]["statusCategory"]["key"] == "done"
+    assert close["fields"]["resolution"]["required"] is True
+    jira_client.transition_issue(key, "Close", fields={"resolution": {"name": "Won't Do"}})
+    issue = jira_client.issue(key)
+    assert (issue.fields.status.name, issue.fields.resolution.name) == ("Closed", "Won't Do")
+
+
+def test_priority_schemes_cloud_has_lowest_data_center_also_the_old_names(
+    jira_client: JIRA, jira_sim: RunningJira
+) -> None:
+    names = [p.name for p in jira_client.priorities()]
+    assert names[:5] == ["Highest", "High", "Medium", "Low", "Lowest"]
+    old = ["Blocker", "Critical", "Major", "Minor", "Trivial"]
+    assert names[5:] == ([] if jira_sim.sim.cloud else old)
+    key = _task(jira_client, priority={"name": "Lowest"})
+    assert jira_client.issue(key).fields.priority.name == "Lowest"
+    if not jira_sim.sim.cloud:
+        jira_sim.sim.human_edit(key, "priority", {"name": "Major"})
+        assert jira_client.issue(key).fields.priority.name == "Major"
+
+
+def test_a_top_level_issue_has_no_parent_key_a_sub_task_has_one(jira_client: JIRA) -> None:
+    key = _task(jira_client)
+    raw = jira_client.issue(key).raw["fields"]
+    assert "parent" not in raw
+    sub = jira_client.create_issue(
+        project="POAM", summary="Step", issuetype={"name": "Sub-task"}, parent={"key": key}
+    )
+    assert jira_client.issue(sub.key).raw["fields"]["parent"]["key"] == key
+
+
+@pytest.mark.parametrize("summary", ["Two\nlines", "Carriage\rreturn"])
+def test_a_summary_with_a_line_break_is_refused_with_jira_s_error(
+    jira_client: JIRA, summary: str
+) -> None:
+    with pytest.raises(JIRAError) as err:
+        _task(jira_client, summary)
+    assert err.value.response.json()["errors"] == {
+        "summary": "The summary is invalid because it contains newline characters."
+    }
+
+
+def test_labels_over_255_and_texts_over_32767_characters_are_refused(jira_client: JIRA) -> None:
+    with pytest.raises(JIRAError) as err:
+        _task(jira_client, labels=["x" * 256])
+    assert "exceeds the maximum length for a single label of 255 characters" in str(
+        err.value.response.json()["errors"]["labels"]
+    )
+    _task(jira_client, labels=["x" * 255], description="y" * 32_767)
+    with pytest.raises(JIRAError) as err:
+        _task(jira_client, description="y" * 32_768)
+    assert err.value.response.json()["errors"] == {
+        "description": "The entered text is too long. It exceeds the allowed limit of 32,767 "
+        "characters."
+    }
 
 
 def test_a_transition_not_available_now_is_refused(jira_client: JIRA) -> None:

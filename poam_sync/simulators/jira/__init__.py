@@ -19,6 +19,25 @@ the calls the ``jira`` package (pycontribs) and poam-sync make, as Jira does:
   not on a screen are refused with Jira's own 400 bodies;
 - every write moves ``updated`` and records a changelog history (author, field, from, to).
 
+A real site's data, on by default, because a simulator that holds only our default mapping's
+values hides every way real data breaks a sync:
+
+- the Task workflow also has statuses no default mapping lists, reachable by transitions:
+  Backlog (new), Blocked and On Hold (in progress) and Closed (done category, its transition
+  needs a resolution), so some paths between mapped statuses pass through a done status
+  (admins add their own statuses: "Things Developers Believe About Jira",
+  community.atlassian.com);
+- the priority scheme has Lowest; in Data Center mode also the pre-7.x names Blocker,
+  Critical, Major, Minor and Trivial (community.atlassian.com, "According to Jira, What is
+  Blocker, Critical, Major, Minor and Trival Bugs?");
+- ``parent`` is left out of top-level issues, not sent as null (as bugwarrior relies on);
+- a summary with ``\\n`` or ``\\r`` is refused: "The summary is invalid because it contains
+  newline characters." (DefectDojo/django-DefectDojo#4954, release-engineering/Sync2Jira#383);
+  a label over 255 characters (prometheus-community/jiralert#146) and a text over 32,767
+  (mozilla/jira-bugzilla-integration#180) are refused with Jira's messages;
+- admins can remove a transition, add a validator that refuses it, or require a field on its
+  screen (:meth:`JiraSimulator.remove_transition`, ``add_validator``, ``require_field``).
+
 v2 rich text is a plain string; v3 (Cloud only) uses the Atlassian Document Format. Faults,
 latency and call counters come from :mod:`poam_sync.simulators._base` (``/_sim/`` control
 API). A "human" Python API (:meth:`JiraSimulator.human_transition` and friends) plays the
@@ -44,6 +63,7 @@ from poam_sync.simulators.jira.adf import from_adf, to_adf
 from poam_sync.simulators.jira.app import JiraSimulator
 from poam_sync.simulators.jira.model import (
     CLOUD_NOT_AUTHENTICATED,
+    DC_PRIORITIES,
     DEFAULT_EMAIL,
     DEFAULT_PAT,
     DEFAULT_TOKEN,
@@ -62,7 +82,9 @@ from poam_sync.simulators.jira.model import (
     PROJECT_KEY,
     RESOLUTIONS,
     SEARCH_REMOVED,
+    SITE_STATUSES,
     STATUSES,
+    SUMMARY_NEWLINE,
     ApiError,
     FieldDef,
     JsonDict,
@@ -75,6 +97,7 @@ from poam_sync.simulators.jira.server import RunningJira, save_state, serve, sta
 
 __all__ = [
     "CLOUD_NOT_AUTHENTICATED",
+    "DC_PRIORITIES",
     "DEFAULT_EMAIL",
     "DEFAULT_PAT",
     "DEFAULT_TOKEN",
@@ -93,7 +116,9 @@ __all__ = [
     "PROJECT_KEY",
     "RESOLUTIONS",
     "SEARCH_REMOVED",
+    "SITE_STATUSES",
     "STATUSES",
+    "SUMMARY_NEWLINE",
     "ApiError",
     "FieldDef",
     "JiraSimulator",

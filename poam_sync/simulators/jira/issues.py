@@ -2,7 +2,8 @@
 
 Every write goes through :meth:`JiraIssues._write`, which moves ``updated`` and records one
 changelog history, as Jira does; request values are checked field by field with Jira's own
-400 bodies (fields not on a screen, bad dates, labels with spaces, unknown users).
+400 bodies (fields not on a screen, bad dates, labels with spaces, unknown users, summaries
+with line breaks, labels over 255 and texts over 32,767 characters).
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from poam_sync.simulators.jira.model import (
     FIELDS,
     ISSUE_MISSING,
     ISSUE_TYPES,
+    LABEL_TOO_LONG,
+    MAX_LABEL,
     MAX_PROPERTY_CHARS,
+    MAX_TEXT,
     NOT_ON_SCREEN,
-    PRIORITIES,
     PROJECT_ID,
     PROJECT_KEY,
     RESOLUTIONS,
     STATUSES,
+    SUMMARY_NEWLINE,
+    TEXT_TOO_LONG,
     ApiError,
     JsonDict,
     SimUser,
@@ -54,7 +59,7 @@ class JiraIssues(JiraRender):
         if kind == "resolution":
             return RESOLUTIONS[raw]
         if kind == "priority":
-            return PRIORITIES[raw]
+            return self.priorities[raw]
         if kind == "labels":
             return " ".join(raw)
         return str(raw)
@@ -111,17 +116,20 @@ class JiraIssues(JiraRender):
                 raise ApiError(400, errors={"summary": "You must specify a summary of the issue."})
             if value is not None and not isinstance(value, str):
                 raise ApiError(400, errors={fid: "Operation value must be a string"})
+            if fid == "summary" and isinstance(value, str) and ("\n" in value or "\r" in value):
+                raise ApiError(400, errors={fid: SUMMARY_NEWLINE})
             if isinstance(value, str) and len(value) > 255:
                 raise ApiError(400, errors={fid: "Summary must be less than 255 characters."})
             return value or None if fid != "summary" else value
         if kind == "rich":
             if value is None:
                 return None
-            if v3:
-                return from_adf(value)
-            if not isinstance(value, str):
+            text = from_adf(value) if v3 else value
+            if not isinstance(text, str):
                 raise ApiError(400, errors={fid: "Operation value must be a string"})
-            return value
+            if len(text) > MAX_TEXT:
+                raise ApiError(400, errors={fid: TEXT_TOO_LONG})
+            return text
         if kind == "date":
             if value in (None, ""):
                 return None
@@ -139,6 +147,8 @@ class JiraIssues(JiraRender):
                         400,
                         errors={fid: f"The label '{label}' contains spaces which is invalid."},
                     )
+                if len(label) > MAX_LABEL:
+                    raise ApiError(400, errors={fid: LABEL_TOO_LONG.format(label)})
             return list(dict.fromkeys(labels))
         if kind == "user":
             if value is None:
@@ -153,7 +163,7 @@ class JiraIssues(JiraRender):
                 raise ApiError(400, errors={fid: msg})
             return user.account_id
         if kind == "priority":
-            return self._lookup(fid, value, PRIORITIES, "The priority selected is invalid.")
+            return self._lookup(fid, value, self.priorities, "The priority selected is invalid.")
         if kind == "resolution":
             return self._lookup(fid, value, RESOLUTIONS, "The resolution selected is invalid.")
         raise ApiError(400, errors={fid: NOT_ON_SCREEN.format(fid)})

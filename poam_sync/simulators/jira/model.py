@@ -27,6 +27,15 @@ SEARCH_REMOVED = (
 )
 CLOUD_NOT_AUTHENTICATED = "Client must be authenticated to access this resource."
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
+# Jira's limits and their messages, as integrations met them: a summary with a line break
+# (DefectDojo/django-DefectDojo#4954, release-engineering/Sync2Jira#383), a label over 255
+# characters (prometheus-community/jiralert#146), a text over 32,767 characters
+# (mozilla/jira-bugzilla-integration#180, JRASERVER-64351).
+SUMMARY_NEWLINE = "The summary is invalid because it contains newline characters."
+MAX_LABEL = 255
+LABEL_TOO_LONG = "The label '{0}' exceeds the maximum length for a single label of 255 characters."
+MAX_TEXT = 32_767
+TEXT_TOO_LONG = "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
 MAX_PROPERTY_CHARS = 32_768
 MAX_BULK = 50
 
@@ -61,13 +70,24 @@ DEFAULT_USERS = (
     ),
 )
 
+# Real sites' workflows hold statuses no default mapping lists (admins add their own: "Things
+# Developers Believe About Jira", community.atlassian.com, 2021), so the POA&M workflow below
+# also has Backlog, Blocked and On Hold, and a done-category Closed whose transition screen
+# needs a resolution. Status categories are Jira's three (OpenAPI `statusCategory`: TODO,
+# IN_PROGRESS, DONE; keys new / indeterminate / done in REST v2).
 STATUSES: dict[str, tuple[str, str]] = {  # id -> (name, category key)
     "10000": ("To Do", "new"),
     "10001": ("In Progress", "indeterminate"),
     "10002": ("In Review", "indeterminate"),
     "10003": ("Done", "done"),
     "10004": ("Risk Accepted", "done"),
+    "10005": ("Backlog", "new"),
+    "10006": ("Blocked", "indeterminate"),
+    "10007": ("On Hold", "indeterminate"),
+    "10008": ("Closed", "done"),
 }
+#: statuses outside the default mapping (what a real site's people use)
+SITE_STATUSES = ("Backlog", "Blocked", "On Hold", "Closed")
 _CATEGORIES = {
     "new": (2, "To Do", "blue-gray"),
     "indeterminate": (4, "In Progress", "yellow"),
@@ -81,6 +101,17 @@ RESOLUTIONS = {
     "10004": "Declined",
 }
 PRIORITIES = {"1": "Highest", "2": "High", "3": "Medium", "4": "Low", "5": "Lowest"}
+# Data Center sites that predate Jira 7.x's Highest..Lowest kept the old default scheme
+# Blocker / Critical / Major / Minor / Trivial next to it ("they are (just) default names for
+# level 1 / 2 / 3 / 4 / 5", community.atlassian.com "According to Jira, What is Blocker,
+# Critical, Major, Minor and Trival Bugs?", 2017): a user can pick either.
+DC_PRIORITIES = PRIORITIES | {
+    "10000": "Blocker",
+    "10001": "Critical",
+    "10002": "Major",
+    "10003": "Minor",
+    "10004": "Trivial",
+}
 ISSUE_TYPES = {"10001": ("Task", False), "10002": ("Sub-task", True)}
 PROJECT_ID = "10000"
 
@@ -156,18 +187,34 @@ class Transition:
     required: tuple[str, ...] = ()  # fields on the transition screen that must be given
     screen: tuple[str, ...] = ()  # all fields on the transition screen
     auto_resolution: str | None = None  # post-function: set this resolution id
+    validator: str | None = None  # a workflow validator: refuses the transition with this text
 
 
 def default_workflows() -> dict[str, list[Transition]]:
-    """Task: a POA&M workflow; Sub-task: any status from any status."""
+    """Task: a POA&M workflow with a real site's side statuses; Sub-task: any status from any.
+
+    Task: To Do -> In Progress -> In Review -> Done / Risk Accepted (both need a resolution),
+    Reopen back to To Do; and what people add: Backlog (from and back to To Do), Blocked (from
+    and back to In Progress), On Hold (from In Progress or In Review, back to In Progress),
+    and Closed (done category, needs a resolution) from Backlog, Blocked or On Hold. Some paths
+    between mapped statuses could pass through Closed or Done; a sync must not take them.
+    """
+    res = ("resolution",)
     task = [
         Transition("11", "Start work", "10001", ("10000",)),
         Transition("21", "Request review", "10002", ("10001",)),
-        Transition("31", "Approve", "10003", ("10002",), ("resolution",), ("resolution",)),
+        Transition("31", "Approve", "10003", ("10002",), res, res),
         Transition("41", "Rework", "10001", ("10002",)),
         Transition("51", "Stop work", "10000", ("10001",)),
-        Transition("61", "Accept risk", "10004", ("10002",), ("resolution",), ("resolution",)),
-        Transition("71", "Reopen", "10000", ("10003", "10004")),
+        Transition("61", "Accept risk", "10004", ("10002",), res, res),
+        Transition("71", "Reopen", "10000", ("10003", "10004", "10008")),
+        Transition("201", "Send to backlog", "10005", ("10000",)),
+        Transition("211", "Select for work", "10000", ("10005",)),
+        Transition("221", "Block", "10006", ("10001",)),
+        Transition("231", "Unblock", "10001", ("10006",)),
+        Transition("241", "Put on hold", "10007", ("10001", "10002")),
+        Transition("251", "Resume", "10001", ("10007",)),
+        Transition("261", "Close", "10008", ("10005", "10006", "10007"), res, res),
     ]
     subtask = [
         Transition("101", "To Do", "10000", None),

@@ -14,7 +14,6 @@ from poam_sync.simulators.jira.model import (
     FIELD_BY_ID,
     FIELDS,
     ISSUE_TYPES,
-    PRIORITIES,
     PROJECT_ID,
     PROJECT_KEY,
     RESOLUTIONS,
@@ -84,7 +83,7 @@ class JiraRender(JiraUsers):
         return {
             "self": f"{base}/rest/api/2/priority/{pid}",
             "iconUrl": f"{base}/images/icons/priorities/{pid}.svg",
-            "name": PRIORITIES[pid],
+            "name": self.priorities[pid],
             "id": pid,
         }
 
@@ -201,6 +200,10 @@ class JiraRender(JiraUsers):
             "key": issue["key"],
         }
         out["fields"] = {f.id: self._field_value(issue, f.id, base, v3) for f in wanted}
+        if not issue["fields"].get("parent"):
+            # real Jira leaves `parent` out of a top-level issue rather than sending null
+            # (bugwarrior's Jira service tests for the key), so readers must not expect it
+            out["fields"].pop("parent", None)
         if properties:
             props = {k: issue["properties"][k] for k in properties if k in issue["properties"]}
             out["properties"] = props

@@ -17,7 +17,6 @@ from poam_sync.simulators.jira.model import (
     FIELDS,
     MAX_BULK,
     MAX_PROPERTY_CHARS,
-    PRIORITIES,
     PROJECT_ID,
     PROJECT_KEY,
     RESOLUTIONS,
@@ -136,7 +135,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         return 200, [self._resolution_json(r, ctx.base) for r in RESOLUTIONS]
 
     def _h_priorities(self, ctx: _Ctx) -> tuple[int, Any]:
-        return 200, [self._priority_json(p, ctx.base) for p in PRIORITIES]
+        return 200, [self._priority_json(p, ctx.base) for p in self.priorities]
 
     def _h_project(self, ctx: _Ctx) -> tuple[int, Any]:
         if ctx.groups["key"].upper() not in (PROJECT_KEY, PROJECT_ID):

@@ -23,7 +23,6 @@ from poam_sync.simulators.jira.model import (
     FIELD_BY_ID,
     FIELDS,
     ISSUE_TYPES,
-    PRIORITIES,
     PROJECT_ID,
     PROJECT_KEY,
     RESOLUTIONS,
@@ -135,7 +134,7 @@ class JiraSearch(JiraIssues):
         if kind == "status":
             return [str(value), STATUSES[value][0].lower()]
         if kind in ("resolution", "priority"):
-            table = RESOLUTIONS if kind == "resolution" else PRIORITIES
+            table = RESOLUTIONS if kind == "resolution" else self.priorities
             return [str(value), table[value].lower()]
         return [str(value).lower()]
 

@@ -11,8 +11,10 @@ import threading
 
 from poam_sync.simulators._base import SimControl
 from poam_sync.simulators.jira.model import (
+    DC_PRIORITIES,
     DEFAULT_USERS,
     MODES,
+    PRIORITIES,
     JsonDict,
     SimUser,
     _now_ms,
@@ -31,6 +33,8 @@ class JiraState:
         self.lock = threading.RLock()
         self.users: tuple[SimUser, ...] = DEFAULT_USERS
         self.workflows = default_workflows()
+        #: the priority scheme: Cloud's Highest..Lowest; Data Center adds Blocker..Trivial
+        self.priorities: dict[str, str] = dict(PRIORITIES if mode == "cloud" else DC_PRIORITIES)
         self.issues: dict[str, JsonDict] = {}  # id -> stored issue
         self._by_key: dict[str, str] = {}
         self._next_num = 1

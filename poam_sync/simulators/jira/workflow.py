@@ -1,7 +1,8 @@
 """Workflows: status changes happen only through transitions, with their screens.
 
 Some transitions need a resolution on their screen, some statuses are several hops away, and
-an admin may block a status or make a field required (tests use both to provoke refusals).
+an admin may block a status, remove a transition, add a validator or make a field required
+(tests use these to provoke refusals).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class JiraWorkflow(JiraIssues):
         if chosen is None:
             raise ApiError(400, [f"Transition id '{tid}' is not valid for this issue."])
         fields = body.get("fields") or {}
+        if chosen.validator:
+            raise ApiError(400, [chosen.validator])
         errors = {fid: NOT_ON_SCREEN.format(fid) for fid in fields if fid not in chosen.screen}
         for fid in chosen.required:
             if fields.get(fid) is None and fid not in errors:
@@ -103,6 +106,22 @@ class JiraWorkflow(JiraIssues):
         with self.lock:
             for transitions in self.workflows.values():
                 transitions[:] = [t for t in transitions if t.to != sid]
+
+    def remove_transition(self, transition_name: str) -> None:
+        """Remove one transition by name (an admin edits the workflow)."""
+        with self.lock:
+            for transitions in self.workflows.values():
+                transitions[:] = [t for t in transitions if t.name != transition_name]
+
+    def add_validator(self, transition_name: str, message: str) -> None:
+        """A workflow validator on a transition: Jira lists the transition but refuses it with
+        400 and ``message`` (a condition or validator the sync user cannot meet, as
+        UiPath/skills#1730 describes for Jira's Transition Issue failures)."""
+        with self.lock:
+            for transitions in self.workflows.values():
+                for t in transitions:
+                    if t.name == transition_name:
+                        t.validator = message
 
     def require_field(self, transition_name: str, field_id: str) -> None:
         """Put ``field_id`` on a transition's screen as required (e.g. a custom field)."""
