@@ -4,10 +4,14 @@ Cloud names a person by ``accountId`` and may hide their e-mail; Data Center by 
 (username), e-mails visible. An e-mail is looked up in the mapping's ``users:`` directory first,
 then through ``/user/search``; answers (including "nobody") are cached for the connector's life,
 so a cycle asks Jira about each owner at most once.
+
+Reading an assignee, an e-mail the API hides and ``users:`` does not list is *unknown*, never
+a stand-in owner: the reader reports it and keeps the canonical owner.
 """
 
 from __future__ import annotations
 
+from poam_sync.connectors.base import FieldProblem
 from poam_sync.connectors.jira.client import JiraClient, JiraJson
 from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.connectors.jira.site import JiraSite
@@ -45,17 +49,38 @@ class JiraDirectory:
         self._users[low] = found
         return found
 
-    def email_of(self, user: JiraJson | None) -> str | None:
-        """The canonical owner for a Jira user object: their e-mail, or a stable stand-in."""
-        if not user:
-            return None
+    def known_email(self, user: JiraJson) -> str | None:
+        """A Jira user's e-mail: as the API shows it, else from ``users:`` by accountId /
+        username; None when neither names it (Cloud hides e-mails by a user's choice, Data
+        Center by ``jira.option.emailvisible``)."""
         if user.get("emailAddress"):
             return str(user["emailAddress"]).lower()
         ident = user.get("accountId") or user.get("name")
         entry = self.mapping.user_by_id(str(ident)) if ident else None
-        if entry is not None:
-            return entry.email.lower()
-        return f"jira-user:{ident}"  # a person we cannot name by e-mail; never a blank owner
+        return entry.email.lower() if entry is not None else None
+
+    def email_of(self, user: JiraJson | None) -> str | None:
+        """Who a Jira user is for the change log and note authors: their e-mail, or a stable
+        stand-in. Never used for the owner field, whose unknown users are reported instead
+        (:meth:`known_email`)."""
+        if not user:
+            return None
+        return self.known_email(user) or f"jira-user:{user.get('accountId') or user.get('name')}"
+
+    def unknown_user(self, user: JiraJson) -> FieldProblem:
+        """The ``unknown_user`` problem for an assignee whose e-mail nobody can tell us."""
+        cloud = self.site.meta.cloud
+        ident = str(user.get("accountId") if cloud else user.get("name"))
+        who = f"{user.get('displayName') or ident} ({'accountId' if cloud else 'username'} {ident})"
+        key = "account_id" if cloud else "username"
+        return FieldProblem(
+            "owner",
+            "unknown_user",
+            f"the Jira assignee {who} shows no e-mail and is not under users: in "
+            "mappings/jira.yaml; the owner is left as it was",
+            hint=f"add `{{email: <their e-mail>, {key}: {ident}}}` under users: in "
+            "mappings/jira.yaml",
+        )
 
     def user_ref(self, ident: str) -> JiraJson:
         """How an edit names the user ``ident`` on this deployment."""

@@ -8,6 +8,9 @@ What it says:
   Jira status: the first one listed is what the Jira side reads back as (lossy, see
   :meth:`JiraMapping.project`);
 - canonical risk <-> Jira priority;
+- ``read_statuses`` / ``read_priorities``: a site's own statuses and priorities, read as a
+  canonical value but never written (a Jira value listed nowhere is *unknown*: the reader
+  reports it and leaves the field out, it never reads it as empty);
 - the correlation stamp (a custom field, a label, an issue property);
 - milestones as sub-tasks (issue type, status map);
 - the Task workflow's edges (Jira's REST API only shows the transitions available *now*, so
@@ -86,6 +89,8 @@ class MilestoneMapping(_Frozen):
     issue_type: str = "Sub-task"
     label_prefix: str = "poam-milestone:"
     removed_label: str = "poam-sync-removed"
+    #: sub-task statuses of the site that read as a milestone status but are never written
+    read_statuses: dict[str, MilestoneStatus] = Field(default_factory=dict)
     statuses: dict[MilestoneStatus, str] = Field(
         default_factory=lambda: {
             MilestoneStatus.OPEN: "To Do",
@@ -122,6 +127,10 @@ class JiraMapping(_Frozen):
     statuses: dict[Status, StatusTarget]
     priorities: dict[RiskLevel, str] = Field(default_factory=dict)
     default_priority: str = "Medium"
+    #: Jira status (or ``"Status / Resolution"``) -> canonical status, for reading only
+    read_statuses: dict[str, Status] = Field(default_factory=dict)
+    #: Jira priority -> canonical risk, for reading only (a site's own priority scheme)
+    read_priorities: dict[str, RiskLevel] = Field(default_factory=dict)
     stamp: StampMapping = StampMapping()
     milestones: MilestoneMapping = MilestoneMapping()
     workflow: dict[str, tuple[str, ...]] = Field(default_factory=dict)
@@ -149,6 +158,15 @@ class JiraMapping(_Frozen):
                 raise ValueError(f"priorities: no Jira priority for {missing}")
         if "milestones" in self.sync and self.milestones.mode != "subtasks":
             raise ValueError("milestones are synced but milestones.mode is not subtasks")
+        written = {name.lower() for name in self.priorities.values()}
+        twice = [name for name in self.read_priorities if name.lower() in written]
+        if twice:
+            raise ValueError(
+                f"read_priorities.{twice[0]}: already under priorities (it reads as that risk)"
+            )
+        blank = [k for k in (*self.read_statuses, *self.read_priorities) if not k.strip()]
+        if blank:
+            raise ValueError("read_statuses / read_priorities: a Jira name cannot be blank")
         return self
 
     # -- lookups --------------------------------------------------------------------------
@@ -158,32 +176,55 @@ class JiraMapping(_Frozen):
         return frozenset(self.sync)
 
     def status_for(self, jira_status: str, resolution: str | None) -> Status | None:
-        """The canonical status a Jira status (+ resolution) reads back as (first listed wins)."""
+        """The canonical status a Jira status (+ resolution) reads back as; None when unknown.
+
+        ``statuses`` first (the first entry matching status and resolution wins; an entry
+        without a resolution matches any), then ``read_statuses`` (``"Status / Resolution"``,
+        then ``"Status"``). When several canonical statuses share the Jira status and none
+        names this resolution, the issue is unknown rather than guessed (``Done`` with
+        ``Duplicate`` could be completed or false_positive); when only one does, the status
+        alone says it.
+        """
         name = jira_status.lower()
-        fallback = None
+        res = resolution.lower() if resolution else None
+        candidates: list[Status] = []
         for canonical, target in self.statuses.items():
             if target.status.lower() != name:
                 continue
-            if target.resolution is None or (
-                resolution is not None and target.resolution.lower() == resolution.lower()
-            ):
+            if target.resolution is None or (res is not None and target.resolution.lower() == res):
                 return canonical
-            fallback = fallback or canonical
-        return fallback
+            candidates.append(canonical)
+        extra = {k.lower(): v for k, v in self.read_statuses.items()}
+        if res is not None and f"{name} / {res}" in extra:
+            return extra[f"{name} / {res}"]
+        if name in extra:
+            return extra[name]
+        return candidates[0] if len(set(candidates)) == 1 else None
+
+    def knows_status(self, jira_status: str) -> bool:
+        """Whether some entry of ``statuses`` writes this Jira status (only the resolution
+        can then be unknown)."""
+        return any(t.status.lower() == jira_status.lower() for t in self.statuses.values())
 
     def risk_for(self, priority: str | None) -> RiskLevel | None:
+        """The canonical risk of a Jira priority (``priorities``, then ``read_priorities``);
+        None when the mapping does not know it."""
         if priority is None:
             return None
+        low = priority.lower()
         for risk, name in self.priorities.items():
-            if name.lower() == priority.lower():
+            if name.lower() == low:
                 return risk
-        return None
+        return next((r for n, r in self.read_priorities.items() if n.lower() == low), None)
 
-    def milestone_status_for(self, jira_status: str) -> MilestoneStatus:
+    def milestone_status_for(self, jira_status: str) -> MilestoneStatus | None:
+        """The milestone status of a sub-task status; None when the mapping does not know it."""
+        low = jira_status.lower()
         for status, name in self.milestones.statuses.items():
-            if name.lower() == jira_status.lower():
+            if name.lower() == low:
                 return status
-        return MilestoneStatus.OPEN
+        extra = self.milestones.read_statuses
+        return next((m for n, m in extra.items() if n.lower() == low), None)
 
     def user(self, email: str) -> UserEntry | None:
         low = email.lower()
@@ -223,10 +264,11 @@ class JiraMapping(_Frozen):
     def milestone_read_back(self) -> dict[str, str]:
         """What each milestone status reads back as through its sub-task status (computed once:
         the projection's hot path)."""
-        return {
-            status.value: self.milestone_status_for(name).value
-            for status, name in self.milestones.statuses.items()
-        }
+        out: dict[str, str] = {}
+        for status, name in self.milestones.statuses.items():
+            back = self.milestone_status_for(name)
+            out[status.value] = back.value if back else status.value
+        return out
 
     def project_milestone(self, m: MilestoneValue) -> MilestoneValue:
         status = m["status"] or MilestoneStatus.OPEN
@@ -242,8 +284,13 @@ class JiraMapping(_Frozen):
 
 
 def single_line(text: str) -> str:
-    """Jira summaries are one line of at most 255 characters."""
-    return " ".join(text.split("\n")).strip()[:SUMMARY_MAX]
+    """Jira summaries are one line of at most 255 characters.
+
+    Each line break (``\\r\\n``, ``\\r`` or ``\\n``) folds to one space: Jira refuses a summary
+    holding one ("The summary is invalid because it contains newline characters.", met by
+    DefectDojo/django-DefectDojo#4954 on Cloud and release-engineering/Sync2Jira#383 on Data
+    Center)."""
+    return _NEWLINES.sub(" ", text).strip()[:SUMMARY_MAX].rstrip()
 
 
 def as_label(text: str) -> str:
@@ -251,6 +298,7 @@ def as_label(text: str) -> str:
     return re.sub(r"\s+", "_", text.strip())
 
 
+_NEWLINES = re.compile(r"\r\n|\r|\n")
 _DIGITS = re.compile(r"(\d+)")
 
 

@@ -68,14 +68,18 @@ class JiraMilestones:
         return out
 
     def canonical(self, subtasks: list[JiraJson]) -> list[MilestoneValue]:
-        """The canonical milestones of one issue's sub-tasks (retired ones left out)."""
+        """The canonical milestones of one issue's sub-tasks (retired ones left out); every
+        status must be mapped."""
         ms = self.mapping.milestones
         found: list[MilestoneValue] = []
         for sub in subtasks:
             labels = sub["fields"].get("labels") or []
             if ms.removed_label in labels:
                 continue
-            status = self.mapping.milestone_status_for(sub["fields"]["status"]["name"])
+            name = str(sub["fields"]["status"]["name"])
+            status = self.mapping.milestone_status_for(name)
+            if status is None:  # the reader reports these and does not call us (records.py)
+                raise ValueError(f"sub-task {sub.get('key')}: unmapped status {name!r}")
             found.append(
                 {
                     "id": self._id_of(sub),

@@ -5,16 +5,30 @@ Each synced field is mapped to its canonical value through the
 as an e-mail, risk from the priority, milestones from the sub-tasks). The last actor is whoever
 made the newest change or comment, for the change log. Our own stamp labels are never shown as
 controls, even when the controls are mapped to the labels.
+
+A value the mapping does not know (a site's own status such as "Blocked", a priority such as
+"Lowest" or "Major", a resolution that leaves the status ambiguous, an assignee nobody can name
+by e-mail) is never read as empty: the field is left out of the record's ``fields`` and reported
+in its ``problems`` with the value and the mapping line that would cover it. The engine then
+keeps the canonical value and pushes nothing for that field.
 """
 
 from __future__ import annotations
 
-from poam_sync.connectors.base import RemoteRecord, Stamp, SyncValue, parse_note
+from poam_sync.connectors.base import (
+    FieldProblem,
+    MilestoneValue,
+    RemoteRecord,
+    Stamp,
+    SyncValue,
+    parse_note,
+)
 from poam_sync.connectors.jira.client import JiraJson, parse_jira_time
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.connectors.jira.milestones import JiraMilestones
 from poam_sync.connectors.jira.site import JiraSite
+from poam_sync.model import MilestoneStatus, RiskLevel, Status
 
 __all__ = ["STAMP_LABEL_PREFIX", "JiraReader"]
 
@@ -84,42 +98,124 @@ class JiraReader:
                     created=created,
                 )
             )
+        fields, problems = self._canonical(raw, subtasks)
         return RemoteRecord(
             remote_id=str(raw["id"]),
             key=str(raw["key"]),
             version=str(f["updated"]),
             updated_at=parse_jira_time(f["updated"]),
-            fields=self._canonical(raw, subtasks),
+            fields=fields,
             stamp=self._stamp_of(raw),
             updated_by=email_of(actor),
             url=f"{self.url}/browse/{raw['key']}",
             notes=tuple(notes),
+            problems=tuple(problems),
         )
 
-    def _canonical(self, raw: JiraJson, subtasks: list[JiraJson]) -> dict[str, SyncValue]:
+    def _canonical(
+        self, raw: JiraJson, subtasks: list[JiraJson]
+    ) -> tuple[dict[str, SyncValue], list[FieldProblem]]:
+        """The synced fields the mapping can read, and a problem for each it cannot."""
         f = raw["fields"]
         ids = self.site.ids.by_canonical
         out: dict[str, SyncValue] = {}
+        problems: list[FieldProblem] = []
         for field in self.site.synced_fields:
+            value: SyncValue | FieldProblem
             if field == "status":
-                res = (f.get("resolution") or {}).get("name")
-                status = self.mapping.status_for(f["status"]["name"], res)
-                out["status"] = status.value if status else None
+                value = self._status(f)
             elif field == "milestones":
-                out["milestones"] = self.milestones.canonical(subtasks)
+                value = self._milestones(subtasks)
             elif field == "owner":
-                out["owner"] = self.directory.email_of(f.get(ids["owner"]))
+                user = f.get(ids["owner"])
+                email = self.directory.known_email(user) if user else None
+                value = self.directory.unknown_user(user) if user and not email else email
             elif field == "original_risk":
-                risk = self.mapping.risk_for((f.get(ids[field]) or {}).get("name"))
-                out[field] = risk.value if risk else None
+                value = self._risk(f.get(ids[field]))
             elif field in ("title", "description"):
-                out[field] = f.get(ids[field]) or ""
+                value = f.get(ids[field]) or ""
             elif field == "controls":
                 values = f.get(ids[field]) or []
-                out[field] = [v for v in values if not str(v).startswith(STAMP_LABEL_PREFIX)]
+                value = [v for v in values if not str(v).startswith(STAMP_LABEL_PREFIX)]
             else:
-                out[field] = f.get(ids[field])
-        return out
+                value = f.get(ids[field])
+            if isinstance(value, FieldProblem):
+                problems.append(value)
+            else:
+                out[field] = value
+        return out, problems
+
+    def _status(self, f: JiraJson) -> str | FieldProblem:
+        name = str(f["status"]["name"])
+        resolution = (f.get("resolution") or {}).get("name")
+        status = self.mapping.status_for(name, resolution)
+        if status is not None:
+            return status.value
+        choices = ", ".join(s.value for s in Status)
+        if self.mapping.knows_status(name):
+            known = sorted(
+                {
+                    t.resolution or "(none)"
+                    for t in self.mapping.statuses.values()
+                    if t.status.lower() == name.lower()
+                }
+            )
+            return _unknown(
+                "status",
+                f"Jira status {name!r} with resolution {resolution or '(none)'!r} is not in "
+                f"the mapping (it knows {name!r} with {', '.join(known)}); the status is left "
+                "as it was",
+                f"{name} / {resolution}" if resolution else name,
+                choices,
+                "read_statuses",
+            )
+        category = (f["status"].get("statusCategory") or {}).get("name")
+        kind = f" (a {category!r} status)" if category else ""
+        return _unknown(
+            "status",
+            f"Jira status {name!r}{kind} is not in the mapping; the status is left as it was",
+            name,
+            choices,
+            "read_statuses",
+        )
+
+    def _risk(self, priority: JiraJson | None) -> str | FieldProblem:
+        name = (priority or {}).get("name")
+        risk = self.mapping.risk_for(name)
+        if risk is not None:
+            return risk.value
+        choices = ", ".join(r.value for r in RiskLevel)
+        what = (
+            f"Jira priority {name!r} is not in the mapping" if name else "the issue has no priority"
+        )
+        return _unknown(
+            "original_risk",
+            f"{what}; the Original Risk Rating is left as it was",
+            name or "<priority>",
+            choices,
+            "read_priorities",
+        )
+
+    def _milestones(self, subtasks: list[JiraJson]) -> list[MilestoneValue] | FieldProblem:
+        unknown = sorted(
+            {
+                str(sub["fields"]["status"]["name"])
+                for sub in subtasks
+                if self.mapping.milestone_status_for(str(sub["fields"]["status"]["name"])) is None
+                and self.mapping.milestones.removed_label not in (sub["fields"].get("labels") or [])
+            }
+        )
+        if not unknown:
+            return self.milestones.canonical(subtasks)
+        choices = ", ".join(m.value for m in MilestoneStatus)
+        return _unknown(
+            "milestones",
+            f"sub-task status(es) {', '.join(map(repr, unknown))} are not in the mapping; the "
+            "milestones are left as they were",
+            unknown[0],
+            choices,
+            "milestones.read_statuses",
+        )
 
     def _stamp_of(self, raw: JiraJson) -> Stamp | None:
         value = (raw.get("properties") or {}).get(self.mapping.stamp.property)
@@ -133,3 +229,13 @@ class JiraReader:
             except KeyError:
                 return None
         return None
+
+
+def _unknown(field: str, message: str, key: str, choices: str, section: str) -> FieldProblem:
+    """An ``unknown_value`` problem whose hint is the mapping line that would cover it."""
+    return FieldProblem(
+        field,
+        "unknown_value",
+        message,
+        hint=f"add `{key}: <one of {choices}>` under {section}: in mappings/jira.yaml",
+    )
