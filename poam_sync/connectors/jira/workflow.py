@@ -7,11 +7,24 @@ transition's screen is filled from the mapping (resolution from ``statuses``, ot
 ``transition_fields``). A hop Jira refuses, or whose screen needs a field the mapping does not
 fill, is avoided and the path re-planned. When the goal cannot be reached the issue is walked
 back where it was and a ``transition_blocked`` problem says why: never a silent no-op.
+
+A path never passes *through* a done-category status (Done, Risk Accepted, a site's Closed...):
+only the goal may be one. Passing through would resolve the issue on the way, set its
+resolution date and fire every "issue resolved" automation and notification on a real site,
+each cycle. When only such a path exists the issue stays where it is and the problem says so.
+Categories come with each transition's target (``to.statusCategory.key``: new, indeterminate,
+done) and, for statuses only the mapping names, from ``GET /status`` once.
+
+A hop Jira refused for an issue is remembered for an hour, so a blocked status change is not
+walked forward and back again on every cycle (each walk writes the issue's history and may
+notify its watchers); the report stays the same, and after the hour (or in a new process) the
+hop is tried again, in case an admin fixed the workflow.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -26,6 +39,7 @@ from poam_sync.errors import RemoteRejected
 __all__ = ["JiraWorkflow"]
 
 _MAX_HOPS = 8
+_REMEMBER_REFUSAL_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +50,7 @@ class _Hop:
     name: str
     to: str
     fields: JiraJson  # the transition screen's fields, as Jira describes them
+    category: str | None = None  # the target's status category: new, indeterminate, done
 
 
 class JiraWorkflow:
@@ -53,6 +68,10 @@ class JiraWorkflow:
         self.mapping = mapping
         self.log = log
         self._edges: dict[tuple[str, str], dict[str, _Hop]] = {}  # learned transitions
+        self._categories: dict[str, str] = {}  # status (lower case) -> category key
+        self._all_categories_loaded = False
+        #: (key, from, to) -> (Jira's answer, when: time.monotonic())
+        self._refused: dict[tuple[str, str, str], tuple[str, float]] = {}
 
     def move_to(self, key: str, target: StatusTarget) -> FieldProblem | None:
         """Transition ``key`` to ``target`` (multi-hop); a problem when it cannot be done.
@@ -66,7 +85,7 @@ class JiraWorkflow:
     ) -> FieldProblem | None:
         """Transition ``key`` to ``target``; when blocked, back to ``rollback_to`` (if any)."""
         trail: list[str] = []
-        avoid: set[tuple[str, str]] = set()
+        avoid = set(self._refused_hops(key))
         last_why: str | None = None
         for _ in range(_MAX_HOPS):
             itype, status, resolution, hops = self._transitions(key)
@@ -79,13 +98,23 @@ class JiraWorkflow:
             path = self._plan(itype, status, target.status, cycle=same, avoid=avoid)
             by_to = {h.to.lower(): h for h in hops}
             if not path or path[0] not in by_to:
-                why = last_why or (
+                why = last_why or self._refusal(key, avoid)
+                why = why or (
                     f"no transition path from {status!r} to {target.status!r} "
                     f"(available now: {sorted(h.name for h in hops)})"
                 )
                 needs = [self._needs(h, status) for h in hops if self._screen_values(h, None)[1]]
                 if needs and not last_why:
                     why += "; " + "; ".join(needs)
+                through = self._plan(
+                    itype, status, target.status, cycle=same, avoid=avoid, through_done=True
+                )
+                done = [s for s in (through or [])[:-1] if self._is_done(s)]
+                if done:
+                    why += (
+                        f"; the only path passes through the done-category status "
+                        f"{done[0]!r}, which would resolve the issue on the way"
+                    )
                 return self._blocked(key, target, why, trail, rollback_to)
             hop = by_to[path[0]]
             final = len(path) == 1
@@ -104,6 +133,10 @@ class JiraWorkflow:
             except RemoteRejected as exc:
                 last_why = exc.message
                 avoid.add((status.lower(), hop.to.lower()))
+                self._refused[(key, status.lower(), hop.to.lower())] = (
+                    exc.message,
+                    time.monotonic(),
+                )
                 continue
             trail.append(hop.to)
         return self._blocked(key, target, f"more than {_MAX_HOPS} hops", trail, rollback_to)
@@ -119,21 +152,40 @@ class JiraWorkflow:
         issue, trans = self.client.call("transitions", read, key=key)
         f = issue["fields"]
         hops = [
-            _Hop(str(t["id"]), str(t["name"]), str(t["to"]["name"]), t.get("fields") or {})
+            _Hop(
+                str(t["id"]),
+                str(t["name"]),
+                str(t["to"]["name"]),
+                t.get("fields") or {},
+                _category_of(t["to"]),
+            )
             for t in trans
         ]
+        for hop in hops:
+            if hop.category:
+                self._categories[hop.to.lower()] = hop.category
         status = str(f["status"]["name"])
+        if _category_of(f["status"]):
+            self._categories[status.lower()] = str(_category_of(f["status"]))
         itype = str(f["issuetype"]["id"])
         self._edges[(itype, status.lower())] = {h.to.lower(): h for h in hops}
         return itype, status, (f.get("resolution") or {}).get("name"), hops
 
     def _plan(
-        self, itype: str, start: str, goal: str, *, cycle: bool, avoid: set[tuple[str, str]]
+        self,
+        itype: str,
+        start: str,
+        goal: str,
+        *,
+        cycle: bool,
+        avoid: set[tuple[str, str]],
+        through_done: bool = False,
     ) -> list[str] | None:
         """Statuses to pass through from ``start`` to ``goal`` (BFS on known + mapped edges).
 
-        Edges seen blocked in this walk, and learned edges whose screens need a field the
-        mapping does not fill, are left out.
+        Edges seen blocked, learned edges whose screens need a field the mapping does not
+        fill, and (unless ``through_done``) done-category statuses other than the goal are
+        left out.
         """
         hints = {k.lower(): [v.lower() for v in vs] for k, vs in self.mapping.workflow.items()}
 
@@ -145,7 +197,12 @@ class JiraWorkflow:
                 found = hints.get(status, [])
             else:
                 found = []
-            return [to for to in found if (status, to) not in avoid]
+            return [
+                to
+                for to in found
+                if (status, to) not in avoid
+                and (through_done or to == goal or not self._is_done(to))
+            ]
 
         start, goal = start.lower(), goal.lower()
         queue: deque[list[str]] = deque([[start]])
@@ -159,6 +216,31 @@ class JiraWorkflow:
                     seen.add(nxt)
                     queue.append([*path, nxt])
         return None
+
+    def _is_done(self, status: str) -> bool:
+        """Whether ``status`` is in Jira's done category (all statuses loaded once if needed)."""
+        low = status.lower()
+        if low not in self._categories and not self._all_categories_loaded:
+            self._all_categories_loaded = True
+            # GET /rest/api/2/status: every status with its statusCategory (OpenAPI StatusDetails)
+            for item in self.client.call("statuses", lambda: self.client.get("status")) or []:
+                category = _category_of(item)
+                if category:
+                    self._categories.setdefault(str(item["name"]).lower(), category)
+        return self._categories.get(low) == "done"
+
+    def _refused_hops(self, key: str) -> dict[tuple[str, str], str]:
+        """Hops of ``key`` Jira refused within the last hour, with its answer."""
+        now = time.monotonic()
+        for ident, (_, when) in list(self._refused.items()):
+            if now - when > _REMEMBER_REFUSAL_SECONDS:
+                del self._refused[ident]
+        return {(a, b): why for (k, a, b), (why, _) in self._refused.items() if k == key}
+
+    def _refusal(self, key: str, avoid: set[tuple[str, str]]) -> str | None:
+        """What Jira answered when it last refused one of the hops of ``key`` now avoided."""
+        reasons = [why for hop, why in self._refused_hops(key).items() if hop in avoid]
+        return f"Jira refused this transition before: {reasons[-1]}" if reasons else None
 
     def _needs(self, hop: _Hop, status: str) -> str:
         missing = self._screen_values(hop, None)[1]
@@ -215,3 +297,9 @@ class JiraWorkflow:
             message,
             hint="fix the workflow in Jira, or workflow/transition_fields in mappings/jira.yaml",
         )
+
+
+def _category_of(status: JiraJson) -> str | None:
+    """A status object's category key (``new``, ``indeterminate``, ``done``), if it has one."""
+    category = status.get("statusCategory") or {}
+    return str(category["key"]) if category.get("key") else None
