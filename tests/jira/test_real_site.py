@@ -255,3 +255,29 @@ def test_line_breaks_in_a_title_fold_to_spaces_in_the_summary(
     assert rec.fields["title"] == connector.project("title", "Outdated\r\nOpenSSL\ron web-01\n")
     updated = connector.update(rec.remote_id, {"title": "Two\nlines"})
     assert (updated.problems, updated.record.fields["title"]) == ((), "Two lines")
+
+
+# -- Jira's limits ----------------------------------------------------------------------------
+
+
+def test_a_description_over_jira_s_limit_is_reported_and_the_rest_written(
+    connector: JiraConnector,
+) -> None:
+    too_long = "x" * 32_768
+    created = connector.create(new_stamp(), {"title": "Long", "description": too_long})
+    assert [(p.field, p.code) for p in created.problems] == [("description", "rejected")]
+    assert "32,767" in created.problems[0].message
+    assert created.record.fields["title"] == "Long"
+    updated = connector.update(
+        created.record.remote_id, {"description": too_long, "title": "Still written"}
+    )
+    assert [(p.field, p.code) for p in updated.problems] == [("description", "rejected")]
+    assert updated.record.fields["title"] == "Still written"
+
+
+def test_a_control_id_over_jira_s_label_limit_is_reported(connector: JiraConnector) -> None:
+    rec = _created(connector, controls=["AC-2"])
+    result = connector.update(rec.remote_id, {"controls": ["AC-2", "X" * 256], "title": "T"})
+    assert [(p.field, p.code) for p in result.problems] == [("controls", "rejected")]
+    assert "255 characters" in result.problems[0].message
+    assert (result.record.fields["controls"], result.record.fields["title"]) == (["AC-2"], "T")
