@@ -165,8 +165,9 @@ class JiraWorkflow:
             if hop.category:
                 self._categories[hop.to.lower()] = hop.category
         status = str(f["status"]["name"])
-        if _category_of(f["status"]):
-            self._categories[status.lower()] = str(_category_of(f["status"]))
+        category = _category_of(f["status"])
+        if category:
+            self._categories[status.lower()] = category
         itype = str(f["issuetype"]["id"])
         self._edges[(itype, status.lower())] = {h.to.lower(): h for h in hops}
         return itype, status, (f.get("resolution") or {}).get("name"), hops
