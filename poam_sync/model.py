@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import re
 import uuid as _uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, TypeAlias
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-JsonValue: TypeAlias = Any
-"""A value that ``json.dumps`` accepts (str, int, float, bool, None, list, dict)."""
+JsonValue: TypeAlias = pydantic.JsonValue
+"""A JSON value: str, int, float, bool, None, a list of them or a dict of str to them.
+
+pydantic's recursive alias: mypy checks it, and a model field of this type (``extra``) is
+validated as JSON. Its lists and dicts are invariant: a ``list[str]`` is not a
+``list[JsonValue]`` to mypy, nor a TypedDict a ``dict[str, JsonValue]``, so code that holds
+synced values speaks :data:`poam_sync.connectors.base.SyncValue` instead."""
 
 
 class _Frozen(BaseModel):
@@ -192,7 +199,7 @@ class PoamItem(_Frozen):
 
     @field_validator("controls", mode="before")
     @classmethod
-    def _normalize_controls(cls, value: Any) -> Any:
+    def _normalize_controls(cls, value: object) -> object:
         if isinstance(value, list | tuple):
             return tuple(normalize_control(str(v)) for v in value if str(v).strip())
         return value
@@ -227,8 +234,11 @@ def diff_items(old: PoamItem | None, new: PoamItem) -> dict[str, tuple[JsonValue
     return {k: (old_values[k], v) for k, v in new_values.items() if old_values[k] != v}
 
 
-def with_fields(item: PoamItem, values: dict[str, JsonValue]) -> PoamItem:
-    """A copy of ``item`` with some tracked fields replaced by canonical JSON values (validated)."""
+def with_fields(item: PoamItem, values: Mapping[str, object]) -> PoamItem:
+    """A copy of ``item`` with some tracked fields replaced by canonical JSON values.
+
+    The values are validated here, as a whole new item (a ``ValidationError`` for a wrong one),
+    so any value is taken: a field's JSON value, a synced value, a ``date``..."""
     unknown = set(values) - set(TRACKED_FIELDS)
     if unknown:
         raise ValueError(f"not tracked fields of a POA&M item: {sorted(unknown)}")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from poam_sync.logs import configure
 if TYPE_CHECKING:
     from poam_sync.config import Config
     from poam_sync.model import PoamItem
-    from poam_sync.store import Store
+    from poam_sync.store import Store, StoredValue
 
 
 DEFAULT_DB = "sqlite:///poam-sync.db"
@@ -146,7 +146,8 @@ def open_store(config: Config | None = None) -> Iterator[Store]:
         store.close()
 
 
-def print_json(value: Any) -> None:
+def print_json(value: object) -> None:
+    """``value`` as indented JSON on stdout (what is no JSON, a date say, as its ``str``)."""
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
@@ -157,7 +158,7 @@ def print_problems(problems: Sequence[Problem], *, limit: int = 50) -> None:
         err.print(f"  ... and {len(problems) - limit} more (use --json to see all)")
 
 
-def problem_json(p: Problem) -> dict[str, Any]:
+def problem_json(p: Problem) -> dict[str, str | int | None]:
     return {
         "file": p.file,
         "sheet": p.sheet,
@@ -187,12 +188,12 @@ def resolve_item(store: Store, poam_id: str, system: str | None) -> PoamItem:
 # -- import / export -----------------------------------------------------------------------
 
 
-def full(value: Any) -> str:
+def full(value: StoredValue) -> str:
     """A value in full (conflicting values often differ only at the end of a long text)."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def short(value: Any, width: int = 40) -> str:
+def short(value: StoredValue, width: int = 40) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= width else text[: width - 1] + "…"
 

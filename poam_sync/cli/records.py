@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -47,12 +47,12 @@ def import_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
     """Import FedRAMP, eMASS, OSCAL or CSV POA&M files into the canonical record."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from poam_sync import formats
 
     def body() -> int:
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, object]] = []  # one per file, for --json
         rejected = 0
         with open_store(config_or_none()) as store:
             for path in paths:
@@ -68,7 +68,9 @@ def import_cmd(
                 ) as progress:
                     task = progress.add_task(f"reading {path.name}", total=None)
 
-                    def tick(done: int, total: int, task: Any = task, p: Any = progress) -> None:
+                    def tick(
+                        done: int, total: int, task: TaskID = task, p: Progress = progress
+                    ) -> None:
                         p.update(task, completed=done, total=total)
 
                     read = formats.read(path, format=fmt, system=system, progress=tick)

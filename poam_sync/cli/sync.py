@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -27,6 +27,10 @@ from poam_sync.cli._app import (
 )
 from poam_sync.errors import UsageError
 from poam_sync.logs import configure
+
+if TYPE_CHECKING:
+    from poam_sync.connectors.base import SyncValue
+    from poam_sync.sync.results import CycleReport
 
 
 @app.command("sync")
@@ -76,8 +80,8 @@ def sync_cmd(
     raise typer.Exit(guarded(body))
 
 
-def cycle_json(report: Any) -> dict[str, Any]:
-    data: dict[str, Any] = report.summary()
+def cycle_json(report: CycleReport) -> dict[str, object]:
+    data: dict[str, object] = {**report.summary()}
     if report.plan is not None and report.dry_run:
         data["actions"] = [
             {
@@ -93,7 +97,7 @@ def cycle_json(report: Any) -> dict[str, Any]:
     return data
 
 
-def print_cycle(report: Any) -> None:
+def print_cycle(report: CycleReport) -> None:
     if report.dry_run and report.plan is not None:
         shown = 0
         for p, a in report.plan.actions():
@@ -192,11 +196,13 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
     guarded(body)
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str) -> SyncValue:
+    """A person's value: JSON, or else the text itself (the model validates it on settling)."""
     try:
-        return json.loads(text)
+        value: SyncValue = json.loads(text)
     except json.JSONDecodeError:
         return text
+    return value
 
 
 @conflicts_app.command("resolve")

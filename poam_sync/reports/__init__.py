@@ -13,11 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from html import escape
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
-from poam_sync.model import JsonValue, PoamItem
+from poam_sync.model import PoamItem
 
 if TYPE_CHECKING:
+    from poam_sync.connectors.base import SyncValue
     from poam_sync.store import ConflictRow, ProblemRow, Store
 
 Kind = Literal["conflicts", "status"]
@@ -98,7 +99,54 @@ def _age(since: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400} d"
 
 
-def _text(value: JsonValue) -> str:
+class ConflictJson(TypedDict):
+    """One open conflict in a JSON report (also ``conflicts show --json``)."""
+
+    id: int
+    poam_id: str
+    system: str
+    connector: str
+    field: str
+    baseline: SyncValue
+    local: SyncValue
+    remote: SyncValue
+    remote_actor: str | None
+    detected_at: str | None
+    age: str
+
+
+class ProblemJson(TypedDict):
+    poam_id: str | None
+    connector: str
+    field: str | None
+    code: str
+    message: str
+    first_seen: str | None
+    last_seen: str | None
+
+
+class DueJson(TypedDict):
+    poam_id: str
+    system: str
+    title: str
+    owner: str
+    due: str | None  # YYYY-MM-DD
+    state: str
+    days: int | None
+
+
+class ReportJson(TypedDict):
+    """A JSON report: conflicts, and for ``status`` the rest."""
+
+    generated_at: str
+    conflicts: list[ConflictJson]
+    items_total: NotRequired[int]
+    items_open: NotRequired[int]
+    problems: NotRequired[list[ProblemJson]]
+    due: NotRequired[list[DueJson]]
+
+
+def _text(value: SyncValue) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -106,7 +154,7 @@ def _text(value: JsonValue) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _conflict_dict(c: ConflictRow, now: datetime) -> dict[str, Any]:
+def _conflict_dict(c: ConflictRow, now: datetime) -> ConflictJson:
     return {
         "id": c.id,
         "poam_id": c.poam_id,
@@ -122,7 +170,7 @@ def _conflict_dict(c: ConflictRow, now: datetime) -> dict[str, Any]:
     }
 
 
-def _problem_dict(p: ProblemRow) -> dict[str, Any]:
+def _problem_dict(p: ProblemRow) -> ProblemJson:
     return {
         "poam_id": p.poam_id,
         "connector": p.connector,
@@ -134,7 +182,7 @@ def _problem_dict(p: ProblemRow) -> dict[str, Any]:
     }
 
 
-def _due_dict(d: DueRow) -> dict[str, Any]:
+def _due_dict(d: DueRow) -> DueJson:
     return {
         "poam_id": d.poam_id,
         "system": d.system,
@@ -146,19 +194,17 @@ def _due_dict(d: DueRow) -> dict[str, Any]:
     }
 
 
-def as_json(data: ReportData, kind: Kind) -> dict[str, Any]:
+def as_json(data: ReportData, kind: Kind) -> ReportJson:
     now = data.generated_at
-    out: dict[str, Any] = {
+    out: ReportJson = {
         "generated_at": now.isoformat(),
         "conflicts": [_conflict_dict(c, now) for c in data.conflicts],
     }
     if kind == "status":
-        out |= {
-            "items_total": data.items_total,
-            "items_open": data.items_open,
-            "problems": [_problem_dict(p) for p in data.problems],
-            "due": [_due_dict(d) for d in data.due],
-        }
+        out["items_total"] = data.items_total
+        out["items_open"] = data.items_open
+        out["problems"] = [_problem_dict(p) for p in data.problems]
+        out["due"] = [_due_dict(d) for d in data.due]
     return out
 
 

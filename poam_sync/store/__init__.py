@@ -13,6 +13,7 @@ from poam_sync.store._rows import (
     ProblemRow,
     VerifyResult,
 )
+from poam_sync.store._schema import StoredValue
 from poam_sync.store._store import Store, StoreTx
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "ProblemRow",
     "Store",
     "StoreTx",
+    "StoredValue",
     "VerifyResult",
 ]

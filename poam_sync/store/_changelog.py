@@ -28,7 +28,7 @@ from poam_sync.store._chain import (
 )
 from poam_sync.store._engine import CHAIN_LOCK_KEY
 from poam_sync.store._rows import ChangeRow, VerifyResult
-from poam_sync.store._schema import chain_head, change_log, dump_json
+from poam_sync.store._schema import StoredValue, chain_head, change_log, dump_json
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
 
@@ -37,7 +37,9 @@ _HEAD_ID = 1
 
 # one change-log row to append: item_uuid, system, poam_id, field, old value, new value, and the
 # two values' canonical JSON text when already known (None: encoded on append)
-_Entry = tuple[str, str, str, str, JsonValue, JsonValue, str | None, str | None]
+_Entry = tuple[str, str, str, str, StoredValue, StoredValue, str | None, str | None]
+# one row's parameters for the driver: seq, then text columns (some of them NULL)
+_LogParams = tuple[int | str | None, ...]
 
 
 class ChangeLogTx(TxBase):
@@ -169,8 +171,8 @@ class ChangeLogTx(TxBase):
         *,
         item_uuid: str,
         field: str,
-        old: JsonValue,
-        new: JsonValue,
+        old: StoredValue,
+        new: StoredValue,
         source: str,
         actor: str | None,
         reason: str | None,
@@ -248,7 +250,7 @@ class ChangeLogTx(TxBase):
         at_text = format_at(now or self._clock())
         at = parse_at(at_text)
         out: list[ChangeRow] = []
-        params: list[tuple[Any, ...]] = []
+        params: list[_LogParams] = []
         encode = row_encoder(at=at_text, source=source, actor=actor, batch_id=batch_id)
         sha256 = hashlib.sha256
         for index, (uuid, system, poam_id, field, old, new, old_json, new_json) in enumerate(
@@ -317,7 +319,7 @@ class ChangeLogTx(TxBase):
             self._conn.execute(sa.insert(chain_head).values(id=_HEAD_ID, seq=seq, hash=prev))
         return out
 
-    def _copy_log_rows(self, params: Sequence[tuple[Any, ...]]) -> None:
+    def _copy_log_rows(self, params: Sequence[_LogParams]) -> None:
         columns = ", ".join(c.name for c in change_log.columns)
         # psycopg 3's COPY, on this transaction's own connection
         raw: Any = self._conn.connection.dbapi_connection
@@ -345,9 +347,10 @@ def _broken(checked: int, seq: int | None, message: str) -> VerifyResult:
 def _lenient_json(text: str) -> JsonValue:
     """A stored JSON value; text that is not JSON (edited by hand) is shown as it is."""
     try:
-        return json.loads(text)
+        value: JsonValue = json.loads(text)
     except ValueError:
         return text
+    return value
 
 
 def _change_row(r: sa.Row[Any]) -> ChangeRow:

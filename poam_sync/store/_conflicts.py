@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from poam_sync.errors import ItemNotFound, StoreError, UsageError
-from poam_sync.model import JsonValue
 from poam_sync.store._rows import ConflictRow, ProblemRow
 from poam_sync.store._schema import conflicts, dump_json, problems
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
+
+if TYPE_CHECKING:  # a type only: the store imports nothing of the connectors at run time
+    from poam_sync.connectors.base import SyncValue
 
 
 class ConflictsTx(TxBase):
@@ -30,9 +32,9 @@ class ConflictsTx(TxBase):
         item_uuid: str,
         connector: str,
         field: str,
-        baseline: JsonValue,
-        local: JsonValue,
-        remote: JsonValue,
+        baseline: SyncValue,
+        local: SyncValue,
+        remote: SyncValue,
         remote_actor: str | None,
         remote_changed_at: datetime | None,
     ) -> ConflictRow:
@@ -94,7 +96,7 @@ class ConflictsTx(TxBase):
         return _conflict_row(row)
 
     def resolve_conflict(
-        self, conflict_id: int, *, value: JsonValue, taken_from: str, by: str, reason: str
+        self, conflict_id: int, *, value: SyncValue, taken_from: str, by: str, reason: str
     ) -> ConflictRow:
         """Settle an open conflict. The item and the change log are the caller's to update."""
         current = self.conflict(conflict_id)
@@ -153,7 +155,11 @@ class ConflictsTx(TxBase):
                 )
             )
             return
-        values: dict[str, Any] = {"message": message, "last_seen": now, "active": True}
+        values: dict[str, str | datetime | bool] = {
+            "message": message,
+            "last_seen": now,
+            "active": True,
+        }
         if not row.active:  # it had been cleared: this is a new occurrence
             values["first_seen"] = now
         self._conn.execute(sa.update(problems).where(problems.c.id == row.id).values(**values))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import uuid as uuid_module
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import TypeAlias
 
 import sqlalchemy as sa
 import structlog
@@ -26,6 +26,9 @@ log = structlog.get_logger(__name__)
 
 _CHUNK = 500  # ids per IN (...) query
 _EMPTY: tuple[JsonValue, ...] = (None, "", [], {})
+
+_ItemRow: TypeAlias = dict[str, str | date | datetime | None]
+"""The parameters of one ``items`` row."""
 
 
 def _tracked_diff(
@@ -45,9 +48,7 @@ def _stored_values(data: str) -> dict[str, JsonValue]:
     return values
 
 
-def _item_row(
-    item: PoamItem, data: str, now: datetime, *, uuid: str, system: str
-) -> dict[str, Any]:
+def _item_row(item: PoamItem, data: str, now: datetime, *, uuid: str, system: str) -> _ItemRow:
     return {
         "uuid": uuid,
         "system": system,
@@ -191,8 +192,8 @@ class ItemsTx(ChangeLogTx):
         created: list[str] = []
         updated: list[str] = []
         unchanged: list[str] = []
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        inserts: list[_ItemRow] = []
+        updates: list[_ItemRow] = []
         entries: list[_Entry] = []
         reasons: list[str | None] = []
         for item in items:

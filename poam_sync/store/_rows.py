@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from poam_sync.errors import ChainBroken
-from poam_sync.model import JsonValue
+
+if TYPE_CHECKING:  # types only: the store imports nothing of the connectors at run time
+    from poam_sync.connectors.base import SyncValue
+    from poam_sync.store._schema import StoredValue
 
 
-def _json_value(value: object) -> JsonValue:
+def _json_value(value: StoredValue | datetime) -> StoredValue:
     if isinstance(value, datetime):
         # the change log's own format (docs/store.md), so `at` can be re-hashed from JSON output
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -21,7 +25,7 @@ class _JsonRow:
 
     __slots__ = ()
 
-    def to_json(self) -> dict[str, JsonValue]:
+    def to_json(self) -> dict[str, StoredValue]:
         return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
 
@@ -35,8 +39,8 @@ class ChangeRow(_JsonRow):
     system: str
     poam_id: str
     field: str
-    old_value: JsonValue
-    new_value: JsonValue
+    old_value: StoredValue  # decoded JSON when read back; as given when just written
+    new_value: StoredValue
     source: str  # import, cli, jira, servicenow, policy, ...
     actor: str | None
     reason: str | None
@@ -81,15 +85,15 @@ class ConflictRow(_JsonRow):
     poam_id: str
     connector: str
     field: str
-    baseline: JsonValue
-    local: JsonValue
-    remote: JsonValue
+    baseline: SyncValue
+    local: SyncValue
+    remote: SyncValue
     remote_actor: str | None
     remote_changed_at: datetime | None
     detected_at: datetime
     state: str  # "open" | "resolved"
     resolved_at: datetime | None = None
-    resolution_value: JsonValue = None
+    resolution_value: SyncValue = None
     taken_from: str | None = None
     resolved_by: str | None = None
     reason: str | None = None

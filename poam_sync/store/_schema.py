@@ -15,12 +15,20 @@ import json
 import json.encoder
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from poam_sync.model import JsonValue
+
+if TYPE_CHECKING:  # a type only: the store imports nothing of the connectors at run time
+    from poam_sync.connectors.base import SyncValue
+
+StoredValue: TypeAlias = "JsonValue | SyncValue"
+"""A value the store keeps as JSON: a canonical field's :data:`JsonValue` (items, the change
+log) or a :data:`SyncValue` (baselines, conflicts). A synced value is JSON too, but mypy takes
+neither a ``list[str]`` for a ``list[JsonValue]`` nor a TypedDict for a ``dict[str, JsonValue]``."""
 
 metadata = sa.MetaData(
     naming_convention={
@@ -40,7 +48,7 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 _encode_str = json.encoder.encode_basestring  # what the encoder itself uses for str
 
 
-def _make_fast_encode() -> Callable[[Any], str]:
+def _make_fast_encode() -> Callable[[StoredValue], str]:
     """``_ENCODER.encode`` without building a new C encoder on every call (CPython's json does).
 
     Same arguments as ``json.JSONEncoder.iterencode`` passes, except ``markers=None``: no
@@ -51,7 +59,7 @@ def _make_fast_encode() -> Callable[[Any], str]:
         return _ENCODER.encode
     iterencode = make(None, _ENCODER.default, _encode_str, None, ":", ",", True, False, True)
 
-    def encode(value: Any) -> str:
+    def encode(value: StoredValue) -> str:
         return "".join(iterencode(value, 0))
 
     return encode
@@ -60,7 +68,7 @@ def _make_fast_encode() -> Callable[[Any], str]:
 _fast_encode = _make_fast_encode()
 
 
-def dump_json(value: JsonValue) -> str:
+def dump_json(value: StoredValue) -> str:
     """Canonical JSON text: sorted keys, no spaces, UTF-8 kept as is.
 
     Scalars take a short cut that gives the very text ``json.dumps`` gives (the change log
@@ -72,10 +80,9 @@ def dump_json(value: JsonValue) -> str:
         return "true"
     if value is False:
         return "false"
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:  # not isinstance: a str subclass takes the general path, as before
         return _encode_str(value)
-    if kind is int:
+    if type(value) is int:
         return int.__repr__(value)
     return _fast_encode(value)
 
@@ -119,17 +126,19 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class JsonText(sa.types.TypeDecorator[Any]):
-    """Any JSON value, stored as canonical JSON text (``null`` for None, never SQL NULL)."""
+class JsonText(sa.types.TypeDecorator["SyncValue"]):
+    """A synced value (baselines, conflicts), stored as canonical JSON text (``null`` for None,
+    never SQL NULL). Read back as it was written: the store is its only writer."""
 
     impl = sa.Text
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+    def process_bind_param(self, value: SyncValue, dialect: Dialect) -> str:
         return dump_json(value)
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        return None if value is None else json.loads(value)
+    def process_result_value(self, value: str | None, dialect: Dialect) -> SyncValue:
+        decoded: SyncValue = None if value is None else json.loads(value)
+        return decoded
 
 
 items = sa.Table(

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from poam_sync.errors import ItemNotFound, StoreError
-from poam_sync.model import JsonValue
 from poam_sync.store._rows import IntentRow, LinkRow
 from poam_sync.store._schema import baselines, intents, links, watermarks
 from poam_sync.store._tx import TxBase
+
+if TYPE_CHECKING:  # types only: the store imports nothing of the connectors at run time
+    from poam_sync.connectors.base import SyncValue, SyncValues
 
 
 class SyncStateTx(TxBase):
@@ -137,14 +139,14 @@ class SyncStateTx(TxBase):
             )
 
     # -------------------------------------------------------------- baselines
-    def baselines(self, item_uuid: str, connector: str) -> dict[str, JsonValue]:
+    def baselines(self, item_uuid: str, connector: str) -> dict[str, SyncValue]:
         """The values this connector and the canonical record last agreed on, by field."""
         query = sa.select(baselines.c.field, baselines.c.value).where(
             baselines.c.item_uuid == item_uuid, baselines.c.connector == connector
         )
         return {r.field: r.value for r in self._conn.execute(query)}
 
-    def all_baselines(self, connector: str) -> dict[str, dict[str, JsonValue]]:
+    def all_baselines(self, connector: str) -> dict[str, dict[str, SyncValue]]:
         """Every baseline of one connector: ``{item_uuid: {field: value}}`` (one query)."""
         # Read the JSON as text and decode it here: this runs over every baseline row of a
         # connector once per sync cycle. Scalars repeat a lot (statuses, dates, owners), so
@@ -152,8 +154,10 @@ class SyncStateTx(TxBase):
         query = sa.select(
             baselines.c.item_uuid, baselines.c.field, sa.type_coerce(baselines.c.value, sa.Text)
         ).where(baselines.c.connector == connector)
-        scalars: dict[str, JsonValue] = {}
-        out: dict[str, dict[str, JsonValue]] = {}
+        # Decoded as written: the store is the only writer of baselines (no check per row).
+        scalars: dict[str, SyncValue] = {}
+        out: dict[str, dict[str, SyncValue]] = {}
+        value: SyncValue
         for item_uuid, field, text in self._conn.execute(query):
             if text[:1] in ("[", "{"):
                 value = json.loads(text)
@@ -165,9 +169,7 @@ class SyncStateTx(TxBase):
             out.setdefault(item_uuid, {})[field] = value
         return out
 
-    def set_baselines(
-        self, item_uuid: str, connector: str, values: Mapping[str, JsonValue]
-    ) -> None:
+    def set_baselines(self, item_uuid: str, connector: str, values: SyncValues) -> None:
         """Set the baselines of the fields given (other fields keep theirs)."""
         if not values:
             return
@@ -187,9 +189,7 @@ class SyncStateTx(TxBase):
             ],
         )
 
-    def set_many_baselines(
-        self, connector: str, values: Mapping[str, Mapping[str, JsonValue]]
-    ) -> None:
+    def set_many_baselines(self, connector: str, values: Mapping[str, SyncValues]) -> None:
         """:meth:`set_baselines` for many items at once: ``{item_uuid: {field: value}}``."""
         groups: dict[frozenset[str], list[str]] = {}
         for item_uuid, fields in values.items():

@@ -8,12 +8,12 @@ importing anything that talks to a remote. Every action carries a ``why`` a pers
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from poam_sync.connectors.base import RemoteRecord
-from poam_sync.model import JsonValue, Note, PoamItem
+from poam_sync.connectors.base import RemoteRecord, SyncValue, SyncValues
+from poam_sync.model import Note, PoamItem
 
 NOTES_BASELINE = "__notes__"
 """Baseline key holding the ids of the notes known to be present on a connector."""
@@ -25,8 +25,8 @@ class TakeRemote:
 
     connector: str
     field: str
-    old: JsonValue
-    new: JsonValue
+    old: SyncValue
+    new: SyncValue
     actor: str | None
     why: str
 
@@ -38,8 +38,8 @@ class PushField:
     connector: str
     remote_id: str
     field: str
-    value: JsonValue
-    overrides: JsonValue | None  # the remote value a policy overrides (None: nothing lost)
+    value: SyncValue
+    overrides: SyncValue  # the remote value a policy overrides (None: nothing lost)
     why: str
     overridden: bool = False
 
@@ -48,7 +48,7 @@ class PushField:
 class SetBaseline:
     connector: str
     field: str
-    value: JsonValue
+    value: SyncValue
     why: str
 
 
@@ -56,9 +56,9 @@ class SetBaseline:
 class RecordConflict:
     connector: str
     field: str
-    baseline: JsonValue
-    local: JsonValue
-    remote: JsonValue
+    baseline: SyncValue
+    local: SyncValue
+    remote: SyncValue
     remote_actor: str | None
     remote_changed_at: datetime | None
     why: str
@@ -71,14 +71,14 @@ class CloseConflict:
     connector: str
     field: str
     conflict_id: int
-    value: JsonValue
+    value: SyncValue
     why: str
 
 
 @dataclass(frozen=True, slots=True)
 class CreateRemote:
     connector: str
-    fields: Mapping[str, JsonValue]
+    fields: SyncValues
     check_stamp_first: bool  # an earlier create may have happened before a crash
     why: str
 

@@ -22,9 +22,16 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from poam_sync.connectors.base import Connector, RemoteRecord, Stamp, WriteResult
+from poam_sync.connectors.base import (
+    Connector,
+    RemoteRecord,
+    Stamp,
+    SyncValue,
+    WriteResult,
+    as_strings,
+)
 from poam_sync.errors import PoamSyncError, RecordGone, RemoteError
-from poam_sync.model import JsonValue, Note, PoamItem
+from poam_sync.model import Note, PoamItem
 from poam_sync.store import LinkRow
 from poam_sync.sync.actions import (
     NOTES_BASELINE,
@@ -61,7 +68,7 @@ class _Writes:
     """What one item's remote writes did, for its canonical transaction to record."""
 
     pushes: dict[str, dict[str, PushField]]  # connector -> field -> the push
-    baselines: dict[str, dict[str, JsonValue]] = field(default_factory=lambda: defaultdict(dict))
+    baselines: dict[str, dict[str, SyncValue]] = field(default_factory=lambda: defaultdict(dict))
     problems: list[tuple[str, str, str, str]] = field(default_factory=list)
     cleared: list[tuple[str, str | None]] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)  # connector -> why the link broke
@@ -209,7 +216,7 @@ class Executor:
 
         def record(tx: StoreTx, batch: Sequence[_Created]) -> None:
             tx.add_links([_link_row(p.item_uuid, name, r.record) for p, _a, r in batch])
-            base: dict[str, dict[str, JsonValue]] = {}
+            base: dict[str, dict[str, SyncValue]] = {}
             for item_plan, action, result in batch:
                 failed_fields = {p.field for p in result.problems}
                 values = {k: v for k, v in action.fields.items() if k not in failed_fields}
@@ -255,7 +262,7 @@ class Executor:
         with self.store.begin() as tx:
             _link(tx, item_plan.item_uuid, name, record)
             # Agree only on what already matches; the canonical record wins the rest next cycle.
-            base: dict[str, JsonValue] = {
+            base: dict[str, SyncValue] = {
                 k: v
                 for k, v in record.fields.items()
                 if k in connector.synced_fields and connector.project(k, local.get(k)) == v
@@ -336,10 +343,10 @@ class Executor:
                         code="broken_link",
                         message=f"the linked {name} record is gone: {reason}",
                     )
-                for name, values in pulled.items():
+                for name, records in pulled.items():
                     link = tx.link(item.uuid, name)
-                    if link is not None and link.remote_id in values:
-                        record = values[link.remote_id]
+                    if link is not None and link.remote_id in records:
+                        record = records[link.remote_id]
                         if record.version != link.remote_version:
                             _link(tx, item.uuid, name, record)
                 _note_baselines(tx, item, actions, w.written_notes, w.baselines, pulled)
@@ -445,11 +452,11 @@ def _note_baselines(
     item: PoamItem,
     actions: Sequence[Action],
     written: Mapping[str, list[str]],
-    baselines: dict[str, dict[str, JsonValue]],
+    baselines: dict[str, dict[str, SyncValue]],
     pulled: Pulled,
 ) -> None:
     for name in {*written, *(a.connector for a in actions if isinstance(a, TakeNote))}:
-        known = set(tx.baselines(item.uuid, name).get(NOTES_BASELINE) or [])
+        known = set(as_strings(tx.baselines(item.uuid, name).get(NOTES_BASELINE), NOTES_BASELINE))
         known |= set(written.get(name, []))
         link = tx.link(item.uuid, name)
         if link is not None and link.remote_id in pulled.get(name, {}):

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from poam_sync.connectors.base import SyncValue
 from poam_sync.errors import SettlementRefused
-from poam_sync.model import JsonValue
 from poam_sync.sync.values import from_sync, to_sync
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Settlement:
     item_uuid: str
     connector: str
     field: str
-    value: JsonValue
+    value: SyncValue
     taken_from: str  # "local", the connector's name, or "value" (a value of the person's own)
 
 
@@ -46,7 +46,7 @@ def settle_conflict(
     conflict_id: int,
     *,
     take: str | None = None,
-    value: JsonValue | _NoValue = NO_VALUE,
+    value: SyncValue | _NoValue = NO_VALUE,
     reason: str,
     actor: str,
     source: str = "cli",
@@ -68,7 +68,7 @@ def settle_conflict(
     item = tx.get_by_uuid(row.item_uuid)
     if item is None:
         raise SettlementRefused(f"the item of conflict {conflict_id} no longer exists")
-    chosen: JsonValue
+    chosen: SyncValue
     if take == "local":
         # The canonical value wins: the next cycle pushes it over the remote's edit.
         chosen, taken_from = to_sync(item).get(row.field), "local"

@@ -33,10 +33,11 @@ import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Literal
 
-from poam_sync.connectors.base import RemoteRecord
-from poam_sync.model import JsonValue, Note, PoamItem
+from poam_sync.connectors.base import RemoteRecord, SyncValue, SyncValues
+from poam_sync.model import Note, PoamItem
 from poam_sync.sync.actions import (
     NOTES_BASELINE,
     Action,
@@ -87,7 +88,7 @@ __all__ = [  # inputs and actions re-exported: callers take the whole vocabulary
 # Each branch says which real situation it covers.
 
 
-def _show(value: JsonValue) -> str:
+def _show(value: SyncValue) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -96,11 +97,15 @@ def _actor(record: RemoteRecord | None) -> str:
     return f" by {record.updated_by}" if record is not None and record.updated_by else ""
 
 
-_MISSING: object = object()
-"""A field with no baseline (never agreed) or absent from a pulled record."""
+class _Missing(Enum):
+    MISSING = "missing"
+
+
+_MISSING = _Missing.MISSING
+"""A field with no baseline (never agreed): compared by identity, like ``object()``."""
 
 _NO_FIELDS: frozenset[str] = frozenset()
-_NO_VALUES: Mapping[str, JsonValue] = {}
+_NO_VALUES: SyncValues = {}
 
 _Linked = tuple[ConnectorState, LinkInfo, RemoteRecord | None]
 
@@ -130,7 +135,7 @@ class _Index:
 @dataclass(slots=True)
 class _Incoming:
     connector: str
-    value: JsonValue
+    value: SyncValue
     record: RemoteRecord
 
 
@@ -151,7 +156,7 @@ class _Draft:
     def __init__(
         self,
         item_uuid: str,
-        local: dict[str, JsonValue],
+        local: dict[str, SyncValue],
         policies: Mapping[str, FieldPolicy],
         changed_at: Mapping[str, datetime],
         index: _Index,
@@ -169,7 +174,7 @@ class _Draft:
     def leave_alone(self, connector: str, name: str) -> None:
         self.left_alone.setdefault(connector, set()).add(name)
 
-    def offer(self, name: str, connector: str, value: JsonValue, record: RemoteRecord) -> None:
+    def offer(self, name: str, connector: str, value: SyncValue, record: RemoteRecord) -> None:
         self.offers.setdefault(name, []).append(_Incoming(connector, value, record))
 
     def policy(self, name: str) -> FieldPolicy:
@@ -260,7 +265,7 @@ def _still_open(
     d: _Draft,
     c: ConnectorState,
     name: str,
-    b_val: JsonValue,
+    b_val: SyncValue,
     record: RemoteRecord | None,
     open_c: OpenConflict,
 ) -> None:
@@ -303,8 +308,8 @@ def _remote_moved(
     link: LinkInfo,
     record: RemoteRecord,
     name: str,
-    b_val: JsonValue,
-    r_val: JsonValue,
+    b_val: SyncValue,
+    r_val: SyncValue,
 ) -> None:
     l_val = c.project(name, d.local.get(name))
     if l_val == r_val:
@@ -340,7 +345,7 @@ def _remote_moved(
 # -- step 2: values offered by several connectors ----------------------------------------------
 
 
-def _resolve_offers(d: _Draft) -> dict[str, JsonValue]:
+def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
     """The canonical values once the offers are taken in (the local values when none came)."""
     local = d.local
     if not d.offers:
@@ -413,12 +418,13 @@ def _outgoing(
     c: ConnectorState,
     link: LinkInfo,
     record: RemoteRecord | None,
-    new_local: Mapping[str, JsonValue],
+    new_local: SyncValues,
 ) -> None:
     base = c.baselines.get(d.item_uuid, _NO_VALUES)
     remote = record.fields if record is not None else _NO_VALUES
     left_alone = d.left_alone.get(c.name, _NO_FIELDS)
     project = c.project
+    b_val: SyncValue | _Missing
     for name in d.index.fields[c.name]:
         if name in left_alone:
             continue  # in conflict, or settling this cycle: no write goes out
@@ -483,7 +489,11 @@ def _notes(d: _Draft, item: PoamItem, linked: Sequence[_Linked]) -> None:
                 )
     all_notes = [*item.notes, *taken]
     for c, link, record in linked:
-        present = set(c.baselines.get(d.item_uuid, _NO_VALUES).get(NOTES_BASELINE) or [])
+        # The note ids known there (a list of str, as the executor writes it): not narrowed
+        # with as_strings, which would check every list on the planner's path.
+        present: set[object] = set(
+            c.baselines.get(d.item_uuid, _NO_VALUES).get(NOTES_BASELINE) or []
+        )
         if record is not None:
             present |= {n.id for n in record.notes}
         for note in all_notes:
@@ -507,7 +517,7 @@ def _unlinked(
     item: PoamItem,
     c: ConnectorState,
     broken: LinkInfo | None,
-    new_local: Mapping[str, JsonValue],
+    new_local: SyncValues,
 ) -> None:
     if broken is not None:
         # The linked record vanished: said every cycle, never silently re-created.

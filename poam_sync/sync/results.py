@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from poam_sync.sync.actions import Plan
 
@@ -16,6 +16,29 @@ class ItemError:
     poam_id: str
     connector: str | None
     message: str
+
+
+class ItemErrorJson(TypedDict):
+    poam_id: str
+    connector: str | None
+    message: str
+
+
+class CycleSummary(TypedDict):
+    """:meth:`CycleReport.summary`: the cycle's log line, and ``sync --json``."""
+
+    cycle_id: str
+    dry_run: bool
+    pulled: dict[str, int]
+    created: dict[str, int]
+    updated_remote: dict[str, int]
+    updated_local: int
+    imported: int
+    adopted: int
+    conflicts: int
+    problems: int
+    errors: list[ItemErrorJson]
+    failed_connectors: dict[str, str]
 
 
 @dataclass
@@ -39,7 +62,7 @@ class CycleReport:
     def ok(self) -> bool:
         return not self.errors and not self.failed_connectors
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> CycleSummary:
         return {
             "cycle_id": self.cycle_id,
             "dry_run": self.dry_run,
@@ -56,5 +79,5 @@ class CycleReport:
         }
 
 
-def _err(e: ItemError) -> dict[str, Any]:
+def _err(e: ItemError) -> ItemErrorJson:
     return {"poam_id": e.poam_id, "connector": e.connector, "message": e.message}

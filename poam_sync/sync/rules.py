@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from poam_sync.model import JsonValue, MilestoneChange
+from poam_sync.connectors.base import SyncValue
+from poam_sync.model import MilestoneChange
 
 
 def due_date_extension(
-    old: JsonValue, new: JsonValue, *, source: str, actor: str | None, on: date
+    old: SyncValue, new: SyncValue, *, source: str, actor: str | None, on: date
 ) -> MilestoneChange | None:
     """The extension to record when a due date taken from ``source`` moved later, else None.
 
@@ -30,7 +31,7 @@ def due_date_extension(
     )
 
 
-def _later(old: JsonValue, new: JsonValue) -> bool:
+def _later(old: SyncValue, new: SyncValue) -> bool:
     try:
         return bool(old and new and date.fromisoformat(str(new)) > date.fromisoformat(str(old)))
     except ValueError:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from poam_sync.connectors.base import RemoteRecord
-from poam_sync.model import JsonValue, PoamItem
+from poam_sync.connectors.base import RemoteRecord, SyncValue, SyncValues
+from poam_sync.model import PoamItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,8 @@ class LinkInfo:
 @dataclass(frozen=True, slots=True)
 class OpenConflict:
     conflict_id: int
-    local: JsonValue
-    remote: JsonValue
+    local: SyncValue
+    remote: SyncValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +48,10 @@ class ConnectorState:
 
     name: str
     synced_fields: frozenset[str]
-    project: Callable[[str, JsonValue], JsonValue]
+    project: Callable[[str, SyncValue], SyncValue]
     in_scope: Callable[[PoamItem], bool]
     links: Mapping[str, LinkInfo]  # by item uuid
-    baselines: Mapping[str, Mapping[str, JsonValue]]  # by item uuid
+    baselines: Mapping[str, SyncValues]  # by item uuid
     pulled: Mapping[str, RemoteRecord]  # by remote id: records that changed since the watermark
     open_conflicts: Mapping[tuple[str, str], OpenConflict] = field(default_factory=dict)
     pending_intents: frozenset[str] = frozenset()  # item uuids with a create in flight
