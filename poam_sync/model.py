@@ -15,7 +15,7 @@ import uuid as _uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, TypeAlias
+from typing import Annotated, TypeAlias, TypedDict
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,7 +26,27 @@ JsonValue: TypeAlias = pydantic.JsonValue
 pydantic's recursive alias: mypy checks it, and a model field of this type (``extra``) is
 validated as JSON. Its lists and dicts are invariant: a ``list[str]`` is not a
 ``list[JsonValue]`` to mypy, nor a TypedDict a ``dict[str, JsonValue]``, so code that holds
-synced values speaks :data:`poam_sync.connectors.base.SyncValue` instead."""
+synced values speaks :data:`SyncValue` instead."""
+
+
+# -- the values connectors exchange (see poam_sync.connectors.base) --------------------------
+
+
+class MilestoneValue(TypedDict):
+    """One milestone as connectors speak it: exactly these four keys."""
+
+    id: str
+    description: str
+    due_date: str | None  # YYYY-MM-DD
+    status: str  # a poam_sync.model.MilestoneStatus value
+
+
+SyncValue: TypeAlias = str | list[str] | list[MilestoneValue] | None
+"""The value of one synced field (the table in :mod:`poam_sync.connectors.base`): text (also
+status, risk, owner and dates), a list of control ids, a list of milestones, or None."""
+
+SyncValues: TypeAlias = Mapping[str, SyncValue]
+"""Synced fields by canonical name: what a connector reads, and what it is asked to write."""
 
 
 class _Frozen(BaseModel):

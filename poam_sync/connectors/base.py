@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Generic, TypeAlias, TypedDict, TypeGuard, TypeVar
+from typing import Generic, TypeGuard, TypeVar
 
 from pydantic import BaseModel
 
-from poam_sync.model import Note
+from poam_sync.model import MilestoneValue, Note, SyncValue, SyncValues
 
 __all__ = [
     "MILESTONE_KEYS",
@@ -87,23 +87,10 @@ SYNCABLE_FIELDS = frozenset(SYNC_FIELD_ORDER)
 # -- the values connectors exchange ----------------------------------------------------------
 
 
-class MilestoneValue(TypedDict):
-    """One milestone as connectors speak it: exactly these four keys."""
-
-    id: str
-    description: str
-    due_date: str | None  # YYYY-MM-DD
-    status: str  # a poam_sync.model.MilestoneStatus value
-
+# MilestoneValue, SyncValue and SyncValues are defined with the canonical model (the store keeps
+# them too) and exported from here, where connectors look for them.
 
 MILESTONE_KEYS: frozenset[str] = MilestoneValue.__required_keys__
-
-SyncValue: TypeAlias = str | list[str] | list[MilestoneValue] | None
-"""The value of one synced field (the table above): text (also status, risk, owner and dates),
-a list of control ids, a list of milestones, or None."""
-
-SyncValues: TypeAlias = Mapping[str, SyncValue]
-"""Synced fields by canonical name: what a connector reads, and what it is asked to write."""
 
 
 def _shape(value: object) -> str:

@@ -15,10 +15,9 @@ from datetime import UTC, date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
-from poam_sync.model import PoamItem
+from poam_sync.model import PoamItem, SyncValue
 
 if TYPE_CHECKING:
-    from poam_sync.connectors.base import SyncValue
     from poam_sync.store import ConflictRow, ProblemRow, Store
 
 Kind = Literal["conflicts", "status"]

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from poam_sync.errors import ItemNotFound, StoreError, UsageError
+from poam_sync.model import SyncValue
 from poam_sync.store._rows import ConflictRow, ProblemRow
 from poam_sync.store._schema import conflicts, dump_json, problems
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
-
-if TYPE_CHECKING:  # a type only: the store imports nothing of the connectors at run time
-    from poam_sync.connectors.base import SyncValue
 
 
 class ConflictsTx(TxBase):

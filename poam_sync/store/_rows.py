@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from poam_sync.errors import ChainBroken
+from poam_sync.model import SyncValue
 
-if TYPE_CHECKING:  # types only: the store imports nothing of the connectors at run time
-    from poam_sync.connectors.base import SyncValue
+if TYPE_CHECKING:
     from poam_sync.store._schema import StoredValue
 
 

@@ -15,15 +15,12 @@ import json
 import json.encoder
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from poam_sync.model import JsonValue
-
-if TYPE_CHECKING:  # a type only: the store imports nothing of the connectors at run time
-    from poam_sync.connectors.base import SyncValue
+from poam_sync.model import JsonValue, SyncValue
 
 StoredValue: TypeAlias = "JsonValue | SyncValue"
 """A value the store keeps as JSON: a canonical field's :data:`JsonValue` (items, the change

@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from poam_sync.errors import ItemNotFound, StoreError
+from poam_sync.model import SyncValue, SyncValues
 from poam_sync.store._rows import IntentRow, LinkRow
 from poam_sync.store._schema import baselines, intents, links, watermarks
 from poam_sync.store._tx import TxBase
-
-if TYPE_CHECKING:  # types only: the store imports nothing of the connectors at run time
-    from poam_sync.connectors.base import SyncValue, SyncValues
 
 
 class SyncStateTx(TxBase):
