@@ -68,7 +68,11 @@ def test_the_shipped_mapping_loads() -> None:
     m = load_servicenow_mapping(MAPPING_PATH)
     assert m.fields["title"] == "short_description"
     assert m.project("status", "risk_accepted") == "deviation_requested"
-    assert m.project("status", "false_positive") == "completed"
+    assert m.project("status", "not_applicable") == "false_positive"
+    assert m.project("status", "archived") == "completed"
+    assert set(m.states.values()) == {
+        "New", "Analyze", "Respond", "Review", "Closed Complete", "Closed Incomplete"
+    }  # fmt: skip
     assert m.project("controls", ["ac-2.1", "SI-2", "AC-2(1)"]) == ["AC-2(1)", "SI-2"]
     assert m.project("title", "x" * 200, {"short_description": 160}) == "x" * 160
 
@@ -82,7 +86,14 @@ def test_the_shipped_mapping_loads() -> None:
         ),
         ({"states": {"done": "Closed"}}, "[servicenow.yaml] states.done.[key] <- input should be"),
         ({"fields": {"title": "short_description", "colour": "u_colour"}}, "fields <- colour"),
-        ({"state_read_back": {"Closed": "open"}}, "state_read_back.Closed <- open is not mapped"),
+        (
+            {"state_read_back": {"Closed Complete": "open"}},
+            "state_read_back.Closed Complete: open is not mapped",
+        ),
+        (
+            {"risk_read_back": {"4 - Low": "high"}},
+            "risk_read_back.4 - Low: high is not mapped",
+        ),
     ],
 )
 def test_mapping_errors_say_where_and_what(change: dict[str, object], message: str) -> None:

@@ -10,13 +10,16 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from poam_sync.simulators.servicenow import (
+    GRC_ISSUE_STATES,
     OAUTH_CLIENT_ID,
     OAUTH_CLIENT_SECRET,
+    SERVICE_ACCOUNT_USER,
     RunningServiceNow,
     parse_query,
     start_servicenow_simulator,
@@ -381,14 +384,68 @@ def test_choices_and_dictionary_are_tables(sn: RunningServiceNow, http: requests
         "Analyze",
         "Respond",
         "Review",
-        "Closed",
+        "Closed Complete",
+        "Closed Incomplete",
     ]
     r = http.get(
         _api(sn, "sys_dictionary"),
         params={"sysparm_query": f"name={TABLE}", "sysparm_fields": "element"},
     )
     columns = {c["element"] for c in r.json()["result"]}
-    assert {"short_description", "state", "assigned_to", "correlation_id", "sys_id"} <= columns
+    assert {"u_controls", "u_scheduled_completion_date"} <= columns
+
+
+def _rows(http: requests.Session, sn: RunningServiceNow, table: str, query: str) -> list[Any]:
+    r = http.get(_api(sn, table), params={"sysparm_query": query})
+    assert r.status_code == 200
+    return list(r.json()["result"])
+
+
+def test_a_grc_issue_extends_task_and_its_inherited_columns_are_defined_there(
+    sn: RunningServiceNow, http: requests.Session
+) -> None:
+    (issue,) = _rows(http, sn, "sys_db_object", f"name={TABLE}")
+    (task,) = _rows(http, sn, "sys_db_object", "name=task")
+    assert issue["super_class"]["value"] == task["sys_id"]
+    # inherited columns: one dictionary row, under name=task
+    rows = _rows(
+        http,
+        sn,
+        "sys_dictionary",
+        f"nameINtask,{TABLE}^elementINshort_description,priority,sys_id",
+    )
+    assert {(r["name"], r["element"]) for r in rows} == {
+        ("task", "short_description"),
+        ("task", "priority"),
+        ("task", "sys_id"),
+    }
+    assert {r["max_length"] for r in rows if r["element"] == "short_description"} == {"160"}
+    # priority choices are task's (1 - Critical .. 5 - Planning), state is a GRC override
+    priorities = _rows(
+        http, sn, "sys_choice", f"nameINtask,{TABLE}^element=priority^ORDERBYsequence"
+    )
+    assert {p["name"] for p in priorities} == {"task"}
+    assert priorities[-1]["label"] == "5 - Planning"
+    task_states = _rows(http, sn, "sys_choice", "name=task^element=state^ORDERBYsequence")
+    assert task_states[0]["label"] == "Pending"
+
+
+def test_a_grc_issue_takes_every_real_state_and_priority(
+    sn: RunningServiceNow, assigned: str
+) -> None:
+    for label in ("Closed Incomplete", "Closed Complete"):
+        row = sn.sim.human_update(TABLE, assigned, {"state": label})
+        assert row["state"] == {b: a for a, b in GRC_ISSUE_STATES}[label]
+    assert sn.sim.human_update(TABLE, assigned, {"priority": "5 - Planning"})["priority"] == "5"
+
+
+def test_e_mail_matches_in_any_case_and_a_service_account_has_none(
+    sn: RunningServiceNow, http: requests.Session
+) -> None:
+    (erin,) = _rows(http, sn, "sys_user", "email=erin.evans@EXAMPLE.com")
+    assert erin["email"] == "Erin.Evans@Example.com"
+    (svc,) = _rows(http, sn, "sys_user", f"user_name={SERVICE_ACCOUNT_USER}")
+    assert svc["email"] == "" and svc["active"] == "true"
 
 
 def test_work_notes_and_comments_go_to_the_journal(
@@ -409,7 +466,7 @@ def test_work_notes_and_comments_go_to_the_journal(
 def test_data_policy_refuses_a_state_without_its_fields(
     sn: RunningServiceNow, http: requests.Session, assigned: str
 ) -> None:
-    sn.sim.require_for_state(TABLE, "Closed", ["close_notes"])
+    sn.sim.require_for_state(TABLE, "Closed Complete", ["close_notes"])
     r = http.patch(_api(sn, f"{TABLE}/{assigned}"), json={"state": "5"})
     assert r.status_code == 403
     assert "mandatory: Close notes" in r.json()["error"]["detail"]

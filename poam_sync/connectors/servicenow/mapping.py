@@ -85,8 +85,12 @@ class ServiceNowMapping(_Frozen):
 
     fields: dict[str, str]
     states: dict[Status, str] = Field(default_factory=dict)
+    #: label -> status it reads back as: for a label several statuses share, or for a state
+    #: poam-sync never writes but an analyst may pick (read-only)
     state_read_back: dict[str, Status] = Field(default_factory=dict)
     risks: dict[RiskLevel, str] = Field(default_factory=dict)
+    #: label -> risk it reads back as, for a priority no risk writes ("5 - Planning": low)
+    risk_read_back: dict[str, RiskLevel] = Field(default_factory=dict)
     milestones: MilestoneMapping | None = None
 
     @model_validator(mode="after")
@@ -106,8 +110,11 @@ class ServiceNowMapping(_Frozen):
                     f"states: no state label for {', '.join(missing)}; every canonical status "
                     "needs one (several may share a label)"
                 )
+            written = set(self.states.values())
             for label, status in self.state_read_back.items():
-                if self.states.get(status) != label:
+                # A label some status writes reads back as one of those statuses; a label no
+                # status writes (a state only people pick) may read back as any status.
+                if label in written and self.states.get(status) != label:
                     raise ValueError(
                         f"state_read_back.{label}: {status.value} is not mapped to {label!r} "
                         "under states"
@@ -125,6 +132,13 @@ class ServiceNowMapping(_Frozen):
             missing = [r.value for r in RiskLevel if r not in self.risks]
             if missing:
                 raise ValueError(f"risks: no priority label for {', '.join(missing)}")
+            written_risks = set(self.risks.values())
+            for label, risk in self.risk_read_back.items():
+                if label in written_risks and self.risks.get(risk) != label:
+                    raise ValueError(
+                        f"risk_read_back.{label}: {risk.value} is not mapped to {label!r} "
+                        "under risks (a label a risk writes reads back as that risk)"
+                    )
         return self
 
     def _shared_labels(self) -> dict[str, list[str]]:
@@ -153,6 +167,8 @@ class ServiceNowMapping(_Frozen):
         return None
 
     def risk_from_label(self, label: str) -> RiskLevel | None:
+        if label in self.risk_read_back:
+            return self.risk_read_back[label]
         for risk, mapped in self.risks.items():
             if mapped == label:
                 return risk

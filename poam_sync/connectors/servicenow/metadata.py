@@ -5,15 +5,25 @@ the codes behind them are read from ``sys_choice``; a label the instance lacks i
 :class:`~poam_sync.errors.ConfigError` naming the choices there are. Text columns are cut to
 their ``max_length`` (``sys_dictionary``) by the instance, so the projection cuts them too.
 
+Both are read *through inheritance*: ``sn_grc_issue`` extends ``task``, and the dictionary row
+of an inherited column (``short_description``, ``priority``...) exists only under
+``name=task``, as do its choices unless the child table overrides them (the GRC issue's own
+states). :func:`table_hierarchy` follows ``sys_db_object.super_class`` (community answer "Get a
+list of all parents of a table"; GlideTableHierarchy.getTables() gives ``incident,task``: the
+table first, then its ancestors), and a column's metadata is taken from the nearest table of
+that chain that has rows for it (ServiceNow docs, "Dictionary overrides": a child table may
+define an inherited field differently; istanbul "Choice lists and system update sets": a
+choice added for an extended table is stored for that table only).
+
 :func:`load_metadata` is what :meth:`ServiceNowConnector.prepare
-<poam_sync.connectors.servicenow.connector.ServiceNowConnector.prepare>` runs: two paged reads,
-once per connector, so that the projection the planner calls makes no I/O.
+<poam_sync.connectors.servicenow.connector.ServiceNowConnector.prepare>` runs: a few paged
+reads, once per connector, so that the projection the planner calls makes no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from poam_sync.connectors.servicenow.client import TableClient
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
@@ -27,6 +37,8 @@ class Metadata:
     codes: dict[str, dict[str, str]]  # "table.column" -> label -> value
     labels: dict[str, dict[str, str]]  # "table.column" -> value -> label
     lengths: dict[str, int]  # ServiceNowMapping.project key -> max length
+    #: "table.column" -> the table whose rows were used ("task" for an inherited column)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def code(self, table: str, column: str, label: str) -> str | None:
         return self.codes.get(f"{table}.{column}", {}).get(label)
@@ -45,14 +57,48 @@ def load_metadata(
     :class:`~poam_sync.errors.ConfigError` when a mapped label is no choice of the instance.
     """
     try:
-        codes, labels = _choices(client, mapping, table=table, milestone_table=milestone_table)
-        lengths = _lengths(client, mapping, table=table, milestone_table=milestone_table)
+        chains = {t: table_hierarchy(client, t) for t in dict.fromkeys([table, milestone_table])}
+        codes, labels, sources = _choices(
+            client, mapping, chains, table=table, milestone_table=milestone_table
+        )
+        lengths = _lengths(client, mapping, chains, table=table, milestone_table=milestone_table)
     except RemoteError as exc:
         raise _explained(exc) from exc
     _check_labels(
-        codes, mapping, table=table, milestone_table=milestone_table, connector=client.connector
+        codes,
+        mapping,
+        table=table,
+        milestone_table=milestone_table,
+        connector=client.connector,
+        sources=sources,
     )
-    return Metadata(codes, labels, lengths)
+    return Metadata(codes, labels, lengths, sources)
+
+
+#: deeper than any stock hierarchy (cmdb_ci_aix_server is six levels down); a guard on loops
+_MAX_DEPTH = 12
+
+
+def table_hierarchy(client: TableClient, table: str) -> list[str]:
+    """``table`` and its ancestors, nearest first (``["sn_grc_issue", "task"]``).
+
+    An instance whose ``sys_db_object`` has no row for ``table`` (or does not let us read it)
+    gives ``[table]``: metadata is then read from the table alone, as before."""
+    chain = [table]
+    while len(chain) < _MAX_DEPTH:
+        rows = client.page(
+            "sys_db_object", ["name", "super_class.name"], f"name={chain[-1]}", after=None, size=1
+        )
+        parent = rows[0].get("super_class.name", ("", ""))[0] if rows else ""
+        if not parent or parent in chain:
+            break
+        chain.append(parent)
+    return chain
+
+
+def _nearest(chain: list[str], found: Mapping[str, object]) -> str | None:
+    """The first table of ``chain`` that ``found`` has rows for."""
+    return next((t for t in chain if t in found), None)
 
 
 def _explained(exc: RemoteError) -> RemoteError:
@@ -76,8 +122,13 @@ def _explained(exc: RemoteError) -> RemoteError:
 
 
 def _choices(
-    client: TableClient, mapping: ServiceNowMapping, *, table: str, milestone_table: str
-) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    client: TableClient,
+    mapping: ServiceNowMapping,
+    chains: Mapping[str, list[str]],
+    *,
+    table: str,
+    milestone_table: str,
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]:
     m = mapping
     wanted: list[tuple[str, str]] = []
     if "status" in m.fields:
@@ -88,42 +139,60 @@ def _choices(
         wanted.append((milestone_table, m.milestones.state_field))
     codes: dict[str, dict[str, str]] = {f"{t}.{c}": {} for t, c in wanted}
     labels: dict[str, dict[str, str]] = {f"{t}.{c}": {} for t, c in wanted}
-    if wanted:
-        tables = sorted({t for t, _ in wanted})
-        query = (
-            f"nameIN{','.join(tables)}^elementIN{','.join(sorted({c for _, c in wanted}))}"
-            "^inactive=false"
-        )
-        for row in client.select("sys_choice", ["name", "element", "value", "label"], query):
-            key = f"{row['name'][0]}.{row['element'][0]}"
-            if key in codes:
-                codes[key].setdefault(row["label"][0], row["value"][0])
-                labels[key].setdefault(row["value"][0], row["label"][0])
-    return codes, labels
+    sources: dict[str, str] = {}
+    if not wanted:
+        return codes, labels, sources
+    tables = sorted({a for t, _ in wanted for a in chains[t]})
+    query = (
+        f"nameIN{','.join(tables)}^elementIN{','.join(sorted({c for _, c in wanted}))}"
+        "^inactive=false"
+    )
+    # element -> defining table -> [(value, label)] in the instance's order
+    found: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for row in client.select("sys_choice", ["name", "element", "value", "label"], query):
+        per_table = found.setdefault(row["element"][0], {})
+        per_table.setdefault(row["name"][0], []).append((row["value"][0], row["label"][0]))
+    for t, column in wanted:
+        key = f"{t}.{column}"
+        source = _nearest(chains[t], found.get(column, {}))
+        if source is None:
+            continue
+        sources[key] = source
+        for value, label in found[column][source]:
+            codes[key].setdefault(label, value)
+            labels[key].setdefault(value, label)
+    return codes, labels, sources
 
 
 def _lengths(
-    client: TableClient, mapping: ServiceNowMapping, *, table: str, milestone_table: str
+    client: TableClient,
+    mapping: ServiceNowMapping,
+    chains: Mapping[str, list[str]],
+    *,
+    table: str,
+    milestone_table: str,
 ) -> dict[str, int]:
     m = mapping
-    lengths: dict[str, int] = {}
-    text_columns = {m.fields[f]: f for f in ("title", "description") if f in m.fields}
-    dict_tables = [table]
+    # (table, column) -> the projection's key
+    wanted = {(table, m.fields[f]): m.fields[f] for f in ("title", "description") if f in m.fields}
     if m.milestones is not None:
-        dict_tables.append(milestone_table)
-    query = f"nameIN{','.join(dict_tables)}"
+        column = m.milestones.description_field
+        wanted[(milestone_table, column)] = f"milestone.{column}"
+    if not wanted:
+        return {}
+    tables = sorted({a for t, _ in wanted for a in chains[t]})
+    elements = sorted({c for _, c in wanted})
+    query = f"nameIN{','.join(tables)}^elementIN{','.join(elements)}"
+    found: dict[str, dict[str, int]] = {}  # element -> defining table -> max length
     for row in client.select("sys_dictionary", ["name", "element", "max_length"], query):
         name, element, length = row["name"][0], row["element"][0], row["max_length"][0]
-        if not length.isdigit():
-            continue
-        if name == table and element in text_columns:
-            lengths[element] = int(length)
-        if (
-            m.milestones is not None
-            and name == milestone_table
-            and element == m.milestones.description_field
-        ):
-            lengths[f"milestone.{element}"] = int(length)
+        if length.isdigit():
+            found.setdefault(element, {})[name] = int(length)
+    lengths: dict[str, int] = {}
+    for (t, column), key in wanted.items():
+        source = _nearest(chains[t], found.get(column, {}))
+        if source is not None:
+            lengths[key] = found[column][source]
     return lengths
 
 
@@ -134,33 +203,44 @@ def _check_labels(
     table: str,
     milestone_table: str,
     connector: str,
+    sources: Mapping[str, str],
 ) -> None:
+    """Every label the mapping writes or reads back is a choice of the instance."""
     m = mapping
-    problems = []
+    checks: list[tuple[str, str, str, list[tuple[str, str]]]] = []  # section, table, column
     if "status" in m.fields:
-        known = codes[f"{table}.{m.fields['status']}"]
-        for status, label in m.states.items():
-            if label not in known:
-                problems.append(
-                    f"states.{status.value} <- {label!r} is not a choice of "
-                    f"{table}.{m.fields['status']} (choices: {', '.join(known) or 'none'})"
-                )
+        checks.append(
+            (
+                "states",
+                table,
+                m.fields["status"],
+                [(s.value, label) for s, label in m.states.items()],
+            )
+        )
+        checks.append(("state_read_back", table, m.fields["status"], _keys(m.state_read_back)))
     if "original_risk" in m.fields:
-        known = codes[f"{table}.{m.fields['original_risk']}"]
-        for risk, label in m.risks.items():
-            if label not in known:
-                problems.append(
-                    f"risks.{risk.value} <- {label!r} is not a choice of "
-                    f"{table}.{m.fields['original_risk']} "
-                    f"(choices: {', '.join(known) or 'none'})"
-                )
+        column = m.fields["original_risk"]
+        checks.append(("risks", table, column, [(r.value, lb) for r, lb in m.risks.items()]))
+        checks.append(("risk_read_back", table, column, _keys(m.risk_read_back)))
     if m.milestones is not None:
-        known = codes[f"{milestone_table}.{m.milestones.state_field}"]
-        for ms, label in m.milestones.states.items():
+        ms = m.milestones
+        checks.append(
+            (
+                "milestones.states",
+                milestone_table,
+                ms.state_field,
+                [(s.value, label) for s, label in ms.states.items()],
+            )
+        )
+    problems = []
+    for section, t, column, entries in checks:
+        key = f"{t}.{column}"
+        known = codes[key]
+        where = f"{key}, read from sys_choice name={sources.get(key, t)}"
+        for name, label in entries:
             if label not in known:
                 problems.append(
-                    f"milestones.states.{ms.value} <- {label!r} is not a choice of "
-                    f"{milestone_table}.{m.milestones.state_field} "
+                    f"{section}.{name} <- {label!r} is not a choice of {where} "
                     f"(choices: {', '.join(known) or 'none'})"
                 )
     if problems:
@@ -168,3 +248,8 @@ def _check_labels(
             "\n".join(f"[{connector} mapping] {p}" for p in problems),
             hint="use the labels the instance shows in sys_choice, or add the choices there",
         )
+
+
+def _keys(read_back: Mapping[str, object]) -> list[tuple[str, str]]:
+    """A read-back section's labels as (entry name, label) pairs: the label is the key."""
+    return [(label, label) for label in read_back]

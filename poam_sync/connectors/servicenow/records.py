@@ -5,10 +5,20 @@ which column values canonical changes become.
   :func:`watermark_query` asks for one second before the watermark, and the connector
   de-duplicates on ``sys_id`` + ``sys_mod_count``.
 - State and priority are written as the codes :mod:`.metadata` discovered and read back through
-  their labels; a label the mapping lacks is a field problem or a skipped field, never a guess.
+  their labels. A remote value the mapping cannot read (a state or priority label it does not
+  list, an assignee without a readable e-mail) is never read as "empty": the field is left out
+  of the record and reported in :attr:`RemoteRecord.problems
+  <poam_sync.connectors.base.RemoteRecord.problems>` with the mapping line that would cover
+  it, so the canonical value is kept and nothing is pushed to the other sides. Only a truly
+  empty column (no priority, no assignee) reads as None.
 - ``assigned_to`` is a reference to ``sys_user``, found by e-mail through :mod:`.directory`; an
   unknown e-mail is a :class:`~poam_sync.connectors.base.FieldProblem` and the owner is left as
-  it was.
+  it was. A user without a readable e-mail (a service account; a field-level ACL on
+  ``sys_user.email``) is one too: the canonical owner stays.
+- A title or description longer than its column (``max_length``, read through inheritance) is
+  written (the instance keeps the first ``max_length`` characters) and reported; the projection
+  cuts it the same way, so the shortened echo is not a change and the canonical value stays
+  whole.
 - Dates are dates (``YYYY-MM-DD``), never date-times, so they never shift with a time zone.
 - Our stamp lives in ``stamp_field`` (``poam-sync:<uuid>``) and, when configured,
   ``system/poam_id`` in ``stamp_display_field``; otherwise both share ``stamp_field``.
@@ -79,6 +89,7 @@ class RecordCodec:
         self.mapping = mapping
         self.table = settings.table
         self._users = users
+        self._connector = connector
         self._log = log.bind(connector=connector, table=settings.table)
 
     def columns(self) -> list[str]:
@@ -130,26 +141,40 @@ class RecordCodec:
         """``row`` as the engine sees it; ``milestones`` None when they are not synced."""
         m = self.mapping
         fields: dict[str, SyncValue] = {}
+        problems: list[FieldProblem] = []
+        sys_id = row["sys_id"][0]
         for canonical, column in m.fields.items():
             value, display = row.get(column, ("", ""))
             if canonical == "status":
-                label = meta.label(self.table, column, value) or display
+                label = meta.label(self.table, column, value) or display or value
                 status = m.status_from_label(label)
                 if status is None:
-                    self._log.warning(
-                        "servicenow.unmapped_state", sys_id=row["sys_id"][0], state=label
-                    )
+                    problems.append(self._unknown_state(column, value, label))
                     continue
                 fields["status"] = status.value
             elif canonical == "original_risk":
-                label = meta.label(self.table, column, value) or display
+                if not value:
+                    fields["original_risk"] = None  # no priority at all
+                    continue
+                label = meta.label(self.table, column, value) or display or value
                 risk = m.risk_from_label(label)
-                fields["original_risk"] = risk.value if risk else None
+                if risk is None:
+                    problems.append(self._unknown_priority(column, value, label))
+                    continue
+                fields["original_risk"] = risk.value
             elif canonical == "owner":
+                if not value:
+                    fields["owner"] = None  # unassigned
+                    continue
                 email = row.get(f"{column}.email", ("", ""))[0].strip().lower()
-                if email and value:
+                if email:
                     self._users.remember(value, email)
-                fields["owner"] = email or (self._users.email(value) if value else None)
+                else:
+                    email = self._users.email(value) or ""
+                if not email:
+                    problems.append(self._no_email(column, value, display))
+                    continue
+                fields["owner"] = email
             elif canonical in ("due_date", "scheduled_completion_date"):
                 fields[canonical] = value[:10] or None
             elif canonical == "controls":
@@ -158,7 +183,10 @@ class RecordCodec:
                 fields[canonical] = value
         if milestones is not None:
             fields["milestones"] = sort_milestones(milestones)
-        sys_id = row["sys_id"][0]
+        for p in problems:
+            self._log.warning(
+                "servicenow.unreadable_field", sys_id=sys_id, field=p.field, code=p.code
+            )
         return RemoteRecord(
             remote_id=sys_id,
             key=row.get("number", ("", ""))[0] or sys_id,
@@ -169,6 +197,48 @@ class RecordCodec:
             updated_by=row.get("sys_updated_by", ("", ""))[0] or None,
             url=f"{self.settings.url}/nav_to.do?uri={self.table}.do?sys_id={sys_id}",
             notes=tuple(notes),
+            problems=tuple(problems),
+        )
+
+    # -- what a read could not take ------------------------------------------------------------
+
+    @property
+    def _mapping_file(self) -> str:
+        return f"the ServiceNow mapping (the `mapping:` file of connector {self._connector!r})"
+
+    def _unknown_state(self, column: str, value: str, label: str) -> FieldProblem:
+        shown = f"{label!r}" if label == value else f"{label!r} (value {value!r})"
+        if not value:
+            shown = "empty"
+        return FieldProblem(
+            "status",
+            "unknown_value",
+            f"{self.table}.{column} is {shown}, which the mapping does not list; "
+            "the canonical status is kept and nothing is pushed",
+            hint=f"add `{label or '<label>'}: <status>` under state_read_back: in "
+            f"{self._mapping_file}, <status> one of {', '.join(s.value for s in Status)}",
+        )
+
+    def _unknown_priority(self, column: str, value: str, label: str) -> FieldProblem:
+        shown = f"{label!r}" if label == value else f"{label!r} (value {value!r})"
+        return FieldProblem(
+            "original_risk",
+            "unknown_value",
+            f"{self.table}.{column} is {shown}, which the mapping does not list; "
+            "the canonical risk is kept and nothing is pushed",
+            hint=f"add `{label}: <risk>` under risk_read_back: in {self._mapping_file}, "
+            f"<risk> one of {', '.join(r.value for r in RiskLevel)}",
+        )
+
+    def _no_email(self, column: str, sys_id: str, display: str) -> FieldProblem:
+        who = f"{display} (sys_user {sys_id})" if display and display != sys_id else sys_id
+        return FieldProblem(
+            "owner",
+            "unknown_user",
+            f"{self.table}.{column} is {who}, who has no e-mail poam-sync can read; "
+            "the canonical owner is kept and nothing is pushed",
+            hint="give that sys_user record an e-mail (a service account needs one too), "
+            "or let the integration user read sys_user.email (a field-level ACL hides it)",
         )
 
     # -- writing -------------------------------------------------------------------------------
@@ -241,5 +311,19 @@ class RecordCodec:
             elif canonical == "controls":
                 out[column] = join_controls(as_strings(value, canonical))
             else:  # title, description
-                out[column] = as_text(value, canonical)
+                text = as_text(value, canonical)
+                limit = meta.lengths.get(column)
+                if limit and len(text) > limit:
+                    problems.append(self._too_long(canonical, column, len(text), limit))
+                out[column] = text
         return out, problems
+
+    def _too_long(self, canonical: str, column: str, length: int, limit: int) -> FieldProblem:
+        return FieldProblem(
+            canonical,
+            "too_long",
+            f"the {canonical} has {length} characters and {self.table}.{column} holds "
+            f"{limit}: ServiceNow keeps the first {limit}; the canonical {canonical} stays whole",
+            hint=f"shorten the {canonical}, or raise the max length of {column} in "
+            f"sys_dictionary (a column inherited from task is defined under name=task)",
+        )

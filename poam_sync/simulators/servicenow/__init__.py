@@ -14,9 +14,21 @@ codes", "Encoded query strings"; PySNC 1.2.1 as observed):
   ``sysparm_fields`` (dot-walked too), ``sysparm_display_value`` (``true``/``false``/``all``),
   ``sysparm_exclude_reference_link``, ``sysparm_suppress_pagination_header``,
   ``sysparm_no_count``.
-- Tables with dictionaries and choices: ``sn_grc_issue``, ``sn_irm_cont_auth_milestone_task``,
-  ``sys_user``, ``sys_choice``, ``sys_journal_field`` (work notes and comments written by
-  PATCHing ``work_notes``/``comments``), ``sys_dictionary``; more tables with ``extra_tables``.
+- Tables with dictionaries and choices: ``task``, ``sn_grc_issue``,
+  ``sn_irm_cont_auth_milestone_task``, ``sys_user``, ``sys_choice``, ``sys_journal_field`` (work
+  notes and comments written by PATCHing ``work_notes``/``comments``), ``sys_dictionary``,
+  ``sys_db_object``; more tables with ``extra_tables``.
+- A stock GRC instance, not our own mapping (see :mod:`.tables` for the sources):
+  ``sn_grc_issue`` extends ``task`` (``sys_db_object.super_class``), so the dictionary rows of
+  its inherited columns (``short_description`` 160 characters, ``priority``...) and the choices
+  of ``priority`` live under ``name=task``; only the GRC states are an override under
+  ``name=sn_grc_issue``: New, Analyze, Respond, Review, Closed Complete, Closed Incomplete
+  (ServiceNowDocs ``audit-management/issue-form.md``), beside task's own Pending .. Closed
+  Skipped. Priorities are 1 - Critical .. 5 - Planning. Not modelled: a ``task`` query does not
+  return the GRC issues (on an instance it returns every record of its child tables).
+- Users as a real directory has them: an e-mail in mixed case, and a service account
+  (:data:`SERVICE_ACCOUNT_USER`) with no e-mail. Text queries ignore case, as an instance's do
+  (ServiceNow docs, "Set case and accent sensitivity on a per-column basis").
 - Basic auth and OAuth client credentials (``POST /oauth_token.do``); 401 with the instance's
   body otherwise. The Batch API (``POST /api/now/v1/batch``).
 - Data policies: :meth:`ServiceNowSimulator.require_for_state` makes a state need a field, as a
@@ -46,6 +58,7 @@ from poam_sync.simulators.servicenow.model import (
     DEFAULT_USERS,
     OAUTH_CLIENT_ID,
     OAUTH_CLIENT_SECRET,
+    SERVICE_ACCOUNT_USER,
     TOKEN_LIFETIME_S,
     Json,
     Row,
@@ -69,10 +82,12 @@ from poam_sync.simulators.servicenow.tables import (
     GRC_ISSUE_STATES,
     MILESTONE_STATES,
     PRIORITIES,
+    TASK_STATES,
     Column,
     TableSpec,
     default_tables,
     issue_columns,
+    task_columns,
 )
 
 __all__ = [
@@ -85,6 +100,8 @@ __all__ = [
     "OAUTH_CLIENT_ID",
     "OAUTH_CLIENT_SECRET",
     "PRIORITIES",
+    "SERVICE_ACCOUNT_USER",
+    "TASK_STATES",
     "TOKEN_LIFETIME_S",
     "Column",
     "EncodedQuery",
@@ -102,6 +119,7 @@ __all__ = [
     "running",
     "serve",
     "start_servicenow_simulator",
+    "task_columns",
     "term_matches",
     "write_tls",
 ]

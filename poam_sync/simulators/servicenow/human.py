@@ -64,7 +64,7 @@ class ServiceNowHuman(ServiceNowReads):
 
     def user_id(self, email: str) -> str:
         for sys_id, row in self.rows["sys_user"].items():
-            if row.get("email") == email:
+            if row.get("email", "").lower() == email.lower():
                 return sys_id
         raise KeyError(email)
 

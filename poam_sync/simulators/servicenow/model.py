@@ -12,6 +12,9 @@ ADMIN_PASSWORD = "sim-password"
 OAUTH_CLIENT_ID = "poam-sync"
 OAUTH_CLIENT_SECRET = "sim-secret"
 ANALYST_USER = "dave.analyst"
+#: a service account: a real user record with no e-mail (scanners and integrations assign
+#: issues as such accounts; sys_user.email is an optional field)
+SERVICE_ACCOUNT_USER = "svc.vuln_scanner"
 TOKEN_LIFETIME_S = 1800
 
 Row = dict[str, str]
@@ -25,6 +28,9 @@ DEFAULT_USERS = (
     ("bob", "Bob Brown", "bob@example.com", "America/New_York"),
     ("carol", "Carol Clark", "carol@example.com", "Asia/Tokyo"),
     (ANALYST_USER, "Dave Davis (GRC analyst)", "dave@example.com", "America/Chicago"),
+    # e-mail as a directory sync writes it: mixed case (found by any case, see query.py)
+    ("erin", "Erin Evans", "Erin.Evans@Example.com", "Europe/London"),
+    (SERVICE_ACCOUNT_USER, "Vulnerability Scanner (service account)", "", "UTC"),
 )
 
 

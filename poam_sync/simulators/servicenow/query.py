@@ -2,6 +2,11 @@
 
 ServiceNow docs, "Encoded query strings": terms joined by ``^`` (AND) and ``^OR``, ordered by
 ``ORDERBY``/``ORDERBYDESC``; an instance ignores terms it cannot parse rather than failing.
+
+Text comparisons ignore case, as on an instance: "by default, text searches in ServiceNow table
+columns are insensitive to case" (ServiceNow docs, "Set case and accent sensitivity on a
+per-column basis"; the per-column ``i18n_locale_text_match`` opt-in is not modelled, nor is
+accent-insensitivity). ``email=Alice@Example.com`` finds ``alice@example.com``.
 """
 
 from __future__ import annotations
@@ -83,9 +88,11 @@ def term_matches(term: Term, value: str, *, numeric: bool) -> bool:
     if op == "ISNOTEMPTY":
         return value != ""
     if op == "=":
-        return value == want if not numeric else _compare(value, want, True) == 0
+        if numeric:
+            return _compare(value, want, True) == 0
+        return value.lower() == want.lower()
     if op == "!=":
-        return value != want
+        return value.lower() != want.lower()
     if op in (">", ">=", "<", "<="):
         if value == "":
             return False
@@ -100,27 +107,27 @@ def term_matches(term: Term, value: str, *, numeric: bool) -> bool:
     if op == "ENDSWITH":
         return value.lower().endswith(want.lower())
     if op == "IN":
-        return value in want.split(",")
+        return value.lower() in want.lower().split(",")
     if op == "NOT IN":
-        return value not in want.split(",")
+        return value.lower() not in want.lower().split(",")
     return False
 
 
 def _predicate(term: Term, numeric: bool) -> Callable[[str], bool]:
     """``term`` as a test of one value, with its constant parts computed once."""
     if term.op in ("IN", "NOT IN"):
-        wanted = frozenset(term.value.split(","))
+        wanted = frozenset(term.value.lower().split(","))
         inside = term.op == "IN"
 
         def in_set(value: str) -> bool:
-            return (value in wanted) == inside
+            return (value.lower() in wanted) == inside
 
         return in_set
     if term.op == "=" and not numeric:
-        want = term.value
+        want, folded = term.value, term.value.lower()
 
         def equal(value: str) -> bool:
-            return value == want
+            return value == want or value.lower() == folded
 
         return equal
 

@@ -35,19 +35,34 @@ class ServiceNowRecords(ServiceNowState):
             self._write_meta(spec)
 
     def _write_meta(self, spec: TableSpec) -> None:
-        for col in (*_SYSTEM_COLUMNS, *spec.columns):
-            self._insert(
-                "sys_dictionary",
-                {
-                    "name": spec.name,
-                    "element": col.name,
-                    "column_label": col.label or col.name,
-                    "internal_type": col.type,
-                    "reference": col.reference or "",
-                    "max_length": str(col.max_length),
-                },
-                ADMIN_USER,
-            )
+        """``sys_db_object``, ``sys_dictionary`` and ``sys_choice`` rows of ``spec``, each
+        where an instance keeps it: an inherited column's dictionary row and choices stay
+        under the parent table, the child only holds choices that differ (an override)."""
+        self._insert(
+            "sys_db_object",
+            {"name": spec.name, "label": spec.label, "super_class": spec.extends or ""},
+            ADMIN_USER,
+        )
+        parent = self.tables.get(spec.extends) if spec.extends else None
+        inherited = {c.name: c for c in parent.columns} if parent is not None else {}
+        own_system = () if parent is not None else _SYSTEM_COLUMNS
+        for col in (*own_system, *spec.columns):
+            base = inherited.get(col.name)
+            if base is None:
+                self._insert(
+                    "sys_dictionary",
+                    {
+                        "name": spec.name,
+                        "element": col.name,
+                        "column_label": col.label or col.name,
+                        "internal_type": col.type,
+                        "reference": col.reference or "",
+                        "max_length": str(col.max_length),
+                    },
+                    ADMIN_USER,
+                )
+            if base is not None and base.choices == col.choices:
+                continue  # the parent's choices are the child's
             for seq, (value, label) in enumerate(col.choices, start=1):
                 self._insert(
                     "sys_choice",
