@@ -51,9 +51,9 @@ def test_an_engineer_closing_in_jira_reaches_servicenow_in_the_same_cycle(world:
     record = world.snow.sim.record("sn_grc_issue", world.snow_id(item))
     assert (
         record["state"]
-        == world.snow.sim.records("sys_choice", "name=sn_grc_issue^element=state^label=Closed")[0][
-            "value"
-        ]
+        == world.snow.sim.records(
+            "sys_choice", "name=sn_grc_issue^element=state^label=Closed Complete"
+        )[0]["value"]
     )
     rows = [r for r in world.store.log() if r.field == "status"]
     assert rows[-1].source == "jira" and rows[-1].new_value == "completed"

@@ -47,7 +47,7 @@ TITLES = st.sampled_from(["Weak TLS", "Old OpenSSL", "Default password", "Open S
 STATUSES = st.sampled_from(["open", "remediating", "completed"])
 DUES = st.sampled_from(["2027-01-15", "2027-02-28", "2027-06-30"])
 JIRA_STATUS = {"open": "To Do", "remediating": "In Progress", "completed": "Done"}
-SNOW_STATE = {"open": "New", "remediating": "Respond", "completed": "Closed"}
+SNOW_STATE = {"open": "New", "remediating": "Respond", "completed": "Closed Complete"}
 FIELDS = ("title", "status", "due_date")
 
 
