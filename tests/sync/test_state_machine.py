@@ -83,16 +83,22 @@ class SyncMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.stack = ExitStack()
-        tmp = Path(self.stack.enter_context(tempfile.TemporaryDirectory()))
-        self.db_url = self.stack.enter_context(database(self.kind, tmp))
-        self.jira = self.stack.enter_context(start_jira_simulator(mode="cloud"))
-        self.snow = self.stack.enter_context(start_servicenow_simulator(tls_dir=tmp / "tls"))
-        self.store = Store.open(self.db_url)
-        self.stack.callback(self.store.close)
-        raw = config_dict(type("W", (), {"db_url": self.db_url})())
-        raw["connectors"]["servicenow"]["import_new"] = False
-        self.config = parse_config(raw, env=sim_env(self.jira, self.snow))
-        self.engine = self._new_engine()
+        try:
+            tmp = Path(self.stack.enter_context(tempfile.TemporaryDirectory()))
+            self.db_url = self.stack.enter_context(database(self.kind, tmp))
+            self.jira = self.stack.enter_context(start_jira_simulator(mode="cloud"))
+            self.snow = self.stack.enter_context(start_servicenow_simulator(tls_dir=tmp / "tls"))
+            self.store = Store.open(self.db_url)
+            self.stack.callback(self.store.close)
+            raw = config_dict(type("W", (), {"db_url": self.db_url})())
+            raw["connectors"]["servicenow"]["import_new"] = False
+            self.config = parse_config(raw, env=sim_env(self.jira, self.snow))
+            self.engine = self._new_engine()
+        except BaseException:
+            # A set-up that skips (no PostgreSQL here) or fails leaves no temporary folder or
+            # server behind: an unclosed TemporaryDirectory warns, and warnings are errors.
+            self.stack.close()
+            raise
 
     def _new_engine(self) -> Engine:
         return self.stack.enter_context(build_engine(self.config, self.store))
