@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
 
 import pytest
 
@@ -14,6 +13,7 @@ from poam_sync.model import PoamItem, with_fields
 from poam_sync.store import Store
 from poam_sync.sync.engine import Engine, Guards, SyncTarget
 from tests.memory.conftest import FAST_RETRY, PERSON
+from tests.sync.conftest import poam as item
 
 
 @pytest.fixture
@@ -28,24 +28,6 @@ def engine(store: Store, remote: MemoryRemote) -> Engine:
     connector = MemoryConnector(name="memory", remote=remote, retry=FAST_RETRY)
     target = SyncTarget(connector, import_new=True, system="acme")
     return Engine(store, [target], guards=Guards(max_change_share=1.0, min_items=1000))
-
-
-def item(n: int, **over: Any) -> PoamItem:
-    values: dict[str, Any] = {
-        "poam_id": f"V-{n}",
-        "system": "acme",
-        "title": f"Weakness number {n}",
-        "description": f"Found by the scanner on host-{n}.",
-        "status": "open",
-        "original_risk": "high",
-        "controls": ["SI-2"],
-        "detected_on": "2026-10-01",
-        "scheduled_completion_date": "2026-12-31",
-        "due_date": "2026-12-31",
-        "owner": {"email": "alice@example.com", "name": "Alice", "org": "Platform"},
-    }
-    values.update(over)
-    return PoamItem.model_validate(values)
 
 
 def save(store: Store, *items: PoamItem) -> None:
