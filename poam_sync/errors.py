@@ -13,7 +13,8 @@ into one clear message and an exit code, never a traceback::
     │   ├── DuplicateItem         two items would share (system, POA&M ID)
     │   └── ChainBroken           the change log hash chain does not verify
     ├── RemoteError               Jira / ServiceNow (carries connector and key)
-    │   ├── RemoteTransientError  429, 5xx, network: retry later (``retry_after``)
+    │   ├── RemoteTransientError  429, 5xx, timeouts: retry later (``retry_after``)
+    │   ├── RemoteUnreachable     refused, name not resolved, TLS / CA bundle: not retried
     │   ├── RemoteAuthError       401 / 403
     │   ├── RemoteRejected        the remote refused the request (4xx)
     │   └── RecordGone            a linked remote record no longer exists
@@ -141,6 +142,12 @@ class RemoteTransientError(RemoteError):
     ) -> None:
         super().__init__(message, connector=connector, key=key, status=status, hint=hint)
         self.retry_after = retry_after
+
+
+class RemoteUnreachable(RemoteError):
+    """The remote cannot be reached at all: connection refused, a host name that does not
+    resolve, a TLS certificate that does not verify, a CA bundle that cannot be read. Retrying
+    within seconds does not help, so it is not retried; the message names the URL."""
 
 
 class RemoteAuthError(RemoteError):

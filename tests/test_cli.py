@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
+from tests.test_http import dead_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,3 +196,29 @@ def test_sync_runs_one_cycle_with_or_without_once(tmp_path: Path, db: str) -> No
     assert plain.returncode == once.returncode == 2  # the same one cycle, refused alike
     assert "no connectors are configured" in plain.stderr
     assert plain.stderr == once.stderr
+
+
+def test_config_check_names_a_dead_url_in_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{dead_port()}"
+    config = tmp_path / "poam-sync.yaml"
+    config.write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "database_url": f"sqlite:///{tmp_path / 'cli.db'}",
+                "connectors": {
+                    "jira": {
+                        "type": "jira",
+                        "url": url,
+                        "pat": "${JIRA_PAT}",
+                        "project_key": "POAM",
+                        "mapping": str(ROOT / "mappings" / "jira.yaml"),
+                    }
+                },
+            }
+        )
+    )
+    check = run("--config", str(config), "config", "check", cwd=tmp_path, env={"JIRA_PAT": "x"})
+    assert check.returncode == 1
+    lines = [line for line in check.stderr.splitlines() if line.startswith("jira:")]
+    assert len(lines) == 1 and f"cannot reach Jira at {url}: connection refused" in lines[0]
+    assert "Traceback" not in check.stderr + check.stdout

@@ -1,10 +1,13 @@
 """The HTTP side of the Jira connector: one ``jira.JIRA`` client, our retry policy in charge.
 
 Everything that goes over the wire passes through :class:`JiraClient`: it builds the client
-(``max_retries=0``, so that :class:`~poam_sync.connectors._http.RetryPolicy` alone decides about
-429 / 5xx / network errors), runs each call through :meth:`JiraClient.call` (retries, and the
-``jira``/``requests`` errors translated into ours by :func:`translate`), pages searches, and
-offers raw GET/PUT/POST for what the ``jira`` package has no public call for.
+(``max_retries=0``: ``jira``'s ``ResilientSession`` would otherwise retry connects and 429/5xx
+itself, up to 3 times with its own delays, jira/resilientsession.py; requests' adapter makes a
+single try by default), runs each call through :meth:`JiraClient.call` (our one retry ladder and
+circuit breaker, and the ``jira``/``requests`` errors translated into ours by
+:func:`translate`), pages searches, and offers raw GET/PUT/POST for what the ``jira`` package has
+no public call for. A refused connection, an unresolved name or a TLS failure is
+:class:`~poam_sync.errors.RemoteUnreachable` at the first try, naming the URL.
 
 The ``jira`` package has no public way to send a request of our own (a bulk create with issue
 properties, an edit that must not re-read the issue, a transition body exactly as Jira's API
@@ -24,7 +27,15 @@ from typing import Any, TypeAlias, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from poam_sync.connectors._http import RetryPolicy, parse_retry_after, with_retries
+from poam_sync.connectors._http import (
+    CircuitBreaker,
+    RetryPolicy,
+    describe,
+    origin,
+    parse_retry_after,
+    unreachable,
+    with_retries,
+)
 from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.errors import (
     RecordGone,
@@ -76,18 +87,26 @@ class JiraClient:
         self.settings = settings
         self.connector = connector
         self.retry = retry
+        self.breaker = CircuitBreaker(connector)  # reset by the connector's prepare()
         self._jira: JIRA | None = None
 
     def call(self, what: str, fn: Callable[[], T], *, key: str | None = None) -> T:
-        """``fn()`` under our retry policy, its errors as ours (see :func:`translate`)."""
+        """``fn()`` under our retry policy and breaker, its errors as ours (:func:`translate`)."""
+        s = self.settings
+        ca_bundle = s.verify if isinstance(s.verify, Path) else None
 
         def attempt() -> T:
             try:
                 return fn()
-            except (JIRAError, requests.RequestException) as exc:
-                raise translate(exc, connector=self.connector, key=key, what=what) from None
+            except RemoteError:
+                raise  # a nested call, translated already
+            except (JIRAError, requests.RequestException, OSError) as exc:
+                # OSError: requests raises a bare one for a CA bundle path that does not exist
+                raise translate(
+                    exc, connector=self.connector, key=key, what=what, url=s.url, ca=ca_bundle
+                ) from None
 
-        return with_retries(attempt, self.retry, what=what)
+        return with_retries(attempt, self.retry, what=what, breaker=self.breaker)
 
     @property
     def jira(self) -> JIRA:
@@ -279,8 +298,19 @@ def _retry_after(response: requests.Response | None) -> float | None:
     return wait
 
 
-def translate(exc: Exception, *, connector: str, key: str | None, what: str) -> RemoteError:
-    """A ``jira``/``requests`` error as ours (transient, auth, rejected, gone)."""
+def translate(
+    exc: Exception,
+    *,
+    connector: str,
+    key: str | None,
+    what: str,
+    url: str = "",
+    ca: Path | None = None,
+) -> RemoteError:
+    """A ``jira``/``requests`` error as ours (transient, unreachable, auth, rejected, gone).
+
+    ``url`` is the site's (named in network errors); ``ca`` the CA bundle ``verify`` names.
+    """
     if isinstance(exc, JIRAError):
         status = exc.status_code
         msg = _jira_message(exc)
@@ -301,6 +331,15 @@ def translate(exc: Exception, *, connector: str, key: str | None, what: str) -> 
         if status == 404 and key is not None:
             return RecordGone(f"Jira issue {key} no longer exists ({what}): {msg}", **kw)
         return RemoteRejected(f"Jira rejected {where} ({status}): {msg}", **kw)
+    if url:
+        dead = unreachable(
+            exc, system="Jira", url=url, connector=connector, ca_bundle=ca, ca_setting="verify"
+        )
+        if dead is not None:
+            return dead
+    at = f" at {origin(url)}" if url else ""
     return RemoteTransientError(
-        f"network error during {what}: {type(exc).__name__}", connector=connector, key=key
+        f"Jira{at}: network error during {what}: {type(exc).__name__}: {describe(exc)}",
+        connector=connector,
+        key=key,
     )

@@ -71,7 +71,9 @@ class JiraConnector(Connector):
         self.mapping = mapping
         self.synced_fields = mapping.synced_fields
         self.log = log.bind(connector=name, url=settings.url, project=settings.project_key)
-        retry = retry or RetryPolicy(attempts=settings.max_attempts)
+        retry = retry or RetryPolicy(
+            attempts=settings.max_attempts, max_retry_after=settings.max_retry_after_seconds
+        )
         self.client = JiraClient(settings, connector=name, retry=retry)
         self.site = JiraSite(self.client, mapping, self.synced_fields, self.log)
         self.directory = JiraDirectory(self.client, self.site, mapping)
@@ -88,7 +90,11 @@ class JiraConnector(Connector):
 
     def prepare(self) -> None:
         """Load the site's ids and field ids now, so a cycle's first write does not pay for
-        them. :meth:`project` needs nothing from Jira: the mapping alone says what survives."""
+        them. :meth:`project` needs nothing from Jira: the mapping alone says what survives.
+
+        Called once per cycle by the engine: a site skipped in the last cycle (its circuit
+        breaker open) is tried again now."""
+        self.client.breaker.reset()
         self.site.load()
 
     def check(self) -> dict[str, str]:

@@ -29,6 +29,8 @@ class JiraSettings(BaseModel):
     overlap_minutes: int = Field(default=5, ge=0)
     verify: bool | Path = True  # or a CA bundle
     max_attempts: int = Field(default=5, ge=1)
+    # the longest Retry-After waited out within a cycle; a longer one defers the work to a later one
+    max_retry_after_seconds: float = Field(default=60.0, ge=0)
     timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("url")

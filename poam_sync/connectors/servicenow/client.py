@@ -8,11 +8,13 @@ its helpers (:mod:`.metadata`, :mod:`.directory`, :mod:`.milestones`, :mod:`.not
   passes none) and authenticates with basic auth or OAuth client credentials.
 - A response hook turns every error answer into our typed error (:func:`remote_error`) before
   pysnc sees it; :meth:`TableClient.guarded` does the same for network trouble and pysnc's own
-  exceptions.
-- pysnc retries neither POST nor PATCH, and its GET retries are turned off, so that one policy
+  exceptions: a refused connection, an unresolved name, a TLS failure or a missing CA bundle is
+  :class:`~poam_sync.errors.RemoteUnreachable` at once, naming the URL (not retried).
+- pysnc retries neither POST nor PATCH, and its GET retries are turned off (``auto_retry=False``
+  mounts no urllib3 ``Retry``; our adapter has ``max_retries=0``), so that one policy
   (:func:`~poam_sync.connectors._http.with_retries`) is in charge: :meth:`TableClient.call`
   wraps the calls that are safe to repeat; creates are repeated by the connector only after it
-  looked their stamp up.
+  looked their stamp up. Every call, retried or not, passes the client's circuit breaker.
 - Reads are keyset pages (``sys_id>last^ORDERBYsys_id``), which neither skip nor repeat records
   edited meanwhile.
 """
@@ -33,7 +35,15 @@ import structlog
 from pysnc.client import BatchAPI
 from requests.adapters import HTTPAdapter
 
-from poam_sync.connectors._http import RetryPolicy, parse_retry_after, with_retries
+from poam_sync.connectors._http import (
+    CircuitBreaker,
+    RetryPolicy,
+    describe,
+    once,
+    parse_retry_after,
+    unreachable,
+    with_retries,
+)
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import (
     RecordGone,
@@ -41,6 +51,7 @@ from poam_sync.errors import (
     RemoteError,
     RemoteRejected,
     RemoteTransientError,
+    RemoteUnreachable,
 )
 
 T = TypeVar("T")
@@ -87,6 +98,7 @@ class _ClientCredentials(requests.auth.AuthBase):
     """
 
     def __init__(self, settings: ServiceNowSettings, connector: str) -> None:
+        self.settings = settings
         self.url = f"{settings.url}/oauth_token.do"
         self.client_id = settings.client_id or ""
         self.secret = settings.client_secret
@@ -110,9 +122,9 @@ class _ClientCredentials(requests.auth.AuthBase):
                 },
                 timeout=self.timeout,
             )
-        except requests.RequestException as exc:
-            raise RemoteTransientError(
-                f"cannot reach the OAuth token endpoint {self.url}: {exc}", connector=self.connector
+        except (requests.RequestException, OSError) as exc:
+            raise _network_error(
+                exc, self.settings, connector=self.connector, what="OAuth token request"
             ) from exc
         finally:
             session.close()
@@ -194,6 +206,25 @@ def remote_error(
     return RemoteRejected(message, connector=connector, key=key, status=status)
 
 
+def _network_error(
+    exc: BaseException, settings: ServiceNowSettings, *, connector: str, what: str
+) -> RemoteTransientError | RemoteUnreachable:
+    """No answer at all: unreachable (refused, name, TLS, CA bundle) or transient (the rest)."""
+    dead = unreachable(
+        exc,
+        system="ServiceNow",
+        url=settings.url,
+        connector=connector,
+        ca_bundle=settings.ca_bundle,
+    )
+    if dead is not None:
+        return dead
+    return RemoteTransientError(
+        f"ServiceNow {what}: network error: {type(exc).__name__}: {describe(exc)}",
+        connector=connector,
+    )
+
+
 def build_session(
     settings: ServiceNowSettings, *, connector: str, on_response: Callable[..., None]
 ) -> requests.Session:
@@ -252,7 +283,9 @@ class TableClient:
 
     def __init__(self, settings: ServiceNowSettings, *, connector: str, retry: RetryPolicy) -> None:
         self.connector = connector
+        self.settings = settings
         self.retry = retry
+        self.breaker = CircuitBreaker(connector)  # reset by the connector's prepare()
         self.page_size = settings.page_size
         self._log = log.bind(connector=connector, table=settings.table)
         self.session = build_session(settings, connector=connector, on_response=self._on_response)
@@ -274,20 +307,23 @@ class TableClient:
             raise error
 
     def guarded(self, call: Callable[[], T], *, what: str) -> T:
-        """Run one pysnc call; network trouble and pysnc's own errors become our errors."""
+        """Run one pysnc call once, under the breaker; every error it raises becomes ours."""
+        return once(lambda: self._translated(call, what=what), breaker=self.breaker)
+
+    def _translated(self, call: Callable[[], T], *, what: str) -> T:
         name = self.connector
         try:
             return call()
         except RemoteError:
             raise
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise RemoteTransientError(
-                f"ServiceNow {what}: network error: {exc}", connector=name
-            ) from exc
+            raise _network_error(exc, self.settings, connector=name, what=what) from exc
         except requests.RequestException as exc:  # truncated body, decode errors...
             raise RemoteTransientError(
                 f"ServiceNow {what}: incomplete response: {exc}", connector=name
             ) from exc
+        except OSError as exc:  # requests' bare OSError for a CA bundle path that does not exist
+            raise _network_error(exc, self.settings, connector=name, what=what) from exc
         except (
             pysnc.exceptions.AuthenticationException,
             pysnc.exceptions.RoleException,
@@ -302,7 +338,9 @@ class TableClient:
 
     def call(self, call: Callable[[], T], *, what: str) -> T:
         """A call that is safe to repeat, under the retry policy."""
-        return with_retries(lambda: self.guarded(call, what=what), self.retry, what=what)
+        return with_retries(
+            lambda: self.guarded(call, what=what), self.retry, what=what, breaker=self.breaker
+        )
 
     # -- reading -------------------------------------------------------------------------------
 

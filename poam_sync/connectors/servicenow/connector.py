@@ -77,7 +77,9 @@ class ServiceNowConnector(Connector):
         self.settings = settings
         self.mapping = mapping
         self.synced_fields = mapping.synced_fields
-        self.retry = retry or RetryPolicy(attempts=settings.max_attempts)
+        self.retry = retry or RetryPolicy(
+            attempts=settings.max_attempts, max_retry_after=settings.max_retry_after_seconds
+        )
         self.table = settings.table
         self.milestone_table = (
             mapping.milestones.table if mapping.milestones and mapping.milestones.table
@@ -101,6 +103,10 @@ class ServiceNowConnector(Connector):
         Raises the :class:`~poam_sync.errors.RemoteError` subclass of the failure, or a
         :class:`~poam_sync.errors.ConfigError` when a mapped label is no choice of the instance.
         """
+        self.client.breaker.reset()  # once per cycle: an instance skipped last cycle is tried again
+        self._load_once()
+
+    def _load_once(self) -> None:
         if self._meta is None:
             self._meta = self._load_metadata()
 
@@ -111,7 +117,7 @@ class ServiceNowConnector(Connector):
 
     def _metadata(self) -> Metadata:
         """The metadata for reads and writes, prepared on first need (outside planning)."""
-        self.prepare()
+        self._load_once()
         assert self._meta is not None
         return self._meta
 
@@ -157,7 +163,7 @@ class ServiceNowConnector(Connector):
         ]
 
     def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
-        self.prepare()  # before the first page: planning after the pull projects, without I/O
+        self._load_once()  # before the first page: planning after the pull projects, without I/O
         scope = self.settings.query or ""
         changed = watermark_query(since) if since is not None else ""
         query = "^".join(filter(None, [scope, changed]))
@@ -238,7 +244,7 @@ class ServiceNowConnector(Connector):
             must_check = True
             return self.client.guarded(lambda: self._create_once(stamp, fields), what="create")
 
-        return with_retries(attempt, self.retry, what="create")
+        return with_retries(attempt, self.retry, what="create", breaker=self.client.breaker)
 
     def _create_once(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         values, problems = self.codec.values(fields, self._metadata())

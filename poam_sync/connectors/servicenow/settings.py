@@ -31,6 +31,8 @@ class ServiceNowSettings(BaseModel):
     page_size: int = Field(default=100, ge=1, le=10000)
     ca_bundle: Path | None = None
     max_attempts: int = Field(default=5, ge=1, le=20)
+    # the longest Retry-After waited out within a cycle; a longer one defers the work to a later one
+    max_retry_after_seconds: float = Field(default=60.0, ge=0)
     timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("url")
