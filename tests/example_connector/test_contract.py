@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from poam_sync_example import ExampleConnector
 
@@ -18,7 +20,10 @@ class ExampleHarness(Harness):
     def __init__(self) -> None:
         self.remote = MemoryRemote()
         self.connector = ExampleConnector(
-            remote=self.remote, retry=RetryPolicy(base_delay=0.01, max_delay=0.05)
+            remote=self.remote,
+            retry=RetryPolicy(
+                base_delay=0.01, max_delay=0.05, sleep=lambda s: time.sleep(min(s, 0.05))
+            ),
         )
 
     def human_update(self, remote_id: str, field: str, value: SyncValue) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from poam_sync.connectors._http import RetryPolicy
@@ -9,7 +11,12 @@ from poam_sync.connectors.base import SyncValue
 from poam_sync.connectors.memory import MemoryConnector, MemoryRemote, MemorySettings
 from poam_sync.testing import Harness
 
-FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+FAST_RETRY = RetryPolicy(
+    attempts=4,
+    base_delay=0.01,
+    max_delay=0.05,
+    sleep=lambda seconds: time.sleep(min(seconds, 0.05)),  # Retry-After is honoured in full
+)
 PERSON = "carol@example.com"
 
 
