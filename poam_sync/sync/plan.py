@@ -47,6 +47,7 @@ from poam_sync.sync.actions import (
     ItemPlan,
     LinkBroken,
     Plan,
+    PlanFailure,
     PushField,
     PushNote,
     RecordConflict,
@@ -71,6 +72,7 @@ __all__ = [  # inputs and actions re-exported: callers take the whole vocabulary
     "LinkInfo",
     "OpenConflict",
     "Plan",
+    "PlanFailure",
     "PushField",
     "PushNote",
     "RecordConflict",
@@ -575,19 +577,27 @@ def plan(
     # whole heap over and over for nothing (a third of the time on 100,000 items).
     collecting = gc.isenabled()
     gc.disable()
+    failed: list[PlanFailure] = []
     try:
         for item in items.values():
             changed_at = local_changed_at.get(item.uuid)
-            results.append(
-                plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
-            )
+            try:
+                results.append(
+                    plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
+                )
+            except Exception as exc:  # noqa: BLE001 - one item never stops the plan
+                failed.append(PlanFailure(item.uuid, item.poam_id, exc))
     finally:
         if collecting:
             gc.enable()
 
     for new, source, record in imports:
         others = [c for c in connectors if c.name != source.name]
-        sub = plan_item(new, others, policies)
+        try:
+            sub = plan_item(new, others, policies)
+        except Exception as exc:  # noqa: BLE001 - one record never stops the plan
+            failed.append(PlanFailure(new.uuid, new.poam_id, exc, (source.name, record)))
+            continue
         baseline_fields = {
             name: source.project(name, record.fields.get(name))
             for name in source.synced_fields
@@ -607,4 +617,4 @@ def plan(
                 imported_from=(source.name, record),
             )
         )
-    return Plan(tuple(results), tuple(skipped))
+    return Plan(tuple(results), tuple(skipped), tuple(failed))
