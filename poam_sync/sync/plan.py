@@ -55,7 +55,7 @@ from poam_sync.sync.actions import (
     TakeNote,
     TakeRemote,
 )
-from poam_sync.sync.imports import find_imports
+from poam_sync.sync.imports import find_imports, plan_imports
 from poam_sync.sync.state import ConnectorState, FieldPolicy, LinkInfo, OpenConflict
 from poam_sync.sync.values import from_sync, to_sync
 
@@ -317,6 +317,11 @@ def _remote_moved(
     if l_val == r_val:
         return  # both sides made the same change: step 3 records the new baseline
     if l_val == b_val:
+        owner = d.policies[name].owner if name in d.policies else None
+        if owner is not None and owner != c.name and d.policies[name].mode == "authority":
+            # Only the remote moved, but the field is another's (the POA&M office's, or another
+            # connector's): step 3 puts ours back over the edit, and says so.
+            return
         d.offer(name, c.name, r_val, record)  # only the remote moved: offer its value
         return
     # Both moved, differently: the field's policy decides, or a person does.
@@ -591,30 +596,7 @@ def plan(
         if collecting:
             gc.enable()
 
-    for new, source, record in imports:
-        others = [c for c in connectors if c.name != source.name]
-        try:
-            sub = plan_item(new, others, policies)
-        except Exception as exc:  # noqa: BLE001 - one record never stops the plan
-            failed.append(PlanFailure(new.uuid, new.poam_id, exc, (source.name, record)))
-            continue
-        baseline_fields = {
-            name: source.project(name, record.fields.get(name))
-            for name in source.synced_fields
-            if name in record.fields
-        }
-        actions: list[Action] = [
-            SetBaseline(source.name, name, value, "imported value")
-            for name, value in sorted(baseline_fields.items())
-        ]
-        results.append(
-            ItemPlan(
-                new.uuid,
-                new.poam_id,
-                new.system,
-                (*actions, *sub.actions),
-                new_item=new,
-                imported_from=(source.name, record),
-            )
-        )
+    imported, import_failures = plan_imports(imports, connectors, policies, plan_item)
+    results += imported
+    failed += import_failures
     return Plan(tuple(results), tuple(skipped), tuple(failed))
