@@ -422,7 +422,7 @@ class Executor:
                     if values:
                         tx.set_baselines(item.uuid, name, values)
                 for name, cleared_field in w.cleared:
-                    tx.clear_problems(item.uuid, name, cleared_field)
+                    tx.clear_problems(item.uuid, name, cleared_field, kind="write")
                 for name, bad_field, code, message in w.problems:
                     tx.report_problem(
                         item_uuid=item.uuid,
