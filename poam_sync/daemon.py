@@ -1,9 +1,11 @@
 """The sync daemon: one APScheduler job per cycle on the configured interval.
 
 ``max_instances=1`` and ``coalesce`` mean cycles never overlap and missed runs collapse into
-one; a misfire grace time lets a late cycle still run. SIGTERM / SIGINT ask the engine to stop
-after the item in hand (the rest is picked up by the next start: its watermarks did not move)
-and the process exits cleanly. Logs are JSON lines when stderr is not a terminal.
+one; a misfire grace time lets a late cycle still run. A cycle that raises anything is logged as
+one JSON line (the exception's type and message; the traceback too when it is not one of ours)
+and the next cycle runs on schedule. SIGTERM / SIGINT ask the engine to stop after the item in
+hand (the rest is picked up by the next start: its watermarks did not move) and the process
+exits cleanly. Logs are JSON lines when stderr is not a terminal.
 """
 
 from __future__ import annotations
@@ -33,7 +35,21 @@ def run_daemon(config: Config, database_url: str) -> None:
                 try:
                     report = engine.run_cycle()
                 except PoamSyncError as exc:
-                    log.error("sync.cycle_failed", error=str(exc), hint=exc.hint)
+                    log.error(
+                        "sync.cycle_failed",
+                        error_type=type(exc).__name__,
+                        error=str(exc),
+                        hint=exc.hint,
+                        next_cycle_s=config.schedule.interval_seconds,
+                    )
+                    return
+                except Exception as exc:  # the daemon outlives any one cycle
+                    log.exception(
+                        "sync.cycle_failed",
+                        error_type=type(exc).__name__,
+                        error=str(exc),
+                        next_cycle_s=config.schedule.interval_seconds,
+                    )
                     return
                 if not report.ok:
                     log.warning(

@@ -75,3 +75,30 @@ def test_json_has_the_three_values_and_their_age() -> None:
         "3 d",
     )
     assert "problems" not in out  # the conflicts report is only about conflicts
+
+
+def test_an_unreadable_remote_value_is_listed_with_the_mapping_line_that_covers_it() -> None:
+    unreadable = ProblemRow(
+        item_uuid="u-1",
+        poam_id="V-1",
+        connector="jira",
+        field="status",
+        code="unknown_value",
+        message="Jira status 'Blocked' is not in the mapping; the status is left as it was",
+        first_seen=NOW,
+        last_seen=NOW,
+        active=True,
+        kind="read",
+        hint="add `Blocked: <one of open, ...>` under read_statuses: in mappings/jira.yaml",
+        remote_id="10001",
+        remote_key="POAM-1 <x>",
+    )
+    report = ReportData(NOW, (), (unreadable,), (), items_total=1, items_open=1)
+    page = render(report, "status", "html")
+    assert "Remote values the mapping does not know (1)" in page
+    assert "fix: add `Blocked: &lt;one of open, ...&gt;` under read_statuses:" in page
+    assert "POAM-1 &lt;x&gt;" in page
+    (row,) = json.loads(render(report, "status", "json"))["problems"]
+    assert (row["kind"], row["remote_key"], row["hint"]) == ("read", "POAM-1 <x>", unreadable.hint)
+    table = list(csv.reader(io.StringIO(render(report, "status", "csv"))))
+    assert any("read_statuses" in cell and "POAM-1" in cell for line in table for cell in line)

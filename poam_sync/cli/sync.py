@@ -115,12 +115,20 @@ def print_cycle(report: CycleReport) -> None:
         f"cycle {report.cycle_id}: pulled {dict(report.pulled)}; created {created}; "
         f"updated remote {pushed}; updated here {report.updated_local}; imported "
         f"{report.imported}; adopted {report.adopted}; conflicts {report.conflicts}; "
-        f"problems {report.problems}; errors {len(report.errors)}"
+        f"problems {report.problems}; unreadable {len(report.unreadable)}; "
+        f"errors {len(report.errors)}"
     )
     for name, why in report.failed_connectors.items():
         err.print(f"  [red]connector {name} skipped this cycle[/]: {esc(why)}")
+    for u in report.unreadable:
+        err.print(
+            f"  [yellow]unreadable[/] {esc(u.poam_id)} {esc(u.field)} in {u.connector} "
+            f"{esc(u.remote_key)}: {esc(u.message)}"
+            + (f"\n    [dim]fix:[/] {esc(u.hint)}" if u.hint else "")
+        )
     for e in report.errors:
-        err.print(f"  [red]error[/] {esc(e.poam_id)} ({e.connector or 'store'}): {esc(e.message)}")
+        where = f"{e.connector or 'store'}" + (f" {e.remote_key}" if e.remote_key else "")
+        err.print(f"  [red]error[/] {esc(e.poam_id)} ({esc(where)}): {esc(e.message)}")
 
 
 # -- conflicts ----------------------------------------------------------------------------------

@@ -117,9 +117,12 @@ class ConflictJson(TypedDict):
 class ProblemJson(TypedDict):
     poam_id: str | None
     connector: str
+    remote_key: str | None
     field: str | None
+    kind: str  # write, read (a remote value no mapping reads) or item (an item that failed)
     code: str
     message: str
+    hint: str | None  # what would fix it (for a read: the mapping line that covers the value)
     first_seen: str | None
     last_seen: str | None
 
@@ -173,9 +176,12 @@ def _problem_dict(p: ProblemRow) -> ProblemJson:
     return {
         "poam_id": p.poam_id,
         "connector": p.connector,
+        "remote_key": p.remote_key,
         "field": p.field,
+        "kind": p.kind,
         "code": p.code,
         "message": p.message,
+        "hint": p.hint,
         "first_seen": p.first_seen.isoformat() if p.first_seen else None,
         "last_seen": p.last_seen.isoformat() if p.last_seen else None,
     }
@@ -262,7 +268,7 @@ def _csv(data: ReportData, kind: Kind) -> str:
                     p.code,
                     "",
                     "",
-                    safe(p.message),
+                    safe(_problem_text(p)),
                     "",
                 ]
             )
@@ -349,7 +355,9 @@ def _html(data: ReportData, kind: Kind) -> str:
 
     if kind == "status":
         sections = [
+            ("unknown_value", "Remote values the mapping does not know"),
             ("unknown_user", "Unmapped users"),
+            ("item_failed", "Items that failed in a cycle (retried every cycle)"),
             ("transition_blocked", "Blocked transitions"),
             ("broken_link", "Broken links"),
         ]
@@ -386,6 +394,12 @@ def _html(data: ReportData, kind: Kind) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _problem_text(p: ProblemRow) -> str:
+    """A problem's message, with where (the remote key) and the fix when known."""
+    text = f"{p.remote_key}: {p.message}" if p.remote_key else p.message
+    return f"{text} (fix: {p.hint})" if p.hint else text
+
+
 def _problem_table(title: str, rows: list[ProblemRow]) -> str:
     e = escape
     if not rows:
@@ -397,9 +411,11 @@ def _problem_table(title: str, rows: list[ProblemRow]) -> str:
     ]
     for p in rows:
         since = p.first_seen.strftime("%Y-%m-%d %H:%M") if p.first_seen else ""
+        where = e(p.connector) + (f"<br><small>{e(p.remote_key)}</small>" if p.remote_key else "")
+        fix = f"<br><small>fix: {e(p.hint)}</small>" if p.hint else ""
         out.append(
-            f"<tr><td>{e(p.poam_id or '')}</td><td>{e(p.connector)}</td><td>{e(p.field or '')}</td>"
-            f"<td>{e(p.message)}</td><td>{e(since)}</td></tr>"
+            f"<tr><td>{e(p.poam_id or '')}</td><td>{where}</td><td>{e(p.field or '')}</td>"
+            f"<td>{e(p.message)}{fix}</td><td>{e(since)}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)

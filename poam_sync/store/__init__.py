@@ -10,6 +10,7 @@ from poam_sync.store._rows import (
     ImportOutcome,
     IntentRow,
     LinkRow,
+    ProblemKind,
     ProblemRow,
     VerifyResult,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "ImportOutcome",
     "IntentRow",
     "LinkRow",
+    "ProblemKind",
     "ProblemRow",
     "Store",
     "StoreTx",

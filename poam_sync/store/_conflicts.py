@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from poam_sync.errors import ItemNotFound, StoreError, UsageError
 from poam_sync.model import SyncValue
-from poam_sync.store._rows import ConflictRow, ProblemRow
+from poam_sync.store._rows import ConflictRow, ProblemKind, ProblemRow
 from poam_sync.store._schema import conflicts, dump_json, problems
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
@@ -127,14 +127,23 @@ class ConflictsTx(TxBase):
         field: str | None,
         code: str,
         message: str,
-    ) -> None:
-        """Record a problem, or refresh it (``last_seen``, message) if already reported."""
+        hint: str | None = None,
+        kind: ProblemKind = "write",
+        remote_id: str | None = None,
+        remote_key: str | None = None,
+    ) -> bool:
+        """Record a problem, or refresh it (``last_seen``, message, hint) if already reported.
+
+        One problem per item, connector, field, code, kind and remote record. True when it is
+        new (never seen, or seen again after it had been cleared)."""
         now = self._clock()
         match = (
             problems.c.item_uuid.is_not_distinct_from(item_uuid),
             problems.c.connector == connector,
             problems.c.field.is_not_distinct_from(field),
             problems.c.code == code,
+            problems.c.kind == kind,
+            problems.c.remote_id.is_not_distinct_from(remote_id),
         )
         row = self._conn.execute(
             sa.select(problems.c.id, problems.c.active).where(*match)
@@ -150,31 +159,57 @@ class ConflictsTx(TxBase):
                     first_seen=now,
                     last_seen=now,
                     active=True,
+                    kind=kind,
+                    hint=hint,
+                    remote_id=remote_id,
+                    remote_key=remote_key,
                 )
             )
-            return
-        values: dict[str, str | datetime | bool] = {
+            return True
+        values: dict[str, str | datetime | bool | None] = {
             "message": message,
+            "hint": hint,
             "last_seen": now,
             "active": True,
         }
+        if remote_key is not None:
+            values["remote_key"] = remote_key
         if not row.active:  # it had been cleared: this is a new occurrence
             values["first_seen"] = now
         self._conn.execute(sa.update(problems).where(problems.c.id == row.id).values(**values))
+        return not row.active
 
-    def clear_problems(self, item_uuid: str, connector: str, field: str | None = None) -> None:
-        """Mark an item's problems at a connector as gone (of one field when given)."""
+    def clear_problems(
+        self,
+        item_uuid: str | None,
+        connector: str | None = None,
+        field: str | None = None,
+        *,
+        kind: ProblemKind | None = None,
+        remote_id: str | None = None,
+    ) -> int:
+        """Mark an item's problems as gone: at one connector, of one field, of one kind, about
+        one remote record, as far as given (``item_uuid`` None: problems of no item, such as a
+        record whose import failed). Returns how many were cleared."""
         query = sa.update(problems).where(
-            problems.c.item_uuid == item_uuid,
-            problems.c.connector == connector,
+            problems.c.item_uuid.is_not_distinct_from(item_uuid),
             problems.c.active.is_(True),
         )
+        if connector is not None:
+            query = query.where(problems.c.connector == connector)
         if field is not None:
             query = query.where(problems.c.field == field)
-        self._conn.execute(query.values(active=False))
+        if kind is not None:
+            query = query.where(problems.c.kind == kind)
+        if remote_id is not None:
+            query = query.where(problems.c.remote_id == remote_id)
+        return self._conn.execute(query.values(active=False)).rowcount
 
-    def problems(self, *, active: bool | None = True) -> list[ProblemRow]:
-        """Active problems (``active=True``), cleared ones (``False``) or all (``None``)."""
+    def problems(
+        self, *, active: bool | None = True, kind: ProblemKind | None = None
+    ) -> list[ProblemRow]:
+        """Active problems (``active=True``), cleared ones (``False``) or all (``None``); of one
+        kind when given."""
         query = (
             sa.select(problems, items_t.c.poam_id)
             .select_from(problems.outerjoin(items_t, problems.c.item_uuid == items_t.c.uuid))
@@ -182,6 +217,8 @@ class ConflictsTx(TxBase):
         )
         if active is not None:
             query = query.where(problems.c.active.is_(active))
+        if kind is not None:
+            query = query.where(problems.c.kind == kind)
         return [
             ProblemRow(
                 item_uuid=r.item_uuid,
@@ -193,6 +230,10 @@ class ConflictsTx(TxBase):
                 first_seen=r.first_seen,
                 last_seen=r.last_seen,
                 active=bool(r.active),
+                kind=r.kind,
+                hint=r.hint,
+                remote_id=r.remote_id,
+                remote_key=r.remote_key,
             )
             for r in self._conn.execute(query)
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from poam_sync.errors import ChainBroken
 from poam_sync.model import SyncValue
@@ -99,6 +99,11 @@ class ConflictRow(_JsonRow):
     reason: str | None = None
 
 
+ProblemKind = Literal["write", "read", "item"]
+"""``write``: a connector could not write a field; ``read``: it could not read one (a remote
+value the mapping does not know); ``item``: the item failed in a cycle and is retried."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProblemRow(_JsonRow):
     """Something a connector could not do for an item (unknown user, blocked transition...)."""
@@ -112,6 +117,10 @@ class ProblemRow(_JsonRow):
     first_seen: datetime
     last_seen: datetime
     active: bool
+    kind: ProblemKind = "write"
+    hint: str | None = None  # what would fix it (for a read: the mapping line that covers it)
+    remote_id: str | None = None  # the remote record it is about, when known
+    remote_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

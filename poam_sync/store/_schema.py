@@ -277,6 +277,12 @@ problems = sa.Table(
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
+    # "write": a connector could not write a field; "read": it could not read one (an unmapped
+    # value); "item": the item failed in a cycle (its remote record is fetched again)
+    sa.Column("kind", sa.String(10), nullable=False, server_default="write"),
+    sa.Column("hint", sa.Text, nullable=True),  # what would fix it (the mapping line)
+    sa.Column("remote_id", sa.String(200), nullable=True),
+    sa.Column("remote_key", sa.String(200), nullable=True),
     sa.Index(None, "item_uuid", "connector"),
     sa.Index(None, "active"),
 )

@@ -140,9 +140,20 @@ class ItemPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanFailure:
+    """An item the planner could not plan: it gets no actions this cycle."""
+
+    item_uuid: str
+    poam_id: str
+    error: Exception
+    imported_from: tuple[str, RemoteRecord] | None = None  # a record that would be imported
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     items: tuple[ItemPlan, ...]
     skipped: tuple[str, ...] = ()  # remote records we do not import, with why
+    failed: tuple[PlanFailure, ...] = ()  # items whose planning raised, left out of this cycle
 
     def actions(self) -> Iterable[tuple[ItemPlan, Action]]:
         for item_plan in self.items:

@@ -3,8 +3,11 @@
 Order, per the architecture: imports first (each its own transaction), then creates in
 batches, then each item on its own: remote writes first, then one database transaction
 holding the canonical fields, their change-log rows, the new baselines, link rows and
-conflicts. A failing item rolls back alone, is listed with its error, and is retried next
-cycle (its baselines did not move, so the plan finds the same work again).
+conflicts. A failing item rolls back alone, whatever it raised: it is listed with its error
+(the engine records it as an ``item_failed`` problem and fetches its remote record again next
+cycle), and its baselines did not move, so the plan finds the same work again. What the pulls
+could not read (:mod:`poam_sync.sync.intake`) is recorded as read problems in the item's own
+transaction.
 
 Creates are crash-safe: an intent row is committed before the remote create; a crash between
 the remote create and the link leaves the intent pending, and the next cycle looks the record
@@ -16,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -49,7 +52,8 @@ from poam_sync.sync.actions import (
     TakeNote,
     TakeRemote,
 )
-from poam_sync.sync.results import CycleReport, ItemError
+from poam_sync.sync.intake import ReadNews, describe
+from poam_sync.sync.results import CycleReport, ItemError, Unreadable
 from poam_sync.sync.rules import due_date_extension
 from poam_sync.sync.values import from_sync, to_sync
 
@@ -113,31 +117,57 @@ class Executor:
         items: Mapping[str, PoamItem],
         pulled: Pulled,
         stop: threading.Event,
+        reads: Mapping[str, Sequence[ReadNews]] | None = None,
     ) -> bool:
-        """Imports, creates (batched), then each item on its own. True when stopped early."""
+        """Imports, creates (batched), then each item on its own. True when stopped early.
+
+        ``reads``: by item uuid, the read problems its pulled records bring or settle."""
+        reads = reads or {}
         by_uuid = dict(items)
+        not_imported: set[str] = set()
         for item_plan in the_plan.items:
             if item_plan.new_item is not None:
-                self.apply_import(item_plan)
                 by_uuid[item_plan.item_uuid] = item_plan.new_item
+                if not self.apply_import(item_plan):
+                    not_imported.add(item_plan.item_uuid)
+        if not_imported:  # nothing more for a record whose import failed: retried next cycle
+            kept = tuple(p for p in the_plan.items if p.item_uuid not in not_imported)
+            the_plan = replace(the_plan, items=kept)
         failed_items = self.apply_creates(the_plan, by_uuid)
         for item_plan in the_plan.items:
             if stop.is_set():
                 log.info("sync.stopping", cycle_id=self.cycle_id, reason="stop requested")
                 return True
-            if item_plan.item_uuid in failed_items or not item_plan.actions:
+            news = reads.get(item_plan.item_uuid, ())
+            if item_plan.item_uuid in failed_items or not (item_plan.actions or news):
                 continue  # nothing to do: no transaction either (an idle cycle stays cheap)
             item = by_uuid.get(item_plan.item_uuid)
             if item is None:
                 continue
-            self.apply_item(item, item_plan, pulled)
+            try:
+                self.apply_item(item, item_plan, pulled, news)
+            except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
+                self.fail(item, None, exc)
         return False
+
+    def fail(self, item: PoamItem, connector: str | None, exc: Exception) -> None:
+        """``item`` failed (it rolled back alone): log it and list it in the report."""
+        message = str(exc) if isinstance(exc, PoamSyncError) else describe(exc)
+        bound = log.bind(cycle_id=self.cycle_id, poam_id=item.poam_id, connector=connector)
+        if isinstance(exc, PoamSyncError):
+            bound.warning("sync.item_failed", error=message)
+        else:  # not one of ours: the traceback goes to the log (never into the store)
+            bound.exception("sync.item_failed", error=message)
+        self.report.errors.append(ItemError(item.poam_id, connector, message, item.uuid))
 
     # -- imports and creates -----------------------------------------------------------------
 
-    def apply_import(self, item_plan: ItemPlan) -> None:
+    def apply_import(self, item_plan: ItemPlan) -> bool:
+        """The new item, its link and baselines, and what its record could not tell: one
+        transaction. False when it failed (the record is fetched again next cycle)."""
         assert item_plan.new_item is not None and item_plan.imported_from is not None
         source, record = item_plan.imported_from
+        new_problems: list[Unreadable] = []
         try:
             with self.store.begin() as tx:
                 tx.save(
@@ -155,9 +185,26 @@ class Executor:
                 }
                 baselines[NOTES_BASELINE] = [n.id for n in record.notes]
                 tx.set_baselines(item_plan.item_uuid, source, baselines)
+                news = ReadNews(source, record, record.problems, ())
+                new_problems = _record_reads(tx, item_plan.item_uuid, item_plan.poam_id, news)
             self.report.imported += 1
-        except PoamSyncError as exc:
-            self.report.errors.append(ItemError(item_plan.poam_id, source, str(exc)))
+            self.report.unreadable += new_problems
+            return True
+        except Exception as exc:  # noqa: BLE001 - one record never stops the cycle
+            message = str(exc) if isinstance(exc, PoamSyncError) else describe(exc)
+            log.warning(
+                "sync.import_failed", connector=source, remote_key=record.key, error=message
+            )
+            self.report.errors.append(
+                ItemError(
+                    record.key,
+                    source,
+                    f"importing {source} {record.key} failed: {message}",
+                    remote_id=record.remote_id,
+                    remote_key=record.key,
+                )
+            )
+            return False
 
     def apply_creates(self, the_plan: Plan, items: Mapping[str, PoamItem]) -> set[str]:
         """Create remote records in batches; returns item uuids whose create failed."""
@@ -185,16 +232,17 @@ class Executor:
                 if not action.check_stamp_first:
                     to_create.append((item_plan, action))
                     continue
+                item = items[item_plan.item_uuid]
                 try:
                     found = connector.find_by_stamp(stamps[item_plan.item_uuid])
-                except RemoteError as exc:
+                    if found is not None:
+                        self.adopt(item_plan, name, found, item)
+                except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
                     failed.add(item_plan.item_uuid)
-                    self.report.errors.append(ItemError(item_plan.poam_id, name, str(exc)))
+                    self.fail(item, name, exc)
                     continue
                 if found is None:
                     to_create.append((item_plan, action))
-                else:
-                    self.adopt(item_plan, name, found, items[item_plan.item_uuid])
             for start in range(0, len(to_create), CREATE_BATCH):
                 chunk = to_create[start : start + CREATE_BATCH]
                 results = connector.create_many([(stamps[p.item_uuid], a.fields) for p, a in chunk])
@@ -202,14 +250,18 @@ class Executor:
                 for (item_plan, action), result in zip(chunk, results, strict=True):
                     if isinstance(result, Exception):
                         failed.add(item_plan.item_uuid)
-                        self.report.errors.append(ItemError(item_plan.poam_id, name, str(result)))
+                        self.fail(items[item_plan.item_uuid], name, result)
                     else:
                         done.append((item_plan, action, result))
-                self._record_created(name, done, intents)
+                self._record_created(name, done, intents, items)
         return failed
 
     def _record_created(
-        self, name: str, done: Sequence[_Created], intents: Mapping[str, int]
+        self,
+        name: str,
+        done: Sequence[_Created],
+        intents: Mapping[str, int],
+        items: Mapping[str, PoamItem],
     ) -> None:
         """Link a batch of new remote records in one transaction (one by one if that fails;
         a record left unlinked keeps its intent and is found by its stamp next cycle)."""
@@ -245,15 +297,15 @@ class Executor:
                 record(tx, done)
             count(done)
             return
-        except PoamSyncError:
-            pass
+        except Exception as exc:  # noqa: BLE001 - one by one then, so one item fails alone
+            log.warning("sync.batch_link_failed", connector=name, error=describe(exc))
         for one in done:
             try:
                 with self.store.begin() as tx:
                     record(tx, [one])
                 count([one])
-            except PoamSyncError as exc:
-                self.report.errors.append(ItemError(one[0].poam_id, name, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
+                self.fail(items[one[0].item_uuid], name, exc)
 
     def adopt(self, item_plan: ItemPlan, name: str, record: RemoteRecord, item: PoamItem) -> None:
         """Link a remote record carrying our stamp (a create that finished before a crash)."""
@@ -276,7 +328,13 @@ class Executor:
 
     # -- one item: remote writes, notes, adoption, then the canonical transaction --------------
 
-    def apply_item(self, item: PoamItem, item_plan: ItemPlan, pulled: Pulled) -> None:
+    def apply_item(
+        self,
+        item: PoamItem,
+        item_plan: ItemPlan,
+        pulled: Pulled,
+        reads: Sequence[ReadNews] = (),
+    ) -> None:
         actions = item_plan.actions
         writes = _Writes.of(actions)
         self._push_fields(item, writes)
@@ -285,9 +343,9 @@ class Executor:
             if isinstance(a, AdoptRemote):
                 try:
                     self.adopt(item_plan, a.connector, a.record, item)
-                except PoamSyncError as exc:
-                    self.report.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
-        self._commit(item, actions, pulled, writes)
+                except Exception as exc:  # noqa: BLE001 - the rest of the item goes on
+                    self.fail(item, a.connector, exc)
+        self._commit(item, actions, pulled, writes, reads)
 
     def _push_fields(self, item: PoamItem, w: _Writes) -> None:
         """One update per connector with every field that moved here."""
@@ -325,9 +383,15 @@ class Executor:
                     self.report.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
 
     def _commit(
-        self, item: PoamItem, actions: Sequence[Action], pulled: Pulled, w: _Writes
+        self,
+        item: PoamItem,
+        actions: Sequence[Action],
+        pulled: Pulled,
+        w: _Writes,
+        reads: Sequence[ReadNews] = (),
     ) -> None:
         """The canonical record, baselines, links, conflicts and problems: one transaction."""
+        unreadable: list[Unreadable] = []
         try:
             with self.store.begin() as tx:
                 current = tx.get_by_uuid(item.uuid) or item
@@ -358,7 +422,7 @@ class Executor:
                     if values:
                         tx.set_baselines(item.uuid, name, values)
                 for name, cleared_field in w.cleared:
-                    tx.clear_problems(item.uuid, name, cleared_field)
+                    tx.clear_problems(item.uuid, name, cleared_field, kind="write")
                 for name, bad_field, code, message in w.problems:
                     tx.report_problem(
                         item_uuid=item.uuid,
@@ -368,8 +432,11 @@ class Executor:
                         message=message,
                     )
                     self.report.problems += 1
-        except PoamSyncError as exc:
-            self.report.errors.append(ItemError(item.poam_id, None, str(exc)))
+                for news in reads:
+                    unreadable += _record_reads(tx, item.uuid, item.poam_id, news)
+            self.report.unreadable += unreadable
+        except Exception as exc:  # noqa: BLE001 - the item rolls back alone
+            self.fail(item, None, exc)
 
     def _record(self, tx: StoreTx, item: PoamItem, a: Action, w: _Writes) -> None:
         """What one action leaves in the store besides the canonical fields."""
@@ -462,6 +529,33 @@ def _note_baselines(
         if link is not None and link.remote_id in pulled.get(name, {}):
             known |= {n.id for n in pulled[name][link.remote_id].notes}
         baselines[name][NOTES_BASELINE] = sorted(known)
+
+
+def _record_reads(tx: StoreTx, item_uuid: str, poam_id: str, news: ReadNews) -> list[Unreadable]:
+    """Store what a pulled record could not tell (read problems), clear what it now tells;
+    returns the problems new this time (a known one is only refreshed: reported once)."""
+    for name in news.clear:
+        tx.clear_problems(item_uuid, news.connector, name, kind="read")
+    fresh: list[Unreadable] = []
+    for p in news.report:
+        new = tx.report_problem(
+            item_uuid=item_uuid,
+            connector=news.connector,
+            field=p.field,
+            code=p.code,
+            message=p.message,
+            hint=p.hint,
+            kind="read",
+            remote_id=news.record.remote_id,
+            remote_key=news.record.key,
+        )
+        if new:
+            fresh.append(
+                Unreadable(
+                    poam_id, news.connector, news.record.key, p.field, p.code, p.message, p.hint
+                )
+            )
+    return fresh
 
 
 def _link_row(item_uuid: str, connector: str, record: RemoteRecord) -> LinkRow:

@@ -1,10 +1,13 @@
-"""One sync cycle: prepare and pull every connector, plan, check the guards, apply, then move
-the watermarks.
+"""One sync cycle: prepare and pull every connector, check each pulled record, plan, check the
+guards, apply, then move the watermarks.
 
 A connector whose ``prepare()`` or pull failed is left out of the cycle entirely: nothing is
-pushed to it or taken from it, the report names it, and its watermark stays. A connector's
-watermark advances only when its whole cycle succeeded. The plan is pure
-(:mod:`poam_sync.sync.plan`); carrying it out is :mod:`poam_sync.sync.apply`'s job.
+pushed to it or taken from it, the report names it, and its watermark stays. Nothing one record
+or item holds halts a cycle: whatever its mapping (:mod:`poam_sync.sync.intake`), planning or
+applying raises is caught at that item, which rolls back alone; the failure is recorded as an
+``item_failed`` problem and its remote record fetched again next cycle
+(:mod:`poam_sync.sync.faults`), so the watermarks still move past what was handled. The plan is
+pure (:mod:`poam_sync.sync.plan`); carrying it out is :mod:`poam_sync.sync.apply`'s job.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import threading
 import uuid as _uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,8 @@ from poam_sync.connectors.base import Connector, RemoteRecord
 from poam_sync.errors import GuardTripped, PoamSyncError
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
+from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
+from poam_sync.sync.intake import describe, take_in
 from poam_sync.sync.plan import (
     AdoptRemote,
     ConnectorState,
@@ -37,6 +42,7 @@ from poam_sync.sync.plan import (
 )
 from poam_sync.sync.results import CycleReport as CycleReport
 from poam_sync.sync.results import ItemError as ItemError
+from poam_sync.sync.results import Unreadable
 
 if TYPE_CHECKING:
     from poam_sync.config import Scope
@@ -136,30 +142,59 @@ class Engine:
             pulled[name] = records
             report.pulled[name] = len(records)
         active = [n for n in names if n in pulled]
+        connectors = {n: t.connector for n, t in self.targets.items()}
+        # Records behind items that failed in an earlier cycle: fetched again, retried now.
+        retries = load_retries(self.store)
+        refetch(retries, connectors, pulled)
 
         # 2. Plan from one consistent read of the store (no write lock held meanwhile).
         with self.store.read() as tx:
             items = {i.uuid: i for i in tx.all_items()}
             states = [self._state(tx, name, pulled[name]) for name in active]
             taken = {(i.system, i.poam_id) for i in items.values()}
+            open_reads: dict[tuple[str, str], set[str]] = {}
+            for p in tx.problems(kind="read"):
+                if p.item_uuid is not None and p.field is not None:
+                    open_reads.setdefault((p.item_uuid, p.connector), set()).add(p.field)
+        by_item = {s.name: {u: link.remote_id for u, link in s.links.items()} for s in states}
+        by_remote = {n: {r: u for u, r in links.items()} for n, links in by_item.items()}
+        # 2a. Each pulled record checked on its own: one that cannot be read stays out.
+        intake = take_in(
+            {s.name: s.pulled for s in states},
+            by_remote,
+            items,
+            {k: frozenset(v) for k, v in open_reads.items()},
+        )
+        report.errors += intake.errors
+        states = [replace(s, pulled=intake.pulled[s.name]) for s in states]
         self._check_empty_side(states, marks, force)
-        the_plan = plan(items, states, self.policies, taken_ids=taken)
+        the_plan = self._plan(items, states, taken, intake.skip, report)
         report.plan = the_plan
         self._check_mass_change(the_plan, states, force)
         if dry_run:
             self._count(the_plan, report)
+            report.unreadable = [
+                Unreadable(
+                    items[u].poam_id, n.connector, n.record.key, p.field, p.code, p.message, p.hint
+                )
+                for u, news in intake.reads.items()
+                for n in news
+                for p in n.report
+            ]
             return report
 
         # 3. Apply: imports, creates (batched), then each item on its own.
-        connectors = {n: t.connector for n, t in self.targets.items()}
         executor = Executor(self.store, connectors, self._intents, report, now=_now)
-        stopped = executor.run(the_plan, items, pulled, self._stop)
+        stopped = executor.run(the_plan, items, intake.pulled, self._stop, intake.reads)
 
-        # 4. Watermarks, only for connectors whose whole cycle succeeded.
-        failed = {e.connector for e in report.errors}
+        # 4. Failures kept for a retry; then the watermarks, past everything handled.
+        recorded, failed = record_failures(self.store, report.errors, by_item, intake.pulled)
+        if not stopped:
+            clear_recovered(self.store, retries, report.errors, recorded, active)
         report.stopped = stopped
         with self.store.begin() as tx:
-            # A store error on any item may have lost a remote change: keep every watermark.
+            # A failure that could not be recorded for a retry keeps its connector's watermark
+            # (every watermark when it concerned no one connector).
             for name in active if not stopped and None not in failed else ():
                 if name in failed:
                     continue
@@ -171,6 +206,40 @@ class Engine:
                     tx.set_watermark(name, newest)
         bound.info("sync.cycle", **report.summary())
         return report
+
+    def _plan(
+        self,
+        items: Mapping[str, PoamItem],
+        states: Sequence[ConnectorState],
+        taken: set[tuple[str, str]],
+        skip: set[str],
+        report: CycleReport,
+    ) -> Plan:
+        """The plan, without the items whose records could not be read or whose planning
+        failed (each reported: they are retried next cycle)."""
+        the_plan = plan(items, states, self.policies, taken_ids=taken)
+        for f in the_plan.failed:
+            source = f.imported_from
+            bound = log.bind(poam_id=f.poam_id, connector=source[0] if source else None)
+            bound.error("sync.plan_failed", error=describe(f.error), exc_info=f.error)
+            message = f"planning failed: {describe(f.error)}"
+            if source is None:
+                report.errors.append(ItemError(f.poam_id, None, message, f.item_uuid))
+            else:
+                name, record = source
+                report.errors.append(
+                    ItemError(
+                        record.key,
+                        name,
+                        message,
+                        remote_id=record.remote_id,
+                        remote_key=record.key,
+                    )
+                )
+        if skip:
+            kept = tuple(p for p in the_plan.items if p.item_uuid not in skip)
+            the_plan = replace(the_plan, items=kept)
+        return the_plan
 
     # -- planning inputs -----------------------------------------------------------------------
 

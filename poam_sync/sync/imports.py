@@ -8,11 +8,12 @@ other item; otherwise it is skipped with a reason a person can read. Pure, like 
 from __future__ import annotations
 
 import uuid as _uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from poam_sync.connectors.base import RemoteRecord
 from poam_sync.model import PoamItem
-from poam_sync.sync.state import ConnectorState
+from poam_sync.sync.actions import Action, ItemPlan, PlanFailure, SetBaseline
+from poam_sync.sync.state import ConnectorState, FieldPolicy
 from poam_sync.sync.values import from_sync
 
 _IMPORT_NAMESPACE = _uuid.UUID("8d0f3a56-6a43-4c3f-9e55-2f1f1c4a9b10")
@@ -51,6 +52,48 @@ def find_imports(
             used.add((new.system, new.poam_id))
             imports[new.uuid] = (new, c, record)
     return list(imports.values()), skipped
+
+
+PlanItem = Callable[[PoamItem, Sequence[ConnectorState], Mapping[str, FieldPolicy]], ItemPlan]
+
+
+def plan_imports(
+    imports: Sequence[Import],
+    connectors: Sequence[ConnectorState],
+    policies: Mapping[str, FieldPolicy],
+    plan_item: PlanItem,
+) -> tuple[list[ItemPlan], list[PlanFailure]]:
+    """Each new item's plan: the baselines agreed with its source, then what the other
+    connectors need (``plan_item`` against them). A record whose planning raises is left out."""
+    results: list[ItemPlan] = []
+    failed: list[PlanFailure] = []
+    for new, source, record in imports:
+        others = [c for c in connectors if c.name != source.name]
+        try:
+            sub = plan_item(new, others, policies)
+        except Exception as exc:  # noqa: BLE001 - one record never stops the plan
+            failed.append(PlanFailure(new.uuid, new.poam_id, exc, (source.name, record)))
+            continue
+        baseline_fields = {
+            name: source.project(name, record.fields.get(name))
+            for name in source.synced_fields
+            if name in record.fields
+        }
+        actions: list[Action] = [
+            SetBaseline(source.name, name, value, "imported value")
+            for name, value in sorted(baseline_fields.items())
+        ]
+        results.append(
+            ItemPlan(
+                new.uuid,
+                new.poam_id,
+                new.system,
+                (*actions, *sub.actions),
+                new_item=new,
+                imported_from=(source.name, record),
+            )
+        )
+    return results, failed
 
 
 def imported_item(connector: ConnectorState, record: RemoteRecord, poam_id: str) -> PoamItem:

@@ -47,6 +47,7 @@ from poam_sync.sync.actions import (
     ItemPlan,
     LinkBroken,
     Plan,
+    PlanFailure,
     PushField,
     PushNote,
     RecordConflict,
@@ -54,7 +55,7 @@ from poam_sync.sync.actions import (
     TakeNote,
     TakeRemote,
 )
-from poam_sync.sync.imports import find_imports
+from poam_sync.sync.imports import find_imports, plan_imports
 from poam_sync.sync.state import ConnectorState, FieldPolicy, LinkInfo, OpenConflict
 from poam_sync.sync.values import from_sync, to_sync
 
@@ -71,6 +72,7 @@ __all__ = [  # inputs and actions re-exported: callers take the whole vocabulary
     "LinkInfo",
     "OpenConflict",
     "Plan",
+    "PlanFailure",
     "PushField",
     "PushNote",
     "RecordConflict",
@@ -315,6 +317,11 @@ def _remote_moved(
     if l_val == r_val:
         return  # both sides made the same change: step 3 records the new baseline
     if l_val == b_val:
+        owner = d.policies[name].owner if name in d.policies else None
+        if owner is not None and owner != c.name and d.policies[name].mode == "authority":
+            # Only the remote moved, but the field is another's (the POA&M office's, or another
+            # connector's): step 3 puts ours back over the edit, and says so.
+            return
         d.offer(name, c.name, r_val, record)  # only the remote moved: offer its value
         return
     # Both moved, differently: the field's policy decides, or a person does.
@@ -575,36 +582,21 @@ def plan(
     # whole heap over and over for nothing (a third of the time on 100,000 items).
     collecting = gc.isenabled()
     gc.disable()
+    failed: list[PlanFailure] = []
     try:
         for item in items.values():
             changed_at = local_changed_at.get(item.uuid)
-            results.append(
-                plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
-            )
+            try:
+                results.append(
+                    plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
+                )
+            except Exception as exc:  # noqa: BLE001 - one item never stops the plan
+                failed.append(PlanFailure(item.uuid, item.poam_id, exc))
     finally:
         if collecting:
             gc.enable()
 
-    for new, source, record in imports:
-        others = [c for c in connectors if c.name != source.name]
-        sub = plan_item(new, others, policies)
-        baseline_fields = {
-            name: source.project(name, record.fields.get(name))
-            for name in source.synced_fields
-            if name in record.fields
-        }
-        actions: list[Action] = [
-            SetBaseline(source.name, name, value, "imported value")
-            for name, value in sorted(baseline_fields.items())
-        ]
-        results.append(
-            ItemPlan(
-                new.uuid,
-                new.poam_id,
-                new.system,
-                (*actions, *sub.actions),
-                new_item=new,
-                imported_from=(source.name, record),
-            )
-        )
-    return Plan(tuple(results), tuple(skipped))
+    imported, import_failures = plan_imports(imports, connectors, policies, plan_item)
+    results += imported
+    failed += import_failures
+    return Plan(tuple(results), tuple(skipped), tuple(failed))

@@ -1,6 +1,6 @@
-"""What one sync cycle reports: counts per connector, the items that failed, the connectors
-left out. The engine fills it while planning, the executor while applying; the CLI, the daemon
-and the demo print it."""
+"""What one sync cycle reports: counts per connector, the items that failed, the remote values
+no mapping could read, the connectors left out. The engine fills it while planning, the executor
+while applying; the CLI, the daemon and the demo print it."""
 
 from __future__ import annotations
 
@@ -13,15 +13,51 @@ from poam_sync.sync.actions import Plan
 
 @dataclass(frozen=True, slots=True)
 class ItemError:
+    """One item (or one remote record not yet an item) that failed this cycle.
+
+    ``poam_id`` is the item's, or the remote key of a record whose import failed (then
+    ``item_uuid`` is None). ``connector`` None: the failure was in no one connector's part
+    (planning, the canonical transaction). The engine records each as an ``item_failed``
+    problem, and fetches its remote record again next cycle."""
+
     poam_id: str
     connector: str | None
     message: str
+    item_uuid: str | None = None
+    remote_id: str | None = None
+    remote_key: str | None = None
+    field: str | None = None
 
 
 class ItemErrorJson(TypedDict):
     poam_id: str
     connector: str | None
+    remote_key: str | None
+    field: str | None
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A remote value the mapping could not read: the canonical value was kept."""
+
+    poam_id: str
+    connector: str
+    remote_key: str
+    field: str
+    code: str
+    message: str
+    hint: str | None
+
+
+class UnreadableJson(TypedDict):
+    poam_id: str
+    connector: str
+    remote_key: str
+    field: str
+    code: str
+    message: str
+    hint: str | None
 
 
 class CycleSummary(TypedDict):
@@ -37,6 +73,7 @@ class CycleSummary(TypedDict):
     adopted: int
     conflicts: int
     problems: int
+    unreadable: list[UnreadableJson]
     errors: list[ItemErrorJson]
     failed_connectors: dict[str, str]
 
@@ -54,6 +91,8 @@ class CycleReport:
     adopted: int = 0
     conflicts: int = 0
     problems: int = 0
+    #: remote values no mapping could read, newly seen this cycle (kept out, reported once)
+    unreadable: list[Unreadable] = field(default_factory=list)
     errors: list[ItemError] = field(default_factory=list)
     failed_connectors: dict[str, str] = field(default_factory=dict)
     stopped: bool = False
@@ -74,10 +113,29 @@ class CycleReport:
             "adopted": self.adopted,
             "conflicts": self.conflicts,
             "problems": self.problems,
+            "unreadable": [_unreadable(u) for u in self.unreadable],
             "errors": [_err(e) for e in self.errors],
             "failed_connectors": dict(self.failed_connectors),
         }
 
 
 def _err(e: ItemError) -> ItemErrorJson:
-    return {"poam_id": e.poam_id, "connector": e.connector, "message": e.message}
+    return {
+        "poam_id": e.poam_id,
+        "connector": e.connector,
+        "remote_key": e.remote_key,
+        "field": e.field,
+        "message": e.message,
+    }
+
+
+def _unreadable(u: Unreadable) -> UnreadableJson:
+    return {
+        "poam_id": u.poam_id,
+        "connector": u.connector,
+        "remote_key": u.remote_key,
+        "field": u.field,
+        "code": u.code,
+        "message": u.message,
+        "hint": u.hint,
+    }

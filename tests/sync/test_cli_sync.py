@@ -118,6 +118,56 @@ def test_sync_dry_run_prints_each_action_and_its_why(world: World, tmp_path: Pat
         assert tx.links("jira") == []
 
 
+def test_sync_reports_an_unmapped_jira_status_once_with_its_fix(
+    world: World, tmp_path: Path
+) -> None:
+    item = poam(1)
+    world.add(item)
+    world.engine().run_cycle()
+    key = world.jira_key(item)
+    world.jira.sim.human_transition(key, "Blocked", user_email="bob@example.com")
+
+    shown = cli(world, tmp_path, "sync")
+    assert shown.returncode == 0, shown.stderr
+    assert "unreadable 1" in shown.stderr
+    assert f"V-1 status in jira {key}" in shown.stderr and "read_statuses" in shown.stderr
+
+    again = cli(world, tmp_path, "sync", "--json")  # still Blocked: reported once
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["unreadable"] == []
+    out = tmp_path / "status.json"
+    status = cli(world, tmp_path, "report", "status", "--format", "json", "-o", str(out))
+    assert status.returncode == 0, status.stderr
+    problems = json.loads(out.read_text(encoding="utf-8"))["problems"]
+    (problem,) = [p for p in problems if p["code"] == "unknown_value"]
+    assert problem["field"] == "status" and "read_statuses" in problem["hint"]
+    assert world.store.item("acme", "V-1").status.value == "open"
+
+
+def test_a_failure_whose_record_is_gone_clears_once_the_item_goes_through(
+    world: World, tmp_path: Path
+) -> None:
+    item = poam(1)
+    world.add(item)
+    world.engine().run_cycle()
+    with world.store.begin() as tx:  # an earlier cycle failed on a record since deleted
+        tx.report_problem(
+            item_uuid=item.uuid,
+            connector="jira",
+            field=None,
+            code="item_failed",
+            message="RuntimeError: earlier",
+            kind="item",
+            remote_id="999999",
+            remote_key="POAM-999",
+        )
+    done = cli(world, tmp_path, "sync", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["errors"] == []
+    with world.store.read() as tx:
+        assert [p for p in tx.problems() if p.code == "item_failed"] == []
+
+
 def test_the_daemon_syncs_and_stops_cleanly_on_sigterm(world: World, tmp_path: Path) -> None:
     world.add(poam(1))
     cfg = tmp_path / "poam-sync.yaml"
