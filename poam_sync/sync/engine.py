@@ -129,15 +129,15 @@ class Engine:
             try:
                 # What project() needs is loaded now: planning makes no I/O.
                 connector.prepare()
-            except PoamSyncError as exc:
-                report.failed_connectors[name] = str(exc)
-                bound.warning("connector.prepare_failed", connector=name, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - one connector's failure, reported
+                report.failed_connectors[name] = _describe(exc)
+                _warn(bound, "connector.prepare_failed", name, exc)
                 continue
             try:
                 records = {r.remote_id: r for r in connector.pull(marks[name])}
-            except PoamSyncError as exc:
-                report.failed_connectors[name] = str(exc)
-                bound.warning("connector.pull_failed", connector=name, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - one connector's failure, reported
+                report.failed_connectors[name] = _describe(exc)
+                _warn(bound, "connector.pull_failed", name, exc)
                 continue
             pulled[name] = records
             report.pulled[name] = len(records)
@@ -317,3 +317,16 @@ class Engine:
             elif isinstance(action, AdoptRemote):
                 report.adopted += 1
         report.imported = sum(1 for p in the_plan.items if p.new_item is not None)
+
+
+def _describe(exc: Exception) -> str:
+    """Our errors speak for themselves; anything else is named by its type (a connector bug)."""
+    return str(exc) if isinstance(exc, PoamSyncError) else f"{type(exc).__name__}: {exc}"
+
+
+def _warn(bound: structlog.stdlib.BoundLogger, event: str, connector: str, exc: Exception) -> None:
+    """A connector left out of this cycle; its watermark stays, so the next cycle retries it."""
+    if isinstance(exc, PoamSyncError):
+        bound.warning(event, connector=connector, error=str(exc))
+    else:  # not one of ours: a bug in the connector, so the traceback goes to the log
+        bound.exception(event, connector=connector, error=_describe(exc))

@@ -52,6 +52,30 @@ def test_a_connector_whose_prepare_fails_is_left_out_like_a_failed_pull(
     assert issue["fields"]["summary"] == "Only ServiceNow hears"
 
 
+def test_a_connector_bug_in_pull_leaves_that_connector_out_and_the_cycle_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = poam(1)
+    world.add(item)
+    engine = world.engine()
+    engine.run_cycle()
+    with world.store.read() as tx:
+        mark = tx.watermark("servicenow")
+    snow = engine.targets["servicenow"].connector
+
+    def broken(since: object) -> Any:
+        raise KeyError("sys_id")  # not one of ours: a bug, never a halted cycle
+
+    monkeypatch.setattr(snow, "pull", broken)
+    world.add(with_fields(world.store.item("acme", "V-1"), {"title": "Jira still hears"}))
+    report = engine.run_cycle()
+    assert report.failed_connectors == {"servicenow": "KeyError: 'sys_id'"}
+    assert report.updated_remote.get("jira") == 1
+    with world.store.read() as tx:
+        assert tx.watermark("servicenow") == mark
+    assert world.jira.sim.issue(world.jira_key(item))["fields"]["summary"] == "Jira still hears"
+
+
 def _states_and_plan(world: World, engine: Any) -> tuple[Any, ...]:
     """The planner's inputs built as the engine builds them: prepare, pull, one store read."""
     pulled = {}
