@@ -21,6 +21,7 @@ from rich.console import Console
 
 from poam_sync import formats, reports
 from poam_sync.config import parse_config
+from poam_sync.errors import UsageError
 from poam_sync.model import with_fields
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
 from poam_sync.simulators.jira import RunningJira, start_jira_simulator
@@ -69,10 +70,47 @@ def _command() -> str:
     return os.path.relpath(beside) if beside.exists() else "poam-sync"
 
 
+MARKER = ".poam-sync-demo"
+"""The file that marks a folder as the demo's own: only such a folder is ever cleared."""
+
+# What a demo writes, and so what a later demo may remove: nothing else in its folder is touched.
+_DEMO_FILES = ("poam-sync.db", "poam-sync.db-wal", "poam-sync.db-shm", "status-report.html")
+_DEMO_DIRS = ("tls",)
+
+
+def prepare_folder(directory: Path) -> None:
+    """Make ``directory`` ready for a demo without ever deleting what the demo did not write.
+
+    A missing or empty folder is taken (and marked); a previous demo's folder (marked) loses only
+    the files a demo writes; anything else is refused with a :class:`UsageError`.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a folder", hint="give --dir a folder")
+    if directory.is_dir() and any(directory.iterdir()):
+        # A folder holding only what a demo writes is an earlier demo's, marked or not.
+        ours = {MARKER, *_DEMO_FILES, *_DEMO_DIRS}
+        if not (directory / MARKER).is_file() and any(
+            p.name not in ours for p in directory.iterdir()
+        ):
+            raise UsageError(
+                f"{directory} is not empty and is not a previous demo's folder; "
+                "the demo never deletes files it did not write",
+                hint="give --dir a new or empty folder",
+            )
+        for name in _DEMO_FILES:
+            (directory / name).unlink(missing_ok=True)
+        for name in _DEMO_DIRS:
+            if (directory / name).is_dir():
+                shutil.rmtree(directory / name)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text(
+        "This folder belongs to `poam-sync demo`; a later demo clears what it wrote here.\n",
+        encoding="utf-8",
+    )
+
+
 def run_demo(directory: Path, console: Console) -> int:
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    prepare_folder(directory)
     db_url = f"sqlite:///{directory / 'poam-sync.db'}"
     console.print("[bold]poam-sync demo[/]: one canonical POA&M, Jira and ServiceNow kept in step")
 

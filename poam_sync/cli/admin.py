@@ -151,7 +151,11 @@ def config_check() -> None:
 @app.command("demo")
 def demo_cmd(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Where the demo keeps its database and report.")
+        Path,
+        typer.Option(
+            "--dir",
+            help="A new or empty folder (or an earlier demo's) for its database and report.",
+        ),
     ] = Path("poam-sync-demo"),
 ) -> None:
     """A full two-way story against the bundled simulators (no Jira or ServiceNow needed)."""
