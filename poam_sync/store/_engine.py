@@ -32,7 +32,7 @@ MIGRATE_LOCK_KEY = 0x706F616D_0002
 WRITE_OPTION = "poam_sync_write"
 
 
-def _sqlite_engine(url: sa.URL) -> sa.Engine:
+def _sqlite_engine(url: sa.URL, *, read_only: bool = False) -> sa.Engine:
     engine = sa.create_engine(
         url,
         connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
@@ -43,8 +43,8 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
         cursor = dbapi_connection.cursor()
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+        if not memory and not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")  # a write: never on a read-only open
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.close()
@@ -57,9 +57,16 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
-def create_engine(url: sa.URL) -> sa.Engine:
+def create_engine(url: sa.URL, *, read_only: bool = False) -> sa.Engine:
+    """An engine for ``url``; ``read_only`` engines never write: no WAL switch on SQLite (whose
+    URL is then a ``mode=ro`` / ``immutable`` URI, see _read_only), and on PostgreSQL every
+    transaction begins ``READ ONLY`` (psycopg's ``Connection.read_only``)."""
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, read_only=read_only)
+    if read_only:
+        return sa.create_engine(
+            url, pool_pre_ping=True, execution_options={"postgresql_readonly": True}
+        )
     return sa.create_engine(url, pool_pre_ping=True)
 
 

@@ -23,6 +23,7 @@ from alembic.util import CommandError
 
 from poam_sync.errors import ConfigError, ItemNotFound, StoreError
 from poam_sync.model import PoamItem
+from poam_sync.store import _read_only
 from poam_sync.store._conflicts import ConflictsTx
 from poam_sync.store._engine import WRITE_OPTION, create_engine, migrate
 from poam_sync.store._items import ItemsTx
@@ -77,16 +78,21 @@ def _migrate_retrying_locks(engine: sa.Engine, attempts: int = 6) -> None:
 class Store:
     """The canonical record. Open with :meth:`open`; write inside :meth:`begin`."""
 
-    def __init__(self, engine: sa.Engine, *, safe_url: str) -> None:
+    def __init__(self, engine: sa.Engine, *, safe_url: str, read_only: bool = False) -> None:
         self._engine = engine
+        self.read_only = read_only
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self.url = safe_url  # without any password
         self._local = threading.local()
         self.clock: Callable[[], datetime] = _now
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open the database at ``url`` and migrate its schema to the newest revision."""
+    def open(cls, url: str, *, read_only: bool = False) -> Store:
+        """Open the database at ``url`` and migrate its schema to the newest revision.
+
+        ``read_only``: never create, migrate or write (see _read_only): a missing store, or one
+        at another schema revision, raises :class:`StoreMissing`; :meth:`begin` refuses.
+        """
         safe = _safe_url(url)
         try:
             parsed = sa.make_url(url)
@@ -100,15 +106,23 @@ class Store:
                 f"unsupported database {safe}: poam-sync stores its record in SQLite or PostgreSQL",
                 hint=_URL_HINT,
             )
+        if read_only and parsed.get_backend_name() == "sqlite":
+            parsed = _read_only.sqlite_url(parsed, safe)
         try:
-            engine = create_engine(parsed)
+            engine = create_engine(parsed, read_only=read_only)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
             raise ConfigError(
                 f"cannot use the database URL {safe}: {_scrub(str(exc), parsed.password)}",
                 hint=_URL_HINT,
             ) from None
         try:
-            _migrate_retrying_locks(engine)
+            if read_only:
+                _read_only.check_revision(engine, safe)
+            else:
+                _migrate_retrying_locks(engine)
+        except StoreError:
+            engine.dispose()
+            raise
         except sa.exc.DBAPIError as exc:
             engine.dispose()
             detail = _scrub(str(exc.orig).strip().splitlines()[0], parsed.password)
@@ -123,7 +137,7 @@ class Store:
                 f"cannot migrate the database {safe}: {exc}",
                 hint="the database was probably written by a newer poam-sync; upgrade poam-sync",
             ) from None
-        return cls(engine, safe_url=safe)
+        return cls(engine, safe_url=safe, read_only=read_only)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -137,6 +151,11 @@ class Store:
     @contextmanager
     def begin(self) -> Iterator[StoreTx]:
         """One write transaction: committed when the block ends, rolled back on an exception."""
+        if self.read_only:
+            raise StoreError(
+                f"the store at {self.url} is open read-only: nothing can be written through it",
+                hint="open it with Store.open(url) (read_only=False) to write",
+            )
         if getattr(self._local, "writing", False):
             # a second writer in the same thread would wait forever for the first one's lock
             raise StoreError(
