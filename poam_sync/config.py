@@ -220,3 +220,24 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     base = folder.parent if folder.name == "config" else folder
     config = parse_config(raw, env=env, base=base)
     return config.model_copy(update={"source": path})
+
+
+def load_database_url(path: Path, *, env: Mapping[str, str] | None = None) -> str | None:
+    """Only ``database_url`` of a configuration file, for the commands that need no connector:
+    the connectors' settings (and the environment variables they name) are not read."""
+    raw = read_yaml(
+        path,
+        label=str(path),
+        missing_hint="run `poam-sync init` to write a starter one, or pass --config PATH",
+    )
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError("[config] the file must hold a mapping of settings")
+    value = raw.get("database_url")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError("[config] database_url <- must be a URL string")
+    url: str = _substitute(value, "database_url", os.environ if env is None else env, Path.cwd())
+    return url

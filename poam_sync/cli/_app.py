@@ -135,11 +135,27 @@ def database_url(config: Config | None = None) -> str:
     return DEFAULT_DB
 
 
+def reading_url() -> str:
+    """The database URL for a command that needs no connector: of the config file, only
+    ``database_url`` is read (connectors' unset variables do not stop ``items list``)."""
+    if state.db or os.environ.get("POAM_SYNC_DATABASE_URL"):
+        return database_url()
+    from poam_sync.config import config_path, load_database_url
+
+    path = config_path(state.config)
+    if state.config is None and not path.exists():
+        return DEFAULT_DB
+    return load_database_url(path) or DEFAULT_DB
+
+
 @contextmanager
-def open_store(config: Config | None = None) -> Iterator[Store]:
+def open_store(config: Config | None = None, *, read_only: bool = False) -> Iterator[Store]:
+    """The store; ``read_only`` (the commands that only read) never creates, migrates or writes
+    it, and takes the URL from :func:`reading_url` (``config`` is then not used)."""
     from poam_sync.store import Store
 
-    store = Store.open(database_url(config))
+    url = reading_url() if read_only else database_url(config)
+    store = Store.open(url, read_only=read_only)
     try:
         yield store
     finally:

@@ -10,7 +10,6 @@ import typer
 from poam_sync.cli._app import (
     app,
     config_app,
-    config_or_none,
     err,
     esc,
     fail,
@@ -77,7 +76,7 @@ def report_cmd(
             raise UsageError(f"unknown report {kind!r}", hint="conflicts or status")
         if fmt not in ("html", "csv", "json"):
             raise UsageError(f"unknown format {fmt!r}", hint="html, csv or json")
-        with open_store(config_or_none()) as store:
+        with open_store(read_only=True) as store:
             data = reports.collect(store)
         output.write_text(reports.render(data, kind, fmt), encoding="utf-8")  # type: ignore[arg-type]
         err.print(f"wrote {kind} report to {esc(str(output))}")

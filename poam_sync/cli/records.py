@@ -149,7 +149,7 @@ def export_cmd(
     from poam_sync import formats
 
     def body() -> None:
-        with open_store(config_or_none()) as store:
+        with open_store(read_only=True) as store:
             items = store.items(system)
         formats.write(items, output, format=fmt, system_name=system)
         err.print(f"wrote {len(items)} item(s) to {esc(str(output))} ({fmt})")
@@ -168,7 +168,7 @@ def items_list(
     """List the canonical POA&M items."""
 
     def body() -> None:
-        with open_store(config_or_none()) as store:
+        with open_store(read_only=True) as store:
             items = store.items(system)
         if as_json:
             print_json([i.model_dump(mode="json") for i in items])
@@ -204,7 +204,7 @@ def items_show(
     """Show one item in full."""
 
     def body() -> None:
-        with open_store(config_or_none()) as store:
+        with open_store(read_only=True) as store:
             item = resolve_item(store, poam_id, system)
         data = item.model_dump(mode="json")
         if as_json:
@@ -236,7 +236,7 @@ def log_show(
     """Show the change log (oldest first)."""
 
     def body() -> None:
-        with open_store(config_or_none()) as store:
+        with open_store(read_only=True) as store:
             item_uuid = resolve_item(store, item, system).uuid if item else None
             rows = store.log(item_uuid=item_uuid, limit=limit)
         if as_json:
@@ -277,7 +277,7 @@ def log_verify() -> None:
     """Recompute the change log's hash chain; name the first broken row."""
 
     def body() -> int:
-        with open_store(config_or_none()) as store:
+        with open_store(read_only=True) as store:
             result = store.verify_log()
         if result.ok:
             err.print(f"[green]ok[/]: {result.rows_checked} change-log row(s) verify")

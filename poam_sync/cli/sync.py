@@ -144,7 +144,7 @@ def conflicts_list(
     def body() -> None:
         from datetime import UTC, datetime
 
-        with open_store(config_or_none()) as store, store.read() as tx:
+        with open_store(read_only=True) as store, store.read() as tx:
             rows = tx.conflicts(state="open")
         now = datetime.now(UTC)
         data = [_conflict_dict(c, now) for c in rows]
@@ -190,7 +190,7 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
     from poam_sync.reports import _conflict_dict
 
     def body() -> None:
-        with open_store(config_or_none()) as store, store.read() as tx:
+        with open_store(read_only=True) as store, store.read() as tx:
             row = tx.conflict(conflict_id)
         data = _conflict_dict(row, datetime.now(UTC)) | {
             "state": row.state,
