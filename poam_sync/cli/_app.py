@@ -115,15 +115,6 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(exc.message, code=exc.exit_code, hint=exc.hint)
 
 
-def config_or_none() -> Config | None:
-    from poam_sync.config import config_path, load_config
-
-    path = config_path(state.config)
-    if state.config is None and not path.exists():
-        return None
-    return load_config(path)
-
-
 def database_url(config: Config | None = None) -> str:
     if state.db:
         return state.db
@@ -135,7 +126,7 @@ def database_url(config: Config | None = None) -> str:
     return DEFAULT_DB
 
 
-def reading_url() -> str:
+def store_url() -> str:
     """The database URL for a command that needs no connector: of the config file, only
     ``database_url`` is read (connectors' unset variables do not stop ``items list``)."""
     if state.db or os.environ.get("POAM_SYNC_DATABASE_URL"):
@@ -150,11 +141,12 @@ def reading_url() -> str:
 
 @contextmanager
 def open_store(config: Config | None = None, *, read_only: bool = False) -> Iterator[Store]:
-    """The store; ``read_only`` (the commands that only read) never creates, migrates or writes
-    it, and takes the URL from :func:`reading_url` (``config`` is then not used)."""
+    """The store at ``config``'s URL, or without a config at :func:`store_url` (no connector
+    settings read). ``read_only`` (the commands that only read) never creates, migrates or
+    writes it."""
     from poam_sync.store import Store
 
-    url = reading_url() if read_only else database_url(config)
+    url = store_url() if config is None else database_url(config)
     store = Store.open(url, read_only=read_only)
     try:
         yield store

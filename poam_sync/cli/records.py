@@ -13,7 +13,6 @@ from rich.table import Table
 
 from poam_sync.cli._app import (
     app,
-    config_or_none,
     err,
     esc,
     guarded,
@@ -54,7 +53,7 @@ def import_cmd(
     def body() -> int:
         results: list[dict[str, object]] = []  # one per file, for --json
         rejected = 0
-        with open_store(config_or_none()) as store:
+        with open_store() as store:
             for path in paths:
                 if not path.exists():
                     raise UsageError(f"{path}: no such file")

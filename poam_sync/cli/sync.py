@@ -11,7 +11,6 @@ from rich.table import Table
 
 from poam_sync.cli._app import (
     app,
-    config_or_none,
     conflicts_app,
     database_url,
     err,
@@ -232,7 +231,7 @@ def conflicts_resolve(
         if (take is None) == (value is None):
             raise UsageError("give exactly one of --take or --value")
         actor = os.environ.get("USER") or "cli"
-        with open_store(config_or_none()) as store, store.begin() as tx:
+        with open_store() as store, store.begin() as tx:
             settled = settle_conflict(
                 tx,
                 conflict_id,

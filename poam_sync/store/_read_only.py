@@ -9,11 +9,11 @@ file read-only but SQLite still keeps the WAL protocol, so a reader may create t
 ``-shm`` files beside it (https://www.sqlite.org/wal.html, "Read-Only Databases": a read-only
 WAL database opens only if those files exist, can be created, or the database is
 ``immutable``). ``immutable=1`` tells SQLite the file cannot change at all: no locking, no
-change detection, no ``-wal``/``-shm`` files. So a file we may write (in a folder we may write)
-opens ``mode=ro``, which still sees a concurrent writer's commits; a file or folder we may not
-write (a ``chmod 444`` copy, read-only media) opens ``immutable=1``, unless its ``-wal`` and
-``-shm`` files are already there (then ``mode=ro`` can read them, and the committed changes
-still waiting in the ``-wal`` file are not missed).
+change detection, no ``-wal``/``-shm`` files. So a file we may write (in a folder we may
+write) opens ``mode=ro``, which still sees a concurrent writer's commits; a file or folder we
+may not write (a ``chmod 444`` copy, read-only media; see :func:`_writable`) opens
+``immutable=1``, unless its ``-wal`` and ``-shm`` files are already there (then ``mode=ro`` can
+read them, and the committed changes still waiting in the ``-wal`` file are not missed).
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ def not_a_store(safe: str) -> StoreMissing:
 
 
 def _writable(path: Path) -> bool:
+    """May we write the file and its folder? A file without any write permission bit counts as
+    not writable even for root, who may write it anyway (a copy made read-only on purpose)."""
+    if not path.stat().st_mode & 0o222:
+        return False
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
