@@ -222,3 +222,76 @@ def test_config_check_names_a_dead_url_in_one_line(tmp_path: Path) -> None:
     lines = [line for line in check.stderr.splitlines() if line.startswith("jira:")]
     assert len(lines) == 1 and f"cannot reach Jira at {url}: connection refused" in lines[0]
     assert "Traceback" not in check.stderr + check.stdout
+
+
+READ_ONLY_COMMANDS = [
+    ("items", "list"),
+    ("items", "show", "V-1"),
+    ("log", "show"),
+    ("log", "verify"),
+    ("export", "--format", "csv", "-o", "out.csv"),
+    ("report", "status", "--format", "json", "-o", "out.json"),
+    ("conflicts", "list"),
+    ("conflicts", "show", "1"),
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=" ".join)
+def test_read_only_commands_on_a_missing_store_create_nothing(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    done = run(*command, cwd=tmp_path, env={"POAM_SYNC_DATABASE_URL": ""})
+    assert done.returncode == 2, done.stderr
+    assert "no poam-sync store at sqlite:///poam-sync.db" in done.stderr
+    assert "poam-sync import` first, or check --db" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_store_on_either_database_is_reported(tmp_path: Path, db_url: str) -> None:
+    done = run("--db", db_url, "log", "verify", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "no poam-sync store at" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_assessor_verifies_a_read_only_copy_in_a_read_only_folder(
+    tmp_path: Path, db: str
+) -> None:
+    assert run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path).returncode == 0
+    folder = tmp_path / "handed-over"
+    folder.mkdir()
+    copy = folder / "poam-sync.db"
+    copy.write_bytes((tmp_path / "cli.db").read_bytes())
+    copy.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        verify = run("--db", f"sqlite:///{copy}", "log", "verify", cwd=tmp_path)
+        assert verify.returncode == 0, verify.stderr
+        assert "change-log row(s) verify" in verify.stderr
+        listed = run("--db", f"sqlite:///{copy}", "items", "list", cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert "8 item(s)" in listed.stderr
+        # the file has no write permission bit: SQLite opens it immutable, so even root (who
+        # may write anything) leaves no -wal or -shm file behind
+        assert [p.name for p in folder.iterdir()] == ["poam-sync.db"]
+    finally:
+        folder.chmod(0o755)
+
+
+def test_commands_that_need_no_connector_ignore_connector_settings(tmp_path: Path) -> None:
+    # the starter config names ${JIRA_URL} & co., none of them set here, and its database_url
+    # falls back to ./poam-sync.db
+    unset = {"JIRA_URL": "", "POAM_SYNC_DATABASE_URL": ""}
+    assert run("init", str(tmp_path), cwd=tmp_path).returncode == 0
+    imported = run("import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path, env=unset)
+    assert imported.returncode == 0, imported.stderr
+    assert (tmp_path / "poam-sync.db").exists()
+    exported = run("export", "--format", "csv", "-o", "out.csv", cwd=tmp_path, env=unset)
+    assert exported.returncode == 0, exported.stderr
+    assert "wrote 8 item(s)" in exported.stderr
+    listed = run("items", "list", cwd=tmp_path, env=unset)
+    assert listed.returncode == 0 and "8 item(s)" in listed.stderr, listed.stderr
+    # a command that needs the connectors still names what is missing
+    synced = run("sync", cwd=tmp_path, env=unset)
+    assert synced.returncode == 2 and "JIRA_URL is not set" in synced.stderr
