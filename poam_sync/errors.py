@@ -11,7 +11,7 @@ into one clear message and an exit code, never a traceback::
     ├── StoreError                the canonical store
     │   ├── ItemNotFound          no item with that POA&M ID
     │   ├── DuplicateItem         two items would share (system, POA&M ID)
-    │   ├── StoreMissing          read-only: no store there, or not at this   (exit 2)
+    │   ├── StoreUnreadable       read-only: no store there, or not at this   (exit 2)
     │   │                         poam-sync's schema revision
     │   └── ChainBroken           the change log hash chain does not verify
     ├── RemoteError               Jira / ServiceNow (carries connector and key)
@@ -109,7 +109,7 @@ class DuplicateItem(StoreError):
     pass
 
 
-class StoreMissing(StoreError):
+class StoreUnreadable(StoreError):
     """A read-only command found no poam-sync store at the URL (it never creates one), or one it
     cannot read without migrating it: the user points at the wrong place or must run a writing
     command first."""

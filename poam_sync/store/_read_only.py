@@ -27,18 +27,18 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from poam_sync.errors import StoreMissing
+from poam_sync.errors import StoreUnreadable
 from poam_sync.store._engine import alembic_config
 
 MISSING_HINT = "run `poam-sync import` first, or check --db"
 
 
-def missing(safe: str) -> StoreMissing:
-    return StoreMissing(f"no poam-sync store at {safe}", hint=MISSING_HINT)
+def missing(safe: str) -> StoreUnreadable:
+    return StoreUnreadable(f"no poam-sync store at {safe}", hint=MISSING_HINT)
 
 
-def not_a_store(safe: str) -> StoreMissing:
-    return StoreMissing(
+def not_a_store(safe: str) -> StoreUnreadable:
+    return StoreUnreadable(
         f"{safe} is not a poam-sync store (it has no poam-sync tables)",
         hint="check --db or POAM_SYNC_DATABASE_URL",
     )
@@ -53,7 +53,7 @@ def _writable(path: Path) -> bool:
 
 
 def sqlite_url(url: sa.URL, safe: str) -> sa.URL:
-    """The read-only URI form of a SQLite URL, or :class:`StoreMissing` if there is no file."""
+    """The read-only URI form of a SQLite URL, or :class:`StoreUnreadable` if there is no file."""
     database = url.database or ""
     if url.query.get("uri") in ("true", "1") or database.startswith("file:"):
         return url  # already a URI: the user chose its mode
@@ -93,11 +93,11 @@ def check_revision(engine: sa.Engine, safe: str) -> None:
     except CommandError:
         known = False
     if not known:
-        raise StoreMissing(
+        raise StoreUnreadable(
             f"the store at {safe} was written by a newer poam-sync (schema revision {current})",
             hint="upgrade poam-sync to read it",
         )
-    raise StoreMissing(
+    raise StoreUnreadable(
         f"the store at {safe} was written by an older poam-sync (schema revision {current}, "
         f"this one reads {head})",
         hint="run any writing command (e.g. `poam-sync import`) to migrate it, "

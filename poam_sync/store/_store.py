@@ -91,7 +91,7 @@ class Store:
         """Open the database at ``url`` and migrate its schema to the newest revision.
 
         ``read_only``: never create, migrate or write (see _read_only): a missing store, or one
-        at another schema revision, raises :class:`StoreMissing`; :meth:`begin` refuses.
+        at another schema revision, raises :class:`StoreUnreadable`; :meth:`begin` refuses.
         """
         safe = _safe_url(url)
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from poam_sync.errors import StoreError, StoreMissing
+from poam_sync.errors import StoreError, StoreUnreadable
 from poam_sync.model import PoamItem
 from poam_sync.store import Store, _read_only
 
@@ -34,7 +34,7 @@ def _write_one(url: str) -> PoamItem:
 
 
 def test_a_missing_store_is_reported_and_not_created(db_url: str, tmp_path: Path) -> None:
-    with pytest.raises(StoreMissing) as caught:
+    with pytest.raises(StoreUnreadable) as caught:
         Store.open(db_url, read_only=True)
     assert caught.value.exit_code == 2
     assert str(caught.value).startswith("no poam-sync store at ")
@@ -46,7 +46,7 @@ def test_a_missing_store_is_reported_and_not_created(db_url: str, tmp_path: Path
 
 
 def test_an_in_memory_url_is_a_missing_store() -> None:
-    with pytest.raises(StoreMissing):
+    with pytest.raises(StoreUnreadable):
         Store.open("sqlite://", read_only=True)
 
 
@@ -84,7 +84,7 @@ def test_a_store_at_another_revision_is_reported_not_migrated(
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
-    with pytest.raises(StoreMissing, match=says) as caught:
+    with pytest.raises(StoreUnreadable, match=says) as caught:
         Store.open(db_url, read_only=True)
     assert caught.value.exit_code == 2
     if revision == "0001":
@@ -98,14 +98,14 @@ def test_a_store_at_another_revision_is_reported_not_migrated(
 def test_a_sqlite_file_that_is_no_store_is_named_so(tmp_path: Path) -> None:
     junk = tmp_path / "notes.db"
     junk.write_text("not a database at all\n" * 50)
-    with pytest.raises(StoreMissing, match="is not a poam-sync store"):
+    with pytest.raises(StoreUnreadable, match="is not a poam-sync store"):
         Store.open(f"sqlite:///{junk}", read_only=True)
     other = tmp_path / "other.db"
     engine = sa.create_engine(f"sqlite:///{other}")
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
     engine.dispose()
-    with pytest.raises(StoreMissing, match="is not a poam-sync store"):
+    with pytest.raises(StoreUnreadable, match="is not a poam-sync store"):
         Store.open(f"sqlite:///{other}", read_only=True)
 
 
