@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shlex
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 import pytest
+import requests
 
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
 from tests.test_http import dead_port
@@ -295,3 +300,47 @@ def test_commands_that_need_no_connector_ignore_connector_settings(tmp_path: Pat
     # a command that needs the connectors still names what is missing
     synced = run("sync", cwd=tmp_path, env=unset)
     assert synced.returncode == 2 and "JIRA_URL is not set" in synced.stderr
+
+
+def _exports(stream: IO[str], into: queue.Queue[dict[str, str]]) -> None:
+    for line in stream:
+        if line.startswith("export "):
+            into.put(dict(word.split("=", 1) for word in shlex.split(line)[1:]))
+            return
+
+
+@pytest.mark.parametrize("kind", ["jira", "servicenow"])
+def test_simulate_prints_the_variables_that_reach_it(tmp_path: Path, kind: str) -> None:
+    args = ["--port", "0", "--host", "127.0.0.1"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "poam_sync", "simulate", kind, *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ) as child:
+        try:
+            assert child.stdout is not None
+            found: queue.Queue[dict[str, str]] = queue.Queue()
+            threading.Thread(target=_exports, args=(child.stdout, found), daemon=True).start()
+            env = found.get(timeout=60)
+            with requests.Session() as session:
+                session.trust_env = False
+                if kind == "jira":
+                    r = session.get(
+                        f"{env['JIRA_URL']}/rest/api/2/serverInfo",
+                        auth=(env["JIRA_USER"], env["JIRA_TOKEN"]),
+                        timeout=30,
+                    )
+                else:
+                    r = session.get(
+                        f"{env['SERVICENOW_URL']}/api/now/table/sn_grc_issue",
+                        auth=(env["SERVICENOW_USER"], env["SERVICENOW_PASSWORD"]),
+                        verify=env["SERVICENOW_CA_BUNDLE"],
+                        timeout=30,
+                    )
+            assert r.status_code == 200
+        finally:
+            child.terminate()
+            assert child.wait(timeout=30) == 0

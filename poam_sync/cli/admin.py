@@ -15,6 +15,7 @@ from poam_sync.cli._app import (
     fail,
     guarded,
     open_store,
+    out,
     require_config,
     simulate_app,
 )
@@ -156,8 +157,16 @@ def demo_cmd(
             help="A new or empty folder (or an earlier demo's) for its database and report.",
         ),
     ] = Path("poam-sync-demo"),
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Leave the simulators up afterwards (until Ctrl-C) and print the variables "
+            "that reach them.",
+        ),
+    ] = False,
 ) -> None:
     """A full two-way story against the bundled simulators (no Jira or ServiceNow needed)."""
     from poam_sync.demo import run_demo
 
-    raise typer.Exit(guarded(lambda: run_demo(directory, err)))
+    raise typer.Exit(guarded(lambda: run_demo(directory, err, keep_running=keep_running, out=out)))
