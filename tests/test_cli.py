@@ -229,6 +229,40 @@ def test_config_check_names_a_dead_url_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in check.stderr + check.stdout
 
 
+def test_config_check_ends_with_an_honest_verdict(tmp_path: Path) -> None:
+    from poam_sync.simulators.jira import start_jira_simulator
+
+    def jira(url: str) -> dict[str, str]:
+        return {
+            "type": "jira",
+            "url": url,
+            "email": "${JIRA_USER}",
+            "token": "${JIRA_TOKEN}",
+            "project_key": "POAM",
+            "mapping": str(ROOT / "mappings" / "jira.yaml"),
+        }
+
+    config = tmp_path / "poam-sync.yaml"
+    env = {"JIRA_USER": "sync@example.com", "JIRA_TOKEN": "sim-token"}
+    with start_jira_simulator(mode="cloud") as sim:
+        dead = f"http://127.0.0.1:{dead_port()}"
+        config.write_text(json.dumps({"connectors": {"live": jira(sim.url), "dead": jira(dead)}}))
+        mixed = run("--config", str(config), "config", "check", cwd=tmp_path, env=env)
+        config.write_text(json.dumps({"connectors": {"live": jira(sim.url)}}))
+        good = run("--config", str(config), "config", "check", cwd=tmp_path, env=env)
+
+    assert mixed.returncode == 1
+    *results, verdict = mixed.stderr.strip().splitlines()
+    assert any(line.startswith("live (jira)") for line in results)
+    assert any(line.startswith("dead:") for line in results)
+    assert not any(line.startswith("ok") for line in mixed.stderr.splitlines())
+    assert verdict.startswith("failed:") and "is valid; 1 of 2 connector(s) reachable" in verdict
+
+    assert good.returncode == 0, good.stderr
+    assert good.stderr.strip().splitlines()[-1].startswith("ok:")
+    assert "1 of 1 connector(s) reachable" in good.stderr
+
+
 READ_ONLY_COMMANDS = [
     ("items", "list"),
     ("items", "show", "V-1"),

@@ -127,7 +127,6 @@ def config_check() -> None:
 
     def body() -> int:
         config = require_config()
-        err.print(f"[green]ok[/]: {config.source} is valid ({len(config.connectors)} connector(s))")
         failures = 0
         for cfg in config.connectors:
             try:
@@ -143,6 +142,12 @@ def config_check() -> None:
                 continue
             shown = ", ".join(f"{k}={v}" for k, v in facts.items())
             err.print(f"[green]{cfg.name}[/] ({cfg.type}): {esc(shown)}")
+        total = len(config.connectors)
+        reached = f"{total - failures} of {total} connector(s) reachable"
+        if failures:
+            err.print(f"[red]failed[/]: {esc(str(config.source))} is valid; {reached}")
+        else:
+            err.print(f"[green]ok[/]: {esc(str(config.source))} is valid; {reached}")
         return 1 if failures else 0
 
     raise typer.Exit(guarded(body))
