@@ -378,3 +378,23 @@ def test_simulate_prints_the_variables_that_reach_it(tmp_path: Path, kind: str) 
         finally:
             child.terminate()
             assert child.wait(timeout=30) == 0
+
+
+def test_report_file_name_follows_the_format_and_dash_is_stdout(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    for fmt in ("csv", "json", "html"):
+        done = run("--db", db, "report", "status", "--format", fmt, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / f"poam-sync-report.{fmt}").is_file()
+    assert (tmp_path / "poam-sync-report.csv").read_text().startswith("section,poam_id,")
+
+    piped = run("--db", db, "report", "status", "--format", "json", "-o", "-", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) and not (tmp_path / "-").exists()
+
+
+def test_export_dash_writes_to_stdout(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    piped = run("--db", db, "export", "--format", "csv", "-o", "-", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.count("\n") >= 9 and not (tmp_path / "-").exists()

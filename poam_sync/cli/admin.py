@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -65,9 +66,15 @@ def simulate_servicenow(
 def report_cmd(
     kind: Annotated[str, typer.Argument(help="conflicts | status")],
     fmt: Annotated[str, typer.Option("--format", help="html | csv | json")] = "html",
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path(
-        "poam-sync-report.html"
-    ),
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="File to write, - for stdout (default: poam-sync-report.<format>).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a conflicts or status report for admins."""
     from poam_sync import reports
@@ -79,8 +86,13 @@ def report_cmd(
             raise UsageError(f"unknown format {fmt!r}", hint="html, csv or json")
         with open_store(read_only=True) as store:
             data = reports.collect(store)
-        output.write_text(reports.render(data, kind, fmt), encoding="utf-8")  # type: ignore[arg-type]
-        err.print(f"wrote {kind} report to {esc(str(output))}")
+        text = reports.render(data, kind, fmt)  # type: ignore[arg-type]
+        if output == "-":
+            sys.stdout.write(text)
+            return
+        target = Path(output or f"poam-sync-report.{fmt}")
+        target.write_text(text, encoding="utf-8")
+        err.print(f"wrote {kind} report to {esc(str(target))}")
 
     guarded(body)
 
