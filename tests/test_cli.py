@@ -398,3 +398,17 @@ def test_export_dash_writes_to_stdout(tmp_path: Path, db: str) -> None:
     piped = run("--db", db, "export", "--format", "csv", "-o", "-", cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout.count("\n") >= 9 and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("command", [(), ("demo",), ("import",), ("items", "list")], ids=" ".join)
+def test_help_shows_flags_as_flags(tmp_path: Path, command: tuple[str, ...]) -> None:
+    shown = run(*command, "--help", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "--help" in shown.stdout
+    assert "<bool>" not in shown.stdout and "<int>" not in shown.stdout.split("--verbose")[-1][:40]
+
+
+def test_verbose_is_a_repeatable_flag(tmp_path: Path, db: str) -> None:
+    done = run("-vv", "--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert run("-v", "-v", "--db", db, "items", "list", cwd=tmp_path).returncode == 0
