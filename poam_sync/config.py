@@ -136,7 +136,10 @@ def _label(where: str) -> str:
 
 
 def _errors(exc: ValidationError, section: str) -> ConfigError:
-    return validation_error(exc, section=section, hint="see config/poam-sync.example.yaml")
+    return validation_error(exc, section=section, hint=EXAMPLE_HINT)
+
+
+EXAMPLE_HINT = "`poam-sync init DIR` writes a documented example to compare with"
 
 
 def _literal_secrets(raw: Mapping[str, Any], where: str) -> None:
@@ -218,7 +221,12 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     )
     folder = path.resolve().parent
     base = folder.parent if folder.name == "config" else folder
-    config = parse_config(raw, env=env, base=base)
+    try:
+        config = parse_config(raw, env=env, base=base)
+    except ConfigError as exc:
+        if exc.hint == EXAMPLE_HINT:  # name the file at fault
+            exc.hint = f"fix it in {path}; {EXAMPLE_HINT}"
+        raise
     return config.model_copy(update={"source": path})
 
 

@@ -10,8 +10,11 @@ more (the conflict is recorded, nothing is overwritten), and writes the status r
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
 import sys
+import threading
 from contextlib import ExitStack
 from datetime import date, timedelta
 from importlib.resources import as_file, files
@@ -25,7 +28,9 @@ from poam_sync.errors import UsageError
 from poam_sync.model import with_fields
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
 from poam_sync.simulators.jira import RunningJira, start_jira_simulator
+from poam_sync.simulators.jira.model import DEFAULT_EMAIL, DEFAULT_TOKEN
 from poam_sync.simulators.servicenow import RunningServiceNow, start_servicenow_simulator
+from poam_sync.simulators.servicenow.model import ADMIN_PASSWORD, ADMIN_USER
 from poam_sync.store import Store
 from poam_sync.sync.engine import CycleReport
 from poam_sync.wiring import build_engine
@@ -53,11 +58,11 @@ def simulator_env(jira: RunningJira, snow: RunningServiceNow) -> dict[str, str]:
     with their default credentials."""
     return {
         "JIRA_URL": jira.url,
-        "JIRA_USER": "sync@example.com",
-        "JIRA_TOKEN": "sim-token",
+        "JIRA_USER": DEFAULT_EMAIL,
+        "JIRA_TOKEN": DEFAULT_TOKEN,
         "SERVICENOW_URL": snow.url,
-        "SERVICENOW_USER": "admin",
-        "SERVICENOW_PASSWORD": "sim-password",
+        "SERVICENOW_USER": ADMIN_USER,
+        "SERVICENOW_PASSWORD": ADMIN_PASSWORD,
         "SERVICENOW_CA_BUNDLE": str(snow.ca_path),
     }
 
@@ -109,7 +114,38 @@ def prepare_folder(directory: Path) -> None:
     )
 
 
-def run_demo(directory: Path, console: Console) -> int:
+def export_block(env: dict[str, str], db_url: str) -> str:
+    """Shell lines that point config/poam-sync.example.yaml at the running simulators and the
+    demo's store."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    lines.append(f"export POAM_SYNC_DATABASE_URL={shlex.quote(db_url)}")
+    return "\n".join(lines)
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_signal) if main else None
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(
+    directory: Path, console: Console, *, keep_running: bool = False, out: Console | None = None
+) -> int:
+    """The story; with ``keep_running`` the simulators stay up afterwards (until Ctrl-C or
+    SIGTERM) and the variables that reach them are printed on ``out`` (default: ``console``)."""
     prepare_folder(directory)
     db_url = f"sqlite:///{directory / 'poam-sync.db'}"
     console.print("[bold]poam-sync demo[/]: one canonical POA&M, Jira and ServiceNow kept in step")
@@ -235,4 +271,32 @@ def run_demo(directory: Path, console: Console) -> int:
             f"Settle it:    {cmd} --db {db_url} conflicts resolve "
             f"{conflicts[0].id if conflicts else 1} --take local --reason 'ISSO scope wins'"
         )
+        if keep_running:
+            # absolute paths: the block is meant for another shell, maybe in another folder
+            env["SERVICENOW_CA_BUNDLE"] = str(Path(env["SERVICENOW_CA_BUNDLE"]).resolve())
+            _keep_running(
+                console,
+                out or console,
+                env,
+                f"sqlite:///{(directory / 'poam-sync.db').resolve()}",
+                cmd,
+            )
     return 0
+
+
+def _keep_running(
+    console: Console, out: Console, env: dict[str, str], db_url: str, cmd: str
+) -> None:
+    console.print(
+        "\n[bold]The simulators keep running[/] (Ctrl-C stops them). In another shell, these "
+        "variables make config/poam-sync.example.yaml reach them and the demo's store:"
+    )
+    # plain text on its own stream: copy it, or `eval` it
+    out.print(export_block(env, db_url), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"then:         {cmd} init  (writes config/poam-sync.yaml, the example, and mappings/)\n"
+        f"              {cmd} config check\n"
+        f"              {cmd} items list"
+    )
+    wait_for_stop()
+    console.print("stopping the simulators")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shlex
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 import pytest
+import requests
 
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
 from tests.test_http import dead_port
@@ -224,6 +229,40 @@ def test_config_check_names_a_dead_url_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in check.stderr + check.stdout
 
 
+def test_config_check_ends_with_an_honest_verdict(tmp_path: Path) -> None:
+    from poam_sync.simulators.jira import start_jira_simulator
+
+    def jira(url: str) -> dict[str, str]:
+        return {
+            "type": "jira",
+            "url": url,
+            "email": "${JIRA_USER}",
+            "token": "${JIRA_TOKEN}",
+            "project_key": "POAM",
+            "mapping": str(ROOT / "mappings" / "jira.yaml"),
+        }
+
+    config = tmp_path / "poam-sync.yaml"
+    env = {"JIRA_USER": "sync@example.com", "JIRA_TOKEN": "sim-token"}
+    with start_jira_simulator(mode="cloud") as sim:
+        dead = f"http://127.0.0.1:{dead_port()}"
+        config.write_text(json.dumps({"connectors": {"live": jira(sim.url), "dead": jira(dead)}}))
+        mixed = run("--config", str(config), "config", "check", cwd=tmp_path, env=env)
+        config.write_text(json.dumps({"connectors": {"live": jira(sim.url)}}))
+        good = run("--config", str(config), "config", "check", cwd=tmp_path, env=env)
+
+    assert mixed.returncode == 1
+    *results, verdict = mixed.stderr.strip().splitlines()
+    assert any(line.startswith("live (jira)") for line in results)
+    assert any(line.startswith("dead:") for line in results)
+    assert not any(line.startswith("ok") for line in mixed.stderr.splitlines())
+    assert verdict.startswith("failed:") and "is valid; 1 of 2 connector(s) reachable" in verdict
+
+    assert good.returncode == 0, good.stderr
+    assert good.stderr.strip().splitlines()[-1].startswith("ok:")
+    assert "1 of 1 connector(s) reachable" in good.stderr
+
+
 READ_ONLY_COMMANDS = [
     ("items", "list"),
     ("items", "show", "V-1"),
@@ -295,3 +334,81 @@ def test_commands_that_need_no_connector_ignore_connector_settings(tmp_path: Pat
     # a command that needs the connectors still names what is missing
     synced = run("sync", cwd=tmp_path, env=unset)
     assert synced.returncode == 2 and "JIRA_URL is not set" in synced.stderr
+
+
+def _exports(stream: IO[str], into: queue.Queue[dict[str, str]]) -> None:
+    for line in stream:
+        if line.startswith("export "):
+            into.put(dict(word.split("=", 1) for word in shlex.split(line)[1:]))
+            return
+
+
+@pytest.mark.parametrize("kind", ["jira", "servicenow"])
+def test_simulate_prints_the_variables_that_reach_it(tmp_path: Path, kind: str) -> None:
+    args = ["--port", "0", "--host", "127.0.0.1"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "poam_sync", "simulate", kind, *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ) as child:
+        try:
+            assert child.stdout is not None
+            found: queue.Queue[dict[str, str]] = queue.Queue()
+            threading.Thread(target=_exports, args=(child.stdout, found), daemon=True).start()
+            env = found.get(timeout=60)
+            with requests.Session() as session:
+                session.trust_env = False
+                if kind == "jira":
+                    r = session.get(
+                        f"{env['JIRA_URL']}/rest/api/2/serverInfo",
+                        auth=(env["JIRA_USER"], env["JIRA_TOKEN"]),
+                        timeout=30,
+                    )
+                else:
+                    r = session.get(
+                        f"{env['SERVICENOW_URL']}/api/now/table/sn_grc_issue",
+                        auth=(env["SERVICENOW_USER"], env["SERVICENOW_PASSWORD"]),
+                        verify=env["SERVICENOW_CA_BUNDLE"],
+                        timeout=30,
+                    )
+            assert r.status_code == 200
+        finally:
+            child.terminate()
+            assert child.wait(timeout=30) == 0
+
+
+def test_report_file_name_follows_the_format_and_dash_is_stdout(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    for fmt in ("csv", "json", "html"):
+        done = run("--db", db, "report", "status", "--format", fmt, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / f"poam-sync-report.{fmt}").is_file()
+    assert (tmp_path / "poam-sync-report.csv").read_text().startswith("section,poam_id,")
+
+    piped = run("--db", db, "report", "status", "--format", "json", "-o", "-", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) and not (tmp_path / "-").exists()
+
+
+def test_export_dash_writes_to_stdout(tmp_path: Path, db: str) -> None:
+    run("--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    piped = run("--db", db, "export", "--format", "csv", "-o", "-", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.count("\n") >= 9 and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("command", [(), ("demo",), ("import",), ("items", "list")], ids=" ".join)
+def test_help_shows_flags_as_flags(tmp_path: Path, command: tuple[str, ...]) -> None:
+    shown = run(*command, "--help", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "--help" in shown.stdout
+    assert "<bool>" not in shown.stdout and "<int>" not in shown.stdout.split("--verbose")[-1][:40]
+
+
+def test_verbose_is_a_repeatable_flag(tmp_path: Path, db: str) -> None:
+    done = run("-vv", "--db", db, "import", str(SAMPLE_FEDRAMP_XLSX), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert run("-v", "-v", "--db", db, "items", "list", cwd=tmp_path).returncode == 0

@@ -131,3 +131,16 @@ def test_an_unknown_connector_type_names_the_installed_ones() -> None:
     assert "[connectors.jira] type <- unknown connector type 'archer'" in message
     installed = message.partition("installed: ")[2].partition(")")[0].split(", ")
     assert {"jira", "servicenow"} <= set(installed)  # and any plugin in the environment
+
+
+def test_a_bad_value_points_at_the_loaded_file_and_init(tmp_path: Path) -> None:
+    raw = example()
+    del raw["connectors"]["jira"]["project_key"]  # type: ignore[index]
+    path = tmp_path / "config" / "poam-sync.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env=ENV)
+    assert exc.value.hint is not None
+    assert str(path) in exc.value.hint and "poam-sync init" in exc.value.hint
+    assert "poam-sync.example.yaml" not in exc.value.hint

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,26 @@ if TYPE_CHECKING:
     from poam_sync.model import PoamItem
     from poam_sync.store import Store, StoredValue
 
+
+def _flags_take_no_value() -> None:
+    """Typer 0.29's rich help prints every option's type, flags included (``--help <bool>``,
+    ``-v <int>``), though a flag takes no value; its plain help already leaves them out. Show
+    flags and counted flags as flags."""
+    option = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None:
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        result: str | None = shown(self, ctx)
+        return result
+
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 
 DEFAULT_DB = "sqlite:///poam-sync.db"
 err = Console(stderr=True, highlight=False)
@@ -82,7 +102,12 @@ def main_options(
             show_default=False,
         ),
     ] = None,
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More logs.")] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "-v", "--verbose", count=True, show_default=False, help="More logs (-v, -vv)."
+        ),
+    ] = 0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from poam_sync.cli._app import (
     fail,
     guarded,
     open_store,
+    out,
     require_config,
     simulate_app,
 )
@@ -64,9 +66,15 @@ def simulate_servicenow(
 def report_cmd(
     kind: Annotated[str, typer.Argument(help="conflicts | status")],
     fmt: Annotated[str, typer.Option("--format", help="html | csv | json")] = "html",
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path(
-        "poam-sync-report.html"
-    ),
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="File to write, - for stdout (default: poam-sync-report.<format>).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a conflicts or status report for admins."""
     from poam_sync import reports
@@ -78,8 +86,13 @@ def report_cmd(
             raise UsageError(f"unknown format {fmt!r}", hint="html, csv or json")
         with open_store(read_only=True) as store:
             data = reports.collect(store)
-        output.write_text(reports.render(data, kind, fmt), encoding="utf-8")  # type: ignore[arg-type]
-        err.print(f"wrote {kind} report to {esc(str(output))}")
+        text = reports.render(data, kind, fmt)  # type: ignore[arg-type]
+        if output == "-":
+            sys.stdout.write(text)
+            return
+        target = Path(output or f"poam-sync-report.{fmt}")
+        target.write_text(text, encoding="utf-8")
+        err.print(f"wrote {kind} report to {esc(str(target))}")
 
     guarded(body)
 
@@ -126,7 +139,6 @@ def config_check() -> None:
 
     def body() -> int:
         config = require_config()
-        err.print(f"[green]ok[/]: {config.source} is valid ({len(config.connectors)} connector(s))")
         failures = 0
         for cfg in config.connectors:
             try:
@@ -142,6 +154,12 @@ def config_check() -> None:
                 continue
             shown = ", ".join(f"{k}={v}" for k, v in facts.items())
             err.print(f"[green]{cfg.name}[/] ({cfg.type}): {esc(shown)}")
+        total = len(config.connectors)
+        reached = f"{total - failures} of {total} connector(s) reachable"
+        if failures:
+            err.print(f"[red]failed[/]: {esc(str(config.source))} is valid; {reached}")
+        else:
+            err.print(f"[green]ok[/]: {esc(str(config.source))} is valid; {reached}")
         return 1 if failures else 0
 
     raise typer.Exit(guarded(body))
@@ -156,8 +174,16 @@ def demo_cmd(
             help="A new or empty folder (or an earlier demo's) for its database and report.",
         ),
     ] = Path("poam-sync-demo"),
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Leave the simulators up afterwards (until Ctrl-C) and print the variables "
+            "that reach them.",
+        ),
+    ] = False,
 ) -> None:
     """A full two-way story against the bundled simulators (no Jira or ServiceNow needed)."""
     from poam_sync.demo import run_demo
 
-    raise typer.Exit(guarded(lambda: run_demo(directory, err)))
+    raise typer.Exit(guarded(lambda: run_demo(directory, err, keep_running=keep_running, out=out)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -141,7 +143,10 @@ def export_cmd(
     fmt: Annotated[
         str, typer.Option("--format", help="fedramp-xlsx | oscal-json | csv", show_default=False)
     ],
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="File to write, - for stdout.", show_default=False),
+    ],
     system: Annotated[str | None, typer.Option(help="Only this system's items.")] = None,
 ) -> None:
     """Write the canonical record as a FedRAMP workbook, OSCAL POA&M JSON or CSV."""
@@ -150,8 +155,16 @@ def export_cmd(
     def body() -> None:
         with open_store(read_only=True) as store:
             items = store.items(system)
-        formats.write(items, output, format=fmt, system_name=system)
-        err.print(f"wrote {len(items)} item(s) to {esc(str(output))} ({fmt})")
+        if str(output) != "-":
+            formats.write(items, output, format=fmt, system_name=system)
+            err.print(f"wrote {len(items)} item(s) to {esc(str(output))} ({fmt})")
+            return
+        with tempfile.TemporaryDirectory(prefix="poam-sync-export-") as folder:
+            written = Path(folder) / "export"
+            formats.write(items, written, format=fmt, system_name=system)
+            sys.stdout.buffer.write(written.read_bytes())
+            sys.stdout.flush()
+        err.print(f"wrote {len(items)} item(s) to stdout ({fmt})")
 
     guarded(body)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from poam_sync.simulators._base import ServerThread
 from poam_sync.simulators.jira.app import JiraSimulator
+from poam_sync.simulators.jira.model import DEFAULT_EMAIL, DEFAULT_PAT, DEFAULT_TOKEN
 
 
 class RunningJira:
@@ -62,7 +63,8 @@ def start_jira_simulator(
 
 
 def serve(*, host: str, port: int, mode: str, state: Path | None, latency_ms: int) -> None:
-    """Serve until interrupted; prints the base URL when ready and saves ``state`` on exit."""
+    """Serve until interrupted; prints the base URL (first line) and the credentials when ready
+    and saves ``state`` on exit."""
     running = start_jira_simulator(
         mode=mode, latency_ms=latency_ms, state=state, host=host, port=port
     )
@@ -73,6 +75,12 @@ def serve(*, host: str, port: int, mode: str, state: Path | None, latency_ms: in
 
     previous = signal.signal(signal.SIGTERM, _on_signal)
     print(running.url, flush=True)
+    pat = f"; PAT {DEFAULT_PAT}" if mode == "datacenter" else ""
+    print(f"basic auth {DEFAULT_EMAIL} / {DEFAULT_TOKEN}{pat}", flush=True)
+    print(
+        f"export JIRA_URL={running.url} JIRA_USER={DEFAULT_EMAIL} JIRA_TOKEN={DEFAULT_TOKEN}",
+        flush=True,
+    )
     try:
         while not stop.wait(0.5):
             pass

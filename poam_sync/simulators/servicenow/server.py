@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import threading
 from collections.abc import Iterator
@@ -106,6 +107,12 @@ def serve(*, host: str, port: int, tls_dir: Path, state: Path | None, latency_ms
     print(
         f"basic auth {ADMIN_USER} / {ADMIN_PASSWORD}; OAuth client {OAUTH_CLIENT_ID} / "
         f"{OAUTH_CLIENT_SECRET}",
+        flush=True,
+    )
+    ca = shlex.quote(str(run.ca_path.resolve()))
+    print(
+        f"export SERVICENOW_URL={run.url} SERVICENOW_USER={ADMIN_USER} "
+        f"SERVICENOW_PASSWORD={ADMIN_PASSWORD} SERVICENOW_CA_BUNDLE={ca}",
         flush=True,
     )
 
