@@ -138,6 +138,12 @@ class RemoteError(PoamSyncError):
         self.key = key
         self.status = status
 
+    def retold(self, message: str) -> RemoteError:
+        """The same error (class, connector, key, status, hint) saying ``message``."""
+        return type(self)(
+            message, connector=self.connector, key=self.key, status=self.status, hint=self.hint
+        )
+
 
 class RemoteTransientError(RemoteError):
     def __init__(
@@ -152,6 +158,16 @@ class RemoteTransientError(RemoteError):
     ) -> None:
         super().__init__(message, connector=connector, key=key, status=status, hint=hint)
         self.retry_after = retry_after
+
+    def retold(self, message: str) -> RemoteTransientError:
+        return RemoteTransientError(
+            message,
+            retry_after=self.retry_after,
+            connector=self.connector,
+            key=self.key,
+            status=self.status,
+            hint=self.hint,
+        )
 
 
 class RemoteUnreachable(RemoteError):

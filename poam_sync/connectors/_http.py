@@ -244,16 +244,7 @@ class CircuitBreaker:
 
 def _again(exc: RemoteError) -> RemoteError:
     """A fresh copy of the error that opened a breaker (no traceback piling up)."""
-    message = f"{exc.message} (not tried again in this cycle)"
-    if isinstance(exc, RemoteTransientError):
-        return RemoteTransientError(
-            message,
-            retry_after=exc.retry_after,
-            connector=exc.connector,
-            status=exc.status,
-            hint=exc.hint,
-        )
-    return type(exc)(message, connector=exc.connector, status=exc.status, hint=exc.hint)
+    return exc.retold(f"{exc.message} (not tried again in this cycle)")
 
 
 def with_retries(
@@ -298,14 +289,9 @@ def with_retries(
             if breaker is not None:
                 breaker.failed(exc)
             raise
-        deferred = RemoteTransientError(
+        deferred = exc.retold(
             f"{exc.message}; its Retry-After of {exc.retry_after:.0f} s is over "
-            f"max_retry_after_seconds ({policy.max_retry_after:.0f} s): left for a later cycle",
-            retry_after=exc.retry_after,
-            connector=exc.connector,
-            key=exc.key,
-            status=exc.status,
-            hint=exc.hint,
+            f"max_retry_after_seconds ({policy.max_retry_after:.0f} s): left for a later cycle"
         )
         if breaker is not None:
             breaker.failed(deferred, stay_away=True)

@@ -321,7 +321,7 @@ class Engine:
 
 def _describe(exc: Exception) -> str:
     """Our errors speak for themselves; anything else is named by its type (a connector bug)."""
-    return str(exc) if isinstance(exc, PoamSyncError) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, PoamSyncError) else describe(exc)
 
 
 def _warn(bound: structlog.stdlib.BoundLogger, event: str, connector: str, exc: Exception) -> None:

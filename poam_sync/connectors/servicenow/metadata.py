@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from poam_sync.connectors.servicenow.client import TableClient
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
-from poam_sync.errors import ConfigError, RemoteError, RemoteTransientError
+from poam_sync.errors import ConfigError, RemoteError
 
 
 @dataclass(frozen=True)
@@ -103,21 +103,9 @@ def _nearest(chain: list[str], found: Mapping[str, object]) -> str | None:
 
 def _explained(exc: RemoteError) -> RemoteError:
     """``exc`` again, same class and facts, its message saying what it stopped."""
-    message = (
+    return exc.retold(
         "cannot load the instance's choice lists (sys_choice) and column lengths "
         f"(sys_dictionary), which every read and write needs: {exc.message}"
-    )
-    if isinstance(exc, RemoteTransientError):
-        return RemoteTransientError(
-            message,
-            retry_after=exc.retry_after,
-            connector=exc.connector,
-            key=exc.key,
-            status=exc.status,
-            hint=exc.hint,
-        )
-    return type(exc)(
-        message, connector=exc.connector, key=exc.key, status=exc.status, hint=exc.hint
     )
 
 
