@@ -35,12 +35,12 @@ converting it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Generic, TypeGuard, TypeVar
+from typing import Generic, Literal, TypeGuard, TypeVar
 
 from pydantic import BaseModel
 
@@ -52,12 +52,14 @@ __all__ = [
     "SYNC_FIELD_ORDER",
     "Connector",
     "ConnectorType",
+    "FieldChange",
     "FieldProblem",
     "MilestoneValue",
     "RemoteRecord",
     "Stamp",
     "SyncValue",
     "SyncValues",
+    "Uncovered",
     "WriteResult",
     "as_milestones",
     "as_optional_text",
@@ -189,6 +191,29 @@ class Stamp:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldChange:
+    """Who last changed one field of a remote record, and when.
+
+    ``source`` says where that came from: ``history`` when the remote keeps the field's own
+    history (Jira's changelog items, ServiceNow's ``sys_audit``), ``record`` when only the
+    record's last updater was readable (which may be someone who touched another field)."""
+
+    actor: str | None
+    at: datetime | None
+    source: Literal["history", "record"] = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class Uncovered:
+    """A value the remote offers that the mapping does not cover, and the line that would."""
+
+    what: str  # "status", "priority", "state", "resolution"...
+    value: str  # as the remote names it: "Blocked", "5 - Planning"
+    hint: str  # the mapping line that would cover it
+    deliberate: bool = False  # left out on purpose (the shipped mapping says why)
+
+
+@dataclass(frozen=True, slots=True)
 class FieldProblem:
     """A field the connector could not write, or could not read as a canonical value.
 
@@ -219,6 +244,23 @@ class RemoteRecord:
     #: fields the mapping could not read (an unmapped status or priority, a user without a
     #: readable e-mail): left out of ``fields`` and reported, never taken as empty
     problems: tuple[FieldProblem, ...] = ()
+    #: canonical field -> its last change, from the field's own history where the remote
+    #: keeps one; a field not listed falls back to ``updated_by`` / ``updated_at``
+    field_changes: Mapping[str, FieldChange] = field(default_factory=dict)
+    #: e-mail -> display name of the people this record names (its owner), as the remote shows
+    #: them, so that an owner taken from the remote is one whole person, not an e-mail alone
+    people: Mapping[str, str] = field(default_factory=dict)
+
+    def change_of(self, name: str) -> FieldChange:
+        """Who changed canonical field ``name`` last, and when, as well as this record knows."""
+        known = self.field_changes.get(name)
+        if known is not None:
+            return known
+        return FieldChange(self.updated_by, self.updated_at, "record")
+
+    def actor_of(self, name: str) -> str | None:
+        """The actor to credit with field ``name``'s current value."""
+        return self.change_of(name).actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +332,18 @@ class Connector(ABC):
     @abstractmethod
     def add_note(self, remote_id: str, note: Note) -> None:
         """Append ``note`` as a comment / work note carrying our origin marker."""
+
+    def list_remote_ids(self) -> Iterable[str] | None:
+        """The ids of every record in scope, read as cheaply as the remote allows (ids only),
+        for the periodic reconcile that finds linked records which vanished. None when the
+        connector cannot list them (the reconcile then skips it)."""
+        return None
+
+    def uncovered(self) -> Sequence[Uncovered]:
+        """Values the remote offers (statuses, priorities, choices) that the mapping does not
+        cover, for ``config check``. Reads the remote; empty when everything is covered or the
+        connector cannot tell."""
+        return ()
 
     def close(self) -> None:
         """Release connections."""

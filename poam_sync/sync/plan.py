@@ -95,8 +95,20 @@ def _show(value: SyncValue) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _actor(record: RemoteRecord | None) -> str:
-    return f" by {record.updated_by}" if record is not None and record.updated_by else ""
+def _actor(record: RemoteRecord | None, name: str) -> str:
+    """`` by alice`` (the field's own history) or `` by bob (last to edit the record)``."""
+    if record is None:
+        return ""
+    change = record.change_of(name)
+    if not change.actor:
+        return ""
+    return f" by {change.actor}" + (
+        "" if change.source == "history" else " (last to edit the record)"
+    )
+
+
+def _changed_at(record: RemoteRecord, name: str) -> datetime:
+    return record.change_of(name).at or record.updated_at
 
 
 class _Missing(Enum):
@@ -296,8 +308,8 @@ def _still_open(
                 b_val,
                 l_val,
                 r_val,
-                record.updated_by if record else None,
-                record.updated_at if record else None,
+                record.actor_of(name) if record else None,
+                record.change_of(name).at if record else None,
                 f"{name}: still in conflict with {c.name} (values changed)",
             )
         )
@@ -326,7 +338,7 @@ def _remote_moved(
         return
     # Both moved, differently: the field's policy decides, or a person does.
     policy = d.policy(name)
-    verdict = _decide(policy, c.name, record.updated_at, d.changed_at.get(name))
+    verdict = _decide(policy, c.name, _changed_at(record, name), d.changed_at.get(name))
     if verdict == "remote":
         d.offer(name, c.name, r_val, record)  # the remote is the authority, or the newer
     elif verdict == "local":
@@ -340,10 +352,10 @@ def _remote_moved(
                 b_val,
                 l_val,
                 r_val,
-                record.updated_by,
-                record.updated_at,
+                record.actor_of(name),
+                record.change_of(name).at,
                 f"{name}: changed here to {_show(l_val)} and in {c.name} "
-                f"({link.remote_key}) to {_show(r_val)}{_actor(record)}; "
+                f"({link.remote_key}) to {_show(r_val)}{_actor(record, name)}; "
                 f"policy {policy.mode}: left for a person to settle",
             )
         )
@@ -368,9 +380,10 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
                     name,
                     local.get(name),
                     offer.value,
-                    offer.record.updated_by,
+                    offer.record.actor_of(name),
                     f"{name} changed in {offer.connector} ({offer.record.key}) from "
-                    f"{_show(local.get(name))} to {_show(offer.value)}{_actor(offer.record)}; "
+                    f"{_show(local.get(name))} to {_show(offer.value)}"
+                    f"{_actor(offer.record, name)}; "
                     "unchanged here",
                 )
             )
@@ -381,7 +394,7 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
         if policy.mode == "authority":
             winner = next((o for o in offers if o.connector == policy.owner), None)
         elif policy.mode == "newest":
-            winner = max(offers, key=lambda o: o.record.updated_at)
+            winner = max(offers, key=lambda o: _changed_at(o.record, name))
         if winner is not None:
             # Connectors disagree, and the policy names one of them (authority, or newest).
             d.actions.append(
@@ -390,7 +403,7 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
                     name,
                     local.get(name),
                     winner.value,
-                    winner.record.updated_by,
+                    winner.record.actor_of(name),
                     f"{name} changed differently in {', '.join(o.connector for o in offers)}; "
                     f"policy {policy.mode} takes {winner.connector}'s {_show(winner.value)}",
                 )
@@ -408,8 +421,8 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
                     local.get(name),
                     local.get(name),
                     o.value,
-                    o.record.updated_by,
-                    o.record.updated_at,
+                    o.record.actor_of(name),
+                    o.record.change_of(name).at,
                     f"{name} changed differently on several sides ({described}); "
                     "left for a person to settle",
                 )
@@ -453,7 +466,7 @@ def _outgoing(
             if remote_moved:
                 # The remote moved too, and the policy keeps ours: overriding it is said.
                 why += (
-                    f"; {c.name} changed it to {_show(r_val)}{_actor(record)} but policy "
+                    f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but policy "
                     f"{d.policy(name).mode} keeps ours"
                 )
             else:
@@ -491,7 +504,9 @@ def _notes(d: _Draft, item: PoamItem, linked: Sequence[_Linked]) -> None:
                 have.add(note.id)
                 d.actions.append(
                     TakeNote(
-                        c.name, note, f"new comment in {c.name} ({record.key}){_actor(record)}"
+                        c.name,
+                        note,
+                        f"new comment in {c.name} ({record.key}){_actor(record, 'notes')}",
                     )
                 )
     all_notes = [*item.notes, *taken]
