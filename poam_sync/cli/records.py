@@ -7,8 +7,10 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +19,7 @@ from poam_sync.cli._app import (
     app,
     err,
     esc,
+    full,
     guarded,
     items_app,
     log_app,
@@ -28,7 +31,13 @@ from poam_sync.cli._app import (
     resolve_item,
     short,
 )
+from poam_sync.cli._output import Column, emit, pick_columns, pick_format
+from poam_sync.deadlines import current_due_date, due_state
 from poam_sync.errors import UsageError
+from poam_sync.model import PoamItem, RiskLevel, Status
+
+if TYPE_CHECKING:
+    from poam_sync.store import LinkRow
 
 
 @app.command("import")
@@ -172,37 +181,181 @@ def export_cmd(
 # -- items ----------------------------------------------------------------------------------
 
 
+_ITEM_COLUMNS = (
+    Column("poam_id", "POA&M ID", min_width=8),
+    Column("system", "System"),
+    Column("status", "Status", min_width=9),
+    Column("risk", "Risk", min_width=8),
+    Column("owner", "Owner", min_width=12, max_width=24),
+    Column("due", "Due", min_width=10),
+    Column("due_state", "Due state"),
+    Column("title", "Title", min_width=20),
+)
+_DEFAULT_ITEM_COLUMNS = ("poam_id", "status", "risk", "owner", "due", "title")
+_RISK_ORDER = {"critical": 4, "high": 3, "moderate": 2, "low": 1, "": 0}
+
+
+def _item_row(item: PoamItem, links: Mapping[str, LinkRow], today: date) -> dict[str, str]:
+    risk = item.adjusted_risk or item.original_risk
+    owner = item.owner
+    row = {
+        "poam_id": item.poam_id,
+        "system": item.system,
+        "status": item.status.value,
+        "risk": risk.value if risk else "",
+        "owner": (owner.email or owner.name or owner.org or "") if owner else "",
+        "due": str(current_due_date(item) or ""),
+        "due_state": due_state(item, today),
+        "title": item.title,
+        "uuid": item.uuid,
+    }
+    for connector, link in links.items():
+        row[connector] = link.remote_key or link.remote_id
+        row[f"{connector}_url"] = link.url or ""
+    return row
+
+
+def _sorter(spec: str, columns: Sequence[str]) -> Callable[[list[dict[str, str]]], None]:
+    """Sort rows in place by ``spec`` (``due`` or ``-risk,due``: a minus for descending)."""
+    keys: list[tuple[str, bool]] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, reverse = (part[1:], True) if part.startswith("-") else (part, False)
+        if name not in columns:
+            raise UsageError(f"cannot sort by {name!r}", hint=f"sort by: {', '.join(columns)}")
+        keys.append((name, reverse))
+
+    def sort(rows: list[dict[str, str]]) -> None:
+        for name, reverse in reversed(keys):  # stable sorts, last key first
+            if name == "risk":
+                rows.sort(key=lambda r: _RISK_ORDER.get(r["risk"], 0), reverse=reverse)
+            elif name == "due":  # items with no date last, whichever the direction
+                dated = [r for r in rows if r["due"]]
+                dated.sort(key=lambda r: r["due"], reverse=reverse)
+                rows[:] = dated + [r for r in rows if not r["due"]]
+            else:
+                rows.sort(key=lambda r: r.get(name, "").casefold(), reverse=reverse)
+
+    return sort
+
+
+def _split(values: list[str] | None) -> set[str]:
+    return {v.strip().casefold() for vs in values or [] for v in vs.split(",") if v.strip()}
+
+
 @items_app.command("list")
 def items_list(
     system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of items.")] = False,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these statuses (repeat or comma-separate): open, completed..."),
+    ] = None,
+    risk: Annotated[
+        list[str] | None, typer.Option(help="Only these risks: low, moderate, high, critical.")
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="Only owners whose e-mail or name contains this.")
+    ] = None,
+    due: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these due states: overdue, due_soon, ok, closed, unknown."),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Only items whose POA&M ID or title contains this.")
+    ] = None,
+    sort: Annotated[
+        str | None, typer.Option(help="Sort by columns, e.g. -risk,due (minus: descending).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most N items.")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns to show, comma-separated: poam_id, system, status, risk, owner, due, "
+            "due_state, title, uuid, and each connector's key and URL (jira, jira_url...)."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="auto (a table on a terminal, TSV in a pipe) | table | plain | tsv | csv | json",
+        ),
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of whole items.")] = False,
 ) -> None:
-    """List the canonical POA&M items."""
+    """List the canonical POA&M items, with their Jira and ServiceNow keys."""
 
     def body() -> None:
+        output = pick_format(fmt)
         with open_store(read_only=True) as store:
             items = store.items(system)
-        if as_json:
-            print_json([i.model_dump(mode="json") for i in items])
-            return
-        table = Table(show_lines=False)
-        for col in ("POA&M ID", "System", "Status", "Risk", "Owner", "Due", "Title"):
-            table.add_column(col, overflow="fold")
-        for i in items:
-            owner = (i.owner.email or i.owner.name) if i.owner else None
-            table.add_row(
-                i.poam_id,
-                i.system,
-                i.status.value,
-                (i.adjusted_risk or i.original_risk or "").__str__(),
-                owner or "",
-                str(i.due_date or i.scheduled_completion_date or ""),
-                i.title[:80],
+            with store.read() as tx:
+                all_links = tx.all_links()
+        by_item: dict[str, dict[str, LinkRow]] = {}
+        for link in all_links:
+            by_item.setdefault(link.item_uuid, {})[link.connector] = link
+        connectors = sorted({link.connector for link in all_links})
+        available = [
+            *_ITEM_COLUMNS,
+            Column("uuid", "UUID", min_width=36),
+            *(Column(c, c.capitalize(), min_width=6) for c in connectors),
+            *(Column(f"{c}_url", f"{c.capitalize()} URL") for c in connectors),
+        ]
+        # the remote keys by default where the terminal has room for them beside the title
+        keys = connectors if out.width >= 100 or not out.is_terminal else []
+        default = (*_DEFAULT_ITEM_COLUMNS[:-1], *keys, _DEFAULT_ITEM_COLUMNS[-1])
+        shown = pick_columns(available, columns, default)
+        order = _sorter(sort, [c.name for c in available]) if sort else None
+        statuses, risks, dues = _split(status), _split(risk), _split(due)
+        _check_choices(statuses, {s.value for s in Status}, "status")
+        _check_choices(risks, {r.value for r in RiskLevel}, "risk")
+        _check_choices(dues, {"overdue", "due_soon", "ok", "closed", "unknown"}, "due state")
+        today = datetime.now(UTC).date()
+        wanted_owner = owner.casefold() if owner else None
+        wanted_text = search.casefold() if search else None
+        picked = [
+            i
+            for i in items
+            if (not statuses or i.status.value in statuses)
+            and (not risks or ((i.adjusted_risk or i.original_risk) or "") in risks)
+            and (wanted_owner is None or _owner_matches(i, wanted_owner))
+            and (
+                wanted_text is None
+                or wanted_text in i.poam_id.casefold()
+                or wanted_text in i.title.casefold()
             )
-        out.print(table)
-        err.print(f"{len(items)} item(s)")
+        ]
+        if as_json:
+            print_json([i.model_dump(mode="json") for i in picked[:limit]])
+            return
+        rows = [_item_row(i, by_item.get(i.uuid, {}), today) for i in picked]
+        if dues:
+            rows = [r for r in rows if r["due_state"] in dues]
+        if order is not None:
+            order(rows)
+        total = len(rows)
+        count = emit(rows[:limit], shown, output, console=out)
+        more = f" of {total} (--limit {limit})" if count < total else ""
+        err.print(f"{count} item(s){more}")
 
     guarded(body)
+
+
+def _check_choices(given: set[str], allowed: set[str], what: str) -> None:
+    unknown = sorted(given - allowed)
+    if unknown:
+        raise UsageError(
+            f"unknown {what} {', '.join(map(repr, unknown))}",
+            hint=f"{what} is one of: {', '.join(sorted(allowed))}",
+        )
+
+
+def _owner_matches(item: PoamItem, wanted: str) -> bool:
+    owner = item.owner
+    if owner is None:
+        return False
+    return any(wanted in (v or "").casefold() for v in (owner.email, owner.name, owner.org))
 
 
 @items_app.command("show")
@@ -213,23 +366,45 @@ def items_show(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The item as JSON.")] = False,
 ) -> None:
-    """Show one item in full."""
+    """Show one item in full, with its linked Jira and ServiceNow records."""
 
     def body() -> None:
         with open_store(read_only=True) as store:
             item = resolve_item(store, poam_id, system)
+            with store.read() as tx:
+                linked = tx.links_of(item.uuid)
         data = item.model_dump(mode="json")
         if as_json:
-            print_json(data)
+            print_json(
+                {
+                    **data,
+                    "links": [
+                        {
+                            "connector": link.connector,
+                            "remote_id": link.remote_id,
+                            "remote_key": link.remote_key,
+                            "url": link.url,
+                            "state": link.state,
+                            "broken_reason": link.broken_reason,
+                        }
+                        for link in linked
+                    ],
+                }
+            )
             return
         table = Table(show_header=False, box=None)
-        table.add_column(style="bold")
+        table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for key, value in data.items():
             if value in (None, "", [], {}):
                 continue
             shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            table.add_row(key, shown)
+            table.add_row(key, esc(shown))
+        for link in linked:
+            where = " ".join(p for p in (link.remote_key or link.remote_id, link.url) if p)
+            if link.state != "active":
+                where += f" (broken: {link.broken_reason or 'unknown'})"
+            table.add_row(link.connector, esc(where))
         out.print(table)
 
     guarded(body)
@@ -238,50 +413,144 @@ def items_show(
 # -- log --------------------------------------------------------------------------------------
 
 
+_LOG_COLUMNS = (
+    Column("seq", "Seq"),
+    Column("at", "Time (UTC)", min_width=19),
+    Column("system", "System"),
+    Column("poam_id", "POA&M ID", min_width=8),
+    Column("field", "Field", min_width=8),
+    Column("old", "Old", min_width=8, max_width=40),
+    Column("new", "New", min_width=8, max_width=40),
+    Column("source", "Source", min_width=6),
+    Column("actor", "Actor", max_width=24),
+    Column("reason", "Reason", min_width=12),
+    Column("batch_id", "Batch"),
+    Column("hash", "Hash"),
+)
+_DEFAULT_LOG_COLUMNS = ("seq", "at", "poam_id", "field", "old", "new", "source", "actor", "reason")
+_TERMINAL_LOG_ROWS = 100
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    """``--since 2026-11-01`` or ``2026-11-01T12:00`` (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a date or time",
+            hint=f"write {option} 2026-11-01 or {option} 2026-11-01T12:00 (UTC)",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @log_app.command("show")
 def log_show(
     item: Annotated[str | None, typer.Option("--item", help="Only this POA&M ID.")] = None,
-    system: Annotated[str | None, typer.Option(help="The item's system, if ambiguous.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the newest N rows.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of rows.")] = False,
+    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option("--field", help="Only these fields (repeatable).")
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(help="Only rows from these sources: import, cli, jira, servicenow..."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only rows at or after this date/time (UTC).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Only rows before this date/time.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=f"Only the newest N rows (on a terminal the newest {_TERMINAL_LOG_ROWS} "
+            "unless --all).",
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every row, also on a terminal.")] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns, comma-separated: seq, at, system, poam_id, field, old, new, source, "
+            "actor, reason, batch_id, hash."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="auto (a table on a terminal, TSV in a pipe) | table | plain | tsv | csv | json",
+        ),
+    ] = "auto",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Whole rows as a JSON array (streamed).")
+    ] = False,
 ) -> None:
-    """Show the change log (oldest first)."""
+    """Show the change log, oldest first; read a page at a time, so any size streams."""
 
     def body() -> None:
+        from poam_sync.store import LogQuery
+
+        output = pick_format(fmt)
+        shown = pick_columns(_LOG_COLUMNS, columns, _DEFAULT_LOG_COLUMNS)
+        table = output == "table" or (output == "auto" and out.is_terminal and not as_json)
+        newest = limit
+        if newest is None and table and not show_all:
+            newest = _TERMINAL_LOG_ROWS
         with open_store(read_only=True) as store:
             item_uuid = resolve_item(store, item, system).uuid if item else None
-            rows = store.log(item_uuid=item_uuid, limit=limit)
-        if as_json:
-            print_json([r.to_json() for r in rows])
-            return
-        table = Table()
-        for col in (
-            "Seq",
-            "Time (UTC)",
-            "POA&M ID",
-            "Field",
-            "Old",
-            "New",
-            "Source",
-            "Actor",
-            "Reason",
-        ):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(
-                str(r.seq),
-                r.at.strftime("%Y-%m-%d %H:%M:%S"),
-                r.poam_id,
-                r.field,
-                short(r.old_value),
-                short(r.new_value),
-                r.source,
-                r.actor or "",
-                r.reason or "",
+            query = LogQuery(
+                item_uuid=item_uuid,
+                system=system if item_uuid is None else None,
+                fields=frozenset(field or ()),
+                sources=frozenset(source or ()),
+                since=_moment(since, "--since"),
+                until=_moment(until, "--until"),
             )
-        out.print(table)
+            rows = store.iter_log(query, newest=newest)
+            if as_json:
+                _stream_json(r.to_json() for r in rows)
+                return
+            count = emit(
+                (
+                    {
+                        "seq": str(r.seq),
+                        "at": r.at.strftime("%Y-%m-%d %H:%M:%S"),
+                        "system": r.system,
+                        "poam_id": r.poam_id,
+                        "field": r.field,
+                        "old": full(r.old_value) if output != "table" else short(r.old_value),
+                        "new": full(r.new_value) if output != "table" else short(r.new_value),
+                        "source": r.source,
+                        "actor": r.actor or "",
+                        "reason": r.reason or "",
+                        "batch_id": r.batch_id or "",
+                        "hash": r.hash,
+                    }
+                    for r in rows
+                ),
+                shown,
+                output,
+                console=out,
+            )
+        if newest is not None and count == newest and limit is None:
+            err.print(f"the newest {count} row(s); --all or --limit N for more")
+        elif table:
+            err.print(f"{count} row(s)")
 
     guarded(body)
+
+
+def _stream_json(rows: Iterable[object]) -> None:
+    """A JSON array written a row at a time."""
+    first = True
+    sys.stdout.write("[")
+    for row in rows:
+        sys.stdout.write("\n" if first else ",\n")
+        sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str))
+        first = False
+    sys.stdout.write("]\n" if first else "\n]\n")
 
 
 @log_app.command("verify")

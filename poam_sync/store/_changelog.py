@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -27,7 +27,7 @@ from poam_sync.store._chain import (
     row_hash,
 )
 from poam_sync.store._engine import CHAIN_LOCK_KEY
-from poam_sync.store._rows import ChangeRow, VerifyResult
+from poam_sync.store._rows import ChangeRow, LogQuery, VerifyResult
 from poam_sync.store._schema import StoredValue, chain_head, change_log, dump_json
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
@@ -58,6 +58,22 @@ class ChangeLogTx(TxBase):
         else:
             rows = list(self._conn.execute(query.order_by(change_log.c.seq)))
         return [_change_row(r) for r in rows]
+
+    def log_page(self, query: LogQuery, *, after: int = 0, size: int = 1000) -> list[ChangeRow]:
+        """Up to ``size`` rows matching ``query`` with a sequence number above ``after``, oldest
+        first: :meth:`Store.iter_log` pages through these by sequence (keyset), so a large log
+        is read a page at a time on every database."""
+        select = _matching(sa.select(change_log).where(change_log.c.seq > after), query)
+        select = select.order_by(change_log.c.seq).limit(size)
+        return [_change_row(r) for r in self._conn.execute(select)]
+
+    def last_seqs(self, query: LogQuery, count: int) -> int:
+        """The sequence number just before the last ``count`` rows matching ``query`` (0 when
+        there are fewer): where to start for "the newest N"."""
+        select = _matching(sa.select(change_log.c.seq), query)
+        select = select.order_by(change_log.c.seq.desc()).offset(count).limit(1)
+        found = self._conn.execute(select).scalar_one_or_none()
+        return int(found) if found is not None else 0
 
     def verify_log(self) -> VerifyResult:
         """Recompute the hash chain from the first row; name the first row that does not fit."""
@@ -351,6 +367,26 @@ def _lenient_json(text: str) -> JsonValue:
     except ValueError:
         return text
     return value
+
+
+_S = TypeVar("_S", bound=sa.Select[Any])
+
+
+def _matching(select: _S, query: LogQuery) -> _S:
+    """``select`` narrowed to the rows ``query`` asks for."""
+    if query.item_uuid is not None:
+        select = select.where(change_log.c.item_uuid == query.item_uuid)
+    if query.system is not None:
+        select = select.where(change_log.c.system == query.system)
+    if query.fields:
+        select = select.where(change_log.c.field.in_(sorted(query.fields)))
+    if query.sources:
+        select = select.where(change_log.c.source.in_(sorted(query.sources)))
+    if query.since is not None:
+        select = select.where(change_log.c.at >= format_at(query.since))
+    if query.until is not None:
+        select = select.where(change_log.c.at < format_at(query.until))
+    return select
 
 
 def _change_row(r: sa.Row[Any]) -> ChangeRow:

@@ -124,6 +124,18 @@ class ProblemRow(_JsonRow):
 
 
 @dataclass(frozen=True, slots=True)
+class LogQuery:
+    """Which change-log rows to read: every condition given must hold."""
+
+    item_uuid: str | None = None
+    system: str | None = None
+    fields: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+    since: datetime | None = None  # at or after (aware)
+    until: datetime | None = None  # before (aware)
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult(_JsonRow):
     """What ``Store.verify_log`` found."""
 

@@ -27,7 +27,7 @@ from poam_sync.store import _read_only
 from poam_sync.store._conflicts import ConflictsTx
 from poam_sync.store._engine import WRITE_OPTION, create_engine, migrate
 from poam_sync.store._items import ItemsTx
-from poam_sync.store._rows import ChangeRow, VerifyResult
+from poam_sync.store._rows import ChangeRow, LogQuery, VerifyResult
 from poam_sync.store._sync_state import SyncStateTx
 from poam_sync.store._tx import _now
 
@@ -214,6 +214,23 @@ class Store:
     def log(self, *, item_uuid: str | None = None, limit: int | None = None) -> list[ChangeRow]:
         with self.read() as tx:
             return tx.log(item_uuid=item_uuid, limit=limit)
+
+    def iter_log(self, query: LogQuery, *, newest: int | None = None) -> Iterator[ChangeRow]:
+        """The rows ``query`` asks for, oldest first (only the ``newest`` N when given), read a
+        page at a time, each page in its own short read: memory stays flat on any log size."""
+        with self.read() as tx:
+            after = tx.last_seqs(query, newest) if newest is not None else 0
+        left = newest
+        while left is None or left > 0:
+            size = 1000 if left is None else min(1000, left)
+            with self.read() as tx:
+                page = tx.log_page(query, after=after, size=size)
+            yield from page
+            if len(page) < size:
+                return
+            after = page[-1].seq
+            if left is not None:
+                left -= len(page)
 
     def verify_log(self) -> VerifyResult:
         with self.read() as tx:

@@ -43,6 +43,11 @@ class SyncStateTx(TxBase):
             query = query.where(links.c.state == state)
         return [_link_row(r) for r in self._conn.execute(query)]
 
+    def links_of(self, item_uuid: str) -> list[LinkRow]:
+        """The links of one item, one per connector."""
+        query = sa.select(links).where(links.c.item_uuid == item_uuid).order_by(links.c.connector)
+        return [_link_row(r) for r in self._conn.execute(query)]
+
     def link_by_remote(self, connector: str, remote_id: str) -> LinkRow | None:
         row = self._conn.execute(
             sa.select(links).where(links.c.connector == connector, links.c.remote_id == remote_id)
