@@ -94,14 +94,18 @@ class Config(_Frozen):
         raise ConfigError(f"no connector named {name!r}", hint=f"configured: {names}")
 
 
-def _substitute(value: Any, where: str, env: Mapping[str, str], base: Path) -> Any:
+def _substitute(
+    value: Any, where: str, env: Mapping[str, str], base: Path, unset: list[tuple[str, str]]
+) -> Any:
+    """``value`` with its references replaced; each unset variable is added to ``unset`` (as
+    ``(where, name)``) so that all of them are told at once."""
     if isinstance(value, dict):
         return {
-            k: _substitute(v, f"{where}.{k}" if where else str(k), env, base)
+            k: _substitute(v, f"{where}.{k}" if where else str(k), env, base, unset)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_substitute(v, f"{where}[{i}]", env, base) for i, v in enumerate(value)]
+        return [_substitute(v, f"{where}[{i}]", env, base, unset) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -122,12 +126,23 @@ def _substitute(value: Any, where: str, env: Mapping[str, str], base: Path) -> A
             return env[name]
         if sep:
             return default
-        raise ConfigError(
-            f"{_label(where)} <- environment variable {name} is not set",
-            hint=f"export {name}=... or give a default as ${{{name}:-value}}",
-        )
+        unset.append((where, name))
+        return ""
 
     return _REF.sub(one, value)
+
+
+def _raise_unset(unset: list[tuple[str, str]]) -> None:
+    """One error naming every unset variable and where each is used."""
+    if not unset:
+        return
+    names = list(dict.fromkeys(name for _, name in unset))
+    lines = [f"{_label(where)} <- environment variable {name} is not set" for where, name in unset]
+    exports = " ".join(f"{n}=..." for n in names)
+    raise ConfigError(
+        "\n".join(lines),
+        hint=f"export {exports} (or give a default as ${{{names[0]}:-value}})",
+    )
 
 
 def _label(where: str) -> str:
@@ -165,13 +180,20 @@ def parse_config(
     connectors_raw = raw.get("connectors") or {}
     if not isinstance(connectors_raw, dict):
         raise ConfigError("[config] connectors <- must be a mapping of name: settings")
-    connectors = []
+    unset: list[tuple[str, str]] = []
+    entries: dict[str, dict[str, Any]] = {}
     for name, entry in connectors_raw.items():
         where = f"connectors.{name}"
         if not isinstance(entry, dict):
             raise ConfigError(f"[{where}] <- must be a mapping of settings")
         _literal_secrets(entry, where)
-        entry = _substitute(entry, where, env, base)
+        entries[str(name)] = _substitute(entry, where, env, base, unset)
+    rest = {k: v for k, v in raw.items() if k != "connectors"}
+    rest = _substitute(rest, "", env, base, unset)
+    _raise_unset(unset)
+    connectors = []
+    for name, entry in entries.items():
+        where = f"connectors.{name}"
         common = {k: entry[k] for k in ("type", "mapping", "scope", "import_new") if k in entry}
         settings = {k: v for k, v in entry.items() if k not in common}
         if "mapping" in common:
@@ -185,8 +207,6 @@ def parse_config(
             raise _errors(exc, where) from exc
         _validate_settings(connector, where)
         connectors.append(connector)
-    rest = {k: v for k, v in raw.items() if k != "connectors"}
-    rest = _substitute(rest, "", env, base)
     try:
         return Config.model_validate({**rest, "connectors": tuple(connectors)})
     except ValidationError as exc:
@@ -204,11 +224,21 @@ def _validate_settings(connector: ConnectorConfig, where: str) -> None:
         raise _errors(exc, where) from exc
 
 
-def config_path(explicit: Path | None) -> Path:
+def config_path(explicit: Path | None, *, env: Mapping[str, str] | None = None) -> Path:
+    """The configuration file: ``--config``, else ``POAM_SYNC_CONFIG``, else
+    ``config/poam-sync.yaml`` here, else the user's ``$XDG_CONFIG_HOME/poam-sync/poam-sync.yaml``
+    (``~/.config/...``) when that exists; the local path when neither exists (for messages)."""
     if explicit is not None:
         return explicit
-    env = os.environ.get("POAM_SYNC_CONFIG")
-    return Path(env) if env else DEFAULT_CONFIG
+    env = os.environ if env is None else env
+    named = env.get("POAM_SYNC_CONFIG")
+    if named:
+        return Path(named)
+    if DEFAULT_CONFIG.exists():
+        return DEFAULT_CONFIG
+    home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    user = Path(home) / "poam-sync" / "poam-sync.yaml"
+    return user if Path(home).is_absolute() and user.exists() else DEFAULT_CONFIG
 
 
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
@@ -247,5 +277,9 @@ def load_database_url(path: Path, *, env: Mapping[str, str] | None = None) -> st
         return None
     if not isinstance(value, str):
         raise ConfigError("[config] database_url <- must be a URL string")
-    url: str = _substitute(value, "database_url", os.environ if env is None else env, Path.cwd())
+    unset: list[tuple[str, str]] = []
+    url: str = _substitute(
+        value, "database_url", os.environ if env is None else env, Path.cwd(), unset
+    )
+    _raise_unset(unset)
     return url

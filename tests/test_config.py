@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from poam_sync.config import load_config, parse_config
+from poam_sync.config import config_path, load_config, parse_config
 from poam_sync.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +70,39 @@ def test_an_unset_variable_is_named_with_what_to_do() -> None:
         parse_config(example(), env=env, base=ROOT)
     assert "[connectors.jira] token <- environment variable JIRA_TOKEN is not set" in str(exc.value)
     assert "export JIRA_TOKEN" in str(exc.value)
+
+
+def test_every_unset_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(example(), env={"JIRA_URL": "http://127.0.0.1:8080"}, base=ROOT)
+    text = str(exc.value)
+    for line in (
+        "[connectors.jira] email <- environment variable JIRA_USER is not set",
+        "[connectors.jira] token <- environment variable JIRA_TOKEN is not set",
+        "[connectors.servicenow] url <- environment variable SERVICENOW_URL is not set",
+        "[connectors.servicenow] password <- environment variable SERVICENOW_PASSWORD is not set",
+    ):
+        assert line in text
+    assert "JIRA_URL" not in text.split("export")[0]
+    assert "export JIRA_USER=... JIRA_TOKEN=... SERVICENOW_URL=..." in text
+
+
+def test_the_config_is_found_here_then_in_the_user_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "xdg"
+    env = {"XDG_CONFIG_HOME": str(home)}
+    assert config_path(None, env=env) == Path("config/poam-sync.yaml")  # neither: the local one
+    user = home / "poam-sync" / "poam-sync.yaml"
+    user.parent.mkdir(parents=True)
+    user.write_text("connectors: {}\n")
+    assert config_path(None, env=env) == user
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "poam-sync.yaml").write_text("connectors: {}\n")
+    assert config_path(None, env=env) == Path("config/poam-sync.yaml")  # the folder's own wins
+    assert config_path(None, env={**env, "POAM_SYNC_CONFIG": "other.yaml"}) == Path("other.yaml")
+    assert config_path(tmp_path / "x.yaml", env=env) == tmp_path / "x.yaml"
 
 
 def test_a_secret_written_in_the_file_is_refused() -> None:
