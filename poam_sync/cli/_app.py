@@ -138,6 +138,14 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except PoamSyncError as exc:
         fail(exc.message, code=exc.exit_code, hint=exc.hint)
+    except OSError as exc:
+        # A file or folder the user named cannot be read or written (not a folder, no
+        # permission, disk full): what and where, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        what = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            what = "a file is in the way where a folder is needed"
+        fail(f"{where}{what}", code=2, hint="check the path and its permissions")
 
 
 def database_url(config: Config | None = None) -> str:

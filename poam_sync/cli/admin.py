@@ -119,17 +119,21 @@ def init_cmd(
     for kind in connector_types().values():
         if kind.mapping_template is not None:
             targets[kind.mapping_template] = directory / "mappings" / f"{kind.name}.yaml"
-    for source, target in targets.items():
-        if target.exists() and not overwrite:
-            err.print(f"kept {esc(str(target))} (exists; --overwrite replaces it)")
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-        err.print(f"wrote {esc(str(target))}")
-    err.print(
-        "next: set the environment variables named in config/poam-sync.yaml, then "
-        "`poam-sync config check`"
-    )
+
+    def body() -> None:
+        for source, target in targets.items():
+            if target.exists() and not overwrite:
+                err.print(f"kept {esc(str(target))} (exists; --overwrite replaces it)")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+            err.print(f"wrote {esc(str(target))}")
+        err.print(
+            "next: set the environment variables named in config/poam-sync.yaml, then "
+            "`poam-sync config check`"
+        )
+
+    guarded(body)
 
 
 @config_app.command("check")
