@@ -44,6 +44,14 @@ def configure(*, verbose: int = 0, json: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Quiet the chatty libraries unless asked.
+    # Quiet the chatty libraries unless asked; -vv shows their own debug lines (each HTTP
+    # request urllib3 makes, the SQL dialect alembic picks) on stderr.
     for name in ("urllib3", "jira", "pysnc", "uvicorn", "alembic", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
+    if verbose >= 2 and not any(
+        getattr(h, "_poam_sync", False) for h in logging.getLogger().handlers
+    ):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        handler._poam_sync = True  # type: ignore[attr-defined]  # ours: added once
+        logging.getLogger().addHandler(handler)

@@ -113,3 +113,16 @@ def test_an_output_file_that_cannot_be_written_is_named(
     assert "Traceback" not in result.stderr and str(target.parent) in result.stderr.replace(
         "\n", ""
     )
+
+
+def test_verbose_names_the_causes_and_debug_adds_the_traceback(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("this is not a database\n" * 100)
+    args = ["--db", f"sqlite:///{garbage}", "items", "list"]
+    plain = runner.invoke(app, args)
+    assert plain.exit_code == 2 and "caused by" not in plain.stderr
+    assert "not a poam-sync store" in plain.stderr.replace("\n", " ")
+    verbose = runner.invoke(app, ["-v", *args])
+    assert "caused by: DatabaseError" in verbose.stderr and "Traceback" not in verbose.stderr
+    debug = runner.invoke(app, ["--debug", *args])
+    assert "caused by" in debug.stderr and "Traceback (most recent call last)" in debug.stderr

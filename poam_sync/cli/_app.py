@@ -72,6 +72,7 @@ class State:
     db: str | None = None
     config: Path | None = None
     verbose: int = 0
+    debug: bool = False
 
 
 state = State()
@@ -108,6 +109,13 @@ def main_options(
             "-v", "--verbose", count=True, show_default=False, help="More logs (-v, -vv)."
         ),
     ] = 0,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="On an error, also print its causes and the traceback (for a bug report).",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
@@ -115,17 +123,41 @@ def main_options(
     state.db = db
     state.config = config
     state.verbose = verbose
+    state.debug = debug
     configure(verbose=verbose)
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
-def fail(message: str, *, code: int = 1, hint: str | None = None) -> NoReturn:
+def fail(
+    message: str, *, code: int = 1, hint: str | None = None, cause: BaseException | None = None
+) -> NoReturn:
+    """The error and its hint; with ``-v`` the chain of causes, with ``--debug`` the traceback."""
     err.print(f"[bold red]error:[/] {esc(message)}")
     if hint:
         err.print(f"  {esc(hint)}")
+    if cause is not None and (state.verbose or state.debug):
+        for link in _causes(cause):
+            err.print(f"  [dim]caused by:[/] {esc(link)}")
+    if cause is not None and state.debug:
+        import traceback
+
+        err.print("".join(traceback.format_exception(cause)), markup=False, highlight=False)
     raise typer.Exit(code)
+
+
+def _causes(exc: BaseException) -> list[str]:
+    """What led to ``exc``: each cause as ``Type: message`` (the library's own words)."""
+    chain: list[str] = []
+    seen = {id(exc)}
+    current = exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen and len(chain) < 10:
+        seen.add(id(current))
+        text = str(current).strip().splitlines()
+        chain.append(f"{type(current).__name__}: {text[0] if text else ''}")
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def esc(text: str) -> str:
@@ -137,7 +169,7 @@ def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except PoamSyncError as exc:
-        fail(exc.message, code=exc.exit_code, hint=exc.hint)
+        fail(exc.message, code=exc.exit_code, hint=exc.hint, cause=exc)
     except OSError as exc:
         # A file or folder the user named cannot be read or written (not a folder, no
         # permission, disk full): what and where, not a traceback.
@@ -145,7 +177,7 @@ def guarded(fn: Callable[[], T]) -> T:
         what = exc.strerror or str(exc)
         if isinstance(exc, FileExistsError | NotADirectoryError):
             what = "a file is in the way where a folder is needed"
-        fail(f"{where}{what}", code=2, hint="check the path and its permissions")
+        fail(f"{where}{what}", code=2, hint="check the path and its permissions", cause=exc)
 
 
 def database_url(config: Config | None = None) -> str:
