@@ -3,9 +3,9 @@
 A listing command builds its rows as ``{column: text}`` and hands them to :func:`emit` with
 the columns to show. ``--format auto`` (the default) draws a table on a terminal and writes
 TSV to a pipe: one line per row, no box drawing, so ``grep``, ``cut`` and ``sort`` work. The
-table keeps one line per row at any width: long texts end in an ellipsis instead of wrapping
-(``2026-09-`` / ``29`` over two lines helps nobody); the full values are one
-``--format plain`` or ``--json`` away.
+table fits the terminal's width without breaking a date or an e-mail over two lines
+(``2026-09-`` / ``29`` helps nobody): titles wrap, and on a narrow terminal the least
+important columns are left out first.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ class Column:
     header: str  # the table's heading
     #: at least this wide in a table (dates and ids are never cut); None: as the table decides
     min_width: int | None = None
-    #: at most this wide in a table (an e-mail needs no more than 28 characters to be known)
+    #: at most this wide in a table (a long value is cut with an ellipsis)
     max_width: int | None = None
+    #: wraps over several lines in a table (a title, a reason) rather than being cut
+    wrap: bool = False
+    #: left out of a table too narrow for all: lowest first; None: always shown
+    drop: int | None = None
 
 
 def pick_format(value: str) -> Format:
@@ -89,31 +93,52 @@ def emit(
 
 
 def _table(rows: Iterable[Mapping[str, str]], columns: Sequence[Column], console: Console) -> int:
-    """One line per row at the console's width: each column as wide as its widest value (up
-    to its ``max_width``), and the widest column (a title) shortened to what is left."""
+    """A table at the console's width: dates, ids and e-mails are never cut; a wrapping column
+    (a title) takes the room left over several lines; when even that is too little, the
+    least important columns are left out first (said under the table)."""
     from rich import box
 
     cells = [[_cell(row.get(c.name, "")) for c in columns] for row in rows]
-    widths = [
+    natural = [
         min(
             max([len(c.header), c.min_width or 0, *(len(line[i]) for line in cells)]),
             c.max_width or 10**6,
         )
         for i, c in enumerate(columns)
     ]
-    room = console.width - 2 * (len(columns) - 1) - 1  # two spaces between columns
-    floors = [c.min_width or min(len(c.header), 8) for c in columns]
-    while sum(widths) > room:  # one character at a time off the column with most to spare
-        spare, widest = max((w - f, i) for i, (w, f) in enumerate(zip(widths, floors, strict=True)))
-        if spare <= 0:
-            break  # nothing left to shorten: the terminal cuts the line
-        widths[widest] -= 1
+    shown = list(range(len(columns)))
+
+    def needed() -> int:
+        gaps = 2 * (len(shown) - 1) + 1
+        return gaps + sum(
+            min(natural[i], columns[i].min_width or 20) if columns[i].wrap else natural[i]
+            for i in shown
+        )
+
+    left_out: list[str] = []
+    while needed() > console.width:
+        droppable = [i for i in shown if columns[i].drop is not None]
+        if not droppable:
+            break
+        gone = min(droppable, key=lambda i: columns[i].drop or 0)
+        shown.remove(gone)
+        left_out.append(columns[gone].name)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-    for c, width in zip(columns, widths, strict=True):
-        table.add_column(c.header, no_wrap=True, overflow="ellipsis", width=width)
+    fixed = sum(natural[i] for i in shown if not columns[i].wrap) + 2 * (len(shown) - 1) + 1
+    wrapping = [i for i in shown if columns[i].wrap]
+    room = max(console.width - fixed, 0) // max(len(wrapping), 1)
+    for i in shown:
+        c = columns[i]
+        if c.wrap:
+            width = max(min(natural[i], room), min(natural[i], c.min_width or 20))
+            table.add_column(c.header, overflow="fold", width=width)
+        else:
+            table.add_column(c.header, no_wrap=True, overflow="ellipsis", width=natural[i])
     for line in cells:
-        table.add_row(*(escape(v) for v in line))
+        table.add_row(*(escape(line[i]) for i in shown))
     console.print(table)
+    if left_out:
+        console.print(f"[dim](left out at this width: {', '.join(left_out)}; --columns chooses)[/]")
     return len(cells)
 
 

@@ -182,14 +182,14 @@ def export_cmd(
 
 
 _ITEM_COLUMNS = (
-    Column("poam_id", "POA&M ID", min_width=8),
-    Column("system", "System"),
-    Column("status", "Status", min_width=9),
-    Column("risk", "Risk", min_width=8),
-    Column("owner", "Owner", min_width=12, max_width=24),
-    Column("due", "Due", min_width=10),
-    Column("due_state", "Due state"),
-    Column("title", "Title", min_width=20),
+    Column("poam_id", "POA&M ID"),
+    Column("system", "System", drop=1),
+    Column("status", "Status"),
+    Column("risk", "Risk", drop=3),
+    Column("owner", "Owner", drop=4),
+    Column("due", "Due"),
+    Column("due_state", "Due state", drop=6),
+    Column("title", "Title", min_width=20, wrap=True),
 )
 _DEFAULT_ITEM_COLUMNS = ("poam_id", "status", "risk", "owner", "due", "title")
 _RISK_ORDER = {"critical": 4, "high": 3, "moderate": 2, "low": 1, "": 0}
@@ -298,13 +298,11 @@ def items_list(
         connectors = sorted({link.connector for link in all_links})
         available = [
             *_ITEM_COLUMNS,
-            Column("uuid", "UUID", min_width=36),
-            *(Column(c, c.capitalize(), min_width=6) for c in connectors),
-            *(Column(f"{c}_url", f"{c.capitalize()} URL") for c in connectors),
+            Column("uuid", "UUID", drop=0),
+            *(Column(c, c.capitalize(), drop=2) for c in connectors),
+            *(Column(f"{c}_url", f"{c.capitalize()} URL", drop=0) for c in connectors),
         ]
-        # the remote keys by default where the terminal has room for them beside the title
-        keys = connectors if out.width >= 100 or not out.is_terminal else []
-        default = (*_DEFAULT_ITEM_COLUMNS[:-1], *keys, _DEFAULT_ITEM_COLUMNS[-1])
+        default = (*_DEFAULT_ITEM_COLUMNS[:-1], *connectors, _DEFAULT_ITEM_COLUMNS[-1])
         shown = pick_columns(available, columns, default)
         order = _sorter(sort, [c.name for c in available]) if sort else None
         statuses, risks, dues = _split(status), _split(risk), _split(due)
@@ -414,18 +412,18 @@ def items_show(
 
 
 _LOG_COLUMNS = (
-    Column("seq", "Seq"),
-    Column("at", "Time (UTC)", min_width=19),
-    Column("system", "System"),
-    Column("poam_id", "POA&M ID", min_width=8),
-    Column("field", "Field", min_width=8),
-    Column("old", "Old", min_width=8, max_width=40),
-    Column("new", "New", min_width=8, max_width=40),
-    Column("source", "Source", min_width=6),
-    Column("actor", "Actor", max_width=24),
-    Column("reason", "Reason", min_width=12),
-    Column("batch_id", "Batch"),
-    Column("hash", "Hash"),
+    Column("seq", "Seq", drop=1),
+    Column("at", "Time (UTC)"),
+    Column("system", "System", drop=0),
+    Column("poam_id", "POA&M ID"),
+    Column("field", "Field"),
+    Column("old", "Old", max_width=24, drop=3),
+    Column("new", "New", max_width=24, drop=4),
+    Column("source", "Source", drop=2),
+    Column("actor", "Actor", drop=5),
+    Column("reason", "Reason", min_width=16, wrap=True),
+    Column("batch_id", "Batch", drop=0),
+    Column("hash", "Hash", drop=0),
 )
 _DEFAULT_LOG_COLUMNS = ("seq", "at", "poam_id", "field", "old", "new", "source", "actor", "reason")
 _TERMINAL_LOG_ROWS = 100
