@@ -100,6 +100,13 @@ def test_filters_sort_and_limit(db: str) -> None:
         (order[r] for r in risks), reverse=True
     )
     assert "3 item(s) of 8" in stderr
+    _, stdout, _ = invoke(db, "items", "list", "--overdue", "--columns", "due_state")
+    assert set(stdout.splitlines()[1:]) <= {"overdue"}
+    _, stdout, _ = invoke(db, "items", "list", "--due-within", "36500", "--columns", "due_state")
+    assert set(stdout.splitlines()[1:]) <= {"overdue", "due_soon", "ok"}
+    assert len(stdout.splitlines()) > 1
+    _, stdout, _ = invoke(db, "items", "list", "--conflicted")
+    assert stdout.splitlines()[1:] == []  # no conflict in this store
     _, stdout, _ = invoke(db, "items", "list", "--status", "open,completed", "--columns", "status")
     assert set(stdout.splitlines()[1:]) <= {"open", "completed"}
 
@@ -145,6 +152,8 @@ def test_log_show_filters_limits_and_streams(db: str) -> None:
     newest = json.loads(stdout)
     _, everything, _ = invoke(db, "log", "show", "--json")
     assert [r["seq"] for r in newest] == [r["seq"] for r in json.loads(everything)][-2:]
+    _, stdout, _ = invoke(db, "log", "show", "--actor", "isso@x.test", "--columns", "actor")
+    assert set(stdout.splitlines()[1:]) == {"isso@x.test"}
     _, stdout, _ = invoke(db, "log", "show", "--field", "title", "--columns", "field")
     assert set(stdout.splitlines()[1:]) == {"title"}
     _, stdout, _ = invoke(db, "log", "show", "--since", "2999-01-01", "--json")

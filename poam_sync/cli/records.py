@@ -261,6 +261,14 @@ def items_list(
         list[str] | None,
         typer.Option(help="Only these due states: overdue, due_soon, ok, closed, unknown."),
     ] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue items.")] = False,
+    due_within: Annotated[
+        int | None,
+        typer.Option(min=0, help="Only open items due within DAYS days (overdue ones included)."),
+    ] = None,
+    conflicted: Annotated[
+        bool, typer.Option("--conflicted", help="Only items with an open conflict.")
+    ] = False,
     search: Annotated[
         str | None, typer.Option(help="Only items whose POA&M ID or title contains this.")
     ] = None,
@@ -292,6 +300,7 @@ def items_list(
             items = store.items(system)
             with store.read() as tx:
                 all_links = tx.all_links()
+                in_conflict = {c.item_uuid for c in tx.conflicts()} if conflicted else set()
         by_item: dict[str, dict[str, LinkRow]] = {}
         for link in all_links:
             by_item.setdefault(link.item_uuid, {})[link.connector] = link
@@ -310,6 +319,8 @@ def items_list(
         _check_choices(risks, {r.value for r in RiskLevel}, "risk")
         _check_choices(dues, {"overdue", "due_soon", "ok", "closed", "unknown"}, "due state")
         today = datetime.now(UTC).date()
+        if overdue:
+            dues.add("overdue")
         wanted_owner = owner.casefold() if owner else None
         wanted_text = search.casefold() if search else None
         picked = [
@@ -318,6 +329,8 @@ def items_list(
             if (not statuses or i.status.value in statuses)
             and (not risks or ((i.adjusted_risk or i.original_risk) or "") in risks)
             and (wanted_owner is None or _owner_matches(i, wanted_owner))
+            and (not conflicted or i.uuid in in_conflict)
+            and (due_within is None or _due_within(i, today, due_within))
             and (
                 wanted_text is None
                 or wanted_text in i.poam_id.casefold()
@@ -347,6 +360,11 @@ def _check_choices(given: set[str], allowed: set[str], what: str) -> None:
             f"unknown {what} {', '.join(map(repr, unknown))}",
             hint=f"{what} is one of: {', '.join(sorted(allowed))}",
         )
+
+
+def _due_within(item: PoamItem, today: date, days: int) -> bool:
+    due = current_due_date(item)
+    return not item.status.is_closed and due is not None and (due - today).days <= days
 
 
 def _owner_matches(item: PoamItem, wanted: str) -> bool:
@@ -454,6 +472,9 @@ def log_show(
         list[str] | None,
         typer.Option(help="Only rows from these sources: import, cli, jira, servicenow..."),
     ] = None,
+    actor: Annotated[
+        list[str] | None, typer.Option(help="Only rows by these actors (repeatable).")
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only rows at or after this date/time (UTC).")
     ] = None,
@@ -503,6 +524,7 @@ def log_show(
                 system=system if item_uuid is None else None,
                 fields=frozenset(field or ()),
                 sources=frozenset(source or ()),
+                actors=frozenset(actor or ()),
                 since=_moment(since, "--since"),
                 until=_moment(until, "--until"),
             )

@@ -382,6 +382,8 @@ def _matching(select: _S, query: LogQuery) -> _S:
         select = select.where(change_log.c.field.in_(sorted(query.fields)))
     if query.sources:
         select = select.where(change_log.c.source.in_(sorted(query.sources)))
+    if query.actors:
+        select = select.where(change_log.c.actor.in_(sorted(query.actors)))
     if query.since is not None:
         select = select.where(change_log.c.at >= format_at(query.since))
     if query.until is not None:

@@ -131,6 +131,7 @@ class LogQuery:
     system: str | None = None
     fields: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
+    actors: frozenset[str] = frozenset()
     since: datetime | None = None  # at or after (aware)
     until: datetime | None = None  # before (aware)
 
