@@ -1,7 +1,9 @@
 """Configuration: ``config/poam-sync.yaml`` plus the environment -> frozen settings.
 
-Strings may reference the environment as ``${VAR}`` or ``${VAR:-default}``, and files as
-``${file:PATH}`` (the file's content, stripped: the usual way to hand over a mounted secret).
+Strings may reference the environment as ``${VAR}`` or ``${VAR:-default}``, files as
+``${file:PATH}`` (the file's content, stripped: the usual way to hand over a mounted secret),
+a command's output as ``${cmd:pass show jira/token}``, and the system keyring as
+``${keyring:SERVICE/USERNAME}``.
 Secrets are never written in the file itself: a literal ``token``, ``password``, ``pat`` or
 ``client_secret`` is refused.
 
@@ -111,6 +113,10 @@ def _substitute(
 
     def one(match: re.Match[str]) -> str:
         ref = match.group(1)
+        if ref.startswith("cmd:"):
+            return _from_command(ref[4:], where, base)
+        if ref.startswith("keyring:"):
+            return _from_keyring(ref[8:], where)
         if ref.startswith("file:"):
             path = Path(ref[5:]).expanduser()
             path = path if path.is_absolute() else base / path
@@ -130,6 +136,76 @@ def _substitute(
         return ""
 
     return _REF.sub(one, value)
+
+
+def _from_command(command: str, where: str, base: Path) -> str:
+    """``${cmd:pass show jira/token}``: the command's standard output, stripped (run without a
+    shell, from the project folder, for at most 30 s). Its output is never shown, not even in
+    an error: only its exit status and the first line it wrote to standard error."""
+    import shlex
+    import subprocess
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"{_label(where)} <- ${{cmd:...}} cannot be parsed: {exc}") from exc
+    if not argv:
+        raise ConfigError(f"{_label(where)} <- ${{cmd:}} names no command")
+    try:
+        done = subprocess.run(
+            argv, cwd=base, capture_output=True, text=True, timeout=30, check=False
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{_label(where)} <- the secret command {argv[0]!r} was not found",
+            hint="install it or give its full path",
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ConfigError(
+            f"{_label(where)} <- the secret command {argv[0]!r} did not finish within 30 s",
+            hint="a command that asks for a passphrase needs an agent (gpg-agent, ssh-agent)",
+        ) from exc
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or [""])[0][:200]
+        raise ConfigError(
+            f"{_label(where)} <- the secret command {argv[0]!r} exited with {done.returncode}"
+            + (f": {said}" if said else ""),
+            hint="run it yourself to see what it needs",
+        )
+    return done.stdout.strip()
+
+
+def _from_keyring(ref: str, where: str) -> str:
+    """``${keyring:SERVICE/USERNAME}``: the secret the system keyring holds (the optional
+    ``keyring`` package: ``pip install 'poam-sync[keyring]'``)."""
+    service, sep, username = ref.rpartition("/")
+    if not sep or not service or not username:
+        raise ConfigError(
+            f"{_label(where)} <- ${{keyring:{ref}}} needs SERVICE/USERNAME",
+            hint="write ${keyring:poam-sync-jira/sync@example.com}",
+        )
+    from importlib import import_module
+
+    try:
+        keyring = import_module("keyring")  # optional: not a dependency of the core
+    except ImportError as exc:
+        raise ConfigError(
+            f"{_label(where)} <- ${{keyring:...}} needs the keyring package",
+            hint="pip install 'poam-sync[keyring]'",
+        ) from exc
+    try:
+        secret = keyring.get_password(service, username)
+    except Exception as exc:  # the backends raise their own types (no backend, locked)
+        raise ConfigError(
+            f"{_label(where)} <- the keyring could not be read: {type(exc).__name__}: {exc}",
+            hint="check that a keyring backend is available (`keyring --list-backends`)",
+        ) from exc
+    if secret is None:
+        raise ConfigError(
+            f"{_label(where)} <- the keyring holds no secret for {service} / {username}",
+            hint=f"store it with: keyring set {service} {username}",
+        )
+    return str(secret)
 
 
 def _raise_unset(unset: list[tuple[str, str]]) -> None:

@@ -126,3 +126,25 @@ def test_verbose_names_the_causes_and_debug_adds_the_traceback(tmp_path: Path) -
     assert "caused by: DatabaseError" in verbose.stderr and "Traceback" not in verbose.stderr
     debug = runner.invoke(app, ["--debug", *args])
     assert "caused by" in debug.stderr and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_POAM_SYNC_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "poam-sync")],  # the installed command
+            env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+        )  # fmt: skip
+        return done.stdout.split()
+
+    assert complete("poam-sync it") == ["items"]
+    assert "--format" in complete("poam-sync items list --for")

@@ -177,3 +177,50 @@ def test_a_bad_value_points_at_the_loaded_file_and_init(tmp_path: Path) -> None:
     assert exc.value.hint is not None
     assert str(path) in exc.value.hint and "poam-sync init" in exc.value.hint
     assert "poam-sync.example.yaml" not in exc.value.hint
+
+
+def _with_token(ref: str) -> dict[str, object]:
+    raw = example()
+    raw["connectors"]["jira"]["token"] = ref  # type: ignore[index]
+    return raw
+
+
+def test_a_secret_can_come_from_a_command(tmp_path: Path) -> None:
+    import shlex
+    import sys
+
+    python = shlex.quote(sys.executable)
+    raw = _with_token(f"${{cmd:{python} -c \"print('from-the-vault')\"}}")
+    assert parse_config(raw, env=ENV, base=tmp_path).connector("jira").settings["token"] == (
+        "from-the-vault"
+    )
+    failing = _with_token(
+        f"${{cmd:{python} -c \"import sys; print('s3cret'); sys.exit('vault is sealed')\"}}"
+    )
+    with pytest.raises(ConfigError) as exc:
+        parse_config(failing, env=ENV, base=tmp_path)
+    assert "[connectors.jira] token <- the secret command" in str(exc.value)
+    assert "exited with 1: vault is sealed" in str(exc.value) and "s3cret" not in str(exc.value)
+    with pytest.raises(ConfigError, match="was not found"):
+        parse_config(_with_token("${cmd:no-such-vault-tool get x}"), env=ENV, base=tmp_path)
+
+
+def test_a_secret_can_come_from_the_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    held = {("poam-sync-jira", "sync@example.com"): "from-the-keyring"}
+    fake = types.ModuleType("keyring")
+    fake.get_password = lambda service, user: held.get((service, user))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "keyring", fake)
+    raw = _with_token("${keyring:poam-sync-jira/sync@example.com}")
+    assert parse_config(raw, env=ENV, base=ROOT).connector("jira").settings["token"] == (
+        "from-the-keyring"
+    )
+    with pytest.raises(ConfigError) as exc:
+        parse_config(_with_token("${keyring:poam-sync-jira/other}"), env=ENV, base=ROOT)
+    assert "holds no secret for poam-sync-jira / other" in str(exc.value)
+    assert "keyring set poam-sync-jira other" in str(exc.value)
+    monkeypatch.setitem(sys.modules, "keyring", None)  # not installed
+    with pytest.raises(ConfigError, match="needs the keyring package"):
+        parse_config(raw, env=ENV, base=ROOT)

@@ -52,7 +52,7 @@ app = typer.Typer(
     help="Keep POA&M items in one canonical record, synced both ways with Jira and ServiceNow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 items_app = typer.Typer(help="Look at the canonical record.", no_args_is_help=True)
 log_app = typer.Typer(help="The audit-grade change log.", no_args_is_help=True)
