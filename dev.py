@@ -9,12 +9,19 @@ it whenever ``pyproject.toml`` (or the example connector's, in ``tests/example_c
 changed. Extra arguments go to ``poam-sync demo`` / pytest.
 """
 
-from __future__ import annotations
+# Written so that any Python 3 can parse it and reach this check (no f-strings, no
+# annotations evaluated at import): an old python3 gets this message, not a SyntaxError.
+import sys
+
+if sys.version_info < (3, 11):
+    sys.exit(
+        "poam-sync needs Python 3.11 or newer; this is Python {}.{}. Install a newer python3 "
+        "(or run this file with one, e.g. python3.12 dev.py test).".format(*sys.version_info[:2])
+    )
 
 import hashlib
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -27,18 +34,16 @@ STAMP = VENV / ".poam-sync-installed"
 EXAMPLE_CONNECTOR = ROOT / "tests" / "example_connector"
 
 
-def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+def _run(*args, env=None):  # type: (str | Path, dict[str, str] | None) -> None
     print("+", " ".join(str(a) for a in args), flush=True)
     result = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)
     if result.returncode != 0:
         sys.exit(result.returncode)
 
 
-def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit("poam-sync needs Python 3.11 or newer")
+def ensure_venv():  # type: () -> None
     if not PY.exists():
-        print(f"creating a virtual environment in {VENV.name}/", flush=True)
+        print("creating a virtual environment in {}/".format(VENV.name), flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
     digest.update((EXAMPLE_CONNECTOR / "pyproject.toml").read_bytes())
@@ -51,18 +56,18 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted + "\n")
 
 
-def demo(args: list[str]) -> None:
+def demo(args):  # type: (list[str]) -> None
     _run(BIN / "poam-sync", "demo", *args)
 
 
-def test(args: list[str]) -> None:
+def test(args):  # type: (list[str]) -> None
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")
     _run(PY, "-m", "pytest", *args)
 
 
-def main() -> None:
+def main():  # type: () -> None
     commands = {"demo": demo, "test": test}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
