@@ -82,6 +82,9 @@ class ConnectorConfig(_Frozen):
 class Config(_Frozen):
     database_url: str | None = None
     system: str = "default"
+    #: who the change log names for changes made from this installation's command line (when
+    #: ``--actor`` is not given): a person or a role mailbox, e.g. ``isso@example.com``
+    actor: str | None = None
     connectors: tuple[ConnectorConfig, ...] = ()
     policy: PolicyConfig = PolicyConfig()
     guards: GuardConfig = GuardConfig()
@@ -359,3 +362,18 @@ def load_database_url(path: Path, *, env: Mapping[str, str] | None = None) -> st
     )
     _raise_unset(unset)
     return url
+
+
+def load_actor(path: Path, *, env: Mapping[str, str] | None = None) -> str | None:
+    """The ``actor`` of the configuration file at ``path`` alone, like
+    :func:`load_database_url`."""
+    raw = read_yaml(path, label=str(path))
+    if not isinstance(raw, dict) or raw.get("actor") is None:
+        return None
+    value = raw["actor"]
+    if not isinstance(value, str):
+        raise ConfigError("[config] actor <- must be a name or an e-mail address")
+    unset: list[tuple[str, str]] = []
+    actor: str = _substitute(value, "actor", os.environ if env is None else env, Path.cwd(), unset)
+    _raise_unset(unset)
+    return actor or None
