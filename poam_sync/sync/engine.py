@@ -27,6 +27,7 @@ from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
 from poam_sync.sync.fence import Fence, FencedStop, fenced
+from poam_sync.sync.imports import rebind_stamps
 from poam_sync.sync.intake import describe, take_in
 from poam_sync.sync.plan import (
     AdoptRemote,
@@ -154,6 +155,8 @@ class Engine:
         with self.store.read() as tx:
             items = {i.uuid: i for i in tx.all_items()}
             states = [self._state(tx, name, pulled[name]) for name in active]
+            # Records stamped for an item imported here anew (new uuid): adopted, never made again
+            states = rebind_stamps(items, states)
             taken = {(i.system, i.poam_id) for i in items.values()}
             open_reads: dict[tuple[str, str], set[str]] = {}
             for p in tx.problems(kind="read"):
