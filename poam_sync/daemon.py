@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -41,25 +40,12 @@ from pydantic import BaseModel, ValidationError
 from poam_sync.config import Config
 from poam_sync.connectors.registry import connector_type
 from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
+from poam_sync.health import DaemonState, HttpServer
 from poam_sync.store import LeaderLock, Store, leader_lock
 from poam_sync.sync.engine import Engine
 from poam_sync.wiring import build_engine
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class DaemonState:
-    """What the daemon is doing, for its logs and its health endpoint."""
-
-    role: str = "starting"  # starting | standby | leader | stopping | degraded
-    reasons: list[str] = field(default_factory=list)
-    cycles: int = 0
-    failed_cycles: int = 0
-    items_failed: int = 0
-    conflicts: int = 0
-    last_success: float | None = None  # time.time() of the last cycle that ended ok
-    last_error: str | None = None
 
 
 def preflight(config: Config) -> None:
@@ -120,19 +106,27 @@ def run_daemon(
     config: Config,
     database_url: str,
     *,
+    http: tuple[str, int] | None = None,
     state: DaemonState | None = None,
     stop: threading.Event | None = None,
 ) -> int:
-    """Run until SIGTERM / SIGINT (or ``stop`` is set); the process's exit code."""
+    """Run until SIGTERM / SIGINT (or ``stop`` is set); the process's exit code. ``http``:
+    serve /healthz, /readyz and /metrics on (host, port) (poam_sync/health.py)."""
     state = state or DaemonState()
     stop = stop or threading.Event()
     signals = _Signals(stop, state)
+    server = HttpServer(state, *http) if http is not None else None
     with signals.installed():
         try:
+            if server is not None:  # first: a daemon that cannot start still says why there
+                log.info("daemon.http", url=server.start())
             preflight(config)
             store = Store.open(database_url)
         except PoamSyncError as exc:
-            return start_failed(exc, state)
+            code = start_failed(exc, state)
+            if server is not None:
+                server.stop()
+            return code
         lock = leader_lock(database_url)
         try:
             with build_engine(config, store, fence=lock.check) as engine:
@@ -151,6 +145,8 @@ def run_daemon(
             lock.release()
             lock.close()
             store.close()
+            if server is not None:
+                server.stop()
             log.info("daemon.stopped", cycles=state.cycles)
     return 0
 
@@ -184,6 +180,7 @@ def _loop(
             log.info("daemon.leading", lock=lock.what)
         started = time.monotonic()
         _cycle(engine, lock, state, interval)
+        state.last_cycle_seconds = time.monotonic() - started
         if stop.wait(max(0.0, interval - (time.monotonic() - started))):
             return
 
@@ -196,6 +193,7 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
     except LeadershipLost as exc:
         state.failed_cycles += 1
         state.role = "standby"
+        state.reasons = []
         state.last_error = str(exc)
         lock.release()
         log.error("daemon.leadership_lost", error=exc.message, hint=exc.hint)
@@ -203,6 +201,7 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
     except PoamSyncError as exc:
         state.failed_cycles += 1
         state.last_error = str(exc)
+        state.reasons = [f"the last cycle failed: {exc}"]
         log.error(
             "sync.cycle_failed",
             error_type=type(exc).__name__,
@@ -214,6 +213,7 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
     except Exception as exc:  # the daemon outlives any one cycle; the traceback is a field
         state.failed_cycles += 1
         state.last_error = f"{type(exc).__name__}: {exc}"
+        state.reasons = [f"the last cycle failed: {state.last_error}"]
         log.exception(
             "sync.cycle_failed",
             error_type=type(exc).__name__,
@@ -222,7 +222,17 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
         )
         return
     state.items_failed += len(report.errors)
-    state.conflicts += report.conflicts
+    state.conflicts_found += report.conflicts
+    state.changed["created"] += sum(report.created.values())
+    state.changed["updated_remote"] += sum(report.updated_remote.values())
+    state.changed["updated_local"] += report.updated_local
+    state.changed["imported"] += report.imported
+    state.changed["adopted"] += report.adopted
+    try:
+        with engine.store.read() as tx:
+            state.open_conflicts = len(tx.conflicts(state="open"))
+    except PoamSyncError:
+        state.open_conflicts = None
     if report.ok:
         state.last_success = time.time()
         state.last_error = None

@@ -281,20 +281,31 @@ def run_cmd(
             show_default=False,
         ),
     ] = None,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            metavar="HOST:PORT",
+            help="Serve /healthz, /readyz and /metrics there (e.g. 127.0.0.1:8080).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the sync daemon on the configured schedule until SIGTERM / SIGINT.
 
     Several daemons may run on one database: one leads (syncs), the others stand by and take
     over within schedule.takeover_seconds when it stops or dies."""
     from poam_sync.daemon import run_daemon, start_failed
+    from poam_sync.health import parse_listen
 
     # A daemon reports every cycle (one summary line each), so it logs at info at least.
     configure(verbose=max(1, state.verbose))
     try:
+        listen = parse_listen(http) if http is not None else None
         config = require_config()
     except PoamSyncError as exc:  # one JSON line, like everything else the daemon says
         raise typer.Exit(start_failed(exc)) from None
     if interval is not None:
         schedule = config.schedule.model_copy(update={"interval_seconds": interval})
         config = config.model_copy(update={"schedule": schedule})
-    raise typer.Exit(run_daemon(config, database_url(config)))
+    raise typer.Exit(run_daemon(config, database_url(config), http=listen))
