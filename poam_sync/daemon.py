@@ -59,7 +59,7 @@ def preflight(config: Config) -> None:
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(f"[connectors.{cfg.name}] {where} <- {first['msg']}") from None
         for name, path in _paths(settings):
-            if not path.is_file():
+            if not path.exists():  # a CA bundle may be a file or a folder of certificates
                 raise ConfigError(
                     f"[connectors.{cfg.name}] {name} <- no file at {path}",
                     hint="mount the file there or correct the path in the configuration",
@@ -141,6 +141,11 @@ def run_daemon(
                 _loop(config, engine, lock, state, stop)
         except PoamSyncError as exc:
             return start_failed(exc, state)
+        except Exception as exc:  # a connector's own bug while being built: still one line
+            state.role = "degraded"
+            state.reasons = [f"{type(exc).__name__}: {exc}"]
+            log.exception("daemon.start_failed", error_type=type(exc).__name__, error=str(exc))
+            return 1
         finally:
             lock.release()
             lock.close()
