@@ -50,7 +50,7 @@ def _wipe(world: World) -> None:
         for extra in ("", "-wal", "-shm"):
             Path(f"{path}{extra}").unlink(missing_ok=True)
     else:
-        schema = unquote(str(url.query["options"])).split("=", 1)[1]
+        schema = _schema(url)
         admin = sa.create_engine(url.set(query={}))
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -91,27 +91,61 @@ def test_an_empty_store_adopts_everything_already_synced_and_creates_nothing(
     assert _remote_counts(world) == (5, 5)
 
 
-def test_last_weeks_backup_adopts_what_was_created_since(world: World, tmp_path: Path) -> None:
-    if sa.make_url(world.db_url).get_backend_name() != "sqlite":
-        pytest.skip("a file copy is the SQLite backup; PostgreSQL's is covered by the wipe tests")
-    world.add(*(poam(n) for n in range(1, 4)))
-    assert world.engine().run_cycle().ok
-    backup = tmp_path / "backup.db"
-    db = Path(sa.make_url(world.db_url).database or "")
-    with sqlite3.connect(db) as source, sqlite3.connect(backup) as copy:
-        source.backup(copy)  # SQLite's online backup: the WAL's commits included
-    source.close()
-    copy.close()
-    world.add(*(poam(n) for n in range(4, 7)))
-    assert world.engine().run_cycle().ok
+def _backup(world: World, to: Path) -> None:
+    """A backup as an admin takes one: SQLite's online backup, or pg_dump of the schema."""
+    url = sa.make_url(world.db_url)
+    if url.get_backend_name() == "sqlite":
+        with sqlite3.connect(url.database or "") as source, sqlite3.connect(to) as copy:
+            source.backup(copy)  # the WAL's commits included
+        source.close()
+        copy.close()
+        return
+    subprocess.run(
+        ["pg_dump", "--format=custom", f"--schema={_schema(url)}", "-f", str(to), _libpq(url)],
+        check=True,
+        timeout=60,
+    )
+
+
+def _restore(world: World, backup: Path) -> None:
+    """Stop, put the backup in place, start again."""
     for ctx in world.engines:
         ctx.__exit__(None, None, None)
     world.engines.clear()
     world.store.close()
-    for extra in ("-wal", "-shm"):
-        Path(f"{db}{extra}").unlink(missing_ok=True)
-    shutil.copy(backup, db)
+    url = sa.make_url(world.db_url)
+    if url.get_backend_name() == "sqlite":
+        db = Path(url.database or "")
+        for extra in ("-wal", "-shm"):
+            Path(f"{db}{extra}").unlink(missing_ok=True)
+        shutil.copy(backup, db)
+    else:
+        admin = sa.create_engine(url.set(query={}))
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{_schema(url)}" CASCADE'))
+        admin.dispose()
+        subprocess.run(["pg_restore", "-d", _libpq(url), str(backup)], check=True, timeout=60)
     world.store = Store.open(world.db_url)
+
+
+def _schema(url: sa.URL) -> str:
+    return unquote(str(url.query["options"])).split("=", 1)[1]
+
+
+def _libpq(url: sa.URL) -> str:
+    return url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+
+
+def test_last_weeks_backup_adopts_what_was_created_since(world: World, tmp_path: Path) -> None:
+    if shutil.which("pg_dump") is None and "postgresql" in world.db_url:
+        pytest.skip("pg_dump and pg_restore are needed to back PostgreSQL up")
+    world.add(*(poam(n) for n in range(1, 4)))
+    assert world.engine().run_cycle().ok
+    backup = tmp_path / "backup.db"
+    _backup(world, backup)
+    world.add(*(poam(n) for n in range(4, 7)))
+    assert world.engine().run_cycle().ok
+    _restore(world, backup)
 
     report = world.engine().run_cycle()
 
