@@ -22,5 +22,11 @@ ENV POAM_SYNC_DATABASE_URL=sqlite:////data/poam-sync.db \
     POAM_SYNC_CONFIG=/app/config/poam-sync.yaml
 VOLUME ["/data"]
 
+# /healthz, /readyz and /metrics (docs/operations.md). Inside the container only; to let
+# Prometheus scrape from outside, run with: run --http 0.0.0.0:8080 and publish the port.
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+
 ENTRYPOINT ["poam-sync"]
-CMD ["run"]
+CMD ["run", "--http", "127.0.0.1:8080"]

@@ -65,7 +65,10 @@ class GuardConfig(_Frozen):
 
 class ScheduleConfig(_Frozen):
     interval_seconds: int = Field(default=300, ge=5)
+    # no effect since the daemon runs its cycles itself (docs/operations.md); kept valid
     misfire_grace_seconds: int = Field(default=60, ge=1)
+    # a standby daemon looks for a free leader lock this often: it takes over within this time
+    takeover_seconds: int = Field(default=10, ge=1, le=300)
 
 
 class ConnectorConfig(_Frozen):

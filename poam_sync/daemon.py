@@ -1,87 +1,253 @@
-"""The sync daemon: one APScheduler job per cycle on the configured interval.
+"""The sync daemon: one leader per database, a cycle on the configured interval, a clean stop.
 
-``max_instances=1`` and ``coalesce`` mean cycles never overlap and missed runs collapse into
-one; a misfire grace time lets a late cycle still run. A cycle that raises anything is logged as
-one JSON line (the exception's type and message; the traceback too when it is not one of ours)
-and the next cycle runs on schedule. SIGTERM / SIGINT ask the engine to stop after the item in
-hand (the rest is picked up by the next start: its watermarks did not move) and the process
-exits cleanly. Logs are JSON lines when stderr is not a terminal.
+Start: the configuration is checked before anything runs (every file a connector's settings
+name must exist: a missing CA bundle is found here, not in every cycle); a problem is one JSON
+log line, ``daemon.start_failed``, and a non-zero exit code.
+
+Leading: before it syncs, the daemon takes the database's leader lock
+(:mod:`poam_sync.store._lock`). While another process holds it, this one is a *standby*: it
+logs ``daemon.standby`` once, with the holder, and tries again every
+``schedule.takeover_seconds / 2`` seconds, so it takes over within ``takeover_seconds`` of the
+leader's end (a crash or ``kill -9`` included). The engine checks the lock before each item and
+each remote write; a leader that lost it (its lock connection dropped) stops writing at once,
+logs ``daemon.leadership_lost`` and stands by again.
+
+Cycles: one at a time in the main thread (they never overlap), each starting
+``interval_seconds`` after the previous one started, or at once when a cycle took longer. A
+cycle that raises anything is one JSON log line (the exception's type and message; the
+traceback as a field of that line when it is not one of ours) and the next cycle runs on
+schedule.
+
+Stopping: SIGTERM / SIGINT ask the engine to stop after the item in hand; the cycle then ends
+(its watermarks do not move, so the rest is picked up by the next start), the lock is released,
+``daemon.stopped`` is logged, and the process exits 0. Logs are JSON lines when stderr is not a
+terminal.
 """
 
 from __future__ import annotations
 
 import signal
-from datetime import UTC, datetime
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 import structlog
-from apscheduler.schedulers.blocking import BlockingScheduler
+from pydantic import BaseModel, ValidationError
 
 from poam_sync.config import Config
-from poam_sync.errors import PoamSyncError
-from poam_sync.store import Store
+from poam_sync.connectors.registry import connector_type
+from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
+from poam_sync.health import DaemonState, HttpServer
+from poam_sync.store import LeaderLock, Store, leader_lock
+from poam_sync.sync.engine import Engine
 from poam_sync.wiring import build_engine
 
 log = structlog.get_logger(__name__)
 
 
-def run_daemon(config: Config, database_url: str) -> None:
-    store = Store.open(database_url)
+def preflight(config: Config) -> None:
+    """Configuration problems a daemon must not start with: every file a connector's settings
+    name (a CA bundle, a key) must exist. :class:`ConfigError` naming the setting otherwise."""
+    for cfg in config.connectors:
+        try:
+            settings = connector_type(cfg.type).validate_settings(cfg.settings)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"[connectors.{cfg.name}] {where} <- {first['msg']}") from None
+        for name, path in _paths(settings):
+            if not path.exists():  # a CA bundle may be a file or a folder of certificates
+                raise ConfigError(
+                    f"[connectors.{cfg.name}] {name} <- no file at {path}",
+                    hint="mount the file there or correct the path in the configuration",
+                )
+        if not cfg.mapping.is_file():
+            raise ConfigError(f"[connectors.{cfg.name}] mapping <- no file at {cfg.mapping}")
+
+
+def _paths(settings: BaseModel) -> Iterator[tuple[str, Path]]:
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, Path):
+            yield name, value
+
+
+class _Signals:
+    """SIGTERM / SIGINT set ``stop`` and ask the engine in hand to stop after its item."""
+
+    def __init__(self, stop: threading.Event, state: DaemonState) -> None:
+        self.stop = stop
+        self.state = state
+        self.engine: Engine | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        self.state.role = "stopping"
+        self.stop.set()
+        if self.engine is not None:
+            self.engine.request_stop()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        for s in previous:
+            signal.signal(s, self)
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def run_daemon(
+    config: Config,
+    database_url: str,
+    *,
+    http: tuple[str, int] | None = None,
+    state: DaemonState | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run until SIGTERM / SIGINT (or ``stop`` is set); the process's exit code. ``http``:
+    serve /healthz, /readyz and /metrics on (host, port) (poam_sync/health.py)."""
+    state = state or DaemonState()
+    stop = stop or threading.Event()
+    signals = _Signals(stop, state)
+    server = HttpServer(state, *http) if http is not None else None
+    with signals.installed():
+        try:
+            if server is not None:  # first: a daemon that cannot start still says why there
+                log.info("daemon.http", url=server.start())
+            preflight(config)
+            store = Store.open(database_url)
+        except PoamSyncError as exc:
+            code = start_failed(exc, state)
+            if server is not None:
+                server.stop()
+            return code
+        lock = leader_lock(database_url)
+        try:
+            with build_engine(config, store, fence=lock.check) as engine:
+                signals.engine = engine
+                log.info(
+                    "daemon.started",
+                    interval_s=config.schedule.interval_seconds,
+                    takeover_s=config.schedule.takeover_seconds,
+                    connectors=[c.name for c in config.connectors],
+                    lock=lock.what,
+                )
+                _loop(config, engine, lock, state, stop)
+        except PoamSyncError as exc:
+            return start_failed(exc, state)
+        except Exception as exc:  # a connector's own bug while being built: still one line
+            state.role = "degraded"
+            state.reasons = [f"{type(exc).__name__}: {exc}"]
+            log.exception("daemon.start_failed", error_type=type(exc).__name__, error=str(exc))
+            return 1
+        finally:
+            lock.release()
+            lock.close()
+            store.close()
+            if server is not None:
+                server.stop()
+            log.info("daemon.stopped", cycles=state.cycles)
+    return 0
+
+
+def start_failed(exc: PoamSyncError, state: DaemonState | None = None) -> int:
+    """``exc`` stopped the daemon before it could start: one log line; the exit code."""
+    if state is not None:
+        state.role = "degraded"
+        state.reasons = [str(exc)]
+    log.error(
+        "daemon.start_failed", error_type=type(exc).__name__, error=exc.message, hint=exc.hint
+    )
+    return exc.exit_code
+
+
+def _loop(
+    config: Config, engine: Engine, lock: LeaderLock, state: DaemonState, stop: threading.Event
+) -> None:
+    interval = config.schedule.interval_seconds
+    poll = max(0.5, config.schedule.takeover_seconds / 2)
+
+    def waiting(holder: str | None) -> None:
+        state.role = "standby"
+        log.info("daemon.standby", holder=holder, lock=lock.what, retry_s=poll)
+
+    while not stop.is_set():
+        if not lock.held:
+            if not lock.acquire(wait=True, poll_seconds=poll, stop=stop, waiting=waiting):
+                return  # stopped while standing by
+            state.role = "leader"
+            log.info("daemon.leading", lock=lock.what)
+        started = time.monotonic()
+        _cycle(engine, lock, state, interval)
+        state.last_cycle_seconds = time.monotonic() - started
+        if stop.wait(max(0.0, interval - (time.monotonic() - started))):
+            return
+
+
+def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) -> None:
+    """One cycle, whatever it raises: logged as one line, and the daemon goes on."""
+    state.cycles += 1
     try:
-        with build_engine(config, store) as engine:
-            scheduler = BlockingScheduler(timezone=UTC)
-
-            def cycle() -> None:
-                try:
-                    report = engine.run_cycle()
-                except PoamSyncError as exc:
-                    log.error(
-                        "sync.cycle_failed",
-                        error_type=type(exc).__name__,
-                        error=str(exc),
-                        hint=exc.hint,
-                        next_cycle_s=config.schedule.interval_seconds,
-                    )
-                    return
-                except Exception as exc:  # the daemon outlives any one cycle
-                    log.exception(
-                        "sync.cycle_failed",
-                        error_type=type(exc).__name__,
-                        error=str(exc),
-                        next_cycle_s=config.schedule.interval_seconds,
-                    )
-                    return
-                if not report.ok:
-                    log.warning(
-                        "sync.cycle_incomplete",
-                        errors=len(report.errors),
-                        failed_connectors=sorted(report.failed_connectors),
-                    )
-
-            scheduler.add_job(
-                cycle,
-                "interval",
-                seconds=config.schedule.interval_seconds,
-                id="sync-cycle",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=config.schedule.misfire_grace_seconds,
-                next_run_time=datetime.now(UTC),
-            )
-
-            def stop(signum: int, _frame: FrameType | None) -> None:
-                log.info("daemon.stopping", signal=signal.Signals(signum).name)
-                engine.request_stop()
-                scheduler.shutdown(wait=False)
-
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            log.info(
-                "daemon.started",
-                interval_s=config.schedule.interval_seconds,
-                connectors=[c.name for c in config.connectors],
-            )
-            scheduler.start()  # returns after shutdown; running jobs finish first
-            log.info("daemon.stopped")
-    finally:
-        store.close()
+        report = engine.run_cycle()
+    except LeadershipLost as exc:
+        state.failed_cycles += 1
+        state.role = "standby"
+        state.reasons = []
+        state.last_error = str(exc)
+        lock.release()
+        log.error("daemon.leadership_lost", error=exc.message, hint=exc.hint)
+        return
+    except PoamSyncError as exc:
+        state.failed_cycles += 1
+        state.last_error = str(exc)
+        state.reasons = [f"the last cycle failed: {exc}"]
+        log.error(
+            "sync.cycle_failed",
+            error_type=type(exc).__name__,
+            error=exc.message,
+            hint=exc.hint,
+            next_cycle_s=interval,
+        )
+        return
+    except Exception as exc:  # the daemon outlives any one cycle; the traceback is a field
+        state.failed_cycles += 1
+        state.last_error = f"{type(exc).__name__}: {exc}"
+        state.reasons = [f"the last cycle failed: {state.last_error}"]
+        log.exception(
+            "sync.cycle_failed",
+            error_type=type(exc).__name__,
+            error=str(exc),
+            next_cycle_s=interval,
+        )
+        return
+    state.items_failed += len(report.errors)
+    state.conflicts_found += report.conflicts
+    state.changed["created"] += sum(report.created.values())
+    state.changed["updated_remote"] += sum(report.updated_remote.values())
+    state.changed["updated_local"] += report.updated_local
+    state.changed["imported"] += report.imported
+    state.changed["adopted"] += report.adopted
+    try:
+        with engine.store.read() as tx:
+            state.open_conflicts = len(tx.conflicts(state="open"))
+    except PoamSyncError:
+        state.open_conflicts = None
+    if report.ok:
+        state.last_success = time.time()
+        state.last_error = None
+        state.reasons = []
+    else:
+        state.reasons = [
+            f"connector {n}: {why}" for n, why in sorted(report.failed_connectors.items())
+        ]
+        log.warning(
+            "sync.cycle_incomplete",
+            errors=len(report.errors),
+            failed_connectors=sorted(report.failed_connectors),
+        )

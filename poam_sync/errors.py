@@ -13,6 +13,9 @@ into one clear message and an exit code, never a traceback::
     │   ├── DuplicateItem         two items would share (system, POA&M ID)
     │   ├── StoreUnreadable       read-only: no store there, or not at this   (exit 2)
     │   │                         poam-sync's schema revision
+    │   ├── LeaderBusy            another process holds the database's leader (exit 2)
+    │   │                         lock (a daemon leads it)
+    │   ├── LeadershipLost        the leader lock was lost mid-cycle: no more writes
     │   └── ChainBroken           the change log hash chain does not verify
     ├── RemoteError               Jira / ServiceNow (carries connector and key)
     │   ├── RemoteTransientError  429, 5xx, timeouts: retry later (``retry_after``)
@@ -115,6 +118,18 @@ class StoreUnreadable(StoreError):
     command first."""
 
     exit_code = 2
+
+
+class LeaderBusy(StoreError):
+    """Another process leads this database (holds its leader lock): a second sync now could
+    create what the leader is creating."""
+
+    exit_code = 2
+
+
+class LeadershipLost(StoreError):
+    """The leader lock is gone (its connection dropped, its lock file replaced): this process
+    must not write another thing until it leads again."""
 
 
 class ChainBroken(StoreError):

@@ -10,6 +10,7 @@ from poam_sync.connectors.base import Connector
 from poam_sync.connectors.registry import connector_type
 from poam_sync.store import Store
 from poam_sync.sync.engine import Engine, Guards, SyncTarget
+from poam_sync.sync.fence import Fence
 from poam_sync.sync.plan import FieldPolicy
 
 
@@ -25,7 +26,8 @@ def policies(config: Config) -> dict[str, FieldPolicy]:
 
 
 @contextmanager
-def build_engine(config: Config, store: Store) -> Iterator[Engine]:
+def build_engine(config: Config, store: Store, *, fence: Fence | None = None) -> Iterator[Engine]:
+    """The engine for ``config``; ``fence``: the leader lock's check (sync/fence.py)."""
     connectors: list[Connector] = []
     try:
         targets = []
@@ -42,6 +44,7 @@ def build_engine(config: Config, store: Store) -> Iterator[Engine]:
             targets,
             policies=policies(config),
             guards=Guards(config.guards.max_change_share, config.guards.min_items),
+            fence=fence,
         )
     finally:
         for connector in connectors:

@@ -24,7 +24,7 @@ from poam_sync.cli._app import (
     short,
     state,
 )
-from poam_sync.errors import UsageError
+from poam_sync.errors import PoamSyncError, UsageError
 from poam_sync.logs import configure
 
 if TYPE_CHECKING:
@@ -53,8 +53,17 @@ def sync_cmd(
         bool, typer.Option("--force", help="Proceed although a guard tripped.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The cycle's result as JSON.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="When a daemon (or another sync) leads this database, wait until it is "
+            "free instead of exiting with code 2.",
+        ),
+    ] = False,
 ) -> None:
     """One sync cycle with every configured connector, then exit (`run` is the daemon)."""
+    from poam_sync.store import leader_lock
     from poam_sync.wiring import build_engine
 
     del once  # one cycle is all `sync` ever runs: the flag only says so
@@ -68,8 +77,18 @@ def sync_cmd(
             )
         for name in connector or []:
             config.connector(name)
-        with open_store(config) as store, build_engine(config, store) as engine:
-            report = engine.run_cycle(dry_run=dry_run, force=force, only=connector or None)
+        url = database_url(config)
+        with open_store(config) as store, leader_lock(url) as lock:
+            if not dry_run:  # a dry run writes nothing: it needs no lead
+                poll = max(0.5, config.schedule.takeover_seconds / 2)
+
+                def waiting(holder: str | None) -> None:
+                    err.print(f"waiting for the lead: {esc(holder or lock.what)} holds it")
+
+                lock.acquire(wait=wait, poll_seconds=poll, waiting=waiting)
+            fence = None if dry_run else lock.check
+            with build_engine(config, store, fence=fence) as engine:
+                report = engine.run_cycle(dry_run=dry_run, force=force, only=connector or None)
         if as_json:
             print_json(cycle_json(report))
         else:
@@ -252,15 +271,41 @@ def conflicts_resolve(
 
 
 @app.command("run")
-def run_cmd() -> None:
-    """Run the sync daemon on the configured schedule until SIGTERM / SIGINT."""
-    from poam_sync.daemon import run_daemon
+def run_cmd(
+    interval: Annotated[
+        int | None,
+        typer.Option(
+            "--interval",
+            min=5,
+            help="Seconds between cycles (default: schedule.interval_seconds of the config).",
+            show_default=False,
+        ),
+    ] = None,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            metavar="HOST:PORT",
+            help="Serve /healthz, /readyz and /metrics there (e.g. 127.0.0.1:8080).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the sync daemon on the configured schedule until SIGTERM / SIGINT.
+
+    Several daemons may run on one database: one leads (syncs), the others stand by and take
+    over within schedule.takeover_seconds when it stops or dies."""
+    from poam_sync.daemon import run_daemon, start_failed
+    from poam_sync.health import parse_listen
 
     # A daemon reports every cycle (one summary line each), so it logs at info at least.
     configure(verbose=max(1, state.verbose))
-
-    def body() -> None:
+    try:
+        listen = parse_listen(http) if http is not None else None
         config = require_config()
-        run_daemon(config, database_url(config))
-
-    guarded(body)
+    except PoamSyncError as exc:  # one JSON line, like everything else the daemon says
+        raise typer.Exit(start_failed(exc)) from None
+    if interval is not None:
+        schedule = config.schedule.model_copy(update={"interval_seconds": interval})
+        config = config.model_copy(update={"schedule": schedule})
+    raise typer.Exit(run_daemon(config, database_url(config), http=listen))

@@ -1,9 +1,11 @@
 """The canonical store: POA&M items, their hash-chained change log, and the sync state.
 
 Open with :meth:`Store.open` (the schema is created or migrated on open); write inside
-``with store.begin() as tx:``. See docs/store.md for the tables and the hash chain.
+``with store.begin() as tx:``. See docs/store.md for the tables and the hash chain. One process
+at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations.md).
 """
 
+from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
     ChangeRow,
     ConflictRow,
@@ -23,6 +25,7 @@ __all__ = [
     "ConflictRow",
     "ImportOutcome",
     "IntentRow",
+    "LeaderLock",
     "LinkRow",
     "LogQuery",
     "ProblemKind",
@@ -31,4 +34,5 @@ __all__ = [
     "StoreTx",
     "StoredValue",
     "VerifyResult",
+    "leader_lock",
 ]

@@ -26,6 +26,8 @@ from poam_sync.errors import GuardTripped, PoamSyncError
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
+from poam_sync.sync.fence import Fence, FencedStop, fenced
+from poam_sync.sync.imports import rebind_stamps
 from poam_sync.sync.intake import describe, take_in
 from poam_sync.sync.plan import (
     AdoptRemote,
@@ -94,12 +96,14 @@ class Engine:
         policies: Mapping[str, FieldPolicy] | None = None,
         guards: Guards | None = None,
         clock_skew: timedelta = CLOCK_SKEW_MARGIN,
+        fence: Fence | None = None,
     ) -> None:
         self.store = store
         self.targets = {t.connector.name: t for t in targets}
         self.policies = dict(policies or {})
         self.guards = guards or Guards()
         self.clock_skew = clock_skew
+        self.fence = fence  # the leader lock's check (sync/fence.py): no writes once it is lost
         self._stop = threading.Event()
         self._intents: dict[str, dict[str, int]] = {}  # connector -> item uuid -> intent id
 
@@ -151,6 +155,8 @@ class Engine:
         with self.store.read() as tx:
             items = {i.uuid: i for i in tx.all_items()}
             states = [self._state(tx, name, pulled[name]) for name in active]
+            # Records stamped for an item imported here anew (new uuid): adopted, never made again
+            states = rebind_stamps(items, states)
             taken = {(i.system, i.poam_id) for i in items.values()}
             open_reads: dict[tuple[str, str], set[str]] = {}
             for p in tx.problems(kind="read"):
@@ -184,8 +190,14 @@ class Engine:
             return report
 
         # 3. Apply: imports, creates (batched), then each item on its own.
-        executor = Executor(self.store, connectors, self._intents, report, now=_now)
-        stopped = executor.run(the_plan, items, intake.pulled, self._stop, intake.reads)
+        writers, stop = connectors, self._stop
+        if self.fence is not None:  # asked now, before each item and each remote write
+            self.fence()
+            writers, stop = fenced(connectors, self.fence), FencedStop(self._stop, self.fence)
+        executor = Executor(self.store, writers, self._intents, report, now=_now)
+        stopped = executor.run(the_plan, items, intake.pulled, stop, intake.reads)
+        if self.fence is not None:
+            self.fence()
 
         # 4. Failures kept for a retry; then the watermarks, past everything handled.
         recorded, failed = record_failures(self.store, report.errors, by_item, intake.pulled)

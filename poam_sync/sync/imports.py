@@ -3,14 +3,29 @@
 A pulled record that is neither linked nor stamped for a known item is new to us. It becomes
 an item only when its connector allows imports (``import_new``) and its POA&M ID names no
 other item; otherwise it is skipped with a reason a person can read. Pure, like the planner.
+
+A record carrying *our* stamp for an item this store does not know was made by poam-sync for a
+store that is gone or older: an empty database in a new container, last week's backup, a store
+rebuilt from the POA&M file. Such a record is never imported as something new, and its item
+is never created again on any side:
+
+- when an item here has the stamp's system and POA&M ID but another uuid (the file was imported
+  again, which gives new uuids), :func:`rebind_stamps` points the record's stamp at that item,
+  so the planner adopts it (links it) wherever that item has no link yet;
+- otherwise the item is *restored* under the stamp's uuid, system and POA&M ID from the record,
+  whatever ``import_new`` says (it is ours, not new), and the other connectors' records with
+  the same stamp are adopted by its plan;
+- a second record with one stamp on one connector, or a stamped record for an item already
+  linked to another record there, is a duplicate: skipped and said, never linked.
 """
 
 from __future__ import annotations
 
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
-from poam_sync.connectors.base import RemoteRecord
+from poam_sync.connectors.base import RemoteRecord, Stamp
 from poam_sync.model import PoamItem
 from poam_sync.sync.actions import Action, ItemPlan, PlanFailure, SetBaseline
 from poam_sync.sync.state import ConnectorState, FieldPolicy
@@ -32,16 +47,25 @@ def find_imports(
     known_ids = {(c.name, link.remote_id) for c in connectors for link in c.links.values()}
     used = {(item.system, item.poam_id) for item in items.values()} | set(taken_ids)
     imports: dict[str, Import] = {}
+    first_stamped: dict[tuple[str, str], str] = {}  # (connector, stamped uuid) -> record key
     for c in connectors:
         for record in c.pulled.values():
             if (c.name, record.remote_id) in known_ids:
                 continue
-            if record.stamp is not None and record.stamp.item_uuid in items:
-                continue  # adopted in plan_item
+            stamp = record.stamp
+            if stamp is not None:
+                why = _stamped(c, record, stamp, first_stamped, items, imports, used)
+                if why is not None:
+                    skipped.append(why)
+                elif stamp.item_uuid not in items and stamp.item_uuid not in imports:
+                    new = restored_item(c, record, stamp)
+                    used.add((new.system, new.poam_id))
+                    imports[new.uuid] = (new, c, record)
+                continue
             if not c.allow_import:
                 skipped.append(f"{c.name} {record.key}: not linked, and imports are off for it")
                 continue
-            poam_id = record.stamp.poam_id if record.stamp else record.key
+            poam_id = record.key
             if (c.system, poam_id) in used:
                 skipped.append(
                     f"{c.name} {record.key}: POA&M ID {poam_id} already names another item; "
@@ -52,6 +76,62 @@ def find_imports(
             used.add((new.system, new.poam_id))
             imports[new.uuid] = (new, c, record)
     return list(imports.values()), skipped
+
+
+def _stamped(
+    c: ConnectorState,
+    record: RemoteRecord,
+    stamp: Stamp,
+    first: dict[tuple[str, str], str],
+    items: Mapping[str, PoamItem],
+    imports: Mapping[str, Import],
+    used: set[tuple[str, str]],
+) -> str | None:
+    """Why a record carrying our stamp is skipped (a duplicate), or None: it is adopted."""
+    seen = first.setdefault((c.name, stamp.item_uuid), record.key)
+    where = f"{c.name} {record.key}: carries our stamp for {stamp.poam_id}"
+    if seen != record.key:
+        return f"{where}, like {c.name} {seen}: a duplicate; close one of them by hand"
+    linked = c.links.get(stamp.item_uuid)
+    if linked is not None:
+        return (
+            f"{where}, which is linked to {c.name} {linked.remote_key} already: a duplicate; "
+            "close one of them by hand"
+        )
+    if stamp.item_uuid in items or stamp.item_uuid in imports:
+        return None  # adopted by that item's plan
+    if (stamp.system, stamp.poam_id) in used:
+        return (
+            f"{where}, but another item here has that POA&M ID and is linked to another "
+            f"{c.name} record: a duplicate; close one of them by hand"
+        )
+    return None
+
+
+def rebind_stamps(
+    items: Mapping[str, PoamItem], connectors: Sequence[ConnectorState]
+) -> list[ConnectorState]:
+    """``connectors`` with each record stamped for a uuid this store does not know, but for
+    the system and POA&M ID of an item here that has no link on that connector, re-stamped
+    for that item: the planner then adopts it instead of creating the item there again (pure).
+    """
+    by_id = {(i.system, i.poam_id): i.uuid for i in items.values()}
+    result: list[ConnectorState] = []
+    for c in connectors:
+        linked_ids = {link.remote_id for link in c.links.values()}
+        claimed: set[str] = set()
+        changed: dict[str, RemoteRecord] = {}
+        for remote_id, record in c.pulled.items():
+            stamp = record.stamp
+            if stamp is None or stamp.item_uuid in items or remote_id in linked_ids:
+                continue
+            target = by_id.get((stamp.system, stamp.poam_id))
+            if target is None or target in c.links or target in claimed:
+                continue  # nothing to match, or a duplicate (find_imports says so)
+            claimed.add(target)
+            changed[remote_id] = replace(record, stamp=replace(stamp, item_uuid=target))
+        result.append(replace(c, pulled={**c.pulled, **changed}) if changed else c)
+    return result
 
 
 PlanItem = Callable[[PoamItem, Sequence[ConnectorState], Mapping[str, FieldPolicy]], ItemPlan]
@@ -94,6 +174,18 @@ def plan_imports(
             )
         )
     return results, failed
+
+
+def restored_item(connector: ConnectorState, record: RemoteRecord, stamp: Stamp) -> PoamItem:
+    """The canonical item a record carrying our stamp was made from, rebuilt from the record
+    under the stamp's uuid, system and POA&M ID (pure)."""
+    skeleton = PoamItem(
+        poam_id=stamp.poam_id,
+        system=stamp.system,
+        uuid=stamp.item_uuid,
+        extra={f"{connector.name}_key": record.key},
+    )
+    return from_sync(skeleton, {k: v for k, v in record.fields.items() if v is not None})
 
 
 def imported_item(connector: ConnectorState, record: RemoteRecord, poam_id: str) -> PoamItem:
