@@ -42,6 +42,7 @@ def build_engine(config: Config, store: Store) -> Iterator[Engine]:
             targets,
             policies=policies(config),
             guards=Guards(config.guards.max_change_share, config.guards.min_items),
+            reconcile_every=config.sync.reconcile_every,
         )
     finally:
         for connector in connectors:

@@ -22,10 +22,18 @@ from typing import TYPE_CHECKING
 import structlog
 
 from poam_sync.connectors.base import Connector, RemoteRecord
-from poam_sync.errors import GuardTripped, PoamSyncError
+from poam_sync.errors import PoamSyncError
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
+from poam_sync.sync.guards import FORCE_HINT as FORCE_HINT
+from poam_sync.sync.guards import Guards as Guards
+from poam_sync.sync.guards import (
+    Tripped,
+    check_empty_side,
+    check_mass_change,
+    first_to_leave,
+)
 from poam_sync.sync.intake import describe, take_in
 from poam_sync.sync.plan import (
     AdoptRemote,
@@ -40,9 +48,10 @@ from poam_sync.sync.plan import (
     TakeRemote,
     plan,
 )
+from poam_sync.sync.reconcile import find_gone, list_ids
 from poam_sync.sync.results import CycleReport as CycleReport
 from poam_sync.sync.results import ItemError as ItemError
-from poam_sync.sync.results import Unreadable
+from poam_sync.sync.results import Unreadable, Vanished
 
 if TYPE_CHECKING:
     from poam_sync.config import Scope
@@ -53,6 +62,9 @@ log = structlog.get_logger(__name__)
 # the pull's start minus this margin when that is later (our clock may run ahead of the
 # remote's). Each connector adds its own overlap for its clock's granularity.
 CLOCK_SKEW_MARGIN = timedelta(minutes=2)
+# Every this many cycles each connector lists the ids of all its records (keys only) so that
+# linked records deleted remotely are found (see poam_sync.sync.reconcile).
+RECONCILE_EVERY = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +87,6 @@ class SyncTarget:
         return scope.include_closed or not item.status.is_closed
 
 
-@dataclass(frozen=True, slots=True)
-class Guards:
-    max_change_share: float = 0.5
-    min_items: int = 20
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,12 +100,15 @@ class Engine:
         policies: Mapping[str, FieldPolicy] | None = None,
         guards: Guards | None = None,
         clock_skew: timedelta = CLOCK_SKEW_MARGIN,
+        reconcile_every: int = RECONCILE_EVERY,
     ) -> None:
         self.store = store
         self.targets = {t.connector.name: t for t in targets}
         self.policies = dict(policies or {})
         self.guards = guards or Guards()
         self.clock_skew = clock_skew
+        self.reconcile_every = reconcile_every
+        self._cycles = 0
         self._stop = threading.Event()
         self._intents: dict[str, dict[str, int]] = {}  # connector -> item uuid -> intent id
 
@@ -110,8 +119,16 @@ class Engine:
     # -- the cycle ---------------------------------------------------------------------------
 
     def run_cycle(
-        self, *, dry_run: bool = False, force: bool = False, only: Iterable[str] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        only: Iterable[str] | None = None,
+        reconcile: bool | None = None,
     ) -> CycleReport:
+        """One cycle. ``force``: proceed although a guard trips; ``reconcile``: list every
+        connector's ids to find vanished links (True), or not (False), whatever the period
+        says (None: every ``reconcile_every`` cycles)."""
         cycle_id = _uuid.uuid4().hex[:12]
         report = CycleReport(cycle_id=cycle_id, dry_run=dry_run)
         names = [n for n in self.targets if only is None or n in set(only)]
@@ -167,10 +184,28 @@ class Engine:
         )
         report.errors += intake.errors
         states = [replace(s, pulled=intake.pulled[s.name]) for s in states]
-        self._check_empty_side(states, marks, force)
+        # 2b. The guards and the reconcile: a connector tripping a guard leaves the cycle.
+        due = reconcile if reconcile is not None else self._reconcile_due()
+        views = {n: frozenset(pulled[n]) for n in active if marks[n] is None}
+        if due:
+            listing = list_ids(connectors, active)
+            report.reconciled = {n: len(ids) for n, ids in listing.ids.items()}
+            for name, why in listing.failed.items():
+                report.errors.append(ItemError(name, name, f"reconcile: listing failed: {why}"))
+            views.update({n: ids | views.get(n, frozenset()) for n, ids in listing.ids.items()})
+        if not force:
+            states = self._leave_out(states, check_empty_side(states, views, self.guards), report)
+        if due:
+            states = self._vanished(states, views, connectors, items, report, dry_run)
         the_plan = self._plan(items, states, taken, intake.skip, report)
+        while not force:
+            tripped = check_mass_change(the_plan, states, self.guards)
+            if not tripped:
+                break
+            states = self._leave_out(states, first_to_leave(tripped), report)
+            the_plan = self._plan(items, states, taken, intake.skip, report, again=True)
+        active = [n for n in active if n not in report.guarded]
         report.plan = the_plan
-        self._check_mass_change(the_plan, states, force)
         if dry_run:
             self._count(the_plan, report)
             report.unreadable = [
@@ -180,15 +215,18 @@ class Engine:
                 for u, news in intake.reads.items()
                 for n in news
                 for p in n.report
+                if n.connector in active
             ]
             return report
 
         # 3. Apply: imports, creates (batched), then each item on its own.
         executor = Executor(self.store, connectors, self._intents, report, now=_now)
-        stopped = executor.run(the_plan, items, intake.pulled, self._stop, intake.reads)
+        kept = {n: intake.pulled[n] for n in active}
+        reads = {u: [n for n in news if n.connector in kept] for u, news in intake.reads.items()}
+        stopped = executor.run(the_plan, items, kept, self._stop, reads)
 
         # 4. Failures kept for a retry; then the watermarks, past everything handled.
-        recorded, failed = record_failures(self.store, report.errors, by_item, intake.pulled)
+        recorded, failed = record_failures(self.store, report.errors, by_item, kept)
         if not stopped:
             clear_recovered(self.store, retries, report.errors, recorded, active)
         report.stopped = stopped
@@ -214,11 +252,14 @@ class Engine:
         taken: set[tuple[str, str]],
         skip: set[str],
         report: CycleReport,
+        *,
+        again: bool = False,
     ) -> Plan:
         """The plan, without the items whose records could not be read or whose planning
-        failed (each reported: they are retried next cycle)."""
+        failed (each reported: they are retried next cycle; ``again``: a replanning, whose
+        failures were reported the first time)."""
         the_plan = plan(items, states, self.policies, taken_ids=taken)
-        for f in the_plan.failed:
+        for f in () if again else the_plan.failed:
             source = f.imported_from
             bound = log.bind(poam_id=f.poam_id, connector=source[0] if source else None)
             bound.error("sync.plan_failed", error=describe(f.error), exc_info=f.error)
@@ -272,36 +313,80 @@ class Engine:
             system=target.system,
         )
 
-    def _check_empty_side(
-        self, states: Sequence[ConnectorState], marks: Mapping[str, datetime | None], force: bool
-    ) -> None:
-        for s in states:
-            linked = sum(1 for link in s.links.values() if not link.broken)
-            if marks.get(s.name) is None and linked and not s.pulled and not force:
-                raise GuardTripped(
-                    f"{s.name} returned no records at all, but {linked} item(s) are linked to it; "
-                    "refusing to treat them as gone",
-                    connector=s.name,
-                )
+    def _reconcile_due(self) -> bool:
+        """Every ``reconcile_every`` cycles of this engine (0: only when asked)."""
+        self._cycles += 1
+        return self.reconcile_every > 0 and self._cycles % self.reconcile_every == 0
 
-    def _check_mass_change(
-        self, the_plan: Plan, states: Sequence[ConnectorState], force: bool
-    ) -> None:
-        linked = {u for s in states for u in s.links}
-        if force or len(linked) < self.guards.min_items:
-            return
-        touched = {
-            p.item_uuid
-            for p in the_plan.items
-            if p.item_uuid in linked
-            and any(isinstance(a, PushField | TakeRemote) for a in p.actions)
-        }
-        share = len(touched) / len(linked)
-        if share > self.guards.max_change_share:
-            raise GuardTripped(
-                f"this cycle would change {len(touched)} of {len(linked)} linked items "
-                f"({share:.0%}, more than the {self.guards.max_change_share:.0%} allowed)"
+    def _leave_out(
+        self, states: Sequence[ConnectorState], tripped: Sequence[Tripped], report: CycleReport
+    ) -> list[ConnectorState]:
+        """The states without the connectors a guard tripped for (each reported, and logged)."""
+        for t in tripped:
+            report.guarded[t.connector] = f"{t.message}; {FORCE_HINT}"
+            log.warning(
+                "sync.guard_tripped",
+                cycle_id=report.cycle_id,
+                connector=t.connector,
+                guard=t.guard,
+                error=t.message,
             )
+        out = {t.connector for t in tripped}
+        return [s for s in states if s.name not in out]
+
+    def _vanished(
+        self,
+        states: Sequence[ConnectorState],
+        views: Mapping[str, frozenset[str]],
+        connectors: Mapping[str, Connector],
+        items: Mapping[str, PoamItem],
+        report: CycleReport,
+        dry_run: bool,
+    ) -> list[ConnectorState]:
+        """Linked records the remote says are gone: their links broken (in the store unless
+        a dry run) and reported, and the states planned with them broken."""
+        out: list[ConnectorState] = []
+        for s in states:
+            view = views.get(s.name)
+            gone = find_gone(connectors[s.name], s, view) if view is not None else []
+            if not gone:
+                out.append(s)
+                continue
+            links = dict(s.links)
+            for g in gone:
+                item = items.get(g.item_uuid)
+                poam_id = item.poam_id if item is not None else g.item_uuid
+                message = (
+                    f"the {g.connector} record {g.remote_key} linked to {poam_id} is gone "
+                    f"(the reconcile did not find it, and reading it says: {g.reason})"
+                )
+                hint = (
+                    f"find out why {g.remote_key} was removed from {g.connector}; the item stays "
+                    f"here and is not re-created: restore the record there, or close the item "
+                    "here if the weakness is gone"
+                )
+                if not dry_run:
+                    with self.store.begin() as tx:
+                        tx.mark_link_broken(g.item_uuid, g.connector, message)
+                        tx.report_problem(
+                            item_uuid=g.item_uuid,
+                            connector=g.connector,
+                            field=None,
+                            code="broken_link",
+                            message=message,
+                            hint=hint,
+                        )
+                links[g.item_uuid] = replace(links[g.item_uuid], broken=True)
+                report.vanished.append(Vanished(poam_id, g.connector, g.remote_key, message, hint))
+                log.warning(
+                    "sync.link_vanished",
+                    cycle_id=report.cycle_id,
+                    connector=g.connector,
+                    poam_id=poam_id,
+                    remote_key=g.remote_key,
+                )
+            out.append(replace(s, links=links))
+        return out
 
     @staticmethod
     def _count(the_plan: Plan, report: CycleReport) -> None:

@@ -544,7 +544,11 @@ def _unlinked(
     if broken is not None:
         # The linked record vanished: said every cycle, never silently re-created.
         d.actions.append(
-            LinkBroken(c.name, f"the {c.name} record linked to {item.poam_id} is gone")
+            LinkBroken(
+                c.name,
+                f"the {c.name} record {broken.remote_key} linked to {item.poam_id} is gone; "
+                "the item stays here and is not re-created",
+            )
         )
         return
     ours = d.index.stamped.get(c.name, {}).get(item.uuid)
