@@ -65,6 +65,7 @@ CLOCK_SKEW_MARGIN = timedelta(minutes=2)
 # Every this many cycles each connector lists the ids of all its records (keys only) so that
 # linked records deleted remotely are found (see poam_sync.sync.reconcile).
 RECONCILE_EVERY = 12
+BLOCKED = "transition_blocked"  # a connector's refusal of a status it cannot reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,8 @@ class Engine:
             items = {i.uuid: i for i in tx.all_items()}
             states = [self._state(tx, name, pulled[name]) for name in active]
             taken = {(i.system, i.poam_id) for i in items.values()}
+            blocked = _blocked(tx)
+            states = [replace(s, blocked=blocked.get(s.name, frozenset())) for s in states]
             open_reads: dict[tuple[str, str], set[str]] = {}
             for p in tx.problems(kind="read"):
                 if p.item_uuid is not None and p.field is not None:
@@ -402,6 +405,22 @@ class Engine:
             elif isinstance(action, AdoptRemote):
                 report.adopted += 1
         report.imported = sum(1 for p in the_plan.items if p.new_item is not None)
+
+
+def _blocked(tx: StoreTx) -> dict[str, frozenset[tuple[str, str]]]:
+    """Per connector, the (item uuid, field) pushes it refused (``transition_blocked``) with no
+    canonical change to the field since: the refusal's ``last_seen`` is when that value was
+    last pushed, and any change-log row of the field after it is a new value worth trying."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for p in tx.problems(kind="write"):
+        if p.code != BLOCKED or p.item_uuid is None or p.field is None:
+            continue
+        changed = any(
+            row.field == p.field and row.at > p.last_seen for row in tx.log(item_uuid=p.item_uuid)
+        )
+        if not changed:
+            found.setdefault(p.connector, set()).add((p.item_uuid, p.field))
+    return {name: frozenset(keys) for name, keys in found.items()}
 
 
 def _describe(exc: Exception) -> str:

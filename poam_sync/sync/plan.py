@@ -107,6 +107,11 @@ def _actor(record: RemoteRecord | None, name: str) -> str:
     )
 
 
+def _owner_name(owner: str | None) -> str:
+    """Who an authority policy names: the POA&M office (``local``) or a connector."""
+    return "the POA&M office" if owner in (None, "local") else owner
+
+
 def _changed_at(record: RemoteRecord, name: str) -> datetime:
     return record.change_of(name).at or record.updated_at
 
@@ -461,13 +466,19 @@ def _outgoing(
             continue  # all three agree (the common case: an agreed value projects to itself)
         want = project(name, value)
         if want != r_val:
+            if c.blocked and (d.item_uuid, name) in c.blocked:
+                # This connector refused this very value (a blocked transition, reported
+                # then): not pushed again until the canonical value changes.
+                continue
             remote_moved = b_val is not _MISSING and r_val != b_val
             why = f"{name} is {_show(want)} here"
             if remote_moved:
                 # The remote moved too, and the policy keeps ours: overriding it is said.
-                why += (
-                    f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but policy "
-                    f"{d.policy(name).mode} keeps ours"
+                policy = d.policy(name)
+                why += f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but " + (
+                    f"the field is owned by {_owner_name(policy.owner)}: put back"
+                    if policy.mode == "authority" and policy.owner != c.name
+                    else f"policy {policy.mode} keeps ours"
                 )
             else:
                 # Only we moved (here, or in another connector this cycle): push it.

@@ -239,3 +239,36 @@ def test_watermarks_move_forward_even_when_only_old_records_come_back(world: Wor
         for name in ("jira", "servicenow"):
             mark = tx.watermark(name)
             assert mark is not None and mark >= before_second - engine.clock_skew, name
+
+
+def test_a_blocked_status_change_is_reported_once_and_not_retried_until_the_value_changes(
+    world: World,
+) -> None:
+    item = poam(1)
+    world.add(item)
+    world.engine().run_cycle()
+    key = world.jira_key(item)
+    world.jira.sim.block_status("Done")
+    world.add(with_fields(world.store.item("acme", "V-1"), {"status": "completed"}))
+    blocked = world.engine().run_cycle()
+    assert blocked.problems == 1  # Jira refused; ServiceNow took it
+    with world.store.read() as tx:
+        (problem,) = [p for p in tx.problems() if p.code == "transition_blocked"]
+    assert problem.connector == "jira" and problem.field == "status"
+    # another process, later: the same value is not pushed to Jira again, other fields are
+    tried = transitions_posted(world)
+    world.add(with_fields(world.store.item("acme", "V-1"), {"title": "Still synced"}))
+    again = world.engine().run_cycle()
+    assert again.problems == 0 and again.updated_remote.get("jira") == 1
+    assert world.jira.sim.issue(key)["fields"]["summary"] == "Still synced"
+    assert transitions_posted(world) == tried
+    # a new canonical value is worth trying again
+    world.add(with_fields(world.store.item("acme", "V-1"), {"status": "remediating"}))
+    moved = world.engine().run_cycle()
+    assert moved.updated_remote.get("jira") == 1
+    assert world.jira.sim.issue(key)["fields"]["status"]["name"] != "Done"
+
+
+def transitions_posted(world: World) -> int:
+    calls = world.jira.sim.control.calls
+    return sum(n for name, n in calls.items() if name.startswith("POST") and "transitions" in name)
