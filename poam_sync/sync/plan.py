@@ -57,7 +57,7 @@ from poam_sync.sync.actions import (
 )
 from poam_sync.sync.imports import find_imports, plan_imports
 from poam_sync.sync.state import ConnectorState, FieldPolicy, LinkInfo, OpenConflict
-from poam_sync.sync.values import from_sync, to_sync
+from poam_sync.sync.values import display_name, from_sync, to_sync
 
 __all__ = [  # inputs and actions re-exported: callers take the whole vocabulary from here
     "NOTES_BASELINE",
@@ -379,6 +379,7 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
         if len({repr(o.value) for o in offers}) == 1:
             # One connector changed the field, or several changed it to the same value.
             offer = offers[0]
+            shown = _whole_owner(name, offer) if name == "owner" else (None, "")
             d.actions.append(
                 TakeRemote(
                     offer.connector,
@@ -389,7 +390,8 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
                     f"{name} changed in {offer.connector} ({offer.record.key}) from "
                     f"{_show(local.get(name))} to {_show(offer.value)}"
                     f"{_actor(offer.record, name)}; "
-                    "unchanged here",
+                    f"unchanged here{shown[1]}",
+                    display_name=shown[0],
                 )
             )
             new_local[name] = offer.value
@@ -433,6 +435,17 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
                 )
             )
     return new_local
+
+
+def _whole_owner(name: str, offer: _Incoming) -> tuple[str | None, str]:
+    """A new owner from a remote is a whole person: the remote's display name for them and
+    no organization. Returns the name, and what the change log says about it."""
+    email = offer.value if isinstance(offer.value, str) else None
+    if email is None:
+        return None, ""
+    shown = display_name(offer.record.people, email)
+    named = f"name {shown!r} from {offer.connector}" if shown else "no name"
+    return shown, f"; the new owner is one person: {named}, organization unknown (cleared)"
 
 
 # -- step 3: make every linked connector agree with the new canonical values -------------------

@@ -353,3 +353,16 @@ def test_a_value_the_connector_refused_is_not_pushed_again_but_other_fields_are(
     assert [(a.connector, a.field) for a in pushed.actions if isinstance(a, PushField)] == [
         ("servicenow", "status")
     ]
+
+
+def test_a_new_owner_from_a_remote_is_one_person_with_its_name_and_no_organization() -> None:
+    changed = replace(
+        record(owner="carol@example.com"), people={"Carol@Example.com": "Carol Danvers"}
+    )
+    p = plan_item(item(), [connector(pulled=[changed])], {})
+    (take,) = [a for a in p.actions if isinstance(a, TakeRemote)]
+    assert (take.new, take.display_name) == ("carol@example.com", "Carol Danvers")
+    assert "name 'Carol Danvers' from jira, organization unknown (cleared)" in take.why
+    unnamed = plan_item(item(), [connector(pulled=[record(owner="dan@example.com")])], {})
+    (take,) = [a for a in unnamed.actions if isinstance(a, TakeRemote)]
+    assert take.display_name is None and "no name, organization unknown" in take.why
