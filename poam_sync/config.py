@@ -63,6 +63,12 @@ class GuardConfig(_Frozen):
     )  # below this many linked items the share is not checked
 
 
+class SyncConfig(_Frozen):
+    # every this many cycles of one process, each connector lists the ids of all its records to
+    # find linked records deleted remotely (0: only on `sync --reconcile`)
+    reconcile_every: int = Field(default=12, ge=0)
+
+
 class ScheduleConfig(_Frozen):
     interval_seconds: int = Field(default=300, ge=5)
     # no effect since the daemon runs its cycles itself (docs/operations.md); kept valid
@@ -91,6 +97,7 @@ class Config(_Frozen):
     connectors: tuple[ConnectorConfig, ...] = ()
     policy: PolicyConfig = PolicyConfig()
     guards: GuardConfig = GuardConfig()
+    sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     source: Path | None = None
 

@@ -52,6 +52,14 @@ def sync_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Proceed although a guard tripped.")
     ] = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Also list every connector's record ids (keys only) to find linked records "
+            "deleted remotely (the daemon does it every `sync.reconcile_every` cycles).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The cycle's result as JSON.")] = False,
     wait: Annotated[
         bool,
@@ -88,7 +96,12 @@ def sync_cmd(
                 lock.acquire(wait=wait, poll_seconds=poll, waiting=waiting)
             fence = None if dry_run else lock.check
             with build_engine(config, store, fence=fence) as engine:
-                report = engine.run_cycle(dry_run=dry_run, force=force, only=connector or None)
+                report = engine.run_cycle(
+                    dry_run=dry_run,
+                    force=force,
+                    only=connector or None,
+                    reconcile=True if reconcile else None,
+                )
         if as_json:
             print_json(cycle_json(report))
         else:
@@ -134,17 +147,24 @@ def print_cycle(report: CycleReport) -> None:
         f"updated remote {pushed}; updated here {report.updated_local}; imported "
         f"{report.imported}; adopted {report.adopted}; conflicts {report.conflicts}; "
         f"problems {report.problems}; unreadable {len(report.unreadable)}; "
-        f"errors {len(report.errors)}"
+        f"errors {len(report.shown_errors())}"
     )
     for name, why in report.failed_connectors.items():
         err.print(f"  [red]connector {name} skipped this cycle[/]: {esc(why)}")
+    for name, why in report.guarded.items():
+        err.print(f"  [red]guard: connector {name} left out of this cycle[/]: {esc(why)}")
+    if report.reconciled:
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(report.reconciled.items()))
+        err.print(f"  reconcile: listed {listed}; {len(report.vanished)} linked record(s) gone")
+    for v in report.vanished:
+        err.print(f"  [yellow]gone[/] {esc(v.message)}\n    [dim]fix:[/] {esc(v.hint)}")
     for u in report.unreadable:
         err.print(
             f"  [yellow]unreadable[/] {esc(u.poam_id)} {esc(u.field)} in {u.connector} "
             f"{esc(u.remote_key)}: {esc(u.message)}"
             + (f"\n    [dim]fix:[/] {esc(u.hint)}" if u.hint else "")
         )
-    for e in report.errors:
+    for e in report.shown_errors():
         where = f"{e.connector or 'store'}" + (f" {e.remote_key}" if e.remote_key else "")
         err.print(f"  [red]error[/] {esc(e.poam_id)} ({esc(where)}): {esc(e.message)}")
 

@@ -29,6 +29,8 @@ class TakeRemote:
     new: SyncValue
     actor: str | None
     why: str
+    #: for the owner: the new owner's display name as the remote shows it (None: not shown)
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

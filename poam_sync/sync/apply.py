@@ -490,7 +490,8 @@ class Executor:
                 notes[a.connector].append(a.note)
         for source in sorted(set(by_source) | set(notes)):
             takes = by_source.get(source, [])
-            updated = from_sync(current, {a.field: a.new for a in takes})
+            names = {str(a.new): a.display_name for a in takes if a.display_name}
+            updated = from_sync(current, {a.field: a.new for a in takes}, names=names)
             due = next((a for a in takes if a.field == "due_date"), None)
             extension = (
                 due_date_extension(

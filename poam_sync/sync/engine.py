@@ -22,11 +22,19 @@ from typing import TYPE_CHECKING
 import structlog
 
 from poam_sync.connectors.base import Connector, RemoteRecord
-from poam_sync.errors import GuardTripped, PoamSyncError
+from poam_sync.errors import PoamSyncError
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
 from poam_sync.sync.fence import Fence, FencedStop, fenced
+from poam_sync.sync.guards import FORCE_HINT as FORCE_HINT
+from poam_sync.sync.guards import Guards as Guards
+from poam_sync.sync.guards import (
+    Tripped,
+    check_empty_side,
+    check_mass_change,
+    first_to_leave,
+)
 from poam_sync.sync.imports import rebind_stamps
 from poam_sync.sync.intake import describe, take_in
 from poam_sync.sync.plan import (
@@ -42,9 +50,10 @@ from poam_sync.sync.plan import (
     TakeRemote,
     plan,
 )
+from poam_sync.sync.reconcile import find_gone, list_ids
 from poam_sync.sync.results import CycleReport as CycleReport
 from poam_sync.sync.results import ItemError as ItemError
-from poam_sync.sync.results import Unreadable
+from poam_sync.sync.results import Unreadable, Vanished
 
 if TYPE_CHECKING:
     from poam_sync.config import Scope
@@ -55,6 +64,10 @@ log = structlog.get_logger(__name__)
 # the pull's start minus this margin when that is later (our clock may run ahead of the
 # remote's). Each connector adds its own overlap for its clock's granularity.
 CLOCK_SKEW_MARGIN = timedelta(minutes=2)
+# Every this many cycles each connector lists the ids of all its records (keys only) so that
+# linked records deleted remotely are found (see poam_sync.sync.reconcile).
+RECONCILE_EVERY = 12
+BLOCKED = "transition_blocked"  # a connector's refusal of a status it cannot reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +90,6 @@ class SyncTarget:
         return scope.include_closed or not item.status.is_closed
 
 
-@dataclass(frozen=True, slots=True)
-class Guards:
-    max_change_share: float = 0.5
-    min_items: int = 20
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -97,6 +104,7 @@ class Engine:
         guards: Guards | None = None,
         clock_skew: timedelta = CLOCK_SKEW_MARGIN,
         fence: Fence | None = None,
+        reconcile_every: int = RECONCILE_EVERY,
     ) -> None:
         self.store = store
         self.targets = {t.connector.name: t for t in targets}
@@ -104,6 +112,8 @@ class Engine:
         self.guards = guards or Guards()
         self.clock_skew = clock_skew
         self.fence = fence  # the leader lock's check (sync/fence.py): no writes once it is lost
+        self.reconcile_every = reconcile_every
+        self._cycles = 0
         self._stop = threading.Event()
         self._intents: dict[str, dict[str, int]] = {}  # connector -> item uuid -> intent id
 
@@ -114,8 +124,16 @@ class Engine:
     # -- the cycle ---------------------------------------------------------------------------
 
     def run_cycle(
-        self, *, dry_run: bool = False, force: bool = False, only: Iterable[str] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        only: Iterable[str] | None = None,
+        reconcile: bool | None = None,
     ) -> CycleReport:
+        """One cycle. ``force``: proceed although a guard trips; ``reconcile``: list every
+        connector's ids to find vanished links (True), or not (False), whatever the period
+        says (None: every ``reconcile_every`` cycles)."""
         cycle_id = _uuid.uuid4().hex[:12]
         report = CycleReport(cycle_id=cycle_id, dry_run=dry_run)
         names = [n for n in self.targets if only is None or n in set(only)]
@@ -158,6 +176,8 @@ class Engine:
             # Records stamped for an item imported here anew (new uuid): adopted, never made again
             states = rebind_stamps(items, states)
             taken = {(i.system, i.poam_id) for i in items.values()}
+            blocked = _blocked(tx)
+            states = [replace(s, blocked=blocked.get(s.name, frozenset())) for s in states]
             open_reads: dict[tuple[str, str], set[str]] = {}
             for p in tx.problems(kind="read"):
                 if p.item_uuid is not None and p.field is not None:
@@ -173,10 +193,28 @@ class Engine:
         )
         report.errors += intake.errors
         states = [replace(s, pulled=intake.pulled[s.name]) for s in states]
-        self._check_empty_side(states, marks, force)
+        # 2b. The guards and the reconcile: a connector tripping a guard leaves the cycle.
+        due = reconcile if reconcile is not None else self._reconcile_due()
+        views = {n: frozenset(pulled[n]) for n in active if marks[n] is None}
+        if due:
+            listing = list_ids(connectors, active)
+            report.reconciled = {n: len(ids) for n, ids in listing.ids.items()}
+            for name, why in listing.failed.items():
+                report.errors.append(ItemError(name, name, f"reconcile: listing failed: {why}"))
+            views.update({n: ids | views.get(n, frozenset()) for n, ids in listing.ids.items()})
+        if not force:
+            states = self._leave_out(states, check_empty_side(states, views, self.guards), report)
+        if due:
+            states = self._vanished(states, views, connectors, items, report, dry_run)
         the_plan = self._plan(items, states, taken, intake.skip, report)
+        while not force:
+            tripped = check_mass_change(the_plan, states, self.guards)
+            if not tripped:
+                break
+            states = self._leave_out(states, first_to_leave(tripped), report)
+            the_plan = self._plan(items, states, taken, intake.skip, report, again=True)
+        active = [n for n in active if n not in report.guarded]
         report.plan = the_plan
-        self._check_mass_change(the_plan, states, force)
         if dry_run:
             self._count(the_plan, report)
             report.unreadable = [
@@ -186,21 +224,24 @@ class Engine:
                 for u, news in intake.reads.items()
                 for n in news
                 for p in n.report
+                if n.connector in active
             ]
             return report
 
         # 3. Apply: imports, creates (batched), then each item on its own.
+        kept = {n: intake.pulled[n] for n in active}
+        reads = {u: [n for n in news if n.connector in kept] for u, news in intake.reads.items()}
         writers, stop = connectors, self._stop
         if self.fence is not None:  # asked now, before each item and each remote write
             self.fence()
             writers, stop = fenced(connectors, self.fence), FencedStop(self._stop, self.fence)
         executor = Executor(self.store, writers, self._intents, report, now=_now)
-        stopped = executor.run(the_plan, items, intake.pulled, stop, intake.reads)
+        stopped = executor.run(the_plan, items, kept, stop, reads)
         if self.fence is not None:
             self.fence()
 
         # 4. Failures kept for a retry; then the watermarks, past everything handled.
-        recorded, failed = record_failures(self.store, report.errors, by_item, intake.pulled)
+        recorded, failed = record_failures(self.store, report.errors, by_item, kept)
         if not stopped:
             clear_recovered(self.store, retries, report.errors, recorded, active)
         report.stopped = stopped
@@ -226,11 +267,14 @@ class Engine:
         taken: set[tuple[str, str]],
         skip: set[str],
         report: CycleReport,
+        *,
+        again: bool = False,
     ) -> Plan:
         """The plan, without the items whose records could not be read or whose planning
-        failed (each reported: they are retried next cycle)."""
+        failed (each reported: they are retried next cycle; ``again``: a replanning, whose
+        failures were reported the first time)."""
         the_plan = plan(items, states, self.policies, taken_ids=taken)
-        for f in the_plan.failed:
+        for f in () if again else the_plan.failed:
             source = f.imported_from
             bound = log.bind(poam_id=f.poam_id, connector=source[0] if source else None)
             bound.error("sync.plan_failed", error=describe(f.error), exc_info=f.error)
@@ -284,36 +328,80 @@ class Engine:
             system=target.system,
         )
 
-    def _check_empty_side(
-        self, states: Sequence[ConnectorState], marks: Mapping[str, datetime | None], force: bool
-    ) -> None:
-        for s in states:
-            linked = sum(1 for link in s.links.values() if not link.broken)
-            if marks.get(s.name) is None and linked and not s.pulled and not force:
-                raise GuardTripped(
-                    f"{s.name} returned no records at all, but {linked} item(s) are linked to it; "
-                    "refusing to treat them as gone",
-                    connector=s.name,
-                )
+    def _reconcile_due(self) -> bool:
+        """Every ``reconcile_every`` cycles of this engine (0: only when asked)."""
+        self._cycles += 1
+        return self.reconcile_every > 0 and self._cycles % self.reconcile_every == 0
 
-    def _check_mass_change(
-        self, the_plan: Plan, states: Sequence[ConnectorState], force: bool
-    ) -> None:
-        linked = {u for s in states for u in s.links}
-        if force or len(linked) < self.guards.min_items:
-            return
-        touched = {
-            p.item_uuid
-            for p in the_plan.items
-            if p.item_uuid in linked
-            and any(isinstance(a, PushField | TakeRemote) for a in p.actions)
-        }
-        share = len(touched) / len(linked)
-        if share > self.guards.max_change_share:
-            raise GuardTripped(
-                f"this cycle would change {len(touched)} of {len(linked)} linked items "
-                f"({share:.0%}, more than the {self.guards.max_change_share:.0%} allowed)"
+    def _leave_out(
+        self, states: Sequence[ConnectorState], tripped: Sequence[Tripped], report: CycleReport
+    ) -> list[ConnectorState]:
+        """The states without the connectors a guard tripped for (each reported, and logged)."""
+        for t in tripped:
+            report.guarded[t.connector] = f"{t.message}; {FORCE_HINT}"
+            log.warning(
+                "sync.guard_tripped",
+                cycle_id=report.cycle_id,
+                connector=t.connector,
+                guard=t.guard,
+                error=t.message,
             )
+        out = {t.connector for t in tripped}
+        return [s for s in states if s.name not in out]
+
+    def _vanished(
+        self,
+        states: Sequence[ConnectorState],
+        views: Mapping[str, frozenset[str]],
+        connectors: Mapping[str, Connector],
+        items: Mapping[str, PoamItem],
+        report: CycleReport,
+        dry_run: bool,
+    ) -> list[ConnectorState]:
+        """Linked records the remote says are gone: their links broken (in the store unless
+        a dry run) and reported, and the states planned with them broken."""
+        out: list[ConnectorState] = []
+        for s in states:
+            view = views.get(s.name)
+            gone = find_gone(connectors[s.name], s, view) if view is not None else []
+            if not gone:
+                out.append(s)
+                continue
+            links = dict(s.links)
+            for g in gone:
+                item = items.get(g.item_uuid)
+                poam_id = item.poam_id if item is not None else g.item_uuid
+                message = (
+                    f"the {g.connector} record {g.remote_key} linked to {poam_id} is gone "
+                    f"(the reconcile did not find it, and reading it says: {g.reason})"
+                )
+                hint = (
+                    f"find out why {g.remote_key} was removed from {g.connector}; the item stays "
+                    f"here and is not re-created: restore the record there, or close the item "
+                    "here if the weakness is gone"
+                )
+                if not dry_run:
+                    with self.store.begin() as tx:
+                        tx.mark_link_broken(g.item_uuid, g.connector, message)
+                        tx.report_problem(
+                            item_uuid=g.item_uuid,
+                            connector=g.connector,
+                            field=None,
+                            code="broken_link",
+                            message=message,
+                            hint=hint,
+                        )
+                links[g.item_uuid] = replace(links[g.item_uuid], broken=True)
+                report.vanished.append(Vanished(poam_id, g.connector, g.remote_key, message, hint))
+                log.warning(
+                    "sync.link_vanished",
+                    cycle_id=report.cycle_id,
+                    connector=g.connector,
+                    poam_id=poam_id,
+                    remote_key=g.remote_key,
+                )
+            out.append(replace(s, links=links))
+        return out
 
     @staticmethod
     def _count(the_plan: Plan, report: CycleReport) -> None:
@@ -329,6 +417,22 @@ class Engine:
             elif isinstance(action, AdoptRemote):
                 report.adopted += 1
         report.imported = sum(1 for p in the_plan.items if p.new_item is not None)
+
+
+def _blocked(tx: StoreTx) -> dict[str, frozenset[tuple[str, str]]]:
+    """Per connector, the (item uuid, field) pushes it refused (``transition_blocked``) with no
+    canonical change to the field since: the refusal's ``last_seen`` is when that value was
+    last pushed, and any change-log row of the field after it is a new value worth trying."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for p in tx.problems(kind="write"):
+        if p.code != BLOCKED or p.item_uuid is None or p.field is None:
+            continue
+        changed = any(
+            row.field == p.field and row.at > p.last_seen for row in tx.log(item_uuid=p.item_uuid)
+        )
+        if not changed:
+            found.setdefault(p.connector, set()).add((p.item_uuid, p.field))
+    return {name: frozenset(keys) for name, keys in found.items()}
 
 
 def _describe(exc: Exception) -> str:

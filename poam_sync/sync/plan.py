@@ -57,7 +57,7 @@ from poam_sync.sync.actions import (
 )
 from poam_sync.sync.imports import find_imports, plan_imports
 from poam_sync.sync.state import ConnectorState, FieldPolicy, LinkInfo, OpenConflict
-from poam_sync.sync.values import from_sync, to_sync
+from poam_sync.sync.values import display_name, from_sync, to_sync
 
 __all__ = [  # inputs and actions re-exported: callers take the whole vocabulary from here
     "NOTES_BASELINE",
@@ -105,6 +105,11 @@ def _actor(record: RemoteRecord | None, name: str) -> str:
     return f" by {change.actor}" + (
         "" if change.source == "history" else " (last to edit the record)"
     )
+
+
+def _owner_name(owner: str | None) -> str:
+    """Who an authority policy names: the POA&M office (``local``) or a connector."""
+    return "the POA&M office" if owner in (None, "local") else owner
 
 
 def _changed_at(record: RemoteRecord, name: str) -> datetime:
@@ -374,6 +379,7 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
         if len({repr(o.value) for o in offers}) == 1:
             # One connector changed the field, or several changed it to the same value.
             offer = offers[0]
+            shown = _whole_owner(name, offer) if name == "owner" else (None, "")
             d.actions.append(
                 TakeRemote(
                     offer.connector,
@@ -384,7 +390,8 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
                     f"{name} changed in {offer.connector} ({offer.record.key}) from "
                     f"{_show(local.get(name))} to {_show(offer.value)}"
                     f"{_actor(offer.record, name)}; "
-                    "unchanged here",
+                    f"unchanged here{shown[1]}",
+                    display_name=shown[0],
                 )
             )
             new_local[name] = offer.value
@@ -430,6 +437,17 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
     return new_local
 
 
+def _whole_owner(name: str, offer: _Incoming) -> tuple[str | None, str]:
+    """A new owner from a remote is a whole person: the remote's display name for them and
+    no organization. Returns the name, and what the change log says about it."""
+    email = offer.value if isinstance(offer.value, str) else None
+    if email is None:
+        return None, ""
+    shown = display_name(offer.record.people, email)
+    named = f"name {shown!r} from {offer.connector}" if shown else "no name"
+    return shown, f"; the new owner is one person: {named}, organization unknown (cleared)"
+
+
 # -- step 3: make every linked connector agree with the new canonical values -------------------
 
 
@@ -461,13 +479,19 @@ def _outgoing(
             continue  # all three agree (the common case: an agreed value projects to itself)
         want = project(name, value)
         if want != r_val:
+            if c.blocked and (d.item_uuid, name) in c.blocked:
+                # This connector refused this very value (a blocked transition, reported
+                # then): not pushed again until the canonical value changes.
+                continue
             remote_moved = b_val is not _MISSING and r_val != b_val
             why = f"{name} is {_show(want)} here"
             if remote_moved:
                 # The remote moved too, and the policy keeps ours: overriding it is said.
-                why += (
-                    f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but policy "
-                    f"{d.policy(name).mode} keeps ours"
+                policy = d.policy(name)
+                why += f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but " + (
+                    f"the field is owned by {_owner_name(policy.owner)}: put back"
+                    if policy.mode == "authority" and policy.owner != c.name
+                    else f"policy {policy.mode} keeps ours"
                 )
             else:
                 # Only we moved (here, or in another connector this cycle): push it.
@@ -544,7 +568,11 @@ def _unlinked(
     if broken is not None:
         # The linked record vanished: said every cycle, never silently re-created.
         d.actions.append(
-            LinkBroken(c.name, f"the {c.name} record linked to {item.poam_id} is gone")
+            LinkBroken(
+                c.name,
+                f"the {c.name} record {broken.remote_key} linked to {item.poam_id} is gone; "
+                "the item stays here and is not re-created",
+            )
         )
         return
     ours = d.index.stamped.get(c.name, {}).get(item.uuid)

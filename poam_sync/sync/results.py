@@ -60,6 +60,25 @@ class UnreadableJson(TypedDict):
     hint: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Vanished:
+    """A linked record the remote says is gone (found by the reconcile): its link is broken."""
+
+    poam_id: str
+    connector: str
+    remote_key: str
+    message: str
+    hint: str
+
+
+class VanishedJson(TypedDict):
+    poam_id: str
+    connector: str
+    remote_key: str
+    message: str
+    hint: str
+
+
 class CycleSummary(TypedDict):
     """:meth:`CycleReport.summary`: the cycle's log line, and ``sync --json``."""
 
@@ -76,6 +95,9 @@ class CycleSummary(TypedDict):
     unreadable: list[UnreadableJson]
     errors: list[ItemErrorJson]
     failed_connectors: dict[str, str]
+    guarded: dict[str, str]
+    reconciled: dict[str, int]
+    vanished: list[VanishedJson]
 
 
 @dataclass
@@ -95,11 +117,35 @@ class CycleReport:
     unreadable: list[Unreadable] = field(default_factory=list)
     errors: list[ItemError] = field(default_factory=list)
     failed_connectors: dict[str, str] = field(default_factory=dict)
+    #: connectors a guard left out of this cycle, with what tripped (``--force`` proceeds)
+    guarded: dict[str, str] = field(default_factory=dict)
+    #: connectors whose ids were listed by the reconcile this cycle, with how many
+    reconciled: dict[str, int] = field(default_factory=dict)
+    #: linked records the reconcile found gone this cycle (their links are now broken)
+    vanished: list[Vanished] = field(default_factory=list)
     stopped: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.failed_connectors
+        return not self.errors and not self.failed_connectors and not self.guarded
+
+    def shown_errors(self) -> list[ItemError]:
+        """The errors as a person reads them: a connector left out of the cycle is one line
+        (its items' failures are not repeated), and the items of one connector failing for
+        the same cause are one line naming them all."""
+        groups: dict[tuple[str | None, str], list[ItemError]] = {}
+        for e in self.errors:
+            if e.connector is not None and e.connector in self.failed_connectors:
+                continue  # said once, with the connector
+            groups.setdefault((e.connector, e.message), []).append(e)
+        shown: list[ItemError] = []
+        for (connector, message), group in groups.items():
+            if len(group) == 1:
+                shown.append(group[0])
+                continue
+            ids = ", ".join(e.poam_id for e in group[:5]) + (", ..." if len(group) > 5 else "")
+            shown.append(ItemError(f"{len(group)} items ({ids})", connector, message))
+        return shown
 
     def summary(self) -> CycleSummary:
         return {
@@ -114,8 +160,11 @@ class CycleReport:
             "conflicts": self.conflicts,
             "problems": self.problems,
             "unreadable": [_unreadable(u) for u in self.unreadable],
-            "errors": [_err(e) for e in self.errors],
+            "errors": [_err(e) for e in self.shown_errors()],
             "failed_connectors": dict(self.failed_connectors),
+            "guarded": dict(self.guarded),
+            "reconciled": dict(self.reconciled),
+            "vanished": [_vanished(v) for v in self.vanished],
         }
 
 
@@ -138,4 +187,14 @@ def _unreadable(u: Unreadable) -> UnreadableJson:
         "code": u.code,
         "message": u.message,
         "hint": u.hint,
+    }
+
+
+def _vanished(v: Vanished) -> VanishedJson:
+    return {
+        "poam_id": v.poam_id,
+        "connector": v.connector,
+        "remote_key": v.remote_key,
+        "message": v.message,
+        "hint": v.hint,
     }

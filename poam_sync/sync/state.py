@@ -57,3 +57,6 @@ class ConnectorState:
     pending_intents: frozenset[str] = frozenset()  # item uuids with a create in flight
     allow_import: bool = False  # unknown remote records become canonical items
     system: str = "default"  # system given to imported items
+    #: (item uuid, field) whose last push this connector refused (a blocked transition) while
+    #: the canonical value has not changed since: not pushed again until it changes
+    blocked: frozenset[tuple[str, str]] = frozenset()

@@ -7,6 +7,7 @@ converts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from poam_sync.connectors.base import (
@@ -47,15 +48,20 @@ def to_sync(item: PoamItem) -> dict[str, SyncValue]:
     }
 
 
-def from_sync(item: PoamItem, changes: SyncValues) -> PoamItem:
+def from_sync(
+    item: PoamItem, changes: SyncValues, *, names: Mapping[str, str] | None = None
+) -> PoamItem:
     """``item`` with connector values written into it (what a remote change means here).
 
-    The owner must be text or None and the milestones a list of :class:`MilestoneValue`
-    (``TypeError`` or ``ValueError`` otherwise); every value is then validated by the model."""
+    ``names``: e-mail -> display name of the people the remote named (``RemoteRecord.people``),
+    so that a new owner is one whole person. The owner must be text or None and the milestones
+    a list of :class:`MilestoneValue` (``TypeError`` or ``ValueError`` otherwise); every value
+    is then validated by the model."""
     values: dict[str, object] = {}
     for name, value in changes.items():
         if name == "owner":
-            values["owner"] = _owner(item.owner, as_optional_text(value, "owner"))
+            email = as_optional_text(value, "owner")
+            values["owner"] = _owner(item.owner, email, display_name(names or {}, email))
         elif name == "milestones":
             values["milestones"] = _milestones(item, as_milestones(value))
         else:
@@ -63,13 +69,24 @@ def from_sync(item: PoamItem, changes: SyncValues) -> PoamItem:
     return with_fields(item, values) if values else item
 
 
-def _owner(current: Person | None, email: str | None) -> dict[str, JsonValue] | None:
+def display_name(names: Mapping[str, str], email: str | None) -> str | None:
+    """The display name ``names`` gives ``email`` (e-mails compared case-insensitively)."""
+    if not email or not names:
+        return None
+    wanted = email.casefold()
+    return next((n for e, n in names.items() if e.casefold() == wanted and n), None)
+
+
+def _owner(
+    current: Person | None, email: str | None, name: str | None
+) -> dict[str, JsonValue] | None:
     if not email:
         return None
-    if current is not None and current.email == email:
+    if current is not None and current.email and current.email.casefold() == email.casefold():
         return current.model_dump(mode="json")
-    # A new owner: keep the organization, since the remote knows only the person.
-    return {"email": email, "name": None, "org": current.org if current else None}
+    # A new owner is one new person: the remote's name for them (when it shows one), and no
+    # organization (the remote does not say; the old owner's would be wrong).
+    return {"email": email, "name": name, "org": None}
 
 
 def _milestones(item: PoamItem, value: list[MilestoneValue]) -> list[dict[str, JsonValue]]:

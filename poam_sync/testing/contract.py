@@ -327,6 +327,22 @@ class ConnectorContract:
         with pytest.raises(RecordGone):
             c.update(rec.remote_id, {"title": "Too late"})
 
+    def test_listing_ids_pages_through_every_record_and_leaves_out_deleted_ones(
+        self, harness: Harness
+    ) -> None:
+        c = harness.connector
+        made = [c.create(new_stamp(), base_fields(harness)).record.remote_id for _ in range(12)]
+        listed = c.list_remote_ids()
+        if listed is None:
+            pytest.skip(f"{type(c).__name__} cannot list its ids (the reconcile skips it)")
+        ids = list(listed)
+        assert set(made) <= set(ids)
+        assert len(ids) == len(set(ids)), "an id came back twice"
+        harness.delete(made[0])
+        again = c.list_remote_ids()
+        assert again is not None and made[0] not in set(again)
+        assert set(made[1:]) <= set(again)
+
     def test_remote_edits_name_their_author(self, harness: Harness) -> None:
         c = harness.connector
         rec: RemoteRecord = c.create(new_stamp(), base_fields(harness)).record

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from poam_sync.errors import GuardTripped
 from poam_sync.model import Note, with_fields
 from tests.sync.conftest import World, poam
 
@@ -204,14 +203,15 @@ def test_a_connector_that_fails_to_pull_is_left_alone_and_keeps_its_watermark(
     assert later.updated_remote.get("jira") == 1
 
 
-def test_mass_change_guard_stops_the_cycle_unless_forced(world: World) -> None:
+def test_mass_change_guard_stops_the_writes_unless_forced(world: World) -> None:
     world.add(*(poam(n) for n in range(1, 5)))
     engine = world.engine(guards={"max_change_share": 0.5, "min_items": 2})
     engine.run_cycle()
     for n in range(1, 5):
         world.add(with_fields(world.store.item("acme", f"V-{n}"), {"title": f"Bulk {n}"}))
-    with pytest.raises(GuardTripped, match="would change 4 of 4"):
-        engine.run_cycle()
+    stopped = engine.run_cycle()
+    assert not stopped.ok and not stopped.updated_remote
+    assert "would change 4 of 4 items linked to jira" in stopped.guarded["jira"]
     assert engine.run_cycle(force=True).updated_remote.get("jira") == 4
 
 
@@ -239,3 +239,36 @@ def test_watermarks_move_forward_even_when_only_old_records_come_back(world: Wor
         for name in ("jira", "servicenow"):
             mark = tx.watermark(name)
             assert mark is not None and mark >= before_second - engine.clock_skew, name
+
+
+def test_a_blocked_status_change_is_reported_once_and_not_retried_until_the_value_changes(
+    world: World,
+) -> None:
+    item = poam(1)
+    world.add(item)
+    world.engine().run_cycle()
+    key = world.jira_key(item)
+    world.jira.sim.block_status("Done")
+    world.add(with_fields(world.store.item("acme", "V-1"), {"status": "completed"}))
+    blocked = world.engine().run_cycle()
+    assert blocked.problems == 1  # Jira refused; ServiceNow took it
+    with world.store.read() as tx:
+        (problem,) = [p for p in tx.problems() if p.code == "transition_blocked"]
+    assert problem.connector == "jira" and problem.field == "status"
+    # another process, later: the same value is not pushed to Jira again, other fields are
+    tried = transitions_posted(world)
+    world.add(with_fields(world.store.item("acme", "V-1"), {"title": "Still synced"}))
+    again = world.engine().run_cycle()
+    assert again.problems == 0 and again.updated_remote.get("jira") == 1
+    assert world.jira.sim.issue(key)["fields"]["summary"] == "Still synced"
+    assert transitions_posted(world) == tried
+    # a new canonical value is worth trying again
+    world.add(with_fields(world.store.item("acme", "V-1"), {"status": "remediating"}))
+    moved = world.engine().run_cycle()
+    assert moved.updated_remote.get("jira") == 1
+    assert world.jira.sim.issue(key)["fields"]["status"]["name"] != "Done"
+
+
+def transitions_posted(world: World) -> int:
+    calls = world.jira.sim.control.calls
+    return sum(n for name, n in calls.items() if name.startswith("POST") and "transitions" in name)

@@ -306,6 +306,7 @@ def test_a_one_sided_jira_edit_of_a_field_the_office_owns_is_put_back(world: Wor
     assert row.source == "policy"
     assert row.old_value == "2027-06-30" and row.new_value == "2026-12-31"
     assert row.reason and "jira" in row.reason and "bob@example.com" in row.reason
+    assert "owned by the POA&M office: put back" in row.reason
     idle = engine.run_cycle()
     assert not idle.updated_remote and idle.updated_local == 0
 

@@ -174,7 +174,7 @@ def test_field_policy_settles_a_true_conflict(policy: FieldPolicy, expected: str
     if expected == "push":
         (push,) = p.actions
         assert isinstance(push, PushField) and push.overridden and push.overrides == "completed"
-        assert "keeps ours" in push.why
+        assert "keeps ours" in push.why or ": put back" in push.why
     elif expected == "take":
         take, baseline = p.actions
         assert isinstance(take, TakeRemote) and take.new == "completed"
@@ -326,3 +326,43 @@ def test_an_unknown_remote_record_is_skipped_when_imports_are_off() -> None:
     result = plan({}, [connector(linked=False, pulled=[record("x")])], {})
     assert result.items == ()
     assert "imports are off" in result.skipped[0]
+
+
+def test_a_one_sided_remote_edit_of_a_field_the_office_owns_is_put_back_and_says_why() -> None:
+    p = plan_item(
+        item(),
+        [connector(pulled=[record(due_date="2027-06-30")])],
+        {"due_date": FieldPolicy("authority", "local")},
+    )
+    (push,) = p.actions
+    assert isinstance(push, PushField) and push.overridden and push.overrides == "2027-06-30"
+    assert push.value == "2027-01-31"
+    assert "by bob@example.com" in push.why
+    assert "owned by the POA&M office: put back" in push.why
+
+
+def test_a_value_the_connector_refused_is_not_pushed_again_but_other_fields_are() -> None:
+    uuid = item().uuid
+    blocked = connector(blocked=frozenset({(uuid, "status")}))
+    p = plan_item(item(status="completed", title="Renamed"), [blocked], {})
+    (push,) = p.actions
+    assert isinstance(push, PushField) and push.field == "title"
+    # another connector that did not refuse it still gets the status
+    other = connector("servicenow", remote_id="20002")
+    pushed = plan_item(item(status="completed"), [blocked, other], {})
+    assert [(a.connector, a.field) for a in pushed.actions if isinstance(a, PushField)] == [
+        ("servicenow", "status")
+    ]
+
+
+def test_a_new_owner_from_a_remote_is_one_person_with_its_name_and_no_organization() -> None:
+    changed = replace(
+        record(owner="carol@example.com"), people={"Carol@Example.com": "Carol Danvers"}
+    )
+    p = plan_item(item(), [connector(pulled=[changed])], {})
+    (take,) = [a for a in p.actions if isinstance(a, TakeRemote)]
+    assert (take.new, take.display_name) == ("carol@example.com", "Carol Danvers")
+    assert "name 'Carol Danvers' from jira, organization unknown (cleared)" in take.why
+    unnamed = plan_item(item(), [connector(pulled=[record(owner="dan@example.com")])], {})
+    (take,) = [a for a in unnamed.actions if isinstance(a, TakeRemote)]
+    assert take.display_name is None and "no name, organization unknown" in take.why

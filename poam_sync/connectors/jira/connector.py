@@ -38,6 +38,7 @@ from poam_sync.connectors.base import (
 from poam_sync.connectors.jira.client import BULK_SIZE, JiraClient, JiraJson, body_text
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.edits import JiraEditor
+from poam_sync.connectors.jira.inventory import list_issue_ids
 from poam_sync.connectors.jira.mapping import JiraMapping, single_line
 from poam_sync.connectors.jira.milestones import JiraMilestones
 from poam_sync.connectors.jira.records import STAMP_LABEL_PREFIX, JiraReader
@@ -111,6 +112,10 @@ class JiraConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+    def list_remote_ids(self) -> list[str]:
+        """Every issue id of the project, ids only (:mod:`.inventory`), for the reconcile."""
+        return list_issue_ids(self.client, self.site, self.settings.project_key)
 
     def project(self, field: str, value: SyncValue) -> SyncValue:
         """Pure: the mapping's projection (owners compare as lower-case e-mails)."""

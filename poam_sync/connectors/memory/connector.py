@@ -174,6 +174,12 @@ class MemoryConnector(Connector):
         raw = self._call("search", partial(self.remote.search_stamp, stamp.token))
         return None if raw is None else self._record(raw)
 
+    def list_remote_ids(self) -> list[str]:
+        # Ids only, as cheaply as the remote allows: the engine's periodic reconcile compares
+        # them with its links to find records deleted remotely (an incremental pull never
+        # shows a deletion).
+        return self._call("list ids", self.remote.ids)
+
     # -- writing -----------------------------------------------------------------------------
 
     def _values(self, fields: SyncValues) -> tuple[dict[str, SyncValue], list[FieldProblem]]:

@@ -175,6 +175,12 @@ class MemoryRemote:
         with self._lock:
             self._faults.clear()
 
+    def ids(self) -> list[str]:
+        """The ids of every record, nothing else (the reconcile's cheap listing)."""
+        with self._lock:
+            self._answer()
+            return sorted(self._records)
+
     def records(self) -> list[StoredRecord]:
         with self._lock:
             return copy.deepcopy(list(self._records.values()))

@@ -40,6 +40,7 @@ from poam_sync.connectors.base import (
 )
 from poam_sync.connectors.servicenow.client import Row, TableClient, checked_sys_id, chunks
 from poam_sync.connectors.servicenow.directory import UserDirectory
+from poam_sync.connectors.servicenow.inventory import list_sys_ids
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata, load_metadata
 from poam_sync.connectors.servicenow.milestones import Milestones
@@ -359,6 +360,11 @@ class ServiceNowConnector(Connector):
 
     def add_note(self, remote_id: str, note: Note) -> None:
         self.journal.add(checked_sys_id(remote_id, connector=self.name), note)
+
+    def list_remote_ids(self) -> list[str]:
+        """Every sys_id in scope, ``sysparm_fields=sys_id`` (:mod:`.inventory`), for the
+        reconcile."""
+        return list_sys_ids(self.client, self.table, self.settings.query)
 
     def close(self) -> None:
         self.client.close()
