@@ -7,10 +7,22 @@ Control API (no authentication; the simulators bind to 127.0.0.1 only):
 ``POST /_sim/latency``      ``{"ms": N}``: every later call waits N ms first
 ``POST /_sim/faults``       ``{"status": 429|5xx, "count": N, "retry_after": S}`` or
                             ``{"status": ..., "rate": 0.2}`` (a share of calls), or
-                            ``{"kind": "drop", "count": N}`` (connection cut mid-response)
-``GET /_sim/calls``         ``{"total": N, "by_endpoint": {"GET /rest/api/2/issue/{id}": N}}``
+                            ``{"kind": "drop", "count": N}`` (connection cut mid-response), or
+                            ``{"mode": "late", "delay_ms": N, "count": N}`` (the call is
+                            carried out, its answer sent only after N ms); any fault may
+                            name ``"methods": ["POST", ...]`` to hit only those calls
+``GET /_sim/calls``         ``{"total": N, "by_endpoint": {"GET /rest/api/2/issue/{id}": N},
+                            "abandoned": N}`` (requests whose body never arrived whole)
 ``POST /_sim/reset``        clear faults, latency and counters (the data stays)
 ==========================  ============================================================
+
+``late`` is the lost answer: the server did the work, but a client whose read timeout is below
+the delay gives up first and cannot tell whether it happened (what a create must survive
+without making a second record). A request whose client went away before its body arrived
+whole is not handed to the simulator at all: a server acts on a request only once it has read
+all of it (HTTP/1.1 frames a request body by its ``Content-Length``, RFC 9112 section 6.2, and a
+shorter body is an incomplete message; the ASGI spec delivers ``http.disconnect`` to the
+application in that case).
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,13 +57,22 @@ def endpoint_name(method: str, path: str) -> str:
     return f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
 
 
+FAULT_KINDS = ("status", "drop", "late")
+
+
 @dataclass
 class Fault:
-    status: int | None = None  # None with kind "drop"
-    kind: str = "status"  # "status" or "drop"
+    status: int | None = None  # None with kind "drop" or "late"
+    kind: str = "status"  # one of FAULT_KINDS
     remaining: int | None = None  # for the next N calls ...
     rate: float | None = None  # ... or for this share of calls
     retry_after: int | None = None
+    delay_ms: int = 0  # kind "late": how long the answer is held back
+    methods: frozenset[str] | None = None  # only calls of these HTTP methods (None: all)
+
+
+class ClientGone(Exception):
+    """The client went away before its request body arrived whole: nothing may be done."""
 
 
 @dataclass
@@ -64,6 +85,8 @@ class SimControl:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: called with (endpoint, call number) after each call was handled (crash tests use it)
     after_call: Callable[[str, int], None] | None = None
+    #: requests left unhandled because their client went away before the body arrived whole
+    abandoned: int = 0
 
     def add_fault(
         self,
@@ -73,11 +96,17 @@ class SimControl:
         rate: float | None = None,
         retry_after: int | None = None,
         kind: str = "status",
+        delay_ms: int = 0,
+        methods: Iterable[str] | None = None,
     ) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if count is None and rate is None:
             count = 1
+        only = None if methods is None else frozenset(m.upper() for m in methods)
+        fault = Fault(status, kind, count, rate, retry_after, max(0, int(delay_ms)), only)
         with self.lock:
-            self.faults.append(Fault(status, kind, count, rate, retry_after))
+            self.faults.append(fault)
 
     def set_latency(self, ms: int) -> None:
         self.latency_ms = max(0, int(ms))
@@ -87,6 +116,7 @@ class SimControl:
             self.faults.clear()
             self.calls.clear()
             self.latency_ms = 0
+            self.abandoned = 0
 
     def total_calls(self) -> int:
         with self.lock:
@@ -97,9 +127,11 @@ class SimControl:
             self.calls[endpoint] += 1
             return sum(self.calls.values())
 
-    def take_fault(self) -> Fault | None:
+    def take_fault(self, method: str | None = None) -> Fault | None:
         with self.lock:
             for fault in list(self.faults):
+                if fault.methods is not None and method not in fault.methods:
+                    continue
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -111,9 +143,12 @@ class SimControl:
 
 
 async def _read_body(receive: Receive) -> bytes:
+    """The whole request body; :class:`ClientGone` when the client left before sending it."""
     chunks = []
     while True:
         message = await receive()
+        if message.get("type") == "http.disconnect":
+            raise ClientGone("the client went away before its request body arrived whole")
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -151,12 +186,26 @@ class SimMiddleware:
         number = self.control.count(endpoint)
         if self.control.latency_ms:
             await asyncio.sleep(self.control.latency_ms / 1000)
-        fault = self.control.take_fault()
-        if fault is None:
-            await self.app(scope, receive, send)
+        fault = self.control.take_fault(scope["method"])
+        if fault is None or fault.kind == "late":
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            try:
+                await self.app(scope, receive, send if fault is None else hold)
+            except ClientGone:  # nothing was done, and nobody is listening for an answer
+                with self.control.lock:
+                    self.control.abandoned += 1
+                return
             hook = self.control.after_call
             if hook is not None:
                 hook(endpoint, number)
+            if fault is not None:  # done on the server; the answer comes late (or to nobody)
+                await asyncio.sleep(fault.delay_ms / 1000)
+                for message in held:
+                    await send(message)
         elif fault.kind == "drop":
             # Promise a body, send half of it, and stop: the client sees the connection cut.
             await send(
@@ -174,7 +223,10 @@ class SimMiddleware:
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except ClientGone:
+            return
         try:
             data = json.loads(body) if body else {}
         except json.JSONDecodeError:
@@ -185,18 +237,25 @@ class SimMiddleware:
             c.set_latency(int(data.get("ms", 0)))
             await _send_json(send, 200, {"ms": c.latency_ms}, {})
         elif (method, path) == ("POST", "/_sim/faults"):
-            c.add_fault(
-                data.get("status"),
-                count=data.get("count"),
-                rate=data.get("rate"),
-                retry_after=data.get("retry_after"),
-                kind=data.get("kind", "status"),
-            )
+            try:
+                c.add_fault(
+                    data.get("status"),
+                    count=data.get("count"),
+                    rate=data.get("rate"),
+                    retry_after=data.get("retry_after"),
+                    kind=data.get("mode", data.get("kind", "status")),
+                    delay_ms=int(data.get("delay_ms", 0)),
+                    methods=data.get("methods"),
+                )
+            except (TypeError, ValueError) as exc:
+                await _send_json(send, 400, {"error": str(exc)}, {})
+                return
             await _send_json(send, 200, {"faults": len(c.faults)}, {})
         elif (method, path) == ("GET", "/_sim/calls"):
             with c.lock:
                 by = dict(c.calls)
-            await _send_json(send, 200, {"total": sum(by.values()), "by_endpoint": by}, {})
+            payload = {"total": sum(by.values()), "by_endpoint": by, "abandoned": c.abandoned}
+            await _send_json(send, 200, payload, {})
         elif (method, path) == ("POST", "/_sim/reset"):
             c.reset()
             await _send_json(send, 200, {"reset": True}, {})

@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 CREATE_BATCH = 50
+#: problem codes of a write that went through all the same (reported, the baseline moves):
+#: ``duplicate``, a child record found twice on the remote and left for a person to settle
+_WRITTEN_ANYWAY = frozenset({"duplicate"})
 
 Pulled = Mapping[str, Mapping[str, RemoteRecord]]  # connector -> remote id -> record
 _Created = tuple[ItemPlan, CreateRemote, WriteResult]
@@ -363,7 +366,7 @@ class Executor:
                 w.failed.add(name)
                 self.report.errors.append(ItemError(item.poam_id, name, str(exc)))
                 continue
-            bad = {p.field for p in result.problems}
+            bad = {p.field for p in result.problems if p.code not in _WRITTEN_ANYWAY}
             for p in result.problems:
                 w.problems.append((name, p.field, p.code, p.message))
             for f, a in fields.items():

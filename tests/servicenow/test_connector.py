@@ -335,8 +335,10 @@ def test_milestones_are_child_records(make_connector: Make, sn: RunningServiceNo
         ("2", "1", ""),
     ]
     c.update(rec.remote_id, {"milestones": ms[1:]})
+    # A removed milestone is tombstoned (closed, marked), never deleted, and no longer read.
     children = sn.sim.records("sn_irm_cont_auth_milestone_task", f"parent={rec.remote_id}")
-    assert [r["correlation_id"] for r in children] == ["2"]
+    assert sorted(r["correlation_id"] for r in children) == ["2", "poam-sync-removed:1"]
+    assert c.get(rec.remote_id).fields["milestones"] == ms[1:]
 
 
 # -- pull -----------------------------------------------------------------------------------------

@@ -272,7 +272,7 @@ class ServiceNowConnector(Connector):
 
         def write() -> list[MilestoneValue]:
             fresh_now, first[0] = first[0], False  # a repeat reads what the first try left
-            return ms.write(sys_id, wanted, self._metadata(), fresh=fresh_now)
+            return ms.write(sys_id, wanted, self._metadata(), fresh=fresh_now)[0]
 
         return self.client.call(write, what="milestones")
 
@@ -347,7 +347,10 @@ class ServiceNowConnector(Connector):
                 row = self.client.patch(self.table, remote_id, rest) if rest else None
         milestones: list[MilestoneValue] | None = None
         if "milestones" in changes and self.milestones is not None:
-            milestones = self.milestones.write(remote_id, changes.get("milestones") or [], meta)
+            milestones, found = self.milestones.write(
+                remote_id, changes.get("milestones") or [], meta
+            )
+            problems += found  # duplicates: reported, never deleted
         for p in problems:
             self._log.warning(
                 "servicenow.field_problem", sys_id=remote_id, field=p.field, code=p.code

@@ -1,23 +1,38 @@
 """Milestones as child records of the POA&M record (``sn_irm_cont_auth_milestone_task``).
 
 Each milestone is one record of the milestone table, pointing at its parent through
-``parent_field`` and carrying the canonical milestone id in ``id_field``. Writing makes the
-children equal the wanted list (insert, patch what differs, delete the rest and any duplicate
-of an id), so it is idempotent and safe to repeat. Children are read for a whole page of
-parents at once. Editing a child does not touch its parent's ``sys_updated_on``: pull asks
-:meth:`Milestones.changed_parents` as well.
+``parent_field`` and carrying the canonical milestone id in ``id_field`` (``correlation_id`` by
+default: the column ServiceNow keeps for the identifier of a record in an integrated system).
+Writing reads the parent's children first and makes them equal the wanted list: insert what is
+missing, patch what differs, tombstone what is no longer wanted. So it is idempotent and safe
+to repeat: a repeat after a lost answer (the insert went through, the answer did not) reads
+the child the first try made and does not insert it again. Table API reads are not served from
+an index that lags, so a record inserted is read back at once.
+
+Nothing is ever deleted. A milestone removed here is tombstoned: its record is moved to the
+state mapped for ``archived`` (``Closed Skipped`` on a stock instance, the closed state of a
+task nobody will do) and its ``id_field`` becomes :data:`REMOVED_PREFIX` + the milestone id, the
+marker that makes every later read skip it. Two children carrying one milestone id (another
+tool, or an older poam-sync) are both kept: the oldest (``sys_created_on``, then ``sys_id``) is
+the milestone, the others are reported as ``duplicate`` problems for a person to settle.
+
+Children are read for a whole page of parents at once. Editing a child does not touch its
+parent's ``sys_updated_on``: pull asks :meth:`Milestones.changed_parents` as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from poam_sync.connectors.base import MilestoneValue, SyncValue
+from poam_sync.connectors.base import FieldProblem, MilestoneValue, SyncValue
 from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
 from poam_sync.connectors.servicenow.mapping import MilestoneMapping, ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata
 from poam_sync.errors import ConfigError
 from poam_sync.model import MilestoneStatus
+
+#: the ``id_field`` of a tombstoned child starts with this (then the milestone id)
+REMOVED_PREFIX = "poam-sync-removed:"
 
 
 class Milestones:
@@ -39,6 +54,7 @@ class Milestones:
             ms.description_field,
             ms.due_date_field,
             ms.state_field,
+            "sys_created_on",
         ]
 
     def rows(self, parents: Sequence[str]) -> dict[str, list[Row]]:
@@ -54,8 +70,27 @@ class Milestones:
         return out
 
     def read(self, parents: Sequence[str], meta: Metadata) -> dict[str, list[MilestoneValue]]:
-        """Each parent's milestones as canonical dicts (unsorted)."""
-        return {p: [self.value(r, meta) for r in rows] for p, rows in self.rows(parents).items()}
+        """Each parent's milestones as canonical dicts (unsorted; tombstones and younger
+        duplicates left out)."""
+        return {
+            p: [self.value(r, meta) for r in self.live(rows)[0].values()]
+            for p, rows in self.rows(parents).items()
+        }
+
+    def live(self, rows: Sequence[Row]) -> tuple[dict[str, Row], list[Row]]:
+        """The children not tombstoned, by milestone id (the oldest of each id), and the
+        younger duplicates."""
+        by_id: dict[str, Row] = {}
+        duplicates: list[Row] = []
+        for row in sorted(rows, key=_age):
+            mid = row[self.ms.id_field][0]
+            if mid.startswith(REMOVED_PREFIX):
+                continue
+            if mid in by_id:
+                duplicates.append(row)
+            else:
+                by_id[mid] = row
+        return by_id, duplicates
 
     def changed_parents(self, query: str) -> set[str]:
         """The parents of child records matching ``query`` (e.g. changed since a watermark)."""
@@ -77,21 +112,27 @@ class Milestones:
 
     def write(
         self, parent: str, wanted: SyncValue, meta: Metadata, *, fresh: bool = False
-    ) -> list[MilestoneValue]:
-        """Make the parent's milestone records equal ``wanted`` (idempotent); the result.
+    ) -> tuple[list[MilestoneValue], list[FieldProblem]]:
+        """Make the parent's milestone records equal ``wanted`` (idempotent); the result, and
+        the duplicates found (reported, left as they are).
 
         ``fresh``: the parent was just created, so it has no children to read yet.
         """
         ms = self.ms
         target = self._mapping.project_milestones(wanted, meta.lengths)
-        existing: dict[str, tuple[str, MilestoneValue]] = {}
-        extra: list[str] = []
-        for row in [] if fresh else self.rows([parent])[parent]:
-            value = self.value(row, meta)
-            if value["id"] in existing:
-                extra.append(row["sys_id"][0])
-            else:
-                existing[value["id"]] = (row["sys_id"][0], value)
+        live, duplicates = self.live([] if fresh else self.rows([parent])[parent])
+        problems = [
+            FieldProblem(
+                "milestones",
+                "duplicate",
+                f"{self.table} record {row['sys_id'][0]} repeats milestone "
+                f"{row[ms.id_field][0]} of record {live[row[ms.id_field][0]]['sys_id'][0]}; "
+                "it was left as it is",
+                "close or delete the duplicate in ServiceNow (poam-sync never deletes)",
+            )
+            for row in duplicates
+        ]
+        existing = {mid: (row["sys_id"][0], self.value(row, meta)) for mid, row in live.items()}
         for item in target:
             columns = {
                 ms.id_field: item["id"],
@@ -105,11 +146,17 @@ class Milestones:
             sys_id, have = existing.pop(item["id"])
             if have != item:
                 self._client.patch(self.table, sys_id, columns)
-        for sys_id, _ in existing.values():
-            self._client.delete(self.table, sys_id)
-        for sys_id in extra:
-            self._client.delete(self.table, sys_id)
-        return target
+        for mid, (sys_id, _) in existing.items():
+            self._client.patch(self.table, sys_id, self.tombstone(mid, meta))
+        return target, problems
+
+    def tombstone(self, milestone_id: str, meta: Metadata) -> dict[str, str]:
+        """The columns that retire a child: the archived state and the removed marker."""
+        ms = self.ms
+        return {
+            ms.id_field: f"{REMOVED_PREFIX}{milestone_id}",
+            ms.state_field: self._code(MilestoneStatus.ARCHIVED.value, meta),
+        }
 
     def _code(self, status: str, meta: Metadata) -> str:
         ms = self.ms
@@ -121,3 +168,10 @@ class Milestones:
                 f"is not a choice of {self.table}.{ms.state_field}"
             )
         return code
+
+
+def _age(row: Row) -> tuple[str, str]:
+    """Creation order of child records (``sys_created_on`` is UTC to the second; ``sys_id``
+    breaks ties so the order is stable)."""
+    created = row.get("sys_created_on", ("", ""))[0]
+    return (created, row["sys_id"][0])

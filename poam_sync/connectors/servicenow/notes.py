@@ -2,8 +2,11 @@
 
 Notes we write carry a marker line (:func:`~poam_sync.connectors.base.mark_note`), so reading
 them back keeps their canonical id and never looks like a new remote comment. Work notes and
-additional comments are both read. A PATCH is not known to be safe to repeat (it would add the
-note twice), so a note is written again after a lost answer only if the journal does not show it.
+additional comments are both read. A PATCH of ``work_notes`` is not safe to repeat (each one
+appends a journal entry), so before every write, the first one included, the journal is read
+for the note's marker: a note whose answer was lost, or that a crashed run wrote before it could
+record so, is found there and never written twice. The journal (``sys_journal_field``) is read
+through the Table API, which shows an entry as soon as it is written.
 """
 
 from __future__ import annotations
@@ -53,15 +56,13 @@ class Journal:
         return out
 
     def add(self, sys_id: str, note: Note) -> None:
-        """Append ``note`` as a work note, once, whatever answers get lost on the way."""
+        """Append ``note`` as a work note, once, whatever answers get lost on the way (and
+        whatever run wrote it before)."""
         body = mark_note(note)
-        repeat = False
 
         def attempt() -> None:
-            nonlocal repeat
-            if repeat and any(n.id == note.id for n in self.read([sys_id])[sys_id]):
-                return  # the earlier attempt went through
-            repeat = True
+            if any(n.id == note.id for n in self.read([sys_id])[sys_id]):
+                return  # an earlier attempt, or an earlier run, went through
             self._client.patch(self.table, sys_id, {"work_notes": body})
 
         self._client.call(attempt, what="add work note")
