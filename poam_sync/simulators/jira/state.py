@@ -17,6 +17,7 @@ lingers). Reads by key or id always see the issue as it is.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 
 from poam_sync.simulators._base import SimControl
@@ -97,7 +98,7 @@ class JiraState:
     def advance_clock(self, seconds: float) -> None:
         """Move the site's clock forward (tests: let a search lag pass without sleeping)."""
         with self.lock:
-            self._clock_offset_ms += int(seconds * 1000)
+            self._clock_offset_ms += math.ceil(seconds * 1000)  # at least that long
             self._version += 1
 
     def set_search_lag(self, seconds: float) -> None:
