@@ -32,13 +32,28 @@ def simulate_jira(
         Path | None, typer.Option("--state", help="Keep state in this JSON file.")
     ] = None,
     latency_ms: Annotated[int, typer.Option("--latency-ms", help="Delay every call.")] = 0,
+    search_lag: Annotated[
+        float,
+        typer.Option(
+            "--search-lag",
+            min=0,
+            help="Seconds before searches see a write (Jira's eventually consistent index).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the Jira simulator until interrupted."""
     from poam_sync.simulators.jira import serve
 
     if mode not in {"cloud", "datacenter"}:
         fail(f"--mode must be cloud or datacenter, not {mode!r}", code=2)
-    serve(host=host, port=port, mode=mode, state=state_file, latency_ms=latency_ms)
+    serve(
+        host=host,
+        port=port,
+        mode=mode,
+        state=state_file,
+        latency_ms=latency_ms,
+        search_lag=search_lag,
+    )
 
 
 @simulate_app.command("servicenow")

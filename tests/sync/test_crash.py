@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import yaml
 
 from poam_sync.config import parse_config
-from poam_sync.simulators.jira import start_jira_simulator
+from poam_sync.simulators.jira import DEFAULT_PAT, start_jira_simulator
 from poam_sync.simulators.servicenow import start_servicenow_simulator
 from poam_sync.store import Store
 from poam_sync.wiring import build_engine
@@ -38,20 +38,34 @@ def _fresh(db_url: str) -> None:
     engine.dispose()
 
 
-def _run_killed_at(n: int, tmp: Path, db_url: str) -> tuple[bool, Counter[str], Counter[str]]:
+# Jira variants: (mode, search lag in seconds). With a lag the simulator's search index shows a
+# write only that long after it, and the connector is told so (search_lag_seconds); Data
+# Center's search returns no issue properties, so stamps are read per candidate.
+JIRA_SITES = [("cloud", 0.0), ("cloud", 0.3), ("datacenter", 0.3)]
+
+
+def _run_killed_at(
+    n: int, tmp: Path, db_url: str, jira_mode: str = "cloud", search_lag: float = 0.0
+) -> tuple[bool, Counter[str], Counter[str]]:
     """One fresh world; the sync process dies right after remote call ``n``.
 
     Returns whether the kill happened, and the number of remote records per POA&M ID.
     """
     _fresh(db_url)
     with (
-        start_jira_simulator(mode="cloud") as jira,
+        start_jira_simulator(mode=jira_mode, search_lag=search_lag) as jira,
         start_servicenow_simulator(tls_dir=tmp / "tls") as snow,
     ):
         env = sim_env(jira, snow)
         stub = type("W", (), {"db_url": db_url})()
         raw: dict[str, Any] = config_dict(stub)
         raw["connectors"]["servicenow"]["import_new"] = False
+        raw["connectors"]["jira"]["search_lag_seconds"] = search_lag
+        if jira_mode == "datacenter":
+            for key in ("email", "token"):
+                raw["connectors"]["jira"].pop(key)
+            raw["connectors"]["jira"]["pat"] = "${JIRA_PAT}"
+            env = {**env, "JIRA_PAT": DEFAULT_PAT}
         cfg_path = tmp / "poam-sync.yaml"
         cfg_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
 
@@ -95,6 +109,7 @@ def _run_killed_at(n: int, tmp: Path, db_url: str) -> tuple[bool, Counter[str], 
             assert len(tx.links("jira")) == 2 and len(tx.links("servicenow")) == 2
         store.close()
 
+        jira.sim.advance_clock(search_lag)  # count what the index holds by now
         sync_user = jira.sim.user_by_email("sync@example.com")
         jira_ids = Counter(
             jira.sim.issue(str(issue["key"]))["fields"]["customfield_10041"]  # the POA&M ID field
@@ -104,14 +119,15 @@ def _run_killed_at(n: int, tmp: Path, db_url: str) -> tuple[bool, Counter[str], 
         return killed.is_set(), jira_ids, snow_ids
 
 
+@pytest.mark.parametrize(("jira_mode", "search_lag"), JIRA_SITES)
 def test_killing_the_sync_at_every_remote_call_never_duplicates(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, db_url: str, jira_mode: str, search_lag: float
 ) -> None:
     n = 1
     while True:
         tmp = tmp_path / f"kill-{n}"
         tmp.mkdir()
-        killed, jira_ids, snow_ids = _run_killed_at(n, tmp, db_url)
+        killed, jira_ids, snow_ids = _run_killed_at(n, tmp, db_url, jira_mode, search_lag)
         assert sum(jira_ids.values()) == 2, (n, jira_ids)
         assert sum(snow_ids.values()) == 2, (n, snow_ids)
         assert all(v == 1 for v in jira_ids.values()), (n, jira_ids)

@@ -9,6 +9,14 @@ circuit breaker, and the ``jira``/``requests`` errors translated into ours by
 no public call for. A refused connection, an unresolved name or a TLS failure is
 :class:`~poam_sync.errors.RemoteUnreachable` at the first try, naming the URL.
 
+Jira's search index lags behind writes (Cloud: "the API doesn't provide read-after-write
+consistency by default", developer.atlassian.com/cloud/jira/platform/search-and-reconcile).
+With ``search_lag_seconds`` set, the client remembers the issues it wrote within that window:
+on Cloud every search names up to 50 of them in ``reconcileIssues`` (its documented limit,
+JRACLOUD-96208), so they read as they are; for the rest (and on Data Center, which has no such
+parameter) a search first waits until the index has caught up with them. A write whose answer
+was lost (it may have landed) counts too. Reads by key never lag.
+
 The ``jira`` package has no public way to send a request of our own (a bulk create with issue
 properties, an edit that must not re-read the issue, a transition body exactly as Jira's API
 documents it): its own methods use the client's private ``_session``. We reach it in exactly one
@@ -19,7 +27,8 @@ place, :func:`http_session`; ``jira`` is pinned to the tested releases in ``pypr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
@@ -63,6 +72,7 @@ untyped payload at the edge. :mod:`.records` and :mod:`.milestones` turn it into
 :data:`~poam_sync.connectors.base.SyncValue` values; :mod:`.edits` builds it from them."""
 
 BULK_SIZE = 50  # Jira's limit for POST /issue/bulk
+RECONCILE_MAX = 50  # ids per search/jql reconcileIssues (Atlassian's OpenAPI)
 
 
 def http_session(client: JIRA) -> requests.Session:
@@ -83,12 +93,74 @@ class JiraClient:
     check``, tests) never touches the network.
     """
 
-    def __init__(self, settings: JiraSettings, *, connector: str, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        settings: JiraSettings,
+        *,
+        connector: str,
+        retry: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self.connector = connector
         self.retry = retry
         self.breaker = CircuitBreaker(connector)  # reset by the connector's prepare()
+        self.clock = clock
+        self.sleep = sleep
         self._jira: JIRA | None = None
+        self._written: dict[str, float] = {}  # issue key -> when we last wrote it
+        self._ids: dict[str, str] = {}  # issue key -> id (reconcileIssues takes ids)
+        self._blind_write: float | None = None  # a write whose answer was lost
+
+    # -- the lagging search index ------------------------------------------------------------
+
+    @property
+    def lag(self) -> float:
+        return self.settings.search_lag_seconds
+
+    def wrote(self, key: str, issue_id: str | None = None) -> None:
+        """Note a write to ``key`` (searches within the lag reconcile it or wait for it)."""
+        if issue_id is not None:
+            self._ids[key.upper()] = str(issue_id)
+        if self.lag:
+            self._written[key.upper()] = self.clock()
+
+    def id_of(self, key: str) -> str | None:
+        """The id of an issue this client has seen or written, by key."""
+        return self._ids.get(key.upper())
+
+    def seen(self, raw: JiraJson) -> None:
+        """Note an issue's id (from any answer naming it), for ``reconcileIssues``."""
+        if "key" in raw and "id" in raw:
+            self._ids[str(raw["key"]).upper()] = str(raw["id"])
+
+    def wait_for_index(self, since: float) -> None:
+        """Wait until the search index holds every write made before ``since`` (our clock)."""
+        remaining = since + self.lag - self.clock()
+        if self.lag and remaining > 0:
+            self.sleep(remaining)
+
+    def _consistent(self, cloud: bool) -> list[str]:
+        """Before a search: the ids to reconcile, after waiting out the writes we cannot."""
+        if not self.lag:
+            return []
+        now = self.clock()
+        self._written = {k: t for k, t in self._written.items() if now - t < self.lag}
+        newest = sorted(self._written.items(), key=lambda kv: kv[1], reverse=True)
+        ids: list[str] = []
+        unreconciled: list[float] = []
+        for key, when in newest:
+            if cloud and key in self._ids and len(ids) < RECONCILE_MAX:
+                ids.append(self._ids[key])
+            else:
+                unreconciled.append(when)
+        if self._blind_write is not None:
+            unreconciled.append(self._blind_write)
+        if unreconciled:
+            self.wait_for_index(max(unreconciled))
+            self._blind_write = None
+        return ids
 
     def call(self, what: str, fn: Callable[[], T], *, key: str | None = None) -> T:
         """``fn()`` under our retry policy and breaker, its errors as ours (:func:`translate`)."""
@@ -159,14 +231,44 @@ class JiraClient:
         """One issue as Jira's JSON; raw, because ``JIRA.issue`` builds resource objects from
         the whole answer (changelog and comments included), which we would only throw away."""
         result: JiraJson = self.get(f"issue/{key}", params)
+        self.seen(result)
         return result
 
+    def issue_property(self, key: str, prop: str) -> Any:  # JSON: any shape
+        """The value of issue property ``prop`` of ``key``; None when it has none (Jira: 404
+        "The property with key ... does not exist"). Not retried: wrap it in :meth:`call`."""
+        try:
+            found = self.get(f"issue/{key}/properties/{prop}")
+        except JIRAError as exc:
+            if exc.status_code == 404 and "property" in _jira_message(exc).lower():
+                return None
+            raise
+        return found.get("value") if isinstance(found, dict) else None
+
     def send(self, method: str, path: str, body: JiraJson) -> requests.Response:
-        """PUT/POST ``body`` as JSON to ``/rest/api/2/<path>`` (not retried)."""
-        return http_session(self.jira).request(method, self._url(path), data=json.dumps(body))
+        """PUT/POST ``body`` as JSON to ``/rest/api/2/<path>`` (not retried). A write to an
+        issue is noted for the lagging search index."""
+        parts = path.split("/")
+        try:
+            return http_session(self.jira).request(method, self._url(path), data=json.dumps(body))
+        finally:
+            # noted once the answer is in (or lost): the write landed before that moment
+            if len(parts) >= 2 and parts[0] == "issue" and parts[1] != "bulk":
+                self.wrote(parts[1])
 
     def bulk(self, updates: list[JiraJson]) -> JiraJson:
         """POST ``/issue/bulk``: the created issues and the per-element errors."""
+        try:
+            result = self._bulk(updates)
+        except BaseException:
+            if self.lag:
+                self._blind_write = self.clock()  # some may have been created all the same
+            raise
+        for made in result.get("issues") or []:
+            self.wrote(str(made["key"]), str(made["id"]))
+        return result
+
+    def _bulk(self, updates: list[JiraJson]) -> JiraJson:
         try:
             response = self.send("POST", "issue/bulk", {"issueUpdates": updates})
         except JIRAError as exc:
@@ -189,6 +291,7 @@ class JiraClient:
         cloud: bool,
         properties: str,
         expand: str | None = None,
+        reconcile: Sequence[str] = (),
     ) -> Iterator[JiraJson]:
         """All issues matching ``jql``, page by page (each page retried on its own).
 
@@ -196,6 +299,8 @@ class JiraClient:
         ``search`` by ``startAt``.
         """
         size = min(self.settings.page_size, 100) if cloud else self.settings.page_size
+        wanted = list(dict.fromkeys([*reconcile, *self._consistent(cloud)]))[:RECONCILE_MAX]
+        ids = [int(i) for i in wanted] if cloud else []
         if cloud:
             token: str | None = None
             while True:
@@ -208,12 +313,15 @@ class JiraClient:
                         fields=list(fields),
                         expand=expand,
                         properties=properties,
+                        reconcileIssues=ids or None,
                         json_result=True,
                     )
                     return found
 
                 result = self.call("search", page)
-                yield from result.get("issues", [])
+                for issue in result.get("issues", []):
+                    self.seen(issue)
+                    yield issue
                 token = result.get("nextPageToken")
                 if result.get("isLast", True) or not token:
                     return
@@ -221,19 +329,22 @@ class JiraClient:
         while True:
 
             def dc_page(start: int = start) -> JiraJson:
+                # no `properties`: Data Center's search does not take them (its REST reference
+                # lists expand, jql, maxResults, validateQuery, fields, startAt)
                 return self.jira.search_issues(
                     jql,
                     startAt=start,
                     maxResults=size,
                     fields=list(fields),
                     expand=expand,
-                    properties=properties,
                     json_result=True,
                 )
 
             result = self.call("search", dc_page)
             issues = result.get("issues", [])
-            yield from issues
+            for issue in issues:
+                self.seen(issue)
+                yield issue
             start += len(issues)
             if not issues or start >= int(result.get("total", 0)):
                 return

@@ -18,7 +18,9 @@ de-duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -35,7 +37,13 @@ from poam_sync.connectors.base import (
     as_text,
     mark_note,
 )
-from poam_sync.connectors.jira.client import BULK_SIZE, JiraClient, JiraJson, body_text
+from poam_sync.connectors.jira.client import (
+    BULK_SIZE,
+    RECONCILE_MAX,
+    JiraClient,
+    JiraJson,
+    body_text,
+)
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.edits import JiraEditor
 from poam_sync.connectors.jira.inventory import list_issue_ids
@@ -52,7 +60,7 @@ __all__ = ["JiraConnector"]
 
 log = structlog.get_logger(__name__)
 
-# issues per batch: keys per ``issuekey in (...)`` search, and pulled issues per sub-task lookup
+# pulled issues per batch (per sub-task lookup)
 _FETCH_SIZE = 100
 
 
@@ -66,6 +74,8 @@ class JiraConnector(Connector):
         *,
         name: str = "jira",
         retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -75,7 +85,11 @@ class JiraConnector(Connector):
         retry = retry or RetryPolicy(
             attempts=settings.max_attempts, max_retry_after=settings.max_retry_after_seconds
         )
-        self.client = JiraClient(settings, connector=name, retry=retry)
+        self.client = JiraClient(settings, connector=name, retry=retry, clock=clock, sleep=sleep)
+        # every write of an earlier process was made before this moment; this connector's own
+        # writes are tracked by the client (reconciled, or waited for)
+        self._started = clock()
+        self._caught_up = False
         self.site = JiraSite(self.client, mapping, self.synced_fields, self.log)
         self.directory = JiraDirectory(self.client, self.site, mapping)
         self.editor = JiraEditor(self.client, self.site, mapping, self.directory)
@@ -125,34 +139,70 @@ class JiraConnector(Connector):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _search(self, jql: str, *, expand: str | None = "changelog") -> Iterator[JiraJson]:
+    def _search(
+        self, jql: str, *, expand: str | None = "changelog", reconcile: Sequence[str] = ()
+    ) -> Iterator[JiraJson]:
         return self.client.search(
             jql,
             self.reader.fields(),
             cloud=self.site.meta.cloud,
             properties=self.mapping.stamp.property,
             expand=expand,
+            reconcile=reconcile,
         )
 
     def _records(self, raws: Sequence[JiraJson]) -> list[RemoteRecord]:
+        self._read_stamps(raws)
         subs = self.milestones.subtasks_of(raws)
         return [self.reader.record(r, subs.get(str(r["id"]), [])) for r in raws]
 
+    def _read_stamps(self, raws: Sequence[JiraJson]) -> None:
+        """Data Center's search returns no issue properties: read the stamp property of each
+        issue that carries a stamp label through the issue-property API."""
+        prop = self.mapping.stamp.property
+        for raw in raws:
+            if prop in (raw.get("properties") or {}):
+                continue
+            labels = raw["fields"].get("labels") or []
+            if self.site.meta.cloud or not any(
+                str(lb).startswith(STAMP_LABEL_PREFIX) for lb in labels
+            ):
+                continue
+            key = str(raw["key"])
+            value = self.client.call(
+                "read stamp", functools.partial(self.client.issue_property, key, prop), key=key
+            )
+            if value is not None:
+                raw["properties"] = {**(raw.get("properties") or {}), prop: value}
+
     def _fetch(self, keys: Sequence[str]) -> list[RemoteRecord]:
+        """What we just wrote, read back so that a lagging search cannot hide it: Cloud names
+        the issues in ``reconcileIssues``; an issue the search still misses is read by key."""
         found: list[RemoteRecord] = []
-        for n in range(0, len(keys), _FETCH_SIZE):
-            jql = f"issuekey in ({', '.join(keys[n : n + _FETCH_SIZE])}) ORDER BY key ASC"
-            found += self._records(list(self._search(jql)))
+        for n in range(0, len(keys), RECONCILE_MAX):
+            chunk = list(keys[n : n + RECONCILE_MAX])
+            jql = f"issuekey in ({', '.join(chunk)}) ORDER BY key ASC"
+            ids = [i for k in chunk if (i := self.client.id_of(k)) is not None]
+            found += self._records(list(self._search(jql, reconcile=ids)))
+        missing = [k for k in keys if k not in {r.key for r in found}]
+        for key in missing:
+            try:
+                found.append(self.get(key))
+            except RecordGone:
+                continue  # gone by key too: really gone
         return found
 
     def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
+        """Issues in scope updated since ``since`` less the overlap and the search lag (a
+        change the index showed late is still inside the next pull's window)."""
+        self._catch_up()
         s = self.settings
         jql = f'project = "{s.project_key}" AND issuetype = "{self.mapping.issue_type}"'
         if s.jql:
             jql += f" AND ({s.jql})"
         if since is not None:
             bound = since.astimezone(self.site.meta.time_zone) - timedelta(
-                minutes=s.overlap_minutes
+                minutes=s.overlap_minutes, seconds=s.search_lag_seconds
             )
             jql += f' AND updated >= "{bound.strftime("%Y/%m/%d %H:%M")}"'  # floors to the minute
         jql += " ORDER BY key ASC"
@@ -185,7 +235,21 @@ class JiraConnector(Connector):
         )
         return raw, self.milestones.subtasks_of([raw]).get(str(raw["id"]), [])
 
+    def _catch_up(self) -> None:
+        """Before the first search that must see everything (a pull, a stamp lookup): wait
+        until ``search_lag_seconds`` have passed since this connector was built, so that the
+        index holds every write of an earlier process (one that crashed right after a create
+        included). Once per connector: its own writes are tracked by the client."""
+        if not self._caught_up:
+            self.client.wait_for_index(self._started)
+            self._caught_up = True
+
     def find_by_stamp(self, stamp: Stamp) -> RemoteRecord | None:
+        """The issue carrying ``stamp``, found by a search that cannot miss it for lagging
+        (:meth:`_catch_up`; a create of this connector whose answer was lost is waited for by
+        the client). On Data Center the candidates' stamp properties are read one by one (its
+        search returns none)."""
+        self._catch_up()
         jql = f'project = "{self.settings.project_key}"'
         if self.mapping.stamp.label:
             jql += f' AND labels = "{stamp.token}"'

@@ -32,6 +32,9 @@ class JiraSettings(BaseModel):
     # the longest Retry-After waited out within a cycle; a longer one defers the work to a later one
     max_retry_after_seconds: float = Field(default=60.0, ge=0)
     timeout: float = Field(default=30.0, gt=0)
+    # how long Jira's search index may take to show a write (Cloud: "a few seconds to minutes",
+    # developer.atlassian.com/cloud/jira/platform/search-and-reconcile); see docs/jira.md
+    search_lag_seconds: float = Field(default=0.0, ge=0, le=600)
 
     @field_validator("url")
     @classmethod

@@ -39,8 +39,10 @@ from poam_sync.simulators.jira.routes import Handler, JiraRoutes, _Ctx
 class JiraSimulator(JiraHuman, JiraRoutes):
     """State and ASGI app of one simulated Jira site."""
 
-    def __init__(self, *, mode: str = "cloud", state: JsonDict | None = None) -> None:
-        super().__init__(mode=mode, state=state)
+    def __init__(
+        self, *, mode: str = "cloud", state: JsonDict | None = None, search_lag: float = 0.0
+    ) -> None:
+        super().__init__(mode=mode, state=state, search_lag=search_lag)
         self._routes = self._build_routes()
         self.app = SimMiddleware(self._asgi, self.control, self._fault_response)
 

@@ -107,6 +107,7 @@ class JiraIssues(JiraRender):
                 }
             )
         issue["last_actor"] = author.account_id
+        self._reindex(issue["id"])
 
     def _parse_value(self, fid: str, value: Any, v3: bool) -> Any:
         """A request value as the stored form; ApiError(400) with Jira's messages when wrong."""
@@ -306,6 +307,7 @@ class JiraIssues(JiraRender):
             self.issues[parent_id]["subtasks"].append(iid)
         for text in comments:
             self._add_comment(issue, author, text)
+        self._reindex(iid)
         return issue
 
     def _add_comment(self, issue: JsonDict, author: SimUser, body: str) -> JsonDict:
@@ -328,4 +330,5 @@ class JiraIssues(JiraRender):
             parent["subtasks"].remove(issue["id"])
         del self.issues[issue["id"]]
         del self._by_key[issue["key"]]
+        self._reindex(issue["id"])
         self._version += 1

@@ -25,7 +25,6 @@ from poam_sync.simulators.jira.model import (
     ApiError,
     JsonDict,
     SimUser,
-    _now_ms,
     jira_time,
 )
 from poam_sync.simulators.jira.search import JiraSearch, _decode_token, _encode_token
@@ -100,7 +99,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             "deploymentType": "Cloud" if cloud else "Server",
             "buildNumber": 100280 if cloud else 9120000,
             "buildDate": "2025-11-01T00:00:00.000+0000",
-            "serverTime": jira_time(_now_ms()),
+            "serverTime": jira_time(self.now_ms()),
             "scmInfo": "poam-sync-simulator",
             "serverTitle": "Jira (poam-sync simulator)",
         }
@@ -351,12 +350,14 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             )
         existed = prop in issue["properties"]
         issue["properties"][prop] = ctx.body
+        self._reindex(issue["id"])
         return (200 if existed else 201), None
 
     def _h_delete_property(self, ctx: _Ctx) -> tuple[int, Any]:
         issue = self._find(ctx.groups["key"])
         if issue["properties"].pop(ctx.groups["prop"], None) is None:
             raise ApiError(404, [f"The property with key '{ctx.groups['prop']}' does not exist."])
+        self._reindex(issue["id"])
         return 204, None
 
     def _search_args(self, ctx: _Ctx) -> tuple[str, list[str] | None, str | None, list[str], int]:
@@ -381,7 +382,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
     def _h_search_old(self, ctx: _Ctx) -> tuple[int, Any]:
         if self.cloud:
             raise ApiError(410, [SEARCH_REMOVED])
-        jql, fields, expand, props, limit = self._search_args(ctx)
+        jql, fields, expand, _ignored, limit = self._search_args(ctx)
         start = int(
             (ctx.body or {}).get("startAt", 0)
             if ctx.method == "POST"
@@ -390,8 +391,10 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         limit = max(0, min(limit, 1000))
         hits = self.search(jql, ctx.user)
         wanted = self._wanted_fields(fields, "*navigable")
+        # Data Center's search takes no `properties` (its REST reference lists expand, jql,
+        # maxResults, validateQuery, fields, startAt): one is ignored, none are returned
         issues = [
-            self.render_issue(i, ctx.base, fields=wanted, expand=expand, properties=props)
+            self.render_issue(i, ctx.base, fields=wanted, expand=expand)
             for i in hits[start : start + limit]
         ]
         return 200, {
@@ -401,6 +404,22 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             "total": len(hits),
             "issues": issues,
         }
+
+    def _reconcile_ids(self, ctx: _Ctx) -> frozenset[str]:
+        """``reconcileIssues``: "Strong consistency issue ids to be reconciled with search
+        results. Accepts max 50 ids" (Atlassian's OpenAPI; JRACLOUD-96208: read-after-write
+        only for up to 50 issues). A list in the POST body, repeated or comma-separated in a
+        GET."""
+        if ctx.method == "POST":
+            raw = (ctx.body or {}).get("reconcileIssues") if isinstance(ctx.body, dict) else None
+            values = [str(v) for v in raw] if isinstance(raw, list) else []
+        else:
+            values = _split(ctx.params.get("reconcileIssues")) or []
+        if len(values) > 50:
+            raise ApiError(400, ["The 'reconcileIssues' parameter accepts at most 50 issue ids."])
+        if not all(v.isdigit() for v in values):
+            raise ApiError(400, ["The 'reconcileIssues' parameter takes numeric issue ids."])
+        return frozenset(values)
 
     def _h_search_jql(self, ctx: _Ctx) -> tuple[int, Any]:
         if not self.cloud:
@@ -421,7 +440,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         cap = 100 if wanted or expand else 5000
         limit = max(1, min(limit, cap))
         start = _decode_token(token, jql) if token else 0
-        hits = self.search(jql, ctx.user)
+        hits = self.search(jql, ctx.user, reconcile=self._reconcile_ids(ctx))
         page = hits[start : start + limit]
         issues = []
         for issue in page:

@@ -38,31 +38,41 @@ _RELATIVE_DATE = re.compile(r"[\s\"'(,=<>][+-]\d+[wdhm]\b")
 class JiraSearch(JiraIssues):
     """JQL evaluation over the stored issues."""
 
-    def search(self, jql: str, user: SimUser) -> list[JsonDict]:
-        """Issues matching ``jql``, ordered as it says (default: key descending, as Jira)."""
+    def search(
+        self, jql: str, user: SimUser, *, reconcile: frozenset[str] = frozenset()
+    ) -> list[JsonDict]:
+        """Issues matching ``jql``, ordered as it says (default: key descending, as Jira).
+
+        With a search lag, the index's snapshots are searched (see :mod:`.state`), except the
+        issues named in ``reconcile`` (Cloud's ``reconcileIssues``), searched as they are.
+        """
         try:
             query = _jql.parse(jql)
         except _jql.JqlError as exc:
             raise ApiError(400, [str(exc)]) from None
+        lagging = bool(self.search_lag_ms)
         cache_key = (jql, user.account_id)
         cached = self._search_cache.get(cache_key)
-        if cached is not None and cached[0] == self._version:
+        if not lagging and cached is not None and cached[0] == self._version:
             return cached[1]  # next page of the same query, nothing written since
         tz = ZoneInfo(user.time_zone)
         predicate = self._compile(query.where, tz, user) if query.where else (lambda _: True)
-        hits = [i for i in self._candidates(query.where) if predicate(i)]
+        view = self.searchable(reconcile)
+        hits = [i for i in self._candidates(query.where, view) if predicate(i)]
         order = query.order_by or (("key", True),)
         for name, desc in reversed(order):
             fid = self._jql_field(name)
             hits.sort(key=functools.partial(self._sort_key, fid=fid), reverse=desc)
-        if not _RELATIVE_DATE.search(jql):  # "-5m" moves with the clock: never cached
+        if not lagging and not _RELATIVE_DATE.search(jql):  # "-5m" moves with the clock
             if len(self._search_cache) > 64:
                 self._search_cache.clear()
             self._search_cache[cache_key] = (self._version, hits)
         return hits
 
-    def _candidates(self, node: _jql.Node | None) -> list[JsonDict]:
+    def _candidates(self, node: _jql.Node | None, view: dict[str, JsonDict]) -> list[JsonDict]:
         """Issues a query can match: by key when it names keys (a fast path), else all."""
+        if view is not self.issues:
+            return list(view.values())
         clauses = node.parts if isinstance(node, _jql.BoolOp) and node.op == "and" else (node,)
         for c in clauses:
             if (
@@ -72,7 +82,7 @@ class JiraSearch(JiraIssues):
             ):
                 ids = [self._by_key.get((v.text or "").upper(), v.text or "") for v in c.values]
                 return [self.issues[i] for i in dict.fromkeys(ids) if i in self.issues]
-        return list(self.issues.values())
+        return list(view.values())
 
     def _jql_field(self, name: str) -> str:
         low = name.lower()
@@ -195,7 +205,8 @@ class JiraSearch(JiraIssues):
             raise ApiError(
                 400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."]
             )
-        bound = _parse_jql_date(c.values[0].text or "", tz, c.field)
+        now = datetime.fromtimestamp(self.now_ms() / 1000, tz)
+        bound = _parse_jql_date(c.values[0].text or "", tz, c.field, now)
 
         def when(issue: JsonDict) -> float | None:
             if fid in ("created", "updated"):
@@ -240,10 +251,10 @@ def _decode_token(token: str, jql: str) -> int:
     raise ApiError(400, ["The provided next page token is invalid or expired."])
 
 
-def _parse_jql_date(text: str, tz: ZoneInfo, field_name: str) -> float:
-    """A JQL date value in the searching user's zone, as a UTC timestamp."""
+def _parse_jql_date(text: str, tz: ZoneInfo, field_name: str, now: datetime) -> float:
+    """A JQL date value in the searching user's zone (``now`` on the site's clock), as a UTC
+    timestamp."""
     raw = text.strip()
-    now = datetime.now(tz)
     if raw and raw[0] in "+-" and raw[-1] in "wdhm" and raw[1:-1].isdigit():
         amount = int(raw[1:-1]) * (1 if raw[0] == "+" else -1)
         unit = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}[raw[-1]]

@@ -39,11 +39,11 @@ def save_state(sim: JiraSimulator, path: Path) -> None:
     tmp.replace(path)
 
 
-def _load(state: Path | None, mode: str) -> JiraSimulator:
+def _load(state: Path | None, mode: str, search_lag: float) -> JiraSimulator:
     data = None
     if state is not None and state.exists():
         data = json.loads(state.read_text(encoding="utf-8"))
-    return JiraSimulator(mode=mode, state=data)
+    return JiraSimulator(mode=mode, state=data, search_lag=search_lag)
 
 
 def start_jira_simulator(
@@ -53,20 +53,31 @@ def start_jira_simulator(
     state: Path | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    search_lag: float = 0.0,
 ) -> RunningJira:
-    """Start a simulator on ``host:port`` (0: any free port); ``.url`` is its base URL."""
-    sim = _load(state, mode)
+    """Start a simulator on ``host:port`` (0: any free port); ``.url`` is its base URL.
+
+    ``search_lag``: seconds before searches see a write (see :mod:`.state`)."""
+    sim = _load(state, mode, search_lag)
     sim.control.set_latency(latency_ms)
     server = ServerThread(sim.app, host=host, port=port)
     server.start()
     return RunningJira(sim, server, state)
 
 
-def serve(*, host: str, port: int, mode: str, state: Path | None, latency_ms: int) -> None:
+def serve(
+    *,
+    host: str,
+    port: int,
+    mode: str,
+    state: Path | None,
+    latency_ms: int,
+    search_lag: float = 0.0,
+) -> None:
     """Serve until interrupted; prints the base URL (first line) and the credentials when ready
     and saves ``state`` on exit."""
     running = start_jira_simulator(
-        mode=mode, latency_ms=latency_ms, state=state, host=host, port=port
+        mode=mode, latency_ms=latency_ms, state=state, host=host, port=port, search_lag=search_lag
     )
     stop = threading.Event()
 

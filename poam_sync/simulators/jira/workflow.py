@@ -97,6 +97,7 @@ class JiraWorkflow(JiraIssues):
         resolution_date = changes.pop("resolutiondate")
         self._write(issue, author, changes)
         issue["fields"]["resolutiondate"] = resolution_date
+        self._reindex(issue["id"])
         for text in comments:
             self._add_comment(issue, author, text)
 
