@@ -185,10 +185,10 @@ def _fault_at(stage: str, monkeypatch: pytest.MonkeyPatch, poam_id: str) -> Call
     else:
         from_sync = poam_sync.sync.apply.from_sync
 
-        def applying(item: PoamItem, changes: Any) -> PoamItem:
+        def applying(item: PoamItem, changes: Any, **options: Any) -> PoamItem:
             if item.poam_id == poam_id:
                 boom()
-            return from_sync(item, changes)
+            return from_sync(item, changes, **options)
 
         monkeypatch.setattr(poam_sync.sync.apply, "from_sync", applying)
     return monkeypatch.undo
