@@ -49,7 +49,7 @@ def sn(sn_run: RunningServiceNow) -> Iterator[RunningServiceNow]:
     sn_run.sim.control.reset()
     yield sn_run
     sn_run.sim.control.reset()
-    sn_run.sim.state_policies.clear()
+    sn_run.sim.reset_rules()
     sn_run.sim.lose_answers = 0
 
 

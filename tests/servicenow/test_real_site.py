@@ -95,6 +95,8 @@ def test_every_stock_grc_state_reads_as_a_status(
 ) -> None:
     c = make_connector()
     rec = c.create(new_stamp(), FIELDS).record
+    # an analyst names the issue manager first: Analyze and Respond need one (issue-form.md)
+    sn.sim.human_update(TABLE, rec.remote_id, {"issue_manager": sn.sim.user_id("dave@example.com")})
     read = {}
     for label in ("New", "Analyze", "Respond", "Review", "Closed Complete", "Closed Incomplete"):
         sn.sim.human_update(TABLE, rec.remote_id, {"state": label})

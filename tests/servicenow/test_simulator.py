@@ -316,9 +316,9 @@ def test_parse_query_groups_or_terms_with_the_term_before() -> None:
 @pytest.fixture
 def assigned(sn: RunningServiceNow) -> str:
     bob = sn.sim.user_id("bob@example.com")
-    return sn.sim.human_create(
-        TABLE, {"short_description": "ref", "assigned_to": bob, "state": "3"}
-    )["sys_id"]
+    dave = sn.sim.user_id("dave@example.com")
+    values = {"short_description": "ref", "assigned_to": bob, "issue_manager": dave}
+    return sn.sim.human_create(TABLE, {**values, "due_date": "2027-01-31", "state": "3"})["sys_id"]
 
 
 def test_display_value_false_gives_links_and_raw_utc(

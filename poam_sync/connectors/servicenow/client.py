@@ -169,6 +169,53 @@ def _error_message(body: bytes | str) -> str:
     return str(data)[:200]
 
 
+#: what each kind of 403 means and what to do (see :func:`refusal_kind`)
+REFUSAL_HINTS = {
+    "data_policy": "a data policy on the instance makes these fields mandatory for this write; "
+    "fill them in ServiceNow (or map them), or ask the admin to relax the policy",
+    "business_rule": "a business rule on the instance aborted the write (not a permission "
+    "problem): see the named rule under System Definition > Business Rules for its condition",
+    "acl": "an ACL refuses this write to the integration user: grant its role write access to "
+    "the table (System Security > Access Control), or check the user's roles",
+    "api_acl": "the instance's REST API ACL refuses the integration user: give it a role the "
+    "REST API access ACL allows (System Web Services > REST API Access Policies / ACLs)",
+    "forbidden": "the integration user lacks a role or an ACL blocks it",
+}
+
+
+def refusal_kind(text: str) -> str:
+    """Which of ServiceNow's 403s ``text`` (``message: detail``) is.
+
+    ``data_policy`` ("Data Policy Exception"), ``business_rule`` ("Operation against file 'x'
+    was aborted by Business Rule 'name^sys_id'"), ``acl`` ("ACL Exception Update Failed due to
+    security constraints"), ``api_acl`` ("User Not Authorized: Failed API level ACL
+    Validation"), else ``forbidden``."""
+    low = text.lower()
+    if "data policy exception" in low:
+        return "data_policy"
+    if "aborted by business rule" in low:
+        return "business_rule"
+    if "acl exception" in low or "security constraints" in low:
+        return "acl"
+    if "not authorized" in low or "acl validation" in low:
+        return "api_acl"
+    return "forbidden"
+
+
+def business_rule_name(text: str) -> str | None:
+    """The rule named by a business-rule abort (``'name^sys_id'``), or None."""
+    m = re.search(r"aborted by Business Rule '([^'^]*)", text, re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def mandatory_labels(text: str) -> list[str]:
+    """The field labels a data policy exception names as mandatory."""
+    _, sep, rest = text.partition("mandatory:")
+    if not sep:
+        return []
+    return [label.strip() for label in rest.split(",") if label.strip()]
+
+
 def remote_error(
     status: int,
     headers: Mapping[str, str],
@@ -196,11 +243,15 @@ def remote_error(
             message, connector=connector, key=key, status=status,
             hint="check the user/password or OAuth client in the connector settings",
         )  # fmt: skip
-    if status == 403 and "data policy" not in text.lower():
-        return RemoteAuthError(
-            message, connector=connector, key=key, status=status,
-            hint="the integration user lacks a role or an ACL blocks it",
-        )  # fmt: skip
+    if status == 403:
+        kind = refusal_kind(text)
+        if kind in ("acl", "api_acl"):
+            return RemoteAuthError(
+                message, connector=connector, key=key, status=status, hint=REFUSAL_HINTS[kind]
+            )
+        return RemoteRejected(
+            message, connector=connector, key=key, status=status, hint=REFUSAL_HINTS[kind]
+        )
     if status == 404:
         return RecordGone(message, connector=connector, key=key, status=status)
     return RemoteRejected(message, connector=connector, key=key, status=status)
@@ -253,8 +304,16 @@ def _current_row(gr: pysnc.GlideRecord, fields: Sequence[str]) -> Row:
     return {f: (_text(gr.get_value(f)), _text(gr.get_display_value(f))) for f in fields}
 
 
-def _rows(gr: pysnc.GlideRecord, fields: Sequence[str]) -> list[Row]:
-    return [_current_row(gr, fields) for _ in gr]
+def _cell(value: object) -> tuple[str, str]:
+    """(value, display value) of one field as ``sysparm_display_value=all`` renders it."""
+    if isinstance(value, dict):
+        return _text(value.get("value")), _text(value.get("display_value"))
+    return _text(value), _text(value)
+
+
+def _row_of(item: Mapping[str, object], fields: Sequence[str]) -> Row:
+    """A row of the fields asked for; one the instance did not send (a field ACL) is empty."""
+    return {f: _cell(item.get(f)) for f in dict.fromkeys(["sys_id", *fields])}
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -347,34 +406,84 @@ class TableClient:
     def page(
         self, table: str, fields: Sequence[str], query: str, *, after: str | None, size: int
     ) -> list[Row]:
-        """One keyset page: records with sys_id > ``after`` matching ``query``, by sys_id."""
-        full = "^".join(filter(None, [query, f"sys_id>{after}" if after else ""]))
+        """One keyset page: records with sys_id > ``after`` matching ``query``, by sys_id.
 
-        def fetch() -> list[Row]:
-            # rewindable=False would be leaner, but pysnc 1.2.1 then blanks the last row of a page
-            # when it reads the first (results[current - 1] with current == 0).
-            gr = self._client.GlideRecord(table, batch_size=size)
-            gr.fields = list(fields)
-            if full:
-                gr.add_encoded_query(full)
-            gr.order_by("sys_id")
-            gr.limit = size
-            gr.query()
-            return _rows(gr, fields)
+        For a lookup of a few rows; a walk through a table is :meth:`pages`."""
+        return self._fetch(table, fields, query, after=after, offset=0, size=size)[0]
+
+    def pages(
+        self, table: str, fields: Sequence[str], query: str, *, size: int
+    ) -> Iterator[list[Row]]:
+        """Every record matching ``query``, page by page, by sys_id.
+
+        The end is the API's own marker (no ``Link`` rel="next", else the ``X-Total-Count``),
+        never a short page: row ACLs drop rows *after* the instance cut the page, so a page
+        may be short, even empty, before the end (ServiceNow KB3047115). A full page moves the
+        keyset on (``sys_id>last``, which neither skips nor repeats records edited meanwhile);
+        after a short one the last sys_id the instance counted is unknown, so the next request
+        keeps the keyset and moves ``sysparm_offset`` on by a page.
+
+        (pysnc's own paging sets ``sysparm_offset`` to the number of rows *received*, which
+        re-reads rows after a short page and stops at an empty one; hence our own requests.)
+        """
+        after: str | None = None
+        offset = 0
+        while True:
+            rows, more = self._fetch(table, fields, query, after=after, offset=offset, size=size)
+            if rows:
+                yield rows
+            if not more:
+                return
+            if len(rows) == size:
+                after, offset = rows[-1]["sys_id"][0], 0
+            else:
+                offset += size
+
+    def _fetch(
+        self,
+        table: str,
+        fields: Sequence[str],
+        query: str,
+        *,
+        after: str | None,
+        offset: int,
+        size: int,
+    ) -> tuple[list[Row], bool]:
+        """One GET of the Table API: the rows, and whether the instance says more follow."""
+        full = "^".join(filter(None, [query, f"sys_id>{after}" if after else "", "ORDERBYsys_id"]))
+        names = list(dict.fromkeys(["sys_id", *fields]))
+        params = {
+            "sysparm_query": full,
+            "sysparm_fields": ",".join(names),
+            "sysparm_limit": str(size),
+            "sysparm_offset": str(offset),
+            "sysparm_display_value": "all",
+            "sysparm_exclude_reference_link": "true",
+        }
+        url = f"{self.settings.url}/api/now/table/{table}"
+
+        def fetch() -> tuple[list[Row], bool]:
+            response = self.session.get(url, params=params, headers={"Accept": "application/json"})
+            result = response.json().get("result", [])
+            if not isinstance(result, list):
+                raise RemoteTransientError(
+                    f"ServiceNow GET {table}: the answer holds no list of records",
+                    connector=self.connector,
+                )
+            rows = [_row_of(item, fields) for item in result if isinstance(item, dict)]
+            if response.links:
+                return rows, "next" in response.links
+            total = response.headers.get("X-Total-Count", "")
+            if total.isdigit():
+                return rows, offset + size < int(total)
+            return rows, len(rows) == size
 
         return self.call(fetch, what=f"GET {table}")
 
     def select(self, table: str, fields: Sequence[str], query: str) -> Iterator[Row]:
-        """All records matching ``query``, page by page."""
-        fields = ["sys_id", *[f for f in fields if f != "sys_id"]]
-        after: str | None = None
-        size = self.page_size
-        while True:
-            rows = self.page(table, fields, query, after=after, size=size)
+        """All records matching ``query``, page by page (see :meth:`pages`)."""
+        for rows in self.pages(table, fields, query, size=self.page_size):
             yield from rows
-            if len(rows) < size:
-                return
-            after = rows[-1]["sys_id"][0]
 
     def get(self, table: str, sys_id: str, fields: Sequence[str]) -> Row:
         """One record by sys_id (retried); RecordGone when there is none."""

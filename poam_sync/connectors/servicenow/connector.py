@@ -22,7 +22,7 @@ happen, a work note only after the journal shows it is not there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 import structlog
@@ -38,7 +38,15 @@ from poam_sync.connectors.base import (
     SyncValues,
     WriteResult,
 )
-from poam_sync.connectors.servicenow.client import Row, TableClient, checked_sys_id, chunks
+from poam_sync.connectors.servicenow.client import (
+    Row,
+    TableClient,
+    business_rule_name,
+    checked_sys_id,
+    chunks,
+    mandatory_labels,
+    refusal_kind,
+)
 from poam_sync.connectors.servicenow.directory import UserDirectory
 from poam_sync.connectors.servicenow.inventory import list_sys_ids
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
@@ -53,6 +61,20 @@ from poam_sync.model import Note
 log = structlog.get_logger(__name__)
 
 BATCH_CHUNK = 50
+
+#: what a stock GRC issue needs to enter a state (ServiceNowDocs issue-form.md, Version 12.0.1:
+#: Analyze needs the Issue manager group or the Issue manager; Respond needs Assigned to, Issue
+#: manager and Due date): groups of (column, label), one of each group filled
+GRC_STATE_NEEDS: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = {
+    "Analyze": (
+        (("issue_manager_group", "Issue manager group"), ("issue_manager", "Issue manager")),
+    ),
+    "Respond": (
+        (("assigned_to", "Assigned to"),),
+        (("issue_manager", "Issue manager"),),
+        (("due_date", "Due date"),),
+    ),
+}
 
 
 class NotPreparedError(RuntimeError):
@@ -170,7 +192,6 @@ class ServiceNowConnector(Connector):
         query = "^".join(filter(None, [scope, changed]))
         seen: set[tuple[str, str]] = set()
         fields = self.codec.columns()
-        after: str | None = None
         size = self.settings.page_size
 
         def fresh(rows: Sequence[Row]) -> Iterator[RemoteRecord]:
@@ -179,12 +200,8 @@ class ServiceNowConnector(Connector):
                     seen.add((record.remote_id, record.version))
                     yield record
 
-        while True:
-            rows = self.client.page(self.table, fields, query, after=after, size=size)
+        for rows in self.client.pages(self.table, fields, query, size=size):
             yield from fresh(rows)
-            if len(rows) < size:
-                break
-            after = rows[-1]["sys_id"][0]
         # A milestone edited in ServiceNow does not touch its parent's sys_updated_on: pull
         # the parents of milestones changed since the watermark too.
         if since is not None and self.milestones is not None:
@@ -249,8 +266,77 @@ class ServiceNowConnector(Connector):
 
     def _create_once(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         values, problems = self.codec.values(fields, self._metadata())
-        row = self.client.insert(self.table, {**values, **self.codec.stamp_values(stamp)})
+        stamped = {**values, **self.codec.stamp_values(stamp)}
+        try:
+            row = self.client.insert(self.table, stamped)
+        except RemoteRejected as exc:
+            state = self.mapping.fields.get("status")
+            if exc.status != 403 or state not in values:
+                raise
+            # Created in its default state, the refused one reported (nothing was stored:
+            # the instance refuses the whole insert).
+            problems.append(self._blocked_state(exc, fields, values, None))
+            row = self.client.insert(self.table, {k: v for k, v in stamped.items() if k != state})
         return self._after_create(row, fields, problems)
+
+    def _blocked_state(
+        self,
+        exc: RemoteRejected,
+        changes: SyncValues,
+        values: Mapping[str, str],
+        remote_id: str | None,
+    ) -> FieldProblem:
+        """The ``transition_blocked`` problem of a refused state: which state, refused by
+        what, and the fields it needs that the record lacks."""
+        state_column = self.mapping.fields["status"]
+        meta = self._metadata()
+        code = values[state_column]
+        label = meta.label(self.table, state_column, code) or code
+        status = changes.get("status")
+        missing = self._missing_for_state(exc.message, label, values, remote_id)
+        kind = refusal_kind(exc.message)
+        by = {
+            "data_policy": "a data policy",
+            "business_rule": f"business rule {business_rule_name(exc.message) or '(unnamed)'!r}",
+        }.get(kind, "the instance")
+        needs = f"; it needs {', '.join(missing)}, which the record lacks" if missing else ""
+        return FieldProblem(
+            "status",
+            "transition_blocked",
+            f"ServiceNow refused state {label!r} (status {status}) on {self.table}: {by} "
+            f"refused it{needs}; the other fields were written ({exc.message})",
+            hint=(
+                f"fill {', '.join(missing)} on the record in ServiceNow"
+                if missing
+                else "see what the instance requires for this state"
+            )
+            + "; poam-sync does not sync those fields and writes the state again when the "
+            "item's status changes",
+        )
+
+    def _missing_for_state(
+        self, text: str, label: str, values: Mapping[str, str], remote_id: str | None
+    ) -> list[str]:
+        """The fields a refused state needs: as a data policy names them, else the GRC issue's
+        documented rules (issue-form.md) checked against the record."""
+        named = mandatory_labels(text)
+        if named:
+            return named
+        groups = GRC_STATE_NEEDS.get(label, ()) if self.table == "sn_grc_issue" else ()
+        if not groups:
+            return []
+        columns = sorted({c for g in groups for c, _ in g})
+        current: dict[str, str] = dict.fromkeys(columns, "")
+        if remote_id is not None:
+            try:
+                row = self.client.get(self.table, remote_id, columns)
+                current.update({c: row.get(c, ("", ""))[0] for c in columns})
+            except RemoteError:
+                return []  # the refusal's own text says enough
+        current.update({c: v for c, v in values.items() if c in current})
+        return [
+            " or ".join(name for _, name in g) for g in groups if not any(current[c] for c, _ in g)
+        ]
 
     def _after_create(
         self, row: Row, fields: SyncValues, problems: list[FieldProblem]
@@ -303,6 +389,13 @@ class ServiceNowConnector(Connector):
         answers = self.client.insert_batch(self.table, [v for v, _ in prepared.values()])
         for (i, (_, problems)), answer in zip(prepared.items(), answers, strict=True):
             stamp, fields = batch[i]
+            state = self.mapping.fields.get("status")
+            if (
+                isinstance(answer, RemoteRejected)
+                and answer.status == 403
+                and state in prepared[i][0]
+            ):
+                answer = None  # created alone, so that a refused state is written without it
             if isinstance(answer, RemoteError):
                 results[i] = answer
                 continue
@@ -332,17 +425,9 @@ class ServiceNowConnector(Connector):
                 state = self.mapping.fields.get("status")
                 if exc.status != 403 or state not in values:
                     raise
-                # A data policy refuses the state (e.g. Closed needs close notes): write the
-                # rest and report the status.
-                problems.append(
-                    FieldProblem(
-                        "status",
-                        "transition_blocked",
-                        f"ServiceNow refused the state change: {exc.message}",
-                        hint="the state needs fields poam-sync does not set; change it in "
-                        "ServiceNow or relax the data policy",
-                    )
-                )
+                # The state is refused (a data policy, a business rule): write the rest, and
+                # report the state with what it lacks.
+                problems.append(self._blocked_state(exc, changes, values, remote_id))
                 rest = {k: v for k, v in values.items() if k != state}
                 row = self.client.patch(self.table, remote_id, rest) if rest else None
         milestones: list[MilestoneValue] | None = None

@@ -6,9 +6,9 @@ adds data policies, and a test may make the instance lose its next answers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from poam_sync.simulators.servicenow.model import ANALYST_USER, Json
+from poam_sync.simulators.servicenow.model import ANALYST_USER, Json, Row
 from poam_sync.simulators.servicenow.reads import ServiceNowReads
 
 
@@ -75,6 +75,42 @@ class ServiceNowHuman(ServiceNowReads):
             state_label, state_label
         )
         self.state_policies[(table, value)] = tuple(fields)
+
+    def _state_value(self, table: str, state_label: str) -> str:
+        col = self._column(table, "state")
+        return {label: v for v, label in (col.choices if col else ())}.get(state_label, state_label)
+
+    def abort_by_business_rule(
+        self,
+        table: str,
+        name: str,
+        *,
+        state_label: str | None = None,
+        message: str = "",
+        sys_id: str = "0b1e2d3c4a5f60718293a4b5c6d7e8f9",
+    ) -> None:
+        """A before business rule that aborts writes to ``table`` (entering ``state_label``
+        only, when given), optionally after adding an error ``message``."""
+        key = (table, self._state_value(table, state_label) if state_label else "")
+        self.business_rules[key] = (name, sys_id, message)
+
+    def deny(self, table: str, operation: str, *, kind: str = "record") -> None:
+        """An ACL: ``kind="record"`` refuses ``operation`` ("insert"/"update") on ``table``;
+        ``kind="api"`` (operation "api") refuses the table to the REST API altogether."""
+        self.acl_denied[(table, operation)] = kind
+
+    def hide_rows(self, table: str, readable: Callable[[Row], bool]) -> None:
+        """A read ACL: rows for which ``readable`` is false are dropped after paging."""
+        self.row_acl[table] = readable
+
+    def reset_rules(self) -> None:
+        """Back to a stock instance: no extra policies, rules or ACLs; GRC state rules on."""
+        with self.lock:
+            self.state_policies.clear()
+            self.business_rules.clear()
+            self.acl_denied.clear()
+            self.row_acl.clear()
+            self.grc_state_rules = "data_policy"
 
     def lose_next_answers(
         self, count: int = 1, *, methods: Sequence[str] = ("POST", "PATCH")

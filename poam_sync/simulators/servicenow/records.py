@@ -3,6 +3,33 @@
 Every value is stored as a string, as on an instance; unknown fields are ignored, references
 resolve by display value, and journal fields (``work_notes``, ``comments``) become
 ``sys_journal_field`` rows instead of values of the record.
+
+What refuses a write, each with the body a real instance sends (all 403):
+
+- **The GRC issue's state rules** (:data:`GRC_STATE_RULES`, on by default): ServiceNowDocs
+  ``governance-risk-compliance/audit-management/issue-form.md`` (Version 12.0.1 and later):
+  "When an issue transitions to the Analyze state, an entry in either the Issue manager group
+  or Issue manager field is mandatory"; "when an issue transitions to the Respond state, an
+  entry in the Assigned to field is mandatory", and so are Issue manager and Due date. The docs
+  say *that* the fields are mandatory, not *how* the instance enforces it; the only mechanisms
+  that hold for the Table API are a data policy and a business rule (UI policies run in the
+  browser only), so ``grc_state_rules`` chooses which body the refusal has: ``data_policy``
+  (default) or ``business_rule``, or ``off``. Only a *transition* is checked (a record already
+  in Respond may be edited), as the docs word it.
+- **Data policies** (:meth:`~.human.ServiceNowHuman.require_for_state`): message "Operation
+  Failed", detail "Data Policy Exception: \n The following fields are mandatory: <labels>".
+- **Business rules** that abort (``current.setAbortAction(true)``): message "Operation Failed",
+  detail "Operation against file '<table>' was aborted by Business Rule '<name>^<sys_id>'.
+  Business Rule Stack:<name>" (bodies quoted in public ServiceNow integration code and
+  community threads, e.g. "Operation against file 'change_request' was aborted by Business
+  Rule 'Change Model: Check State Transition'"); a rule that also adds an error message puts it
+  first in the message.
+- **ACLs**: a table ACL refusing a write, "Operation Failed" / "ACL Exception Update Failed due
+  to security constraints" ("Insert" for a POST; quoted in Okta's support article "ServiceNow
+  Provisioning Error: Record Doesn't Exist Or ACL Restricts The Record Retrieval"); the REST
+  API's own ACL, "User Not Authorized" / "Failed API level ACL Validation" (ServiceNow KB2466644).
+  IBM's TADDM guide, "Appendix C: Error codes" for ServiceNow: 403 "can also be caused by ACL
+  failures, or business rule or data policy constraints".
 """
 
 from __future__ import annotations
@@ -14,6 +41,15 @@ from datetime import UTC, datetime
 from poam_sync.simulators.servicenow.model import ADMIN_USER, Json, Row, SimError
 from poam_sync.simulators.servicenow.state import ServiceNowState
 from poam_sync.simulators.servicenow.tables import _SYSTEM_COLUMNS, Column, TableSpec
+
+#: state label -> groups of fields; entering the state needs one field of each group filled
+#: (issue-form.md, see the module docstring)
+GRC_STATE_RULES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Analyze": (("issue_manager_group", "issue_manager"),),
+    "Respond": (("assigned_to",), ("issue_manager",), ("due_date",)),
+}
+GRC_RULE_NAME = "Validate issue state transition"
+GRC_RULE_SYS_ID = "5f0c6c5e1b2230102f3a0f4e6e4bcb11"
 
 
 def _now() -> str:
@@ -112,6 +148,7 @@ class ServiceNowRecords(ServiceNowState):
             self.counters[table] = n
             row["number"] = f"{spec.number_prefix}{n:07d}"
         journal = self._apply(table, row, values, check_policy=True)
+        self._check_rules(table, "", row, "insert")
         self.rows[table][sys_id] = row
         self._journal(table, sys_id, journal, user, now)
         return row
@@ -125,6 +162,7 @@ class ServiceNowRecords(ServiceNowState):
             )
         candidate = dict(row)
         journal = self._apply(table, candidate, values, check_policy=True)
+        self._check_rules(table, row.get("state", ""), candidate, "update")
         now = _now()
         candidate.update(
             sys_updated_on=now,
@@ -171,6 +209,50 @@ class ServiceNowRecords(ServiceNowState):
                 )
         return journal
 
+    def _check_rules(self, table: str, before: str, row: Row, operation: str) -> None:
+        """The table ACL, business rules and the GRC state rules on a write of ``row``."""
+        if self.acl_denied.get((table, operation)) == "record":
+            raise SimError(
+                403,
+                "Operation Failed",
+                f"ACL Exception {operation.capitalize()} Failed due to security constraints",
+            )
+        state = row.get("state", "")
+        entering = state != before
+        for key in ((table, ""), (table, state) if entering else None):
+            rule = self.business_rules.get(key) if key else None
+            if rule is not None:
+                raise _business_rule_abort(table, *rule)
+        spec = self.tables.get(table)
+        if self.grc_state_rules == "off" or table != "sn_grc_issue" or spec is None:
+            return
+        if not entering:
+            return
+        col = self._column(table, "state")
+        label = dict(col.choices).get(state, state) if col else state
+        groups = GRC_STATE_RULES.get(label, ())
+        missing = [g for g in groups if not any(row.get(f) for f in g)]
+        if not missing:
+            return
+        if self.grc_state_rules == "business_rule":
+            names = " and ".join(
+                " or ".join((self._column(table, f) or Column(f)).label for f in g) for g in missing
+            )
+            raise _business_rule_abort(
+                table,
+                GRC_RULE_NAME,
+                GRC_RULE_SYS_ID,
+                f"{names} must be filled in to move the issue to {label}",
+            )
+        # a data policy names each mandatory field; "either" fields are one policy whose
+        # condition is that the other one is empty, so it names the last of the group
+        labels = ", ".join((self._column(table, g[-1]) or Column(g[-1])).label for g in missing)
+        raise SimError(
+            403,
+            "Operation Failed",
+            f"Data Policy Exception: \n The following fields are mandatory: {labels}",
+        )
+
     def _resolve_reference(self, target: str, value: str) -> str:
         rows = self.rows.get(target, {})
         if value in rows:
@@ -191,6 +273,16 @@ class ServiceNowRecords(ServiceNowState):
                 {"name": table, "element": element, "element_id": sys_id, "value": text},
                 user,
             )
+
+
+def _business_rule_abort(table: str, name: str, sys_id: str, message: str) -> SimError:
+    detail = (
+        f"Operation against file '{table}' was aborted by Business Rule '{name}^{sys_id}'. "
+        f"Business Rule Stack:{name}"
+    )
+    if message:  # gs.addErrorMessage() before setAbortAction(true): the message comes first
+        return SimError(403, f"{message}. {detail}", "")
+    return SimError(403, "Operation Failed", detail)
 
 
 def _as_string(raw: Json) -> str:

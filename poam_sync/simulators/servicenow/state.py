@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from poam_sync.simulators._base import SimControl
@@ -39,6 +40,17 @@ class ServiceNowState:
         self.counters: dict[str, int] = {}
         # (table, state value) -> fields a data policy makes mandatory for that state
         self.state_policies: dict[tuple[str, str], tuple[str, ...]] = {}
+        #: how the GRC issue's own state rules refuse a write (see records.GRC_STATE_RULES):
+        #: "data_policy" (the default), "business_rule", or "off"
+        self.grc_state_rules = "data_policy"
+        # (table, state value or "") -> (rule name, rule sys_id, message): business rules that
+        # abort a write entering that state ("" = every write), see abort_by_business_rule
+        self.business_rules: dict[tuple[str, str], tuple[str, str, str]] = {}
+        # (table, operation) -> "record" (a table ACL) or "api" (the REST API's own ACL)
+        self.acl_denied: dict[tuple[str, str], str] = {}
+        # table -> predicate of the rows the integration user may read; rows failing it are
+        # removed from a page *after* the page was cut (see hide_rows)
+        self.row_acl: dict[str, Callable[[Row], bool]] = {}
         # answers to lose after the request was carried out (see lose_next_answers)
         self.lose_answers = 0
         self.lose_methods: frozenset[str] = frozenset()

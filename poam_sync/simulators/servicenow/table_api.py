@@ -3,6 +3,16 @@
 Bodies wrapped in ``{"result": ...}``, ``POST`` 201 with ``Location``, ``DELETE`` 204, paging
 with ``sysparm_limit``/``sysparm_offset``, ``X-Total-Count`` and ``Link`` (ServiceNow docs,
 "Table API", "REST API response codes").
+
+Row ACLs apply *after* the query: the instance selects and cuts the page, then drops the rows
+the user may not read, so a page may be short (even empty) before the end while
+``X-Total-Count`` and the ``Link`` header still describe the whole query (ServiceNow KB3047115
+"Inbound Web Services - Empty or Incomplete Results": "ACLs filter rows after the query runs";
+"Table API request with sysparm_limit=36 returns only 12 records"). A client must page by
+``Link`` rel="next" (or the total count), never stop at a short page. A record hidden by an ACL
+reads as 404 "No Record found" / "Record doesn't exist or ACL restricts the record retrieval".
+The REST API's own ACL refuses a table as 403 "User Not Authorized" / "Failed API level ACL
+Validation" (KB2466644).
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ class ServiceNowTableApi(ServiceNowReads):
         user: str,
     ) -> tuple[int, dict[str, str], bytes]:
         self._spec(table)
+        if self.acl_denied.get((table, "api")) == "api":
+            raise SimError(403, "User Not Authorized", "Failed API level ACL Validation")
         display = params.get("sysparm_display_value", "false").lower()
         if display not in ("true", "false", "all"):
             display = "false"
@@ -54,7 +66,8 @@ class ServiceNowTableApi(ServiceNowReads):
             return self._list(table, params, render, base)
         if method == "GET":
             row = self.rows[table].get(sys_id or "")
-            if row is None:
+            readable = self.row_acl.get(table)
+            if row is None or (readable is not None and not readable(row)):
                 raise SimError(
                     404,
                     "No Record found",
@@ -122,6 +135,9 @@ class ServiceNowTableApi(ServiceNowReads):
         offset = max(0, offset)
         total = len(rows)
         page = rows[offset : offset + limit]
+        readable = self.row_acl.get(table)
+        if readable is not None:  # row ACLs run after the page was cut (KB3047115)
+            page = [r for r in page if readable(r)]
         out = {"content-type": "application/json"}
         if params.get("sysparm_no_count", "false").lower() != "true":
             out["x-total-count"] = str(total)

@@ -136,11 +136,25 @@ def issue_columns(
     return tuple(cols)
 
 
+#: the GRC issue's own people columns (issue-form.md: "Issue manager", "Issue manager group"),
+#: which its state rules need (see records.GRC_STATE_RULES)
+GRC_ISSUE_OWN_COLUMNS = (
+    Column("issue_manager", "reference", "Issue manager", reference="sys_user"),
+    Column("issue_manager_group", "reference", "Issue manager group", reference="sys_user_group"),
+)
+
+
 def default_tables() -> list[TableSpec]:
     return [
         # task first: the tables extending it find its sys_db_object row
         TableSpec("task", "Task", task_columns(), "TASK"),
-        TableSpec("sn_grc_issue", "Issue", issue_columns(), "ISS", extends="task"),
+        TableSpec(
+            "sn_grc_issue",
+            "Issue",
+            (*issue_columns(), *GRC_ISSUE_OWN_COLUMNS),
+            "ISS",
+            extends="task",
+        ),
         TableSpec(
             "sn_irm_cont_auth_milestone_task",
             "Milestone",
