@@ -23,6 +23,18 @@ def _mask_secrets(
     return event
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written (not when logging was configured):
+    a command run in-process by a test runner, which swaps stderr and closes its own, leaves no
+    logger pointing at a closed stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, verbose: int = 0, json: bool | None = None) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)  # -v info, -vv debug
     as_json = (not sys.stderr.isatty()) if json is None else json
@@ -41,7 +53,7 @@ def configure(*, verbose: int = 0, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Quiet the chatty libraries unless asked; -vv shows their own debug lines (each HTTP

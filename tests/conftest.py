@@ -70,3 +70,13 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once on SQLite and once on PostgreSQL."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return str(request.getfixturevalue(name))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts from structlog's defaults: a command run in-process (typer's runner)
+    configures logging for itself, and that must not filter the next test's captured logs."""
+    yield
+    import structlog
+
+    structlog.reset_defaults()
