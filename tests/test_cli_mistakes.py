@@ -36,6 +36,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sync",): ("--once",),
     ("run",): (),
     ("init",): ("{tmp}/a-file",),
+    ("users", "add"): ("ann@example.gov", "--role", "viewer"),
+    ("users", "list"): (),
+    ("users", "disable"): ("ann@example.gov",),
 }
 # Commands that start servers or write a whole folder; their own tests cover their mistakes.
 NOT_HERE = {("demo",), ("simulate", "jira"), ("simulate", "servicenow")}

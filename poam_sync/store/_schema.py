@@ -286,3 +286,15 @@ problems = sa.Table(
     sa.Index(None, "item_uuid", "connector"),
     sa.Index(None, "active"),
 )
+
+# The workbench's local accounts (poam_sync.web): a name, a role, an argon2 hash. Never deleted:
+# a disabled account keeps its name, so the change log's actors stay unambiguous.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),  # viewer | resolver | admin
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
