@@ -7,7 +7,7 @@ allows no inline ``style``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from html import escape
 
 from markupsafe import Markup
@@ -21,7 +21,10 @@ def trend_svg(points: Sequence[tuple[str, int]], today: date) -> Markup:
     if not points:
         return Markup('<p class="muted">No status changes in the change log yet.</p>')
     days = [date.fromisoformat(d) for d, _ in points]
-    start, end = days[0], max(days[-1], today)
+    end = max(days[-1], today)
+    # at least the last 30 days, starting from no item at all before the first change
+    start = min(days[0] - timedelta(days=1), end - timedelta(days=30))
+    days, points = [start, *days], [(start.isoformat(), 0), *points]
     span = max((end - start).days, 1)
     top = max(max(n for _, n in points), 1)
     plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
@@ -40,10 +43,7 @@ def trend_svg(points: Sequence[tuple[str, int]], today: date) -> Markup:
             path.append(f"H{x(day):.1f}V{y(n):.1f}")
     path.append(f"H{x(end):.1f}")
     last = points[-1][1]
-    label = (
-        f"Open items from {start.isoformat()} to {end.isoformat()}: "
-        f"{points[0][1]} at first, {last} now, at most {top}"
-    )
+    label = f"Open items from {start.isoformat()} to {end.isoformat()}: {last} now, at most {top}"
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
