@@ -1,11 +1,12 @@
 """Browsing the canonical items in SQL: filter, search, sort and page, and the counts a
 dashboard shows, without reading every item into Python (the workbench at 100,000 items).
 
-An item's risk and due date are computed in SQL exactly as :mod:`poam_sync.deadlines` computes
-them in Python (a test compares both on the same items): the *effective* risk (the adjusted one
-only when its risk adjustment is approved), and the *current* due date (the due date, else the
-scheduled completion date, else detection plus the FedRAMP window; a KEV due date when
-earlier). Dates are compared as ``YYYY-MM-DD`` text, which sorts as the dates do.
+Every write of an item also writes its *facets* (:func:`facets`), plain indexed columns
+computed by :mod:`poam_sync.deadlines`: the effective risk (the adjusted one only when its
+risk adjustment is approved), the current due date (the due date, else the scheduled
+completion date, else detection plus the FedRAMP window; a KEV due date when earlier), and the
+FedRAMP deadline; the title and the owner's name for search and sort. Queries filter on those,
+sort the matching item ids alone, and read the stored JSON of one page only.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
-from poam_sync.deadlines import REMEDIATION_DAYS
-from poam_sync.model import CLOSED_STATUSES
+from poam_sync.deadlines import current_due_date, effective_risk, scheduled_completion
+from poam_sync.model import CLOSED_STATUSES, PoamItem
 from poam_sync.store._schema import change_log, conflicts, dump_json
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
@@ -34,8 +34,21 @@ SORT_KEYS: tuple[SortKey, ...] = (
     "due",
     "updated",
 )
+FACETS = ("effective_risk", "current_due", "fedramp_due", "title", "owner_name")
 _RISK_RANK = {"low": 1, "moderate": 2, "high": 3, "critical": 4}
 _CLOSED = tuple(sorted(s.value for s in CLOSED_STATUSES))
+
+
+def facets(item: PoamItem) -> dict[str, str | date | None]:
+    """The item's browsing columns (:data:`FACETS`), as every write stores them."""
+    risk = effective_risk(item)
+    return {
+        "effective_risk": risk.value if risk else None,
+        "current_due": current_due_date(item),
+        "fedramp_due": scheduled_completion(item),
+        "title": item.title,
+        "owner_name": item.owner.name if item.owner else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +61,7 @@ class ItemFilter:
     owner: str | None = None  # part of the owner's e-mail or name, any case
     overdue: bool = False
     has_conflict: bool = False
-    search: str | None = None  # part of the POA&M ID, title or description, any case
+    search: str | None = None  # part of the POA&M ID or title, any case
     sort: SortKey = "poam_id"
     descending: bool = False
     page: int = 1
@@ -69,194 +82,127 @@ class OwnerDue:
     due_soon: int
 
 
-class _Expr:
-    """SQL expressions over ``items.data`` for one database."""
-
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
-
-    def text(self, *path: str) -> sa.ColumnElement[Any]:
-        """The JSON string at ``path`` of the item (NULL when absent or null)."""
-        if self.postgres:
-            return sa.func.jsonb_extract_path_text(sa.cast(items_t.c.data, JSONB), *path)
-        return sa.func.json_extract(items_t.c.data, "$." + ".".join(path))
-
-    def plus_days(self, day: sa.ColumnElement[Any], days: int) -> sa.ColumnElement[Any]:
-        if self.postgres:
-            return sa.func.to_char(sa.cast(day, sa.Date) + days, "YYYY-MM-DD")
-        return sa.func.date(day, f"+{days} days")
-
-    def risk(self) -> sa.ColumnElement[Any]:
-        approved = sa.and_(
-            self.text("deviation", "risk_adjustment") == "approved",
-            self.text("adjusted_risk").is_not(None),
-        )
-        return sa.case((approved, self.text("adjusted_risk")), else_=self.text("original_risk"))
-
-    def fedramp_deadline(self) -> sa.ColumnElement[Any]:
-        """Detection plus the FedRAMP window (the KEV due date when earlier)."""
-        detected, risk = self.text("detected_on"), self.risk()
-        windows = (
-            (risk == level.value, self.plus_days(detected, days))
-            for level, days in REMEDIATION_DAYS.items()
-        )
-        rule = sa.case(*windows, else_=sa.null())
-        kev = self.text("kev_due_date")
-        earlier = sa.and_(kev.is_not(None), kev < rule)
-        return sa.case((earlier, kev), else_=sa.func.coalesce(rule, kev))
-
-    def due(self) -> sa.ColumnElement[Any]:
-        """:func:`poam_sync.deadlines.current_due_date` in SQL."""
-        kev = self.text("kev_due_date")
-        base = sa.func.coalesce(
-            self.text("due_date"), self.text("scheduled_completion_date"), self.fedramp_deadline()
-        )
-        return sa.case((sa.and_(kev.is_not(None), kev < base), kev), else_=base)
-
-    def owner(self) -> sa.ColumnElement[Any]:
-        return sa.func.coalesce(
-            items_t.c.owner_email, self.text("owner", "name"), self.text("owner", "org")
-        )
+c = items_t.c
 
 
 def _open() -> sa.ColumnElement[bool]:
-    return items_t.c.status.not_in(_CLOSED)
+    return c.status.not_in(_CLOSED)
 
 
-def _has_open_conflict() -> sa.Exists:
-    return sa.exists().where(conflicts.c.item_uuid == items_t.c.uuid, conflicts.c.state == "open")
+def _owner() -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(c.owner_email, c.owner_name)
+
+
+def _part(column: sa.ColumnElement[Any], wanted: str) -> sa.ColumnElement[bool]:
+    """``column`` holds ``wanted`` anywhere, any case; % and _ are plain letters."""
+    return sa.func.lower(column).contains(wanted.strip().lower(), autoescape=True)
+
+
+def _conditions(f: ItemFilter, today: date) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if f.system:
+        where.append(c.system == f.system)
+    if f.status == "open":
+        where.append(_open())
+    elif f.status == "closed":
+        where.append(c.status.in_(_CLOSED))
+    elif f.status:
+        where.append(c.status == f.status)
+    if f.risk == "none":
+        where.append(c.effective_risk.is_(None))
+    elif f.risk:
+        where.append(c.effective_risk == f.risk)
+    if f.owner and f.owner.strip():
+        where.append(sa.or_(_part(c.owner_email, f.owner), _part(c.owner_name, f.owner)))
+    if f.overdue:
+        where.append(sa.and_(_open(), c.current_due < today))
+    if f.has_conflict:
+        open_ones = sa.select(conflicts.c.item_uuid).where(conflicts.c.state == "open")
+        where.append(c.uuid.in_(open_ones))
+    if f.search and f.search.strip():
+        where.append(sa.or_(_part(c.poam_id, f.search), _part(c.title, f.search)))
+    return where
+
+
+def _order(f: ItemFilter) -> list[sa.ColumnElement[Any]]:
+    key: sa.ColumnElement[Any] = {
+        "poam_id": c.poam_id,
+        "title": sa.func.lower(c.title),
+        "system": c.system,
+        "status": c.status,
+        "risk": sa.case(
+            *((c.effective_risk == name, rank) for name, rank in _RISK_RANK.items()), else_=0
+        ),
+        "owner": sa.func.lower(_owner()),
+        "due": c.current_due,
+        "updated": c.updated_at,
+    }[f.sort]
+    ordered = key.desc() if f.descending else key.asc()
+    # nothing (no due date, no owner) last either way: it is not the most urgent
+    return [key.is_(None), ordered, c.system, c.poam_id]
 
 
 class BrowseTx(TxBase):
     """The browsing part of a store transaction (reads only)."""
 
-    def _expr(self) -> _Expr:
-        return _Expr(self._postgres)
-
-    def _conditions(self, f: ItemFilter, today: date) -> list[sa.ColumnElement[bool]]:
-        x = self._expr()
-        where: list[sa.ColumnElement[bool]] = []
-        if f.system:
-            where.append(items_t.c.system == f.system)
-        if f.status == "open":
-            where.append(_open())
-        elif f.status == "closed":
-            where.append(items_t.c.status.in_(_CLOSED))
-        elif f.status:
-            where.append(items_t.c.status == f.status)
-        if f.risk == "none":
-            where.append(x.risk().is_(None))
-        elif f.risk:
-            where.append(x.risk() == f.risk)
-        if f.owner:
-            wanted = f.owner.strip().lower()
-            where.append(
-                sa.or_(
-                    sa.func.lower(items_t.c.owner_email).contains(wanted, autoescape=True),
-                    sa.func.lower(x.text("owner", "name")).contains(wanted, autoescape=True),
-                )
-            )
-        if f.overdue:
-            where.append(sa.and_(_open(), x.due() < today.isoformat()))
-        if f.has_conflict:
-            where.append(_has_open_conflict())
-        if f.search and f.search.strip():
-            wanted = f.search.strip().lower()
-            where.append(
-                sa.or_(
-                    sa.func.lower(items_t.c.poam_id).contains(wanted, autoescape=True),
-                    sa.func.lower(x.text("title")).contains(wanted, autoescape=True),
-                    sa.func.lower(x.text("description")).contains(wanted, autoescape=True),
-                )
-            )
-        return where
-
-    def _order(self, f: ItemFilter) -> list[sa.ColumnElement[Any]]:
-        x = self._expr()
-        key: sa.ColumnElement[Any] = {
-            "poam_id": items_t.c.poam_id,
-            "title": sa.func.lower(x.text("title")),
-            "system": items_t.c.system,
-            "status": items_t.c.status,
-            "risk": sa.case(
-                *((x.risk() == name, rank) for name, rank in _RISK_RANK.items()), else_=0
-            ),
-            "owner": sa.func.lower(x.owner()),
-            "due": x.due(),
-            "updated": items_t.c.updated_at,
-        }[f.sort]
-        ordered = key.desc() if f.descending else key.asc()
-        # NULLs last either way (an item without a due date is not the most urgent one)
-        return [key.is_(None), ordered, items_t.c.system, items_t.c.poam_id]
-
     def browse_items(self, f: ItemFilter, *, today: date) -> ItemPage:
         """One page of the items ``f`` selects, and how many it selects in all."""
-        where = self._conditions(f, today)
+        where = _conditions(f, today)
         total = self._conn.execute(
             sa.select(sa.func.count()).select_from(items_t).where(*where)
         ).scalar_one()
         page = max(f.page, 1)
-        query = (
-            sa.select(items_t.c.uuid, items_t.c.data)
-            .where(*where)
-            .order_by(*self._order(f))
-            .limit(f.per_page)
-            .offset((page - 1) * f.per_page)
+        # the ids alone are sorted (narrow rows), then one page of items is read
+        uuids = list(
+            self._conn.execute(
+                sa.select(c.uuid)
+                .where(*where)
+                .order_by(*_order(f))
+                .limit(f.per_page)
+                .offset((page - 1) * f.per_page)
+            ).scalars()
         )
-        found = list(self._conn.execute(query))
-        uuids = [r.uuid for r in found]
-        counts: dict[str, int] = {}
-        if uuids:
-            counts = {
-                r.item_uuid: int(r.n)
-                for r in self._conn.execute(
-                    sa.select(conflicts.c.item_uuid, sa.func.count().label("n"))
-                    .where(conflicts.c.item_uuid.in_(uuids), conflicts.c.state == "open")
-                    .group_by(conflicts.c.item_uuid)
-                )
-            }
-        return ItemPage(int(total), tuple(r.data for r in found), counts)
+        if not uuids:
+            return ItemPage(int(total), (), {})
+        found = self._conn.execute(sa.select(c.uuid, c.data).where(c.uuid.in_(uuids)))
+        data = {r.uuid: r.data for r in found}
+        counts = {
+            r.item_uuid: int(r.n)
+            for r in self._conn.execute(
+                sa.select(conflicts.c.item_uuid, sa.func.count().label("n"))
+                .where(conflicts.c.item_uuid.in_(uuids), conflicts.c.state == "open")
+                .group_by(conflicts.c.item_uuid)
+            )
+        }
+        return ItemPage(int(total), tuple(data[u] for u in uuids), counts)
 
     def all_browsed(self, f: ItemFilter, *, today: date) -> list[str]:
         """Every item ``f`` selects (all pages), as stored JSON: an export of a filtered view."""
-        query = sa.select(items_t.c.data).where(*self._conditions(f, today))
-        return list(self._conn.execute(query.order_by(*self._order(f))).scalars())
+        query = sa.select(c.data).where(*_conditions(f, today)).order_by(*_order(f))
+        return list(self._conn.execute(query).scalars())
 
     def systems(self) -> list[str]:
-        return list(
-            self._conn.execute(
-                sa.select(items_t.c.system).distinct().order_by(items_t.c.system)
-            ).scalars()
-        )
+        query = sa.select(c.system).distinct().order_by(c.system)
+        return list(self._conn.execute(query).scalars())
 
     def status_risk_counts(self, system: str | None) -> dict[tuple[str, str | None], int]:
         """Items by (status, effective risk)."""
-        risk = self._expr().risk().label("risk")
-        query = sa.select(items_t.c.status, risk, sa.func.count().label("n")).group_by(
-            items_t.c.status, risk
+        query = sa.select(c.status, c.effective_risk, sa.func.count().label("n")).group_by(
+            c.status, c.effective_risk
         )
         if system:
-            query = query.where(items_t.c.system == system)
-        return {(r.status, r.risk): int(r.n) for r in self._conn.execute(query)}
+            query = query.where(c.system == system)
+        return {(r.status, r.effective_risk): int(r.n) for r in self._conn.execute(query)}
 
     def due_by_owner(self, system: str | None, *, today: date, soon_days: int) -> list[OwnerDue]:
         """Open items overdue or due within ``soon_days`` days, counted by owner."""
-        x = self._expr()
-        due = x.due()
-        soon = (today + timedelta(days=soon_days)).isoformat()
-        inner = sa.select(x.owner().label("owner"), due.label("due")).where(_open())
+        soon = today + timedelta(days=soon_days)
+        owner = _owner().label("owner")
+        late = sa.func.sum(sa.case((c.current_due < today, 1), else_=0)).label("late")
+        near = sa.func.sum(sa.case((c.current_due >= today, 1), else_=0)).label("near")
+        query = sa.select(owner, late, near).where(_open(), c.current_due <= soon).group_by(owner)
         if system:
-            inner = inner.where(items_t.c.system == system)
-        sub = inner.subquery()
-        late = sa.func.sum(sa.case((sub.c.due < today.isoformat(), 1), else_=0))
-        near = sa.func.sum(
-            sa.case((sa.and_(sub.c.due >= today.isoformat(), sub.c.due <= soon), 1), else_=0)
-        )
-        query = (
-            sa.select(sub.c.owner, late.label("late"), near.label("near"))
-            .where(sub.c.due <= soon)
-            .group_by(sub.c.owner)
-        )
+            query = query.where(c.system == system)
         rows = [
             OwnerDue(r.owner or "(no owner)", int(r.late or 0), int(r.near or 0))
             for r in self._conn.execute(query)
@@ -269,18 +215,14 @@ class BrowseTx(TxBase):
     ) -> tuple[int, list[str]]:
         """Open items whose FedRAMP deadline (detection + window) has passed: how many, and
         the most overdue ones as stored JSON."""
-        deadline = self._expr().fedramp_deadline()
-        where = [_open(), deadline < today.isoformat()]
+        where = [_open(), c.fedramp_due < today]
         if system:
-            where.append(items_t.c.system == system)
+            where.append(c.system == system)
         total = self._conn.execute(
             sa.select(sa.func.count()).select_from(items_t).where(*where)
         ).scalar_one()
         rows = self._conn.execute(
-            sa.select(items_t.c.data)
-            .where(*where)
-            .order_by(deadline, items_t.c.poam_id)
-            .limit(limit)
+            sa.select(c.data).where(*where).order_by(c.fedramp_due, c.poam_id).limit(limit)
         ).scalars()
         return int(total), list(rows)
 
@@ -307,3 +249,9 @@ class BrowseTx(TxBase):
             running += int(r.d or 0)
             trend.append((str(r.day), running))
         return trend
+
+    def log_head(self) -> int:
+        """The sequence number of the newest change-log row (0 for none): what changes when
+        anything changed."""
+        found = self._conn.execute(sa.select(sa.func.max(change_log.c.seq))).scalar_one()
+        return int(found or 0)

@@ -17,6 +17,7 @@ import structlog
 
 from poam_sync.errors import DuplicateItem
 from poam_sync.model import TRACKED_FIELDS, JsonValue, PoamItem
+from poam_sync.store._browse import FACETS, facets
 from poam_sync.store._changelog import ChangeLogTx, _Entry
 from poam_sync.store._rows import ChangeRow, ImportOutcome
 from poam_sync.store._schema import dump_object_fields
@@ -58,6 +59,7 @@ def _item_row(item: PoamItem, data: str, now: datetime, *, uuid: str, system: st
         "owner_email": item.owner.email if item.owner else None,
         "updated_at": now,
         "data": data,
+        **facets(item),
     }
 
 
@@ -252,6 +254,7 @@ class ItemsTx(ChangeLogTx):
                                 "status",
                                 "due_date",
                                 "owner_email",
+                                *FACETS,
                                 "updated_at",
                                 "data",
                             )

@@ -150,11 +150,20 @@ items = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # the item's canonical JSON (PoamItem.model_dump(mode="json"), canonical text)
     sa.Column("data", sa.Text, nullable=False),
+    # what the workbench filters and sorts on, derived from the item on every write
+    # (poam_sync.deadlines): the effective risk, the current due date, the FedRAMP deadline
+    sa.Column("effective_risk", sa.String(20), nullable=True),
+    sa.Column("current_due", sa.Date, nullable=True),
+    sa.Column("fedramp_due", sa.Date, nullable=True),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("owner_name", sa.String(320), nullable=True),
     sa.UniqueConstraint("system", "poam_id"),
     sa.Index(None, "poam_id"),
     sa.Index(None, "status"),
     sa.Index(None, "due_date"),
     sa.Index(None, "owner_email"),
+    sa.Index(None, "effective_risk"),
+    sa.Index(None, "current_due"),
 )
 
 change_log = sa.Table(

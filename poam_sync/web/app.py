@@ -32,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from poam_sync.store import Role, Store, UserRow
 from poam_sync.web import security
 from poam_sync.web.accounts import authenticate, may
+from poam_sync.web.queries import TrendCache
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,7 @@ class Workbench:
     signer: security.Signer
     env: Environment
     limiter: security.LoginLimiter = field(default_factory=security.LoginLimiter)
+    trends: TrendCache = field(default_factory=TrendCache)
     today: Callable[[], date] = field(default=lambda: datetime.now(UTC).date())
 
     @property

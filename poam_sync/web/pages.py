@@ -80,6 +80,7 @@ def review_routes(wb: Workbench) -> list[BaseRoute]:
             system,
             today=today,
             soon_days=wb.settings.due_soon_days,
+            trends=wb.trends,
         )
         return wb.render(
             request,

@@ -7,7 +7,8 @@ friends); only the rows of one page are read as items.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from poam_sync.deadlines import current_due_date, due_state, effective_risk, scheduled_completion
@@ -21,6 +22,7 @@ from poam_sync.store import (
     ProblemRow,
     Store,
     StoredValue,
+    StoreTx,
 )
 
 RISKS: tuple[str, ...] = tuple(r.value for r in RiskLevel)
@@ -103,7 +105,34 @@ class Dashboard:
     trend: tuple[tuple[str, int], ...]
 
 
-def dashboard(store: Store, system: str | None, *, today: date, soon_days: int) -> Dashboard:
+@dataclass
+class TrendCache:
+    """The open-item trend per system, kept until the change log grows: reading it scans
+    the log's status rows, which a dashboard shown every minute need not do each time."""
+
+    size: int = 64
+    _entries: dict[str | None, tuple[int, tuple[tuple[str, int], ...]]] = field(
+        default_factory=dict
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def trend(self, tx: StoreTx, system: str | None) -> tuple[tuple[str, int], ...]:
+        head = tx.log_head()
+        with self._lock:
+            hit = self._entries.get(system)
+        if hit is not None and hit[0] == head:
+            return hit[1]
+        trend = tuple(tx.open_trend(system))
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[system] = (head, trend)
+        return trend
+
+
+def dashboard(
+    store: Store, system: str | None, *, today: date, soon_days: int, trends: TrendCache
+) -> Dashboard:
     with store.read() as tx:
         systems = tx.systems()
         raw = tx.status_risk_counts(system)
@@ -111,7 +140,7 @@ def dashboard(store: Store, system: str | None, *, today: date, soon_days: int) 
         past, past_rows = tx.past_fedramp_deadline(system, today=today)
         conflicts = [c for c in tx.conflicts(state="open") if not system or c.system == system]
         problems = tx.problems(active=True)
-        trend = tx.open_trend(system)
+        trend = trends.trend(tx, system)
     counts = {(s, r or "none"): n for (s, r), n in raw.items()}
     present = {s for s, _ in counts}
     kinds: dict[str, int] = {}

@@ -145,3 +145,32 @@ def test_the_open_trend_follows_the_status_changes_of_the_change_log(store: Stor
     with store.read() as tx:
         assert tx.open_trend(None)[-1][1] == 8
         assert tx.open_trend("other")[-1][1] == 1
+
+
+def test_the_migration_fills_the_browsing_columns_of_items_stored_before_it(
+    store: Store, db_url: str
+) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from poam_sync.store._engine import alembic_config
+
+    items = _variety()
+    _store_with(store, items)
+    store.close()
+    engine = sa.create_engine(db_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0002")
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    with Store.open(db_url) as again:
+        assert set(_ids(again, ItemFilter(overdue=True))) == {
+            i.poam_id for i in items if due_state(i, TODAY) == "overdue"
+        }
+        assert _ids(again, ItemFilter(search="tls")) == ["V-9"]
