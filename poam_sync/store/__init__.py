@@ -7,7 +7,6 @@ at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations
 
 from poam_sync.store._browse import SORT_KEYS as SORT_KEYS
 from poam_sync.store._browse import ItemFilter, ItemPage, OwnerDue, SortKey
-from poam_sync.store._browse import facets as facets
 from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
     ChangeRow,

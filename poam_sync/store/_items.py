@@ -17,7 +17,7 @@ import structlog
 
 from poam_sync.errors import DuplicateItem
 from poam_sync.model import TRACKED_FIELDS, JsonValue, PoamItem
-from poam_sync.store._browse import FACETS, facets
+from poam_sync.store._browse import facet_row, write_facets
 from poam_sync.store._changelog import ChangeLogTx, _Entry
 from poam_sync.store._rows import ChangeRow, ImportOutcome
 from poam_sync.store._schema import dump_object_fields
@@ -59,7 +59,6 @@ def _item_row(item: PoamItem, data: str, now: datetime, *, uuid: str, system: st
         "owner_email": item.owner.email if item.owner else None,
         "updated_at": now,
         "data": data,
-        **facets(item),
     }
 
 
@@ -132,6 +131,7 @@ class ItemsTx(ChangeLogTx):
             self._conn.execute(
                 sa.insert(items_t), [_item_row(item, data, now, uuid=item.uuid, system=item.system)]
             )
+            write_facets(self._conn, new=[facet_row(item, item.uuid, item.system, now)])
         else:
             if item.uuid != existing.uuid:
                 item = item.model_copy(update={"uuid": existing.uuid})
@@ -143,6 +143,7 @@ class ItemsTx(ChangeLogTx):
             row = _item_row(item, data, now, uuid=item.uuid, system=item.system)
             del row["uuid"]
             self._conn.execute(sa.update(items_t).where(items_t.c.uuid == item.uuid).values(**row))
+            write_facets(self._conn, changed=[facet_row(item, item.uuid, item.system, now)])
         return self._append(
             self._entries(item.uuid, item.system, item.poam_id, changes, texts),
             source=source,
@@ -196,6 +197,8 @@ class ItemsTx(ChangeLogTx):
         unchanged: list[str] = []
         inserts: list[_ItemRow] = []
         updates: list[_ItemRow] = []
+        new_facets: list[_ItemRow] = []
+        changed_facets: list[_ItemRow] = []
         entries: list[_Entry] = []
         reasons: list[str | None] = []
         for item in items:
@@ -214,6 +217,7 @@ class ItemsTx(ChangeLogTx):
                 changes = _tracked_diff(None, dumped)
                 data, texts = dump_object_fields(dumped)
                 inserts.append(_item_row(item, data, now, uuid=uuid, system=system))
+                new_facets.append(facet_row(item, uuid, system, now))
                 created.append(poam_id)
             else:
                 uuid, stored_data = known
@@ -225,6 +229,7 @@ class ItemsTx(ChangeLogTx):
                 data, texts = dump_object_fields(dumped)
                 row = _item_row(item, data, now, uuid=uuid, system=system)
                 updates.append({f"b_{k}": v for k, v in row.items()})
+                changed_facets.append(facet_row(item, uuid, system, now))
                 updated.append(poam_id)
             why = reason
             if why is None and item.provenance is not None and item.provenance.file:
@@ -254,7 +259,6 @@ class ItemsTx(ChangeLogTx):
                                 "status",
                                 "due_date",
                                 "owner_email",
-                                *FACETS,
                                 "updated_at",
                                 "data",
                             )
@@ -262,6 +266,7 @@ class ItemsTx(ChangeLogTx):
                     ),
                     updates,
                 )
+            write_facets(self._conn, new=new_facets, changed=changed_facets)
             if entries:
                 self._append(
                     entries,

@@ -1,6 +1,7 @@
-"""The workbench: its local accounts (name, role, argon2 hash, disabled, created), and the
-item columns its items table filters and sorts on in SQL (effective risk, current due date,
-FedRAMP deadline, title, owner name), filled in for the items already stored.
+"""The workbench: its local accounts (name, role, argon2 hash, disabled, created), and
+``item_facets``, the narrow row per item its items table filters, sorts and counts on (status,
+effective risk, current due date, FedRAMP deadline, title, owner), filled in for the items
+already stored.
 
 Revision ID: 0005
 Revises: 0002
@@ -32,64 +33,55 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_users"),
     )
-    with op.batch_alter_table("items") as batch:
-        batch.add_column(sa.Column("effective_risk", sa.String(20), nullable=True))
-        batch.add_column(sa.Column("current_due", sa.Date(), nullable=True))
-        batch.add_column(sa.Column("fedramp_due", sa.Date(), nullable=True))
-        batch.add_column(sa.Column("title", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("owner_name", sa.String(320), nullable=True))
-        batch.create_index("ix_items_effective_risk", ["effective_risk"])
-        batch.create_index("ix_items_current_due", ["current_due"])
+    op.create_table(
+        "item_facets",
+        sa.Column("uuid", sa.String(36), nullable=False),
+        sa.Column("system", sa.String(200), nullable=False),
+        sa.Column("poam_id", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(40), nullable=False),
+        sa.Column("effective_risk", sa.String(20), nullable=True),
+        sa.Column("current_due", sa.Date(), nullable=True),
+        sa.Column("fedramp_due", sa.Date(), nullable=True),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("owner_email", sa.String(320), nullable=True),
+        sa.Column("owner_name", sa.String(320), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["uuid"], ["items.uuid"], name="fk_item_facets_uuid_items"),
+        sa.PrimaryKeyConstraint("uuid", name="pk_item_facets"),
+    )
+    op.create_index("ix_item_facets_poam_id", "item_facets", ["poam_id"])
+    op.create_index(
+        "ix_item_facets_status_effective_risk", "item_facets", ["status", "effective_risk"]
+    )
     _fill_facets()
 
 
 def _fill_facets() -> None:
-    """The new columns of the items stored before this revision, computed as every write
+    """The facet rows of the items stored before this revision, computed as every write
     computes them from now on."""
     from poam_sync.model import PoamItem
-    from poam_sync.store._browse import facets
+    from poam_sync.store._browse import facet_row, write_facets
+    from poam_sync.store._schema import items
 
     conn = op.get_bind()
-    items = sa.table(
-        "items",
-        sa.column("uuid", sa.String),
-        sa.column("data", sa.Text),
-        sa.column("effective_risk", sa.String),
-        sa.column("current_due", sa.Date),
-        sa.column("fedramp_due", sa.Date),
-        sa.column("title", sa.Text),
-        sa.column("owner_name", sa.String),
-    )
-    update = (
-        sa.update(items)
-        .where(items.c.uuid == sa.bindparam("b_uuid"))
-        .values({name: sa.bindparam(f"b_{name}") for name in _FACETS})
-    )
     after = ""
     while True:
         rows = conn.execute(
-            sa.select(items.c.uuid, items.c.data)
+            sa.select(items.c.uuid, items.c.system, items.c.data, items.c.updated_at)
             .where(items.c.uuid > after)
             .order_by(items.c.uuid)
             .limit(_BATCH)
         ).all()
         if not rows:
             return
-        params = []
-        for uuid, data in rows:
-            values = facets(PoamItem.model_validate_json(data))
-            params.append({"b_uuid": uuid, **{f"b_{k}": v for k, v in values.items()}})
-        conn.execute(update, params)
-        after = rows[-1][0]
-
-
-_FACETS = ("effective_risk", "current_due", "fedramp_due", "title", "owner_name")
+        new = [
+            facet_row(PoamItem.model_validate_json(r.data), r.uuid, r.system, r.updated_at)
+            for r in rows
+        ]
+        write_facets(conn, new=new)
+        after = rows[-1].uuid
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("items") as batch:
-        batch.drop_index("ix_items_current_due")
-        batch.drop_index("ix_items_effective_risk")
-        for name in reversed(_FACETS):
-            batch.drop_column(name)
+    op.drop_table("item_facets")
     op.drop_table("users")
