@@ -203,3 +203,42 @@ def test_a_disabled_account_is_signed_out_at_its_next_click(bench: Bench) -> Non
     with bench.store.begin() as tx:
         tx.disable_user("admin")
     assert bench.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_trusted_proxy_header_signs_in_only_from_the_proxy(bench: Bench) -> None:
+    from starlette.testclient import TestClient
+
+    from poam_sync.web import WebSettings, create_app
+
+    def client(proxies: tuple[str, ...]) -> TestClient:
+        settings = WebSettings(trusted_user_header="X-Remote-User", trusted_proxies=proxies)
+        return TestClient(create_app(bench.store, settings))
+
+    # the test client's peer address is "testclient"
+    with client(("testclient",)) as trusted:
+        page = trusted.get("/", headers={"X-Remote-User": "viewer"}, follow_redirects=False)
+        assert page.status_code == 200 and "viewer <small>(viewer)</small>" in page.text
+        unknown = trusted.get("/", headers={"X-Remote-User": "nobody"}, follow_redirects=False)
+        assert unknown.status_code == 303
+    with client(("10.0.0.5",)) as untrusted:
+        page = untrusted.get("/", headers={"X-Remote-User": "admin"}, follow_redirects=False)
+        assert page.status_code == 303  # the header of anyone but the proxy is ignored
+
+
+def test_over_tls_cookies_are_secure_and_hsts_is_sent(bench: Bench) -> None:
+    from starlette.testclient import TestClient
+
+    from poam_sync.web import create_app
+
+    with TestClient(create_app(bench.store), base_url="https://testserver") as tls:
+        page = tls.get("/login")
+        assert "Secure" in page.headers["set-cookie"]
+        assert page.headers["strict-transport-security"].startswith("max-age=")
+        token = csrf(page.text)
+        answer = tls.post(
+            "/login",
+            data={"name": "admin", "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+        cookie = answer.headers["set-cookie"]
+        assert "poam_session" in cookie and "Secure" in cookie and "HttpOnly" in cookie
