@@ -96,7 +96,7 @@ class Workbench:
         GET) or 401 / 403."""
         user = await self.user(request)
         if user is None:
-            if request.method == "GET":
+            if request.method in ("GET", "HEAD"):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 raise _SignIn(target)
             raise HTTPException(401, "sign in first")
