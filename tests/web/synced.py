@@ -1,7 +1,7 @@
 """A workbench on a synced demo store: the bundled sample imported, synced with both
 simulators, one conflict provoked (the ISSO retitles an item here while an engineer retitles
-its Jira issue) and one problem (an engineer assigns the issue to someone poam-sync cannot
-map), served by uvicorn on 127.0.0.1. The browser tests and the screenshot script use it."""
+its Jira issue) and one problem (an engineer moves another issue to a status the mapping does
+not know), served by uvicorn on 127.0.0.1. The browser tests and the screenshot script use it."""
 
 from __future__ import annotations
 
@@ -95,6 +95,11 @@ def synced_workbench(folder: Path, db_url: str | None = None) -> Iterator[Synced
                 reason="scope clarified",
             )
         jira.sim.human_edit(key, "summary", there, user_email="bob@example.com")
+        # a status the mapping does not know: a problem, with the mapping line that fixes it
+        first = [i for i in store.items(SYSTEM) if i.uuid in linked][0]
+        jira.sim.human_transition(
+            linked[first.uuid].remote_key or "", "On Hold", user_email="alice@example.com"
+        )
         engine.run_cycle()
 
         for name, role in (("admin@example.gov", "admin"), ("viewer@example.gov", "viewer")):

@@ -1,5 +1,5 @@
 """The workbench in a real browser (Chromium under Playwright) on a synced demo store: an admin
-signs in, filters, opens an item and finds its Jira link, settles the conflict with a reason and
+signs in, reads the problem and its fix, filters, opens an item and finds its Jira link, settles the conflict with a reason and
 finds it in the timeline and the change log, and the next cycle pushes it to Jira; a viewer is
 refused; a form without its token is refused; a title holding ``<script>`` is shown as text.
 
@@ -62,6 +62,11 @@ def test_an_admin_reviews_settles_and_the_next_cycle_pushes_it(page: Any, synced
     sign_in(page, "admin@example.gov")
     assert page.get_by_role("heading", name="Dashboard").is_visible()
     assert page.locator("svg.chart").count() == 1
+
+    # the problem, with its fix spelled out
+    page.get_by_role("link", name="Problems", exact=True).click()
+    problem = page.locator("article.problem").first.inner_text()
+    assert "'On Hold'" in problem and "Fix: add `On Hold:" in problem
 
     # filter, then open the conflicted item from the table
     page.get_by_role("link", name="Items", exact=True).click()
