@@ -96,7 +96,7 @@ def synced_workbench(folder: Path, db_url: str | None = None) -> Iterator[Synced
             )
         jira.sim.human_edit(key, "summary", there, user_email="bob@example.com")
         # a status the mapping does not know: a problem, with the mapping line that fixes it
-        first = [i for i in store.items(SYSTEM) if i.uuid in linked][0]
+        first = next(i for i in store.items(SYSTEM) if i.uuid in linked)
         jira.sim.human_transition(
             linked[first.uuid].remote_key or "", "On Hold", user_email="alice@example.com"
         )

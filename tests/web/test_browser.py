@@ -1,7 +1,8 @@
 """The workbench in a real browser (Chromium under Playwright) on a synced demo store: an admin
-signs in, reads the problem and its fix, filters, opens an item and finds its Jira link, settles the conflict with a reason and
-finds it in the timeline and the change log, and the next cycle pushes it to Jira; a viewer is
-refused; a form without its token is refused; a title holding ``<script>`` is shown as text.
+signs in, reads the problem and its fix, filters, opens an item and finds its Jira link,
+settles the conflict with a reason and finds it in the timeline and the change log, and the
+next cycle pushes it to Jira; a viewer is refused; a form without its token is refused; a title
+holding ``<script>`` is shown as text.
 
 Skipped where /usr/bin/chromium is missing, except under CI (``CI=true``), where that fails."""
 
