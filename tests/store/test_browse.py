@@ -83,6 +83,8 @@ def test_due_dates_and_risks_in_sql_are_those_of_the_python_rules(store: Store) 
 
 def test_filters_search_sort_and_pages(store: Store) -> None:
     _store_with(store, _variety())
+    with store.read() as tx:
+        assert tx.systems() == ["acme", "other"]
     assert _ids(store, ItemFilter(system="other")) == ["V-10"]
     assert _ids(store, ItemFilter(status="closed")) == ["V-8"]
     assert "V-8" not in _ids(store, ItemFilter(status="open", per_page=100))
