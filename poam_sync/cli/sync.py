@@ -207,8 +207,9 @@ def conflicts_list(
 
         with open_store(read_only=True) as store, store.read() as tx:
             rows = tx.conflicts(state="open")
+            links = {c.item_uuid: tuple(tx.links_of(c.item_uuid)) for c in rows}
         now = datetime.now(UTC)
-        data = [_conflict_dict(c, now) for c in rows]
+        data = [_conflict_dict(c, now, links[c.item_uuid]) for c in rows]
         if as_json:
             print_json(data)
             return
@@ -253,7 +254,8 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
     def body() -> None:
         with open_store(read_only=True) as store, store.read() as tx:
             row = tx.conflict(conflict_id)
-        data = _conflict_dict(row, datetime.now(UTC)) | {
+            links = tuple(tx.links_of(row.item_uuid))
+        data = _conflict_dict(row, datetime.now(UTC), links) | {
             "state": row.state,
             "resolution_value": row.resolution_value,
             "taken_from": row.taken_from,

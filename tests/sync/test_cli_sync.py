@@ -45,6 +45,18 @@ def conflicted(world: World) -> World:
     return world
 
 
+def test_a_conflict_shows_where_its_item_lives(conflicted: World, tmp_path: Path) -> None:
+    world = conflicted
+    (conflict,) = json.loads(cli(world, tmp_path, "conflicts", "list", "--json").stdout)
+    shown = cli(world, tmp_path, "conflicts", "show", str(conflict["id"]))
+    assert shown.returncode == 0, shown.stderr
+    links = {k["connector"]: k for k in json.loads(shown.stdout)["links"]}
+    key = world.jira_key(world.store.item("acme", "V-1"))
+    assert links["jira"]["key"] == key
+    assert links["jira"]["url"].endswith(f"/browse/{key}")
+    assert links["servicenow"]["key"] and links["servicenow"]["url"].startswith("http")
+
+
 @pytest.mark.parametrize("take", ["local", "jira"])
 def test_settling_a_conflict_logs_it_and_the_next_cycle_pushes_the_choice(
     conflicted: World, tmp_path: Path, take: str
