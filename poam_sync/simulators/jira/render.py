@@ -11,6 +11,7 @@ from typing import Any
 from poam_sync.simulators.jira.adf import to_adf
 from poam_sync.simulators.jira.model import (
     _CATEGORIES,
+    COMPONENTS,
     FIELD_BY_ID,
     FIELDS,
     ISSUE_TYPES,
@@ -70,6 +71,9 @@ class JiraRender(JiraUsers):
         if issue_types:
             out["issueTypes"] = [self._issuetype_json(t, base) for t in ISSUE_TYPES]
         return out
+
+    def _component_json(self, cid: str, base: str) -> JsonDict:
+        return {"self": f"{base}/rest/api/2/component/{cid}", "id": cid, "name": COMPONENTS[cid]}
 
     def _resolution_json(self, rid: str, base: str) -> JsonDict:
         return {
@@ -154,6 +158,8 @@ class JiraRender(JiraUsers):
                 "startAt": 0,
             }
         value = f.get(fid)
+        if fid == "components":
+            return [self._component_json(c, base) for c in value or []]
         if FIELD_BY_ID[fid].kind == "labels":
             return list(value or [])
         return value

@@ -377,16 +377,16 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             expand = ctx.param("expand")
             props = _split(ctx.params.get("properties")) or []
             max_results = ctx.param("maxResults")
-        return jql, fields, expand, list(props), int(max_results or 50)
+        return jql, fields, expand, list(props), _int_param("maxResults", max_results, 50)
 
     def _h_search_old(self, ctx: _Ctx) -> tuple[int, Any]:
         if self.cloud:
             raise ApiError(410, [SEARCH_REMOVED])
         jql, fields, expand, _ignored, limit = self._search_args(ctx)
-        start = int(
-            (ctx.body or {}).get("startAt", 0)
-            if ctx.method == "POST"
-            else ctx.param("startAt") or 0
+        start = _int_param(
+            "startAt",
+            (ctx.body or {}).get("startAt", 0) if ctx.method == "POST" else ctx.param("startAt"),
+            0,
         )
         limit = max(0, min(limit, 1000))
         hits = self.search(jql, ctx.user)
@@ -425,7 +425,10 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         if not self.cloud:
             raise ApiError(404, ["null for uri: /rest/api/2/search/jql"])
         jql, fields, expand, props, limit = self._search_args(ctx)
-        query = _jql.parse(jql) if jql.strip() else None
+        try:
+            query = _jql.parse(jql) if jql.strip() else None
+        except _jql.JqlError as exc:
+            raise ApiError(400, [str(exc)]) from None
         if query is None or query.where is None:
             raise ApiError(
                 400,
@@ -456,6 +459,16 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         if not out["isLast"]:
             out["nextPageToken"] = _encode_token(start + limit, jql)
         return 200, out
+
+
+def _int_param(name: str, value: object, default: int) -> int:
+    """A whole-number parameter; Jira answers 400 to one that is not."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ApiError(400, [f"The value '{value}' for parameter '{name}' is not valid."]) from None
 
 
 def _split(values: list[str] | None) -> list[str] | None:
