@@ -106,8 +106,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
 
     def _h_myself(self, ctx: _Ctx) -> tuple[int, Any]:
         out = self.user_json(ctx.user, ctx.base)
-        if self.cloud:
-            out["emailAddress"] = ctx.user.email  # one always sees one's own e-mail
+        out["emailAddress"] = ctx.user.email  # one always sees one's own e-mail
         return 200, out
 
     def _h_fields(self, ctx: _Ctx) -> tuple[int, Any]:
@@ -153,7 +152,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             names = [user.display_name.lower()]
             if not self.cloud:
                 names.append(user.name)
-            if user.email_visible or not self.cloud:
+            if self.email_searchable(user):
                 names.append(user.email)
             if any(n.startswith(term) or n == term for n in names):
                 found.append(self.user_json(user, ctx.base))

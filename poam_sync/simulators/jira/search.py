@@ -11,8 +11,8 @@ beside it):
 - ``resolution = Unresolved`` (or ``resolution is EMPTY``) finds issues without a resolution;
 - ``statusCategory`` by name ("To Do", "In Progress", "Done"), key or id;
 - ``component`` by name or id (the project's components);
-- users (``assignee``, ``reporter``) by account ID or e-mail on Cloud (an e-mail the user
-  hides is not searchable), by username, key, e-mail or full name on Data Center, and
+- users (``assignee``, ``reporter``) by account ID or e-mail on Cloud, by username, key,
+  e-mail or full name on Data Center (a hidden or masked e-mail is not searchable), and
   ``currentUser()``;
 - ``~`` is a word search, not a substring: each word of the value must be a word of the text;
   a trailing ``*`` matches words that start with it; a leading ``*`` or ``?`` is refused
@@ -185,10 +185,11 @@ class JiraSearch(JiraIssues):
     def _user_names(self, user: SimUser) -> list[str]:
         """How JQL may name ``user``: account ID or a visible e-mail on Cloud; username, key,
         e-mail or full name on Data Center."""
+        email = [user.email] if self.email_searchable(user) else []
         if self.cloud:
-            names = [user.account_id] + ([user.email] if user.email_visible else [])
+            names = [user.account_id, *email]
         else:
-            names = [user.name, user.key, user.email, user.display_name]
+            names = [user.name, user.key, *email, user.display_name]
         return [n.lower() for n in names]
 
     def _known_values(self, fid: str, kind: str) -> set[str] | None:

@@ -42,6 +42,8 @@ class JiraState:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
+        #: Data Center's ``jira.option.emailvisible``: show, hide or mask (see :mod:`.users`)
+        self.email_visibility = "show"
         self.control = SimControl()
         self.lock = threading.RLock()
         self.users: tuple[SimUser, ...] = DEFAULT_USERS
