@@ -13,6 +13,7 @@ from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.simulators.jira import DEFAULT_TOKEN, RunningJira, start_jira_simulator
 from poam_sync.testing import new_stamp
 from tests.jira.conftest import FAST_RETRY, settings_for
+from tests.jira.test_sim_real_site import Site
 
 
 def _as(running: RunningJira, login: str, token: str = DEFAULT_TOKEN) -> requests.Session:
@@ -52,18 +53,8 @@ def test_every_user_signs_in_with_their_own_account(mode: str, login: str) -> No
 
 def test_a_change_over_http_is_made_by_the_user_who_signed_in() -> None:
     with start_jira_simulator(mode="cloud") as running:
-        sync = _as(running, "sync@example.com")
         api = f"{running.url}/rest/api/2"
-        made = sync.post(
-            f"{api}/issue",
-            json={
-                "fields": {
-                    "project": {"key": "POAM"},
-                    "issuetype": {"name": "Task"},
-                    "summary": "Weakness",
-                }
-            },
-        ).json()
+        made = Site(running).create("Weakness")  # as the sync user
         r = _as(running, "bob@example.com").put(
             f"{api}/issue/{made['key']}", json={"fields": {"duedate": "2031-01-31"}}
         )
