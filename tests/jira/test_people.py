@@ -126,3 +126,21 @@ def test_a_masked_e_mail_nobody_lists_is_reported_never_stored(
         assert [(p.field, p.code) for p in result.problems] == [("owner", "unknown_user")]
     finally:
         c.close()
+
+
+# -- the owner as one person -----------------------------------------------------------------
+
+
+def test_a_record_names_its_owner_with_the_display_name_jira_shows(
+    jira_sim: RunningJira, mapping: JiraMapping
+) -> None:
+    c = _connector(jira_sim, mapping)
+    try:
+        rec = c.create(new_stamp(), {"title": "Weakness", "owner": "alice@example.com"}).record
+        assert rec.people == {"alice@example.com": "Alice Engineer"}
+        jira_sim.sim.human_assign(rec.key, "carol@example.com")  # hidden on Cloud: users: line
+        assert c.get(rec.remote_id).people == {"carol@example.com": "Carol Engineer"}
+        jira_sim.sim.human_assign(rec.key, None)
+        assert c.get(rec.remote_id).people == {}
+    finally:
+        c.close()

@@ -245,6 +245,43 @@ class JiraClient:
             raise
         return found.get("value") if isinstance(found, dict) else None
 
+    def paged(
+        self, what: str, key: str, path: str, items: str, *, retried: bool = True
+    ) -> list[JiraJson]:
+        """Every element of an issue's ``startAt``-paged list (``comments`` under
+        ``/comment``, ``values`` under ``/changelog``), each page retried on its own (not
+        with ``retried=False``: for a caller that runs inside :meth:`call` already).
+
+        Pages are asked for 100 at a time, the most Cloud gives (it caps comments at 100 a
+        page whatever ``maxResults`` says, pycontribs/jira#1938); the end is the API's own
+        marker (``isLast``, else ``total``), never a short page."""
+        out: list[JiraJson] = []
+        while True:
+            start = len(out)
+
+            def page(start: int = start) -> JiraJson:
+                found: JiraJson = self.get(path, {"startAt": str(start), "maxResults": "100"})
+                return found
+
+            result = self.call(what, page, key=key) if retried else page()
+            values = result.get(items) or []
+            out += values
+            if result.get("isLast") is True or not values:
+                return out
+            if "isLast" not in result and len(out) >= int(result.get("total") or 0):
+                return out
+
+    def comments(self, key: str, *, retried: bool = True) -> list[JiraJson]:
+        """Every comment of ``key``, oldest first (Cloud pages them by 100)."""
+        path = f"issue/{key}/comment"
+        return self.paged("read comments", key, path, "comments", retried=retried)
+
+    def changelog(self, key: str) -> list[JiraJson]:
+        """Every changelog history of ``key``, oldest first: Cloud's ``GET
+        /issue/{key}/changelog`` (paged under ``values``), for an issue whose expanded
+        changelog was cut at 100."""
+        return self.paged("read changelog", key, f"issue/{key}/changelog", "values")
+
     def send(self, method: str, path: str, body: JiraJson) -> requests.Response:
         """PUT/POST ``body`` as JSON to ``/rest/api/2/<path>`` (not retried). A write to an
         issue is noted for the lagging search index."""

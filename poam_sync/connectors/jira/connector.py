@@ -10,7 +10,8 @@ by stamp, create, update, notes) and leaves each Jira specific to the module tha
 - :mod:`~poam_sync.connectors.jira.edits`: canonical values -> edits, refused fields reported;
 - :mod:`~poam_sync.connectors.jira.workflow`: status changes through planned transitions;
 - :mod:`~poam_sync.connectors.jira.milestones`: milestones as sub-tasks;
-- :mod:`~poam_sync.connectors.jira.directory`: owners' e-mails <-> Jira users.
+- :mod:`~poam_sync.connectors.jira.directory`: owners' e-mails <-> Jira users;
+- :mod:`~poam_sync.connectors.jira.coverage`: the site's values the mapping does not cover.
 
 JQL dates have minute granularity in the sync user's time zone, so pulls apply an overlap and
 de-duplicate.
@@ -33,6 +34,7 @@ from poam_sync.connectors.base import (
     Stamp,
     SyncValue,
     SyncValues,
+    Uncovered,
     WriteResult,
     as_text,
     mark_note,
@@ -44,6 +46,7 @@ from poam_sync.connectors.jira.client import (
     JiraJson,
     body_text,
 )
+from poam_sync.connectors.jira.coverage import uncovered
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.edits import JiraEditor
 from poam_sync.connectors.jira.inventory import list_issue_ids
@@ -127,6 +130,11 @@ class JiraConnector(Connector):
     def close(self) -> None:
         self.client.close()
 
+    def uncovered(self) -> Sequence[Uncovered]:
+        """The project's statuses (of the mapped issue types) and the site's priorities that
+        the mapping does not cover (:mod:`.coverage`), for ``config check``."""
+        return uncovered(self.client, self.mapping, self.synced_fields)
+
     def list_remote_ids(self) -> list[str]:
         """Every issue id of the project, ids only (:mod:`.inventory`), for the reconcile."""
         return list_issue_ids(self.client, self.site, self.settings.project_key)
@@ -153,8 +161,20 @@ class JiraConnector(Connector):
 
     def _records(self, raws: Sequence[JiraJson]) -> list[RemoteRecord]:
         self._read_stamps(raws)
+        self._complete_changelogs(raws)
         subs = self.milestones.subtasks_of(raws)
         return [self.reader.record(r, subs.get(str(r["id"]), [])) for r in raws]
+
+    def _complete_changelogs(self, raws: Sequence[JiraJson]) -> None:
+        """Cloud expands only an issue's newest 100 changelog histories: for a busier issue,
+        read the whole history (paged), so that each field's own last change is known."""
+        for raw in raws:
+            changelog = raw.get("changelog")
+            if not self.site.meta.cloud or not isinstance(changelog, dict):
+                continue
+            if int(changelog.get("total") or 0) > len(changelog.get("histories") or []):
+                key = str(raw["key"])
+                changelog["histories"] = self.client.changelog(key)
 
     def _read_stamps(self, raws: Sequence[JiraJson]) -> None:
         """Data Center's search returns no issue properties: read the stamp property of each
@@ -233,6 +253,7 @@ class JiraConnector(Connector):
         raw = self.client.call(
             "get issue", lambda: self.client.get_issue(remote_id, params), key=remote_id
         )
+        self._complete_changelogs([raw])
         return raw, self.milestones.subtasks_of([raw]).get(str(raw["id"]), [])
 
     def _catch_up(self) -> None:
@@ -416,9 +437,10 @@ class JiraConnector(Connector):
         marker = body.partition("\n")[0]
 
         def post() -> None:
-            # idempotent: a retry (or a re-run after a crash) never posts the note twice
-            comments = self.client.jira.comments(remote_id, max_results=5000)
-            if any(str(c.raw.get("body", "")).startswith(marker) for c in comments):
+            # idempotent: a retry (or a re-run after a crash) never posts the note twice; every
+            # page is read (Cloud gives 100 comments a page at most)
+            comments = self.client.comments(remote_id, retried=False)
+            if any(str(c.get("body", "")).startswith(marker) for c in comments):
                 return
             self.client.jira.add_comment(remote_id, body)
 

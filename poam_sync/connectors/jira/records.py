@@ -11,11 +11,19 @@ A value the mapping does not know (a site's own status such as "Blocked", a prio
 by e-mail) is never read as empty: the field is left out of the record's ``fields`` and reported
 in its ``problems`` with the value and the mapping line that would cover it. The engine then
 keeps the canonical value and pushes nothing for that field.
+
+Who changed each field, and when, comes from that field's own changelog items (``fieldId``,
+or ``field`` where a site's items lack it): alice moving the due date and bob the status are
+two changes by two people, not two by whoever touched the issue last. A field with no item in
+the history read falls back to the record's last actor (the engine says so in the log).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from poam_sync.connectors.base import (
+    FieldChange,
     FieldProblem,
     MilestoneValue,
     RemoteRecord,
@@ -44,6 +52,8 @@ _ALWAYS_READ = (
     "comment",
     "issuetype",
     "subtasks",
+    "reporter",  # with created: who set a field no changelog item has touched since
+    "created",
 )
 
 
@@ -99,6 +109,7 @@ class JiraReader:
                 )
             )
         fields, problems = self._canonical(raw, subtasks)
+        histories = (raw.get("changelog") or {}).get("histories", [])
         return RemoteRecord(
             remote_id=str(raw["id"]),
             key=str(raw["key"]),
@@ -110,7 +121,50 @@ class JiraReader:
             url=f"{self.url}/browse/{raw['key']}",
             notes=tuple(notes),
             problems=tuple(problems),
+            field_changes=self._field_changes(histories, f),
+            people=self._people(f, fields),
         )
+
+    def _people(self, f: JiraJson, fields: dict[str, SyncValue]) -> dict[str, str]:
+        """The owner as one whole person: their e-mail -> the display name Jira shows."""
+        owner = fields.get("owner")
+        user = f.get(self.site.ids.by_canonical["owner"]) if "owner" in fields else None
+        if isinstance(owner, str) and isinstance(user, dict) and user.get("displayName"):
+            return {owner: str(user["displayName"])}
+        return {}
+
+    def _history_keys(self) -> dict[str, set[str]]:
+        """Canonical field -> the changelog ``fieldId`` / ``field`` values that change it."""
+        ids = self.site.ids.by_canonical
+        out: dict[str, set[str]] = {}
+        for field in self.site.synced_fields:
+            if field == "status":
+                out[field] = {"status", "resolution"}
+            elif field in ids:
+                # custom fields: items name them by id (fieldId) and by name (field)
+                out[field] = {ids[field].lower(), self.mapping.fields[field].lower()}
+        return out
+
+    def _field_changes(self, histories: list[JiraJson], f: JiraJson) -> dict[str, FieldChange]:
+        """Each synced field's newest change in ``histories``: its own author and time; a
+        field no item touches has kept what the issue was created with (by its reporter)."""
+        keys = self._history_keys()
+        newest: dict[str, tuple[datetime, JiraJson | None]] = {}
+        if f.get("created"):
+            created = parse_jira_time(f["created"])
+            newest = {field: (created, f.get("reporter")) for field in keys}
+        for h in histories:
+            when = parse_jira_time(h["created"])
+            for item in h.get("items") or []:
+                names = {
+                    str(item.get("fieldId") or "").lower(),
+                    str(item.get("field") or "").lower(),
+                }
+                for field, wanted in keys.items():
+                    if names & wanted and when >= newest.get(field, (when, None))[0]:
+                        newest[field] = (when, h.get("author"))
+        email_of = self.directory.email_of
+        return {f: FieldChange(email_of(author), when) for f, (when, author) in newest.items()}
 
     def _canonical(
         self, raw: JiraJson, subtasks: list[JiraJson]

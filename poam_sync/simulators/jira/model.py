@@ -180,6 +180,14 @@ FIELDS: tuple[FieldDef, ...] = (
     _cf(10044, "Verification Evidence", "text", "string", "textfield", on_screens=False),
 )
 FIELD_BY_ID = {f.id: f for f in FIELDS}
+# Jira does not keep custom-field names unique: two teams' "Remediation Plan" fields are two
+# fields, told apart only by id ("Multiple custom fields with the same name", JQL then needs
+# cf[id]: support.atlassian.com/jira-software-cloud/docs/jql-fields/#Custom-field). These
+# belong to other projects' screens: listed by GET /field, not settable on POAM issues.
+OTHER_FIELDS = (
+    _cf(10045, "Remediation Plan", "text", "string", "textarea", on_screens=False),
+    _cf(10046, "Remediation Plan", "text", "string", "textarea", on_screens=False),
+)
 _CREATE_ONLY = {"project", "issuetype", "parent", "reporter"}
 
 

@@ -214,8 +214,11 @@ class JiraRender(JiraUsers):
             props = {k: issue["properties"][k] for k in properties if k in issue["properties"]}
             out["properties"] = props
         if expand and "changelog" in expand.split(","):
+            # Cloud caps the expanded changelog at its newest 100 histories (the rest through
+            # GET /issue/{key}/changelog, paged); Data Center expands every history
             histories = [self._history_json(h, base) for h in reversed(issue["changelog"])]
-            histories = histories[:100]
+            if self.cloud:
+                histories = histories[:100]
             out["changelog"] = {
                 "startAt": 0,
                 "maxResults": len(histories),
