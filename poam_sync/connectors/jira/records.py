@@ -14,8 +14,10 @@ keeps the canonical value and pushes nothing for that field.
 
 Who changed each field, and when, comes from that field's own changelog items (``fieldId``,
 or ``field`` where a site's items lack it): alice moving the due date and bob the status are
-two changes by two people, not two by whoever touched the issue last. A field with no item in
-the history read falls back to the record's last actor (the engine says so in the log).
+two changes by two people, not two by whoever touched the issue last. With the whole history
+at hand, a field no item touches still holds what the issue was created with, by its
+reporter; without it (no changelog read), and for milestones (sub-tasks have their own), the
+engine falls back to the record's last actor and says so in the log.
 """
 
 from __future__ import annotations
@@ -109,7 +111,6 @@ class JiraReader:
                 )
             )
         fields, problems = self._canonical(raw, subtasks)
-        histories = (raw.get("changelog") or {}).get("histories", [])
         return RemoteRecord(
             remote_id=str(raw["id"]),
             key=str(raw["key"]),
@@ -121,7 +122,7 @@ class JiraReader:
             url=f"{self.url}/browse/{raw['key']}",
             notes=tuple(notes),
             problems=tuple(problems),
-            field_changes=self._field_changes(histories, f),
+            field_changes=self._field_changes(raw.get("changelog"), f),
             people=self._people(f, fields),
         )
 
@@ -145,12 +146,17 @@ class JiraReader:
                 out[field] = {ids[field].lower(), self.mapping.fields[field].lower()}
         return out
 
-    def _field_changes(self, histories: list[JiraJson], f: JiraJson) -> dict[str, FieldChange]:
-        """Each synced field's newest change in ``histories``: its own author and time; a
-        field no item touches has kept what the issue was created with (by its reporter)."""
+    def _field_changes(self, changelog: JiraJson | None, f: JiraJson) -> dict[str, FieldChange]:
+        """Each synced field's newest change in the changelog: its own author and time; with
+        the whole history, a field no item touches has kept what the issue was created with
+        (by its reporter)."""
+        if not isinstance(changelog, dict):
+            return {}
+        histories: list[JiraJson] = changelog.get("histories") or []
         keys = self._history_keys()
         newest: dict[str, tuple[datetime, JiraJson | None]] = {}
-        if f.get("created"):
+        whole = int(changelog.get("total") or len(histories)) <= len(histories)
+        if whole and f.get("created"):
             created = parse_jira_time(f["created"])
             newest = {field: (created, f.get("reporter")) for field in keys}
         for h in histories:
