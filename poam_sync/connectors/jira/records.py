@@ -13,7 +13,7 @@ in its ``problems`` with the value and the mapping line that would cover it. The
 keeps the canonical value and pushes nothing for that field.
 
 Who changed each field, and when, comes from that field's own changelog items (``fieldId``,
-or ``field`` where a site's items lack it): alice moving the due date and bob the status are
+or ``field`` where an item lacks it, as some do: Jellyfish-AI/jf_agent#110): alice moving the due date and bob the status are
 two changes by two people, not two by whoever touched the issue last. With the whole history
 at hand, a field no item touches still holds what the issue was created with, by its
 reporter; without it (no changelog read), and for milestones (sub-tasks have their own), the
