@@ -27,6 +27,7 @@ place, :func:`http_session`; ``jira`` is pinned to the tested releases in ``pypr
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ untyped payload at the edge. :mod:`.records` and :mod:`.milestones` turn it into
 
 BULK_SIZE = 50  # Jira's limit for POST /issue/bulk
 RECONCILE_MAX = 50  # ids per search/jql reconcileIssues (Atlassian's OpenAPI)
+_MISSING_KEY = re.compile(r"An issue with key '([^']+)' does not exist")
 
 
 def http_session(client: JIRA) -> requests.Session:
@@ -319,6 +321,45 @@ class JiraClient:
         return result
 
     # -- search ----------------------------------------------------------------------------
+
+    def search_keys(
+        self,
+        template: str,
+        keys: Sequence[str],
+        fields: list[str],
+        *,
+        cloud: bool,
+        properties: str,
+        expand: str | None = None,
+        reconcile: Sequence[str] = (),
+    ) -> list[JiraJson]:
+        """The issues a query naming ``keys`` finds (``template`` holds ``{keys}``).
+
+        Jira refuses the whole query when one of the keys names an issue that no longer
+        exists ("An issue with key 'POAM-9' does not exist for field 'parent'.", one message
+        per key); with a lagging index a deleted issue may still be in a search's results
+        while its key is refused. Such keys are dropped and the query asked again."""
+        todo = list(keys)
+        while todo:
+            jql = template.format(keys=", ".join(todo))
+            try:
+                return list(
+                    self.search(
+                        jql,
+                        fields,
+                        cloud=cloud,
+                        properties=properties,
+                        expand=expand,
+                        reconcile=reconcile,
+                    )
+                )
+            except RemoteRejected as exc:
+                gone = {k.upper() for k in _MISSING_KEY.findall(str(exc))}
+                left = [k for k in todo if k.upper() not in gone]
+                if not gone or len(left) == len(todo):
+                    raise
+                todo = left
+        return []
 
     def search(
         self,

@@ -160,7 +160,8 @@ class JiraConnector(Connector):
         )
 
     def _records(self, raws: Sequence[JiraJson]) -> list[RemoteRecord]:
-        self._read_stamps(raws)
+        gone = self._read_stamps(raws)
+        raws = [r for r in raws if str(r["key"]) not in gone]
         self._complete_changelogs(raws)
         subs = self.milestones.subtasks_of(raws)
         return [self.reader.record(r, subs.get(str(r["id"]), [])) for r in raws]
@@ -176,9 +177,11 @@ class JiraConnector(Connector):
                 key = str(raw["key"])
                 changelog["histories"] = self.client.changelog(key)
 
-    def _read_stamps(self, raws: Sequence[JiraJson]) -> None:
+    def _read_stamps(self, raws: Sequence[JiraJson]) -> set[str]:
         """Data Center's search returns no issue properties: read the stamp property of each
-        issue that carries a stamp label through the issue-property API."""
+        issue that carries a stamp label through the issue-property API. Returns the keys of
+        issues that turned out deleted (a lagging index still lists them)."""
+        gone: set[str] = set()
         prop = self.mapping.stamp.property
         for raw in raws:
             if prop in (raw.get("properties") or {}):
@@ -189,11 +192,16 @@ class JiraConnector(Connector):
             ):
                 continue
             key = str(raw["key"])
-            value = self.client.call(
-                "read stamp", functools.partial(self.client.issue_property, key, prop), key=key
-            )
+            try:
+                value = self.client.call(
+                    "read stamp", functools.partial(self.client.issue_property, key, prop), key=key
+                )
+            except RecordGone:
+                gone.add(key)
+                continue
             if value is not None:
                 raw["properties"] = {**(raw.get("properties") or {}), prop: value}
+        return gone
 
     def _fetch(self, keys: Sequence[str]) -> list[RemoteRecord]:
         """What we just wrote, read back so that a lagging search cannot hide it: Cloud names
@@ -201,9 +209,17 @@ class JiraConnector(Connector):
         found: list[RemoteRecord] = []
         for n in range(0, len(keys), RECONCILE_MAX):
             chunk = list(keys[n : n + RECONCILE_MAX])
-            jql = f"issuekey in ({', '.join(chunk)}) ORDER BY key ASC"
             ids = [i for k in chunk if (i := self.client.id_of(k)) is not None]
-            found += self._records(list(self._search(jql, reconcile=ids)))
+            raws = self.client.search_keys(
+                "issuekey in ({keys}) ORDER BY key ASC",
+                chunk,
+                self.reader.fields(),
+                cloud=self.site.meta.cloud,
+                properties=self.mapping.stamp.property,
+                expand="changelog",
+                reconcile=ids,
+            )
+            found += self._records(raws)
         missing = [k for k in keys if k not in {r.key for r in found}]
         for key in missing:
             try:

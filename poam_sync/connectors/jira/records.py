@@ -13,11 +13,12 @@ in its ``problems`` with the value and the mapping line that would cover it. The
 keeps the canonical value and pushes nothing for that field.
 
 Who changed each field, and when, comes from that field's own changelog items (``fieldId``,
-or ``field`` where an item lacks it, as some do: Jellyfish-AI/jf_agent#110): alice moving the due date and bob the status are
-two changes by two people, not two by whoever touched the issue last. With the whole history
-at hand, a field no item touches still holds what the issue was created with, by its
-reporter; without it (no changelog read), and for milestones (sub-tasks have their own), the
-engine falls back to the record's last actor and says so in the log.
+or ``field`` where an item lacks it, as some do: Jellyfish-AI/jf_agent#110): alice moving the
+due date and bob the status are two changes by two people, not two by whoever touched the
+issue last. With the whole history at hand, a field no item touches still holds what the
+issue was created with, by its reporter; without it (no changelog read), and for milestones
+(sub-tasks have their own), the engine falls back to the record's last actor and says so in
+the log.
 """
 
 from __future__ import annotations

@@ -335,6 +335,7 @@ class JiraIssues(JiraRender):
         self._by_key[key] = iid
         if parent_id:
             self.issues[parent_id]["subtasks"].append(iid)
+            self._reindex(parent_id)  # the parent's sub-tasks field changed too
         for text in comments:
             self._add_comment(issue, author, text)
         self._reindex(iid)
@@ -358,6 +359,7 @@ class JiraIssues(JiraRender):
         parent = self.issues.get(issue["fields"].get("parent") or "")
         if parent and issue["id"] in parent["subtasks"]:
             parent["subtasks"].remove(issue["id"])
+            self._reindex(parent["id"])
         del self.issues[issue["id"]]
         del self._by_key[issue["key"]]
         self._reindex(issue["id"])

@@ -298,10 +298,32 @@ class JiraSearch(JiraIssues):
             return lambda i: (bool(self._values(i, fid)) or unresolved) and not matches(i)
         raise ApiError(400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."])
 
+    def _check_issues_exist(self, c: _jql.Clause) -> None:
+        """Jira refuses a query naming an issue that does not exist (any more), one message
+        per key ("An issue with key 'POAM-9' does not exist for field 'issuekey'.", a query
+        error people meet on deleted issues: community.atlassian.com). It checks the issues
+        themselves, not the lagging index: a deleted issue still in search results is
+        already refused by key."""
+        missing = [
+            v.text
+            for v in c.values
+            if v.text is not None
+            and not v.function
+            and v.text.upper() not in self._by_key
+            and v.text not in self.issues
+        ]
+        if missing:
+            raise ApiError(
+                400,
+                [f"An issue with key '{k}' does not exist for field '{c.field}'." for k in missing],
+            )
+
     def _texts(self, c: _jql.Clause, fid: str, kind: str, user: SimUser) -> list[str]:
         """The clause's values in lower case, functions evaluated, each checked against the
         values the field can hold on the site."""
         known = self._known_values(fid, kind)
+        if fid in ("key", "parent") and not c.op.startswith("was"):
+            self._check_issues_exist(c)
         texts = []
         for v in c.values:
             if v.function:
