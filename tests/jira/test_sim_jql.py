@@ -78,6 +78,8 @@ def test_component_by_name_or_id(site: Site) -> None:
     assert site.keys("project = POAM AND component = 10101") == [both]
     assert site.keys("project = POAM AND component in (Database, Identity)") == [both]
     assert site.keys("project = POAM AND component is EMPTY") == [none]
+    assert site.keys("project = POAM AND component = EMPTY") == [none]
+    assert site.keys("project = POAM AND component != EMPTY ORDER BY key") == [web, both]
     assert "does not exist for the field 'component'" in _error(site, "component = Mobile")
     r = site.post("x", components=[{"name": "Mobile"}])
     assert r.status_code == 400

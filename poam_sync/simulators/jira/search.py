@@ -252,6 +252,8 @@ class JiraSearch(JiraIssues):
     def _clause(self, c: _jql.Clause, tz: ZoneInfo, user: SimUser) -> Callable[[JsonDict], bool]:
         fid = self._jql_field(c.field)
         kind = FIELD_BY_ID[fid].kind if fid in FIELD_BY_ID else fid
+        if c.op in ("=", "!=") and c.values[0].text is None and not c.values[0].function:
+            c = _jql.Clause(c.field, "is" if c.op == "=" else "is not", c.values)  # = EMPTY
         if c.op in ("is", "is not"):
             if c.values[0].text is not None:
                 raise ApiError(400, [f"The operator '{c.op.upper()}' only supports EMPTY."])
