@@ -495,7 +495,8 @@ class Executor:
             )
 
     def _take(self, tx: StoreTx, current: PoamItem, actions: Sequence[Action]) -> None:
-        """Write remote values into the canonical record, one save per source connector."""
+        """Write remote values into the canonical record, one save per source connector and
+        actor."""
         by_source: dict[str, list[TakeRemote]] = defaultdict(list)
         for a in actions:
             if isinstance(a, TakeRemote):
@@ -504,8 +505,15 @@ class Executor:
         for a in actions:
             if isinstance(a, TakeNote):
                 notes[a.connector].append(a.note)
-        for source in sorted(set(by_source) | set(notes)):
-            takes = by_source.get(source, [])
+        # one save per source and actor, so that each change-log row names whoever changed
+        # that field (alice the due date, bob the status), not one actor for all of them
+        groups = [
+            (source, [a for a in by_source.get(source, []) if a.actor == actor], last)
+            for source in sorted(set(by_source) | set(notes))
+            for actor, last in _actors(by_source.get(source, []))
+        ]
+        saved: set[str] = set()  # counted once per source, as before
+        for source, takes, last in groups:
             names = {str(a.new): a.display_name for a in takes if a.display_name}
             updated = from_sync(current, {a.field: a.new for a in takes}, names=names)
             due = next((a for a in takes if a.field == "due_date"), None)
@@ -519,7 +527,7 @@ class Executor:
             if extension is not None:
                 changes = (*updated.milestone_changes, extension)
                 updated = updated.model_copy(update={"milestone_changes": changes})
-            if notes.get(source):
+            if last and notes.get(source):
                 updated = updated.model_copy(update={"notes": (*updated.notes, *notes[source])})
             actor = next((a.actor for a in takes if a.actor), None)
             reason = "; ".join(a.why for a in takes) or f"new comments from {source}"
@@ -527,8 +535,16 @@ class Executor:
                 updated, source=source, actor=actor, reason=reason, batch_id=self.cycle_id
             )
             if rows:
-                self.report.updated_local += 1
+                saved.add(source)
             current = updated
+        self.report.updated_local += len(saved)
+
+
+def _actors(takes: Sequence[TakeRemote]) -> list[tuple[str | None, bool]]:
+    """The distinct actors of ``takes`` in order, each with whether it is the last (at least
+    one, so that a source with only new notes is saved once)."""
+    actors = list(dict.fromkeys(a.actor for a in takes)) or [None]
+    return [(actor, n == len(actors) - 1) for n, actor in enumerate(actors)]
 
 
 def _note_baselines(
