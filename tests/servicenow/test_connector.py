@@ -234,7 +234,8 @@ def test_values_are_stored_the_servicenow_way(make_connector: Make, sn: RunningS
     assert raw["state"] == "3"  # the code behind "Respond", discovered from sys_choice
     assert raw["priority"] == "2"
     assert raw["assigned_to"] == sn.sim.user_id("alice@example.com")
-    assert raw["due_date"] == "2027-03-03"  # a date: no time, no zone shift
+    # a date/time: the first second of the day in the instance's zone (Los Angeles), in UTC
+    assert raw["due_date"] == "2027-03-03 08:00:00"
     assert raw["u_controls"] == "SI-2"
     assert raw["correlation_id"].startswith("poam-sync:")
     assert raw["correlation_display"] == "contract/V-7"

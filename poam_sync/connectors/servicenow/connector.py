@@ -135,7 +135,11 @@ class ServiceNowConnector(Connector):
 
     def _load_metadata(self) -> Metadata:
         return load_metadata(
-            self.client, self.mapping, table=self.table, milestone_table=self.milestone_table
+            self.client,
+            self.mapping,
+            table=self.table,
+            milestone_table=self.milestone_table,
+            time_zone=self.settings.time_zone,
         )
 
     def _metadata(self) -> Metadata:
@@ -167,6 +171,7 @@ class ServiceNowConnector(Connector):
             "records_in_scope": str(total),
             "state_choices": ", ".join(f"{label}={code}" for label, code in states.items()),
             "milestone_table": self.milestone_table if self.mapping.milestones else "(not synced)",
+            "time_zone": f"{meta.zone.key} ({meta.zone_source})",
         }
 
     def _records(self, rows: Sequence[Row]) -> list[RemoteRecord]:

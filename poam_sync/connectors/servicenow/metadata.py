@@ -24,10 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import structlog
 
 from poam_sync.connectors.servicenow.client import TableClient
+from poam_sync.connectors.servicenow.dates import DATE_TIME, day_of, stored_value
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.errors import ConfigError, RemoteError
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,27 @@ class Metadata:
     lengths: dict[str, int]  # ServiceNowMapping.project key -> max length
     #: "table.column" -> the table whose rows were used ("task" for an inherited column)
     sources: dict[str, str] = field(default_factory=dict)
+    #: "table.column" -> sys_dictionary internal_type of the date columns
+    types: dict[str, str] = field(default_factory=dict)
+    #: the instance's time zone, in which date/time columns are read and written as days
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    #: where the zone came from: "settings", "glide.sys.default.tz" or "unknown (UTC)"
+    zone_source: str = "settings"
+
+    def day(self, table: str, column: str, raw: str) -> str | None:
+        """The canonical day of a stored date or date/time value."""
+        return day_of(raw, self.column_type(table, column), self.zone)
+
+    def stored_day(self, table: str, column: str, day: str | None) -> str:
+        """The value to write for canonical ``day``."""
+        return stored_value(day, self.column_type(table, column), self.zone)
+
+    def column_type(self, table: str, column: str) -> str:
+        """The dictionary's type, else the stock one: ``due_date`` (task's) is a date/time."""
+        known = self.types.get(f"{table}.{column}")
+        if known:
+            return known
+        return DATE_TIME if column == "due_date" else "glide_date"
 
     def code(self, table: str, column: str, label: str) -> str | None:
         return self.codes.get(f"{table}.{column}", {}).get(label)
@@ -48,7 +75,12 @@ class Metadata:
 
 
 def load_metadata(
-    client: TableClient, mapping: ServiceNowMapping, *, table: str, milestone_table: str
+    client: TableClient,
+    mapping: ServiceNowMapping,
+    *,
+    table: str,
+    milestone_table: str,
+    time_zone: str | None = None,
 ) -> Metadata:
     """Choice codes (``sys_choice``) and column lengths (``sys_dictionary``) for ``mapping``.
 
@@ -61,7 +93,10 @@ def load_metadata(
         codes, labels, sources = _choices(
             client, mapping, chains, table=table, milestone_table=milestone_table
         )
-        lengths = _lengths(client, mapping, chains, table=table, milestone_table=milestone_table)
+        lengths, types = _dictionary(
+            client, mapping, chains, table=table, milestone_table=milestone_table
+        )
+        zone, zone_source = _zone(client, time_zone)
     except RemoteError as exc:
         raise _explained(exc) from exc
     _check_labels(
@@ -72,7 +107,34 @@ def load_metadata(
         connector=client.connector,
         sources=sources,
     )
-    return Metadata(codes, labels, lengths, sources)
+    return Metadata(codes, labels, lengths, sources, types, zone, zone_source)
+
+
+#: the system property holding the instance's time zone (ServiceNow docs, "Time zones":
+#: "Administrators should configure their system with a default timezone glide.sys.default.tz")
+ZONE_PROPERTY = "glide.sys.default.tz"
+
+
+def _zone(client: TableClient, configured: str | None) -> tuple[ZoneInfo, str]:
+    """The zone date/time columns are read and written in: the setting, else the instance's
+    ``glide.sys.default.tz``, else UTC (logged: set ``time_zone`` in the settings)."""
+    if configured:
+        return ZoneInfo(configured), "settings"
+    rows = client.page(
+        "sys_properties", ["name", "value"], f"name={ZONE_PROPERTY}", after=None, size=1
+    )
+    name = rows[0]["value"][0].strip() if rows else ""
+    try:
+        return ZoneInfo(name), ZONE_PROPERTY
+    except (ValueError, KeyError, OSError):  # empty, unreadable, or no zone zoneinfo knows
+        log.warning(
+            "servicenow.time_zone_unknown",
+            connector=client.connector,
+            property=ZONE_PROPERTY,
+            value=name or None,
+            hint="set time_zone in the connector settings; due dates are read in UTC meanwhile",
+        )
+        return ZoneInfo("UTC"), "unknown (UTC)"
 
 
 #: deeper than any stock hierarchy (cmdb_ci_aix_server is six levels down); a guard on loops
@@ -152,36 +214,51 @@ def _choices(
     return codes, labels, sources
 
 
-def _lengths(
+def _dictionary(
     client: TableClient,
     mapping: ServiceNowMapping,
     chains: Mapping[str, list[str]],
     *,
     table: str,
     milestone_table: str,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Column lengths of the text columns (by projection key) and the types of the date
+    columns (by ``table.column``), each from the nearest table of the chain defining it."""
     m = mapping
     # (table, column) -> the projection's key
     wanted = {(table, m.fields[f]): m.fields[f] for f in ("title", "description") if f in m.fields}
+    dates = {
+        (table, m.fields[f]) for f in ("due_date", "scheduled_completion_date") if f in m.fields
+    }
     if m.milestones is not None:
         column = m.milestones.description_field
         wanted[(milestone_table, column)] = f"milestone.{column}"
-    if not wanted:
-        return {}
-    tables = sorted({a for t, _ in wanted for a in chains[t]})
-    elements = sorted({c for _, c in wanted})
+        dates.add((milestone_table, m.milestones.due_date_field))
+    if not wanted and not dates:
+        return {}, {}
+    tables = sorted({a for t, _ in (*wanted, *dates) for a in chains[t]})
+    elements = sorted({c for _, c in (*wanted, *dates)})
     query = f"nameIN{','.join(tables)}^elementIN{','.join(elements)}"
-    found: dict[str, dict[str, int]] = {}  # element -> defining table -> max length
-    for row in client.select("sys_dictionary", ["name", "element", "max_length"], query):
+    lengths_found: dict[str, dict[str, int]] = {}  # element -> defining table -> max length
+    types_found: dict[str, dict[str, str]] = {}  # element -> defining table -> internal type
+    fields = ["name", "element", "max_length", "internal_type"]
+    for row in client.select("sys_dictionary", fields, query):
         name, element, length = row["name"][0], row["element"][0], row["max_length"][0]
         if length.isdigit():
-            found.setdefault(element, {})[name] = int(length)
+            lengths_found.setdefault(element, {})[name] = int(length)
+        if row["internal_type"][0]:
+            types_found.setdefault(element, {})[name] = row["internal_type"][0]
     lengths: dict[str, int] = {}
     for (t, column), key in wanted.items():
-        source = _nearest(chains[t], found.get(column, {}))
+        source = _nearest(chains[t], lengths_found.get(column, {}))
         if source is not None:
-            lengths[key] = found[column][source]
-    return lengths
+            lengths[key] = lengths_found[column][source]
+    types: dict[str, str] = {}
+    for t, column in dates:
+        source = _nearest(chains[t], types_found.get(column, {}))
+        if source is not None:
+            types[f"{t}.{column}"] = types_found[column][source]
+    return lengths, types
 
 
 def _check_labels(

@@ -106,7 +106,7 @@ class Milestones:
         return {
             "id": row[ms.id_field][0],
             "description": row[ms.description_field][0],
-            "due_date": row[ms.due_date_field][0][:10] or None,
+            "due_date": meta.day(self.table, ms.due_date_field, row[ms.due_date_field][0]),
             "status": status.value,
         }
 
@@ -137,7 +137,7 @@ class Milestones:
             columns = {
                 ms.id_field: item["id"],
                 ms.description_field: item["description"],
-                ms.due_date_field: item["due_date"] or "",
+                ms.due_date_field: meta.stored_day(self.table, ms.due_date_field, item["due_date"]),
                 ms.state_field: self._code(item["status"], meta),
             }
             if item["id"] not in existing:

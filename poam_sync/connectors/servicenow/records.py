@@ -19,7 +19,9 @@ which column values canonical changes become.
   written (the instance keeps the first ``max_length`` characters) and reported; the projection
   cuts it the same way, so the shortened echo is not a change and the canonical value stays
   whole.
-- Dates are dates (``YYYY-MM-DD``), never date-times, so they never shift with a time zone.
+- A canonical date is a day; a date/time column (task's ``due_date``) holds the first second of
+  that day in the instance's time zone, in UTC, and is read back as its day there
+  (:mod:`.dates`); a date column holds the day as is.
 - Our stamp lives in ``stamp_field`` (``poam-sync:<uuid>``) and, when configured,
   ``system/poam_id`` in ``stamp_display_field``; otherwise both share ``stamp_field``.
 """
@@ -176,7 +178,7 @@ class RecordCodec:
                     continue
                 fields["owner"] = email
             elif canonical in ("due_date", "scheduled_completion_date"):
-                fields[canonical] = value[:10] or None
+                fields[canonical] = meta.day(self.table, column, value)
             elif canonical == "controls":
                 fields["controls"] = split_controls(value)
             else:
@@ -307,7 +309,7 @@ class RecordCodec:
                 out[column] = user
             elif canonical in ("due_date", "scheduled_completion_date"):
                 day = as_optional_text(value, canonical)
-                out[column] = day[:10] if day else ""
+                out[column] = meta.stored_day(self.table, column, day)
             elif canonical == "controls":
                 out[column] = join_controls(as_strings(value, canonical))
             else:  # title, description

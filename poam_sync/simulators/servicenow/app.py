@@ -26,6 +26,7 @@ from poam_sync.simulators._base import (
 from poam_sync.simulators.servicenow.auth import ServiceNowAuth
 from poam_sync.simulators.servicenow.human import ServiceNowHuman
 from poam_sync.simulators.servicenow.model import ADMIN_USER, DEFAULT_USERS, SimError
+from poam_sync.simulators.servicenow.state import DEFAULT_TIME_ZONE
 from poam_sync.simulators.servicenow.table_api import ServiceNowTableApi
 from poam_sync.simulators.servicenow.tables import TableSpec, default_tables
 
@@ -39,6 +40,7 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
         extra_tables: Sequence[TableSpec] = (),
         users: Iterable[tuple[str, str, str, str]] = DEFAULT_USERS,
         control: SimControl | None = None,
+        time_zone: str = DEFAULT_TIME_ZONE,
     ) -> None:
         super().__init__(control=control)
         specs = [*default_tables(), *extra_tables]
@@ -53,6 +55,7 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
                 {"user_name": user_name, "name": name, "email": email, "time_zone": tz},
                 ADMIN_USER,
             )
+        self.set_time_zone(time_zone)
         self.app = SimMiddleware(self._asgi, self.control, _fault_response)
 
     # -- HTTP ----------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ adds data policies, and a test may make the instance lose its next answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-from poam_sync.simulators.servicenow.model import ANALYST_USER, Json, Row
+from poam_sync.simulators.servicenow.model import ADMIN_USER, ANALYST_USER, Json, Row
 from poam_sync.simulators.servicenow.reads import ServiceNowReads
+from poam_sync.simulators.servicenow.state import DEFAULT_TIME_ZONE
 
 
 class ServiceNowHuman(ServiceNowReads):
@@ -24,7 +27,12 @@ class ServiceNowHuman(ServiceNowReads):
     def human_update(
         self, table: str, sys_id: str, values: Mapping[str, Json], *, user: str = ANALYST_USER
     ) -> dict[str, str]:
-        """Edit a record as ``user`` would in the form (state by value or by its label)."""
+        """Edit a record as ``user`` would in the form: a state by value or by its label, a
+        date/time as the form shows it, in ``user``'s time zone (stored as UTC).
+
+        A date/time given as a day alone (``2027-02-15``) is taken as 12:00 of that day in the
+        user's zone: a convenience of this API (the form's picker would fill some time in),
+        chosen so that the day is the same in every zone within eleven hours of the user's."""
         with self.lock:
             resolved = dict(values)
             for name, raw in values.items():
@@ -32,7 +40,27 @@ class ServiceNowHuman(ServiceNowReads):
                 if col is not None and col.choices and raw not in dict(col.choices):
                     by_label = {label: v for v, label in col.choices}
                     resolved[name] = by_label.get(str(raw), raw)
+                if col is not None and col.type == "glide_date_time" and raw:
+                    resolved[name] = self._utc_of_local(str(raw), user)
             return dict(self._update(table, sys_id, resolved, user))
+
+    def _utc_of_local(self, shown: str, user: str) -> str:
+        text = f"{shown} 12:00:00" if len(shown) == 10 else shown
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        zone = ZoneInfo(self.user_time_zone(user))
+        return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    def set_time_zone(self, time_zone: str) -> None:
+        """The instance's time zone (``glide.sys.default.tz``), e.g. ``America/New_York``."""
+        ZoneInfo(time_zone)  # an unknown zone fails here, not at the first display
+        with self.lock:
+            self.time_zone = time_zone
+            name = "glide.sys.default.tz"
+            for row in self.rows["sys_properties"].values():
+                if row.get("name") == name:
+                    row["value"] = time_zone
+                    return
+            self._insert("sys_properties", {"name": name, "value": time_zone}, ADMIN_USER)
 
     def human_work_note(
         self,
@@ -111,6 +139,7 @@ class ServiceNowHuman(ServiceNowReads):
             self.acl_denied.clear()
             self.row_acl.clear()
             self.grc_state_rules = "data_policy"
+        self.set_time_zone(DEFAULT_TIME_ZONE)
 
     def lose_next_answers(
         self, count: int = 1, *, methods: Sequence[str] = ("POST", "PATCH")

@@ -1,8 +1,18 @@
 """Reading records: selecting by encoded query, dot-walking, and display values.
 
-Display values of date-times are shown in the acting user's time zone, as on an instance;
-raw values are UTC. ``sysparm_display_value`` (``true``/``false``/``all``) and reference links
-shape each rendered field.
+Date/time columns (``glide_date_time``: ``sys_updated_on``, and ``due_date``, which a GRC issue
+inherits from task) hold UTC: "All times are stored in Coordinated Universal Time (UTC). They
+are displayed globally based on the system time zone, but are displayed to users in their local
+time zone according to user preferences" (ServiceNow docs, "Time zones",
+https://docs.servicenow.com/bundle/geneva-servicenow-platform/page/administer/time/reference/r_TimeZones.html).
+So a raw value (``sysparm_display_value=false``, or ``value`` with ``all``) is UTC, and a value
+written as text through the Table API is taken as UTC ("If you pass the information as TEXT ...
+it's considered as UTC"; "The WS date/time responses come back in UTC as well", ServiceNow
+community, "SOAP web service and time zones examples"); a display value is in the acting user's
+time zone, or the system time zone (``glide.sys.default.tz`` in ``sys_properties``;
+:attr:`~.state.ServiceNowState.time_zone`) for a user who has none. Date columns
+(``glide_date``) are plain days. ``sysparm_display_value`` (``true``/``false``/``all``) and
+reference links shape each rendered field.
 """
 
 from __future__ import annotations
@@ -100,11 +110,15 @@ class ServiceNowReads(ServiceNowRecords):
             return self._local_time(value, viewer)
         return value
 
-    def _local_time(self, value: str, viewer: str) -> str:
-        tz = "UTC"
+    def user_time_zone(self, user_name: str) -> str:
+        """The user's own time zone, else the instance's (a profile's default)."""
         for user in self.rows["sys_user"].values():
-            if user.get("user_name") == viewer:
-                tz = user.get("time_zone") or "UTC"
+            if user.get("user_name") == user_name and user.get("time_zone"):
+                return user["time_zone"]
+        return self.time_zone
+
+    def _local_time(self, value: str, viewer: str) -> str:
+        tz = self.user_time_zone(viewer)
         try:
             when = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         except ValueError:

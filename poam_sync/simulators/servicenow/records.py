@@ -194,6 +194,8 @@ class ServiceNowRecords(ServiceNowState):
                 value = self._resolve_reference(col.reference, value)
             if col.type == "boolean":
                 value = "true" if value.lower() in ("true", "1") else "false"
+            if col.type == "glide_date_time" and len(value) == 10:
+                value += " 00:00:00"  # a day alone is its first second (UTC, as all text input)
             row[name] = value[: col.max_length] if col.type == "string" else value
         if check_policy and "state" in row:
             needed = self.state_policies.get((table, row["state"]), ())

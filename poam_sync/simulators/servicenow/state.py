@@ -22,6 +22,11 @@ from poam_sync.simulators.servicenow.model import (
 )
 from poam_sync.simulators.servicenow.tables import Column, TableSpec
 
+#: the time zone a new instance usually has ("The system has a default time zone usually as
+#: US/Pacific", ServiceNow community, "SOAP web service and time zones examples",
+#: https://www.servicenow.com/community/united-kingdom-snug/soap-web-service-and-time-zones-examples/ba-p/2270667)
+DEFAULT_TIME_ZONE = "America/Los_Angeles"
+
 
 class ServiceNowState:
     """The state of one simulated instance, saved and loaded as JSON."""
@@ -51,6 +56,8 @@ class ServiceNowState:
         # table -> predicate of the rows the integration user may read; rows failing it are
         # removed from a page *after* the page was cut (see hide_rows)
         self.row_acl: dict[str, Callable[[Row], bool]] = {}
+        #: the instance's time zone (the ``glide.sys.default.tz`` property, see .reads)
+        self.time_zone = DEFAULT_TIME_ZONE
         # answers to lose after the request was carried out (see lose_next_answers)
         self.lose_answers = 0
         self.lose_methods: frozenset[str] = frozenset()

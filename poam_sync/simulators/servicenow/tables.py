@@ -103,7 +103,8 @@ def task_columns() -> tuple[Column, ...]:
         Column("state", "integer", "State", choices=TASK_STATES, default="1"),
         Column("priority", "integer", "Priority", choices=PRIORITIES, default="4"),
         Column("assigned_to", "reference", "Assigned to", reference="sys_user"),
-        Column("due_date", "glide_date", "Due date"),
+        # a date/time, stored in UTC (see the module docstring of .reads)
+        Column("due_date", "glide_date_time", "Due date"),
         Column("close_notes", label="Close notes", max_length=4000),
         Column("active", "boolean", "Active", default="true"),
         Column("work_notes", "journal_input", "Work notes"),
@@ -222,6 +223,17 @@ def default_tables() -> list[TableSpec]:
             ),
             None,
             "element",
+        ),
+        TableSpec(
+            "sys_properties",
+            "System Property",
+            (
+                Column("name", label="Name"),
+                Column("value", label="Value", max_length=4000),
+                Column("type", label="Type", default="string"),
+            ),
+            None,
+            "name",
         ),
         TableSpec(
             "sys_db_object",
