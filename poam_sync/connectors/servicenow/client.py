@@ -58,6 +58,7 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 Row = dict[str, tuple[str, str]]  # column -> (value, display value)
+_ACCEPT = {"Accept": "application/json"}
 SYS_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -463,7 +464,12 @@ class TableClient:
         url = f"{self.settings.url}/api/now/table/{table}"
 
         def fetch() -> tuple[list[Row], bool]:
-            response = self.session.get(url, params=params, headers={"Accept": "application/json"})
+            try:
+                response = self.session.get(url, params=params, headers=_ACCEPT)
+            except RecordGone:
+                # a list is never "gone": /api/now/v1/table answers an empty result with 404
+                # "No Record found" where the unversioned path answers 200 (ServiceNow KB0551763)
+                return [], False
             result = response.json().get("result", [])
             if not isinstance(result, list):
                 raise RemoteTransientError(
@@ -479,6 +485,48 @@ class TableClient:
             return rows, len(rows) == size
 
         return self.call(fetch, what=f"GET {table}")
+
+    def readable(self, table: str) -> bool:
+        """Whether the integration user may read ``table``: False on a 403, and on an empty
+        answer whose ``X-Total-Count`` says rows exist (a read ACL dropped them all after the
+        query, ServiceNow KB3047115); other errors are raised."""
+        url = f"{self.settings.url}/api/now/table/{table}"
+        params = {"sysparm_fields": "sys_id", "sysparm_limit": "1"}
+
+        def probe() -> bool:
+            try:
+                response = self.session.get(url, params=params, headers=_ACCEPT)
+            except (RemoteAuthError, RemoteRejected) as exc:
+                if exc.status == 403:
+                    return False
+                raise
+            except RecordGone:  # /api/now/v1 answers an empty result as 404 (KB0551763)
+                return True
+            total = response.headers.get("X-Total-Count", "")
+            result = response.json().get("result")
+            return bool(result) or not (total.isdigit() and int(total) > 0)
+
+        return self.call(probe, what=f"GET {table}")
+
+    def patch_display_values(self, table: str, sys_id: str, values: Mapping[str, str]) -> Row:
+        """PATCH ``values`` given as display values (choice *labels*), with
+        ``sysparm_input_display_value=true`` ("set field values using the display value",
+        Table API docs): for choice columns whose codes cannot be read from ``sys_choice``.
+        The answer's rows carry (code, label), so the caller learns the codes."""
+        url = f"{self.settings.url}/api/now/table/{table}/{sys_id}"
+        params = {
+            "sysparm_input_display_value": "true",
+            "sysparm_display_value": "all",
+            "sysparm_exclude_reference_link": "true",
+        }
+
+        def patch() -> Row:
+            response = self.session.patch(url, params=params, json=dict(values), headers=_ACCEPT)
+            result = response.json().get("result", {})
+            names = [k for k in result if isinstance(k, str)] if isinstance(result, dict) else []
+            return _row_of(result if isinstance(result, dict) else {}, names)
+
+        return self.guarded(patch, what=f"PATCH {table}/{sys_id}")
 
     def select(self, table: str, fields: Sequence[str], query: str) -> Iterator[Row]:
         """All records matching ``query``, page by page (see :meth:`pages`)."""

@@ -134,13 +134,15 @@ class ServiceNowConnector(Connector):
             self._meta = self._load_metadata()
 
     def _load_metadata(self) -> Metadata:
-        return load_metadata(
+        meta = load_metadata(
             self.client,
             self.mapping,
             table=self.table,
             milestone_table=self.milestone_table,
             time_zone=self.settings.time_zone,
         )
+        self.journal.readable = "sys_journal_field" not in meta.unreadable
+        return meta
 
     def _metadata(self) -> Metadata:
         """The metadata for reads and writes, prepared on first need (outside planning)."""
@@ -172,6 +174,7 @@ class ServiceNowConnector(Connector):
             "state_choices": ", ".join(f"{label}={code}" for label, code in states.items()),
             "milestone_table": self.milestone_table if self.mapping.milestones else "(not synced)",
             "time_zone": f"{meta.zone.key} ({meta.zone_source})",
+            "cannot_read": ", ".join(meta.unreadable) or "(none: every system table is readable)",
         }
 
     def _records(self, rows: Sequence[Row]) -> list[RemoteRecord]:
@@ -343,10 +346,39 @@ class ServiceNowConnector(Connector):
             " or ".join(name for _, name in g) for g in groups if not any(current[c] for c, _ in g)
         ]
 
+    def _write_labels(
+        self, sys_id: str, changes: SyncValues, problems: list[FieldProblem]
+    ) -> Row | None:
+        """The choice columns whose codes cannot be read (``sys_choice`` unreadable), written
+        by their labels; their codes are learnt from the answer. A refused state is reported
+        as on any write. Returns the record as the answer showed it, or None."""
+        meta = self._metadata()
+        labels = self.codec.display_values(changes, meta)
+        if not labels:
+            return None
+        try:
+            row = self.client.patch_display_values(self.table, sys_id, labels)
+        except RemoteRejected as exc:
+            state = self.mapping.fields.get("status")
+            if exc.status != 403 or state not in labels:
+                raise
+            problems.append(self._blocked_state(exc, changes, labels, sys_id))
+            rest = {k: v for k, v in labels.items() if k != state}
+            if not rest:
+                return None
+            row = self.client.patch_display_values(self.table, sys_id, rest)
+        for column in labels:
+            code, shown = row.get(column, ("", ""))
+            meta.learn(self.table, column, code, shown)
+        return row
+
     def _after_create(
         self, row: Row, fields: SyncValues, problems: list[FieldProblem]
     ) -> WriteResult:
         sys_id = row["sys_id"][0]
+        shown = self._write_labels(sys_id, fields, problems)
+        if shown is not None:
+            row = {**row, **{k: v for k, v in shown.items() if k in row}}
         milestones = None
         if self.milestones is not None:
             # A record just created has no children: no need to read them, on the first try.
@@ -435,6 +467,9 @@ class ServiceNowConnector(Connector):
                 problems.append(self._blocked_state(exc, changes, values, remote_id))
                 rest = {k: v for k, v in values.items() if k != state}
                 row = self.client.patch(self.table, remote_id, rest) if rest else None
+        shown = self._write_labels(remote_id, changes, problems)
+        if shown is not None:
+            row = shown if row is None else {**row, **{k: v for k, v in shown.items() if k in row}}
         milestones: list[MilestoneValue] | None = None
         if "milestones" in changes and self.milestones is not None:
             milestones, found = self.milestones.write(

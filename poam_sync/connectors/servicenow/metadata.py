@@ -51,6 +51,22 @@ class Metadata:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     #: where the zone came from: "settings", "glide.sys.default.tz" or "unknown (UTC)"
     zone_source: str = "settings"
+    #: system tables the integration user cannot read (a least-privilege user), see
+    #: :data:`WHAT_IS_LOST`
+    unreadable: tuple[str, ...] = ()
+
+    @property
+    def choices_unreadable(self) -> bool:
+        return "sys_choice" in self.unreadable
+
+    def learn(self, table: str, column: str, value: str, label: str) -> None:
+        """A (code, label) pair a record showed (``sysparm_display_value=all``), for a choice
+        column whose ``sys_choice`` rows cannot be read."""
+        key = f"{table}.{column}"
+        if not value or not label or not self.choices_unreadable:
+            return
+        self.codes.setdefault(key, {}).setdefault(label, value)
+        self.labels.setdefault(key, {}).setdefault(value, label)
 
     def day(self, table: str, column: str, raw: str) -> str | None:
         """The canonical day of a stored date or date/time value."""
@@ -89,25 +105,72 @@ def load_metadata(
     :class:`~poam_sync.errors.ConfigError` when a mapped label is no choice of the instance.
     """
     try:
+        unreadable = tuple(t for t in WHAT_IS_LOST if not client.readable(t))
         chains = {t: table_hierarchy(client, t) for t in dict.fromkeys([table, milestone_table])}
         codes, labels, sources = _choices(
-            client, mapping, chains, table=table, milestone_table=milestone_table
+            client,
+            mapping,
+            chains,
+            table=table,
+            milestone_table=milestone_table,
+            readable="sys_choice" not in unreadable,
         )
-        lengths, types = _dictionary(
-            client, mapping, chains, table=table, milestone_table=milestone_table
+        lengths, types = (
+            ({}, {})
+            if "sys_dictionary" in unreadable
+            else _dictionary(client, mapping, chains, table=table, milestone_table=milestone_table)
         )
-        zone, zone_source = _zone(client, time_zone)
+        zone, zone_source = _zone(client, time_zone if time_zone else None, unreadable)
     except RemoteError as exc:
         raise _explained(exc) from exc
-    _check_labels(
-        codes,
-        mapping,
-        table=table,
-        milestone_table=milestone_table,
-        connector=client.connector,
-        sources=sources,
-    )
-    return Metadata(codes, labels, lengths, sources, types, zone, zone_source)
+    for t in unreadable:
+        log.warning(
+            "servicenow.cannot_read",
+            connector=client.connector,
+            system_table=t,
+            consequence=WHAT_IS_LOST[t],
+            hint=f"give the integration user a role that may read {t} to sync fully",
+        )
+    if "sys_dictionary" in unreadable:
+        lengths = {k: STOCK_LENGTHS[k.rpartition(".")[2]] for k in _length_keys(mapping)}
+    if "sys_choice" not in unreadable:
+        _check_labels(
+            codes,
+            mapping,
+            table=table,
+            milestone_table=milestone_table,
+            connector=client.connector,
+            sources=sources,
+        )
+    return Metadata(codes, labels, lengths, sources, types, zone, zone_source, unreadable)
+
+
+#: the system tables a least-privilege integration user may be refused (admin-only on a stock
+#: instance), and what the connector does without each
+WHAT_IS_LOST = {
+    "sys_choice": "state and priority codes are learnt from the records read, and a label not "
+    "seen yet is written as a display value (sysparm_input_display_value); the mapping's labels "
+    "cannot be checked at start-up",
+    "sys_dictionary": "column lengths and types are a stock task's (short_description 160, "
+    "description 4000; due_date a date/time)",
+    "sys_journal_field": "work notes are written but not read back: notes added in ServiceNow "
+    "are not synced, and a note whose answer was lost may be written twice",
+    "sys_audit": "each field change is credited to the record's last updater (sys_updated_by)",
+    "sys_properties": "the instance's time zone (glide.sys.default.tz) is unknown: set "
+    "time_zone in the connector settings",
+}
+
+#: the lengths of a stock instance's task columns, used when sys_dictionary cannot be read
+STOCK_LENGTHS = {"short_description": 160, "description": 4000}
+
+
+def _length_keys(mapping: ServiceNowMapping) -> list[str]:
+    """The projection keys of the text columns whose stock length is known."""
+    m = mapping
+    keys = [m.fields[f] for f in ("title", "description") if f in m.fields]
+    if m.milestones is not None:
+        keys.append(f"milestone.{m.milestones.description_field}")
+    return [k for k in keys if k.rpartition(".")[2] in STOCK_LENGTHS]
 
 
 #: the system property holding the instance's time zone (ServiceNow docs, "Time zones":
@@ -115,13 +178,19 @@ def load_metadata(
 ZONE_PROPERTY = "glide.sys.default.tz"
 
 
-def _zone(client: TableClient, configured: str | None) -> tuple[ZoneInfo, str]:
+def _zone(
+    client: TableClient, configured: str | None, unreadable: tuple[str, ...]
+) -> tuple[ZoneInfo, str]:
     """The zone date/time columns are read and written in: the setting, else the instance's
     ``glide.sys.default.tz``, else UTC (logged: set ``time_zone`` in the settings)."""
     if configured:
         return ZoneInfo(configured), "settings"
-    rows = client.page(
-        "sys_properties", ["name", "value"], f"name={ZONE_PROPERTY}", after=None, size=1
+    rows = (
+        []
+        if "sys_properties" in unreadable
+        else client.page(
+            "sys_properties", ["name", "value"], f"name={ZONE_PROPERTY}", after=None, size=1
+        )
     )
     name = rows[0]["value"][0].strip() if rows else ""
     try:
@@ -178,6 +247,7 @@ def _choices(
     *,
     table: str,
     milestone_table: str,
+    readable: bool = True,
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]:
     m = mapping
     wanted: list[tuple[str, str]] = []
@@ -190,7 +260,7 @@ def _choices(
     codes: dict[str, dict[str, str]] = {f"{t}.{c}": {} for t, c in wanted}
     labels: dict[str, dict[str, str]] = {f"{t}.{c}": {} for t, c in wanted}
     sources: dict[str, str] = {}
-    if not wanted:
+    if not wanted or not readable:
         return codes, labels, sources
     tables = sorted({a for t, _ in wanted for a in chains[t]})
     query = (

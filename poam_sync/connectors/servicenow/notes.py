@@ -27,11 +27,14 @@ class Journal:
     def __init__(self, client: TableClient, table: str) -> None:
         self._client = client
         self.table = table
+        #: False when the integration user cannot read sys_journal_field: notes are written
+        #: (once per attempt, unchecked) and none are read back
+        self.readable = True
 
     def read(self, record_ids: Sequence[str]) -> dict[str, list[Note]]:
         """Each record's notes, oldest first; several records in one query per 100."""
         out: dict[str, list[Note]] = {r: [] for r in record_ids}
-        if not record_ids:
+        if not record_ids or not self.readable:
             return out
         fields = ["sys_id", "element_id", "value", "sys_created_on", "sys_created_by"]
         entries: list[Row] = []

@@ -144,9 +144,12 @@ class RecordCodec:
         m = self.mapping
         fields: dict[str, SyncValue] = {}
         problems: list[FieldProblem] = []
+        people: dict[str, str] = {}
         sys_id = row["sys_id"][0]
         for canonical, column in m.fields.items():
             value, display = row.get(column, ("", ""))
+            if canonical in ("status", "original_risk"):
+                meta.learn(self.table, column, value, display)
             if canonical == "status":
                 label = meta.label(self.table, column, value) or display or value
                 status = m.status_from_label(label)
@@ -177,6 +180,8 @@ class RecordCodec:
                     problems.append(self._no_email(column, value, display))
                     continue
                 fields["owner"] = email
+                if display and display != value:
+                    people[email] = display  # the user's name, as the instance shows it
             elif canonical in ("due_date", "scheduled_completion_date"):
                 fields[canonical] = meta.day(self.table, column, value)
             elif canonical == "controls":
@@ -200,6 +205,7 @@ class RecordCodec:
             url=f"{self.settings.url}/nav_to.do?uri={self.table}.do?sys_id={sys_id}",
             notes=tuple(notes),
             problems=tuple(problems),
+            people=people,
         )
 
     # -- what a read could not take ------------------------------------------------------------
@@ -259,6 +265,8 @@ class RecordCodec:
             if canonical == "status":
                 label = m.states[Status(as_text(value, canonical))]
                 code = meta.code(self.table, column, label)
+                if code is None and meta.choices_unreadable:
+                    continue  # written by its label: see display_values()
                 if code is None:
                     problems.append(
                         FieldProblem(
@@ -277,6 +285,8 @@ class RecordCodec:
                     continue
                 label = m.risks[RiskLevel(risk)]
                 code = meta.code(self.table, column, label)
+                if code is None and meta.choices_unreadable:
+                    continue  # written by its label: see display_values()
                 if code is None:
                     problems.append(
                         FieldProblem(
@@ -319,6 +329,27 @@ class RecordCodec:
                     problems.append(self._too_long(canonical, column, len(text), limit))
                 out[column] = text
         return out, problems
+
+    def display_values(self, changes: SyncValues, meta: Metadata) -> dict[str, str]:
+        """The choice columns of ``changes`` whose codes are unknown because ``sys_choice``
+        cannot be read: column -> label, to be written as a display value."""
+        if not meta.choices_unreadable:
+            return {}
+        m = self.mapping
+        out: dict[str, str] = {}
+        for canonical, value in changes.items():
+            column = m.fields.get(canonical)
+            if column is None or value is None:
+                continue
+            if canonical == "status":
+                label = m.states[Status(as_text(value, canonical))]
+            elif canonical == "original_risk":
+                label = m.risks[RiskLevel(as_text(value, canonical))]
+            else:
+                continue
+            if meta.code(self.table, column, label) is None:
+                out[column] = label
+        return out
 
     def _too_long(self, canonical: str, column: str, length: int, limit: int) -> FieldProblem:
         return FieldProblem(

@@ -25,7 +25,12 @@ from poam_sync.simulators._base import (
 )
 from poam_sync.simulators.servicenow.auth import ServiceNowAuth
 from poam_sync.simulators.servicenow.human import ServiceNowHuman
-from poam_sync.simulators.servicenow.model import ADMIN_USER, DEFAULT_USERS, SimError
+from poam_sync.simulators.servicenow.model import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    DEFAULT_USERS,
+    SimError,
+)
 from poam_sync.simulators.servicenow.state import DEFAULT_TIME_ZONE
 from poam_sync.simulators.servicenow.table_api import ServiceNowTableApi
 from poam_sync.simulators.servicenow.tables import TableSpec, default_tables
@@ -41,7 +46,11 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
         users: Iterable[tuple[str, str, str, str]] = DEFAULT_USERS,
         control: SimControl | None = None,
         time_zone: str = DEFAULT_TIME_ZONE,
+        least_privilege: bool = False,
     ) -> None:
+        """``least_privilege``: users without the admin role cannot read the system tables
+        (:data:`~.model.ADMIN_ONLY_TABLES`) nor ``sys_user.email`` (see
+        :meth:`~.human.ServiceNowHuman.restrict_non_admins`)."""
         super().__init__(control=control)
         specs = [*default_tables(), *extra_tables]
         for spec in specs:
@@ -55,7 +64,10 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
                 {"user_name": user_name, "name": name, "email": email, "time_zone": tz},
                 ADMIN_USER,
             )
+            self.passwords.setdefault(user_name, ADMIN_PASSWORD)
         self.set_time_zone(time_zone)
+        if least_privilege:
+            self.restrict_non_admins()
         self.app = SimMiddleware(self._asgi, self.control, _fault_response)
 
     # -- HTTP ----------------------------------------------------------------------------------

@@ -7,10 +7,15 @@ adds data policies, and a test may make the instance lose its next answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from poam_sync.simulators.servicenow.model import ADMIN_USER, ANALYST_USER, Json, Row
+from poam_sync.simulators.servicenow.model import (
+    ADMIN_ONLY_TABLES,
+    ADMIN_USER,
+    ANALYST_USER,
+    Json,
+    Row,
+)
 from poam_sync.simulators.servicenow.reads import ServiceNowReads
 from poam_sync.simulators.servicenow.state import DEFAULT_TIME_ZONE
 
@@ -34,21 +39,13 @@ class ServiceNowHuman(ServiceNowReads):
         user's zone: a convenience of this API (the form's picker would fill some time in),
         chosen so that the day is the same in every zone within eleven hours of the user's."""
         with self.lock:
-            resolved = dict(values)
-            for name, raw in values.items():
-                col = self._column(table, name)
-                if col is not None and col.choices and raw not in dict(col.choices):
-                    by_label = {label: v for v, label in col.choices}
-                    resolved[name] = by_label.get(str(raw), raw)
-                if col is not None and col.type == "glide_date_time" and raw:
-                    resolved[name] = self._utc_of_local(str(raw), user)
+            days = {
+                name: f"{raw} 12:00:00"
+                for name, raw in values.items()
+                if isinstance(raw, str) and len(raw) == 10 and self._is_date_time(table, name)
+            }
+            resolved = self.from_display(table, {**values, **days}, user)
             return dict(self._update(table, sys_id, resolved, user))
-
-    def _utc_of_local(self, shown: str, user: str) -> str:
-        text = f"{shown} 12:00:00" if len(shown) == 10 else shown
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-        zone = ZoneInfo(self.user_time_zone(user))
-        return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     def set_time_zone(self, time_zone: str) -> None:
         """The instance's time zone (``glide.sys.default.tz``), e.g. ``America/New_York``."""
@@ -131,6 +128,27 @@ class ServiceNowHuman(ServiceNowReads):
         """A read ACL: rows for which ``readable`` is false are dropped after paging."""
         self.row_acl[table] = readable
 
+    def restrict_non_admins(
+        self,
+        tables: Sequence[str] = ADMIN_ONLY_TABLES,
+        *,
+        mode: str = "empty",
+        hide: Sequence[tuple[str, str]] = (("sys_user", "email"),),
+    ) -> None:
+        """A least-privilege instance: users without the admin role cannot read ``tables``
+        and do not see the ``hide`` columns (a field-level ACL: the field comes back empty).
+
+        ``mode="empty"``: a list answers 200 with the rows dropped after the query (ServiceNow
+        KB3047115, "Table API response returns HTTP 200 OK with an empty result array, but the
+        records demonstrably exist"; a record reads as 404); ``"forbidden"``: 403 (KB2971488:
+        "API response returns empty fields or HTTP 403", table-level blocks as 403)."""
+        if mode not in ("empty", "forbidden"):
+            raise ValueError(f"mode {mode!r}: use 'empty' or 'forbidden'")
+        with self.lock:
+            for table in tables:
+                self.unreadable[table] = mode
+            self.hidden_fields.update(hide)
+
     def reset_rules(self) -> None:
         """Back to a stock instance: no extra policies, rules or ACLs; GRC state rules on."""
         with self.lock:
@@ -138,6 +156,8 @@ class ServiceNowHuman(ServiceNowReads):
             self.business_rules.clear()
             self.acl_denied.clear()
             self.row_acl.clear()
+            self.unreadable.clear()
+            self.hidden_fields.clear()
             self.grc_state_rules = "data_policy"
         self.set_time_zone(DEFAULT_TIME_ZONE)
 

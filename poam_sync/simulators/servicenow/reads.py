@@ -17,7 +17,7 @@ reference links shape each rendered field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -117,6 +117,44 @@ class ServiceNowReads(ServiceNowRecords):
                 return user["time_zone"]
         return self.time_zone
 
+    def _hidden(self, table: str, name: str, viewer: str) -> bool:
+        """Whether a field-level ACL hides ``name`` (dot-walked too) from ``viewer``."""
+        if not self.hidden_fields or viewer in self.admins:
+            return False
+        head, _, rest = name.partition(".")
+        if not rest:
+            return (table, name) in self.hidden_fields
+        col = self._column(table, head)
+        target = col.reference if col is not None else None
+        return target is not None and self._hidden(target, rest, viewer)
+
+    def _is_date_time(self, table: str, name: str) -> bool:
+        col = self._column(table, name)
+        return col is not None and col.type == "glide_date_time"
+
+    def from_display(self, table: str, values: Mapping[str, Json], user: str) -> dict[str, Json]:
+        """Values given as display values (``sysparm_input_display_value=true``, or a person
+        at the form): a choice by its label, a date/time in ``user``'s time zone. References
+        resolve by display value on every write anyway (see .records)."""
+        out = dict(values)
+        for name, raw in values.items():
+            col = self._column(table, name)
+            if col is None or raw is None:
+                continue
+            if col.choices and raw not in dict(col.choices):
+                out[name] = {label: v for v, label in col.choices}.get(str(raw), raw)
+            if col.type == "glide_date_time" and raw:
+                out[name] = self._utc_of_local(str(raw), user)
+        return out
+
+    def _utc_of_local(self, shown: str, user: str) -> str:
+        try:
+            local = datetime.strptime(shown, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return shown  # kept as typed, as any other value the instance cannot parse
+        zone = ZoneInfo(self.user_time_zone(user))
+        return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
     def _local_time(self, value: str, viewer: str) -> str:
         tz = self.user_time_zone(viewer)
         try:
@@ -142,6 +180,11 @@ class ServiceNowReads(ServiceNowRecords):
         for name in names:
             col = None if "." in name else self._column(table, name)
             if "." not in name and col is None:
+                continue
+            if self._hidden(table, name, viewer):
+                # a field-level read ACL: the field comes back empty (ServiceNow KB2971488,
+                # "API response returns empty fields"; the record itself is readable)
+                out[name] = {"display_value": "", "value": ""} if display == "all" else ""
                 continue
             value = (
                 ""

@@ -37,7 +37,15 @@ class ServiceNowState:
         self.tables: dict[str, TableSpec] = {}
         self._column_index: dict[str, tuple[TableSpec, dict[str, Column]]] = {}
         self.rows: dict[str, dict[str, Row]] = {}
+        # every user signs in with its user_name and ADMIN_PASSWORD (see ServiceNowSimulator)
         self.passwords: dict[str, str] = {ADMIN_USER: ADMIN_PASSWORD}
+        #: users with the admin role: the restrictions below do not apply to them
+        self.admins: set[str] = {ADMIN_USER}
+        #: table -> how it refuses a user without the admin role: "empty" (200 with the rows
+        #: dropped after the query, as a read ACL does) or "forbidden" (403)
+        self.unreadable: dict[str, str] = {}
+        #: (table, column) a field-level read ACL hides from users without the admin role
+        self.hidden_fields: set[tuple[str, str]] = set()
         self.oauth_clients: dict[str, tuple[str, str]] = {
             OAUTH_CLIENT_ID: (OAUTH_CLIENT_SECRET, ADMIN_USER)
         }
