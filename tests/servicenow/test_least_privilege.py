@@ -17,17 +17,9 @@ from poam_sync.simulators.servicenow import (
 )
 from poam_sync.testing import new_stamp
 
+from .conftest import FIELDS, TABLE
+
 Make = Callable[..., ServiceNowConnector]
-TABLE = "sn_grc_issue"
-FIELDS = {
-    "title": "Outdated OpenSSL",
-    "description": "web-01",
-    "status": "open",
-    "owner": "alice@example.com",
-    "due_date": "2027-03-03",
-    "original_risk": "high",
-    "controls": ["SI-2"],
-}
 
 
 @pytest.fixture(params=["empty", "forbidden"])

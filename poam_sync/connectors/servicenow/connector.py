@@ -22,7 +22,7 @@ happen, a work note only after the journal shows it is not there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import structlog
@@ -356,21 +356,35 @@ class ServiceNowConnector(Connector):
         labels = self.codec.display_values(changes, meta)
         if not labels:
             return None
-        try:
-            row = self.client.patch_display_values(self.table, sys_id, labels)
-        except RemoteRejected as exc:
-            state = self.mapping.fields.get("status")
-            if exc.status != 403 or state not in labels:
-                raise
-            problems.append(self._blocked_state(exc, changes, labels, sys_id))
-            rest = {k: v for k, v in labels.items() if k != state}
-            if not rest:
-                return None
-            row = self.client.patch_display_values(self.table, sys_id, rest)
+        row = self._patch_or_without_state(
+            self.client.patch_display_values, sys_id, labels, changes, problems
+        )
+        if row is None:
+            return None
         for column in labels:
             code, shown = row.get(column, ("", ""))
             meta.learn(self.table, column, code, shown)
         return row
+
+    def _patch_or_without_state(
+        self,
+        patch: Callable[[str, str, Mapping[str, str]], Row],
+        sys_id: str,
+        values: Mapping[str, str],
+        changes: SyncValues,
+        problems: list[FieldProblem],
+    ) -> Row | None:
+        """PATCH ``values``; when the state is refused (a data policy, a business rule), write
+        the rest and report the state with what it lacks. None when nothing else was left."""
+        try:
+            return patch(self.table, sys_id, values)
+        except RemoteRejected as exc:
+            state = self.mapping.fields.get("status")
+            if exc.status != 403 or state not in values:
+                raise
+            problems.append(self._blocked_state(exc, changes, values, sys_id))
+            rest = {k: v for k, v in values.items() if k != state}
+            return patch(self.table, sys_id, rest) if rest else None
 
     def _after_create(
         self, row: Row, fields: SyncValues, problems: list[FieldProblem]
@@ -456,17 +470,9 @@ class ServiceNowConnector(Connector):
         values, problems = self.codec.values(changes, meta)
         row: Row | None = None
         if values:
-            try:
-                row = self.client.patch(self.table, remote_id, values)
-            except RemoteRejected as exc:
-                state = self.mapping.fields.get("status")
-                if exc.status != 403 or state not in values:
-                    raise
-                # The state is refused (a data policy, a business rule): write the rest, and
-                # report the state with what it lacks.
-                problems.append(self._blocked_state(exc, changes, values, remote_id))
-                rest = {k: v for k, v in values.items() if k != state}
-                row = self.client.patch(self.table, remote_id, rest) if rest else None
+            row = self._patch_or_without_state(
+                self.client.patch, remote_id, values, changes, problems
+            )
         shown = self._write_labels(remote_id, changes, problems)
         if shown is not None:
             row = shown if row is None else {**row, **{k: v for k, v in shown.items() if k in row}}
