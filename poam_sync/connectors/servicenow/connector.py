@@ -14,7 +14,8 @@ parts live beside it (ServiceNow docs "Table API", "REST API rate limiting"; PyS
   so that :meth:`ServiceNowConnector.project` is pure;
 - :mod:`.records`: rows <-> canonical values, the stamp, the watermark query;
 - :mod:`.directory`, :mod:`.milestones`, :mod:`.notes`: users, milestone child records and work
-  notes.
+  notes; :mod:`.history`: who changed each field last (``sys_audit``); :mod:`.dates`: days in
+  date/time columns.
 
 A create is repeated only after :meth:`ServiceNowConnector.find_by_stamp` shows that it did not
 happen, a work note only after the journal shows it is not there.
@@ -36,6 +37,7 @@ from poam_sync.connectors.base import (
     Stamp,
     SyncValue,
     SyncValues,
+    Uncovered,
     WriteResult,
 )
 from poam_sync.connectors.servicenow.client import (
@@ -48,6 +50,7 @@ from poam_sync.connectors.servicenow.client import (
     refusal_kind,
 )
 from poam_sync.connectors.servicenow.directory import UserDirectory
+from poam_sync.connectors.servicenow.history import FieldHistory
 from poam_sync.connectors.servicenow.inventory import list_sys_ids
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata, load_metadata
@@ -74,6 +77,13 @@ GRC_STATE_NEEDS: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = {
         (("issue_manager", "Issue manager"),),
         (("due_date", "Due date"),),
     ),
+}
+
+
+#: choices the shipped mapping leaves out on purpose, and why
+LEFT_OUT_ON_PURPOSE = {
+    ("priority", "5 - Planning"): "left out on purpose: the Original Risk Rating is audited, "
+    "so only you can say which risk a planning priority means",
 }
 
 
@@ -113,6 +123,7 @@ class ServiceNowConnector(Connector):
         self.users = UserDirectory(self.client)
         self.codec = RecordCodec(settings, mapping, self.users, connector=name)
         self.journal = Journal(self.client, self.table)
+        self.history = FieldHistory(self.client, self.table, mapping.fields)
         self.milestones = (
             Milestones(self.client, mapping, self.milestone_table) if mapping.milestones else None
         )
@@ -142,6 +153,7 @@ class ServiceNowConnector(Connector):
             time_zone=self.settings.time_zone,
         )
         self.journal.readable = "sys_journal_field" not in meta.unreadable
+        self.history.readable = "sys_audit" not in meta.unreadable
         return meta
 
     def _metadata(self) -> Metadata:
@@ -177,18 +189,54 @@ class ServiceNowConnector(Connector):
             "cannot_read": ", ".join(meta.unreadable) or "(none: every system table is readable)",
         }
 
+    def uncovered(self) -> list[Uncovered]:
+        """The state and priority choices of the instance (read again, through inheritance)
+        that the mapping reads as no status or risk, each with the line that would cover it.
+        ``5 - Planning`` is reported as left out on purpose: the shipped mapping leaves it
+        unmapped because the Original Risk Rating is audited (see :data:`LEFT_OUT_ON_PURPOSE`).
+        Empty when ``sys_choice`` cannot be read (nothing to compare)."""
+        meta = self._meta = self._load_metadata()
+        m, out = self.mapping, []
+        where = f"the ServiceNow mapping of connector {self.name!r}"
+        if "status" in m.fields:
+            for label in meta.codes.get(f"{self.table}.{m.fields['status']}", {}):
+                if m.status_from_label(label) is None:
+                    out.append(
+                        Uncovered(
+                            "state",
+                            label,
+                            f"add `{label}: <status>` under state_read_back: in {where}",
+                        )
+                    )
+        if "original_risk" in m.fields:
+            for label in meta.codes.get(f"{self.table}.{m.fields['original_risk']}", {}):
+                if m.risk_from_label(label) is None:
+                    why = LEFT_OUT_ON_PURPOSE.get(("priority", label))
+                    hint = f"add `{label}: <risk>` under risk_read_back: in {where}"
+                    out.append(
+                        Uncovered(
+                            "priority",
+                            label,
+                            f"{hint} ({why})" if why else hint,
+                            deliberate=why is not None,
+                        )
+                    )
+        return out
+
     def _records(self, rows: Sequence[Row]) -> list[RemoteRecord]:
         """Records for a page of rows: milestones and notes fetched for the page at once."""
         meta = self._metadata()
         ids = [r["sys_id"][0] for r in rows]
         children = self.milestones.read(ids, meta) if self.milestones else None
         notes = self.journal.read(ids)
+        history = self.history.read(rows)
         return [
             self.codec.record(
                 row,
                 meta,
                 children.get(row["sys_id"][0], []) if children is not None else None,
                 notes.get(row["sys_id"][0], []),
+                history.get(row["sys_id"][0]),
             )
             for row in rows
         ]
@@ -220,7 +268,10 @@ class ServiceNowConnector(Connector):
                 in_scope = "^".join(filter(None, [scope, f"sys_idIN{','.join(chunk)}"]))
                 yield from fresh(list(self.client.select(self.table, fields, in_scope)))
         self._log.info(
-            "servicenow.pulled", since=since.isoformat() if since else None, records=len(seen)
+            "servicenow.pulled",
+            since=since.isoformat() if since else None,
+            records=len(seen),
+            field_actors=self.history.source,  # sys_audit, or the record's sys_updated_by
         )
 
     def get(self, remote_id: str) -> RemoteRecord:

@@ -28,13 +28,14 @@ which column values canonical changes become.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 import structlog
 
 from poam_sync.connectors.base import (
+    FieldChange,
     FieldProblem,
     MilestoneValue,
     RemoteRecord,
@@ -139,6 +140,7 @@ class RecordCodec:
         meta: Metadata,
         milestones: list[MilestoneValue] | None,
         notes: Sequence[Note] = (),
+        changes: Mapping[str, FieldChange] | None = None,
     ) -> RemoteRecord:
         """``row`` as the engine sees it; ``milestones`` None when they are not synced."""
         m = self.mapping
@@ -206,6 +208,7 @@ class RecordCodec:
             notes=tuple(notes),
             problems=tuple(problems),
             people=people,
+            field_changes=dict(changes or {}),
         )
 
     # -- what a read could not take ------------------------------------------------------------
