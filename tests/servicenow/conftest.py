@@ -62,6 +62,7 @@ def sn(sn_run: RunningServiceNow) -> Iterator[RunningServiceNow]:
     yield sn_run
     sn_run.sim.control.reset()
     sn_run.sim.reset_rules()
+    sn_run.sim.enable_client_credentials(False)
     sn_run.sim.lose_answers = 0
 
 

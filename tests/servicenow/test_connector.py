@@ -131,12 +131,24 @@ def test_check_reports_facts_without_secrets(make_connector: Make) -> None:
 
 
 def test_oauth_client_credentials(make_connector: Make, sn: RunningServiceNow) -> None:
+    sn.sim.enable_client_credentials()
     c = make_connector(
         user=None, password=None, client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET
     )
     assert c.check()["auth"] == f"OAuth client credentials (client {OAUTH_CLIENT_ID})"
     rec = c.create(new_stamp(), FIELDS).record
     assert sn.sim.record(TABLE, rec.remote_id)["sys_created_by"] == "admin"
+
+
+def test_client_credentials_on_an_instance_that_has_not_enabled_them_are_an_auth_error(
+    make_connector: Make,
+) -> None:
+    c = make_connector(
+        user=None, password=None, client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET
+    )
+    with pytest.raises(RemoteAuthError, match="refused OAuth client") as caught:
+        c.check()
+    assert caught.value.hint is not None and "OAuth application" in caught.value.hint
 
 
 def test_wrong_credentials_are_an_auth_error(make_connector: Make) -> None:

@@ -142,7 +142,10 @@ class _ClientCredentials(requests.auth.AuthBase):
                 f"({response.status_code})",
                 connector=self.connector,
                 status=response.status_code,
-                hint="check client_id/client_secret and the OAuth application on the instance",
+                hint="check client_id/client_secret and the OAuth application on the instance; "
+                "the client credentials grant is off on an instance until an admin sets "
+                "glide.oauth.inbound.client.credential.grant_type.enabled to true and gives "
+                "the OAuth application an OAuth Application User",
             )
         data = response.json()
         self.token = str(data["access_token"])
@@ -347,6 +350,8 @@ class TableClient:
         self.retry = retry
         self.breaker = CircuitBreaker(connector)  # reset by the connector's prepare()
         self.page_size = settings.page_size
+        #: where lists are read (``/api/now/v1/table`` answers an empty list with 404)
+        self.list_path = "/api/now/table"
         self._log = log.bind(connector=connector, table=settings.table)
         self.session = build_session(settings, connector=connector, on_response=self._on_response)
         self._client = pysnc.ServiceNowClient(settings.url, self.session, auto_retry=False)
@@ -461,7 +466,7 @@ class TableClient:
             "sysparm_display_value": "all",
             "sysparm_exclude_reference_link": "true",
         }
-        url = f"{self.settings.url}/api/now/table/{table}"
+        url = f"{self.settings.url}{self.list_path}/{table}"
 
         def fetch() -> tuple[list[Row], bool]:
             try:
@@ -490,7 +495,7 @@ class TableClient:
         """Whether the integration user may read ``table``: False on a 403, and on an empty
         answer whose ``X-Total-Count`` says rows exist (a read ACL dropped them all after the
         query, ServiceNow KB3047115); other errors are raised."""
-        url = f"{self.settings.url}/api/now/table/{table}"
+        url = f"{self.settings.url}{self.list_path}/{table}"
         params = {"sysparm_fields": "sys_id", "sysparm_limit": "1"}
 
         def probe() -> bool:

@@ -151,6 +151,7 @@ class ServiceNowConnector(Connector):
             table=self.table,
             milestone_table=self.milestone_table,
             time_zone=self.settings.time_zone,
+            language=self.settings.language,
         )
         self.journal.readable = "sys_journal_field" not in meta.unreadable
         self.history.readable = "sys_audit" not in meta.unreadable

@@ -97,6 +97,7 @@ def load_metadata(
     table: str,
     milestone_table: str,
     time_zone: str | None = None,
+    language: str = "en",
 ) -> Metadata:
     """Choice codes (``sys_choice``) and column lengths (``sys_dictionary``) for ``mapping``.
 
@@ -114,6 +115,7 @@ def load_metadata(
             table=table,
             milestone_table=milestone_table,
             readable="sys_choice" not in unreadable,
+            language=language,
         )
         lengths, types = (
             ({}, {})
@@ -248,6 +250,7 @@ def _choices(
     table: str,
     milestone_table: str,
     readable: bool = True,
+    language: str = "en",
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]:
     m = mapping
     wanted: list[tuple[str, str]] = []
@@ -267,11 +270,24 @@ def _choices(
         f"nameIN{','.join(tables)}^elementIN{','.join(sorted({c for _, c in wanted}))}"
         "^inactive=false"
     )
-    # element -> defining table -> [(value, label)] in the instance's order
-    found: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    for row in client.select("sys_choice", ["name", "element", "value", "label"], query):
-        per_table = found.setdefault(row["element"][0], {})
-        per_table.setdefault(row["name"][0], []).append((row["value"][0], row["label"][0]))
+    # element -> defining table -> [(value, label)] in the instance's order, in the mapping's
+    # language: a multi-language instance has a row per choice and language, the same value in
+    # each (ServiceNow docs, "Choices table"); rows of another language are never taken, and a
+    # table with none in that language gives its rows of the first language seen, once each
+    rows: dict[str, dict[str, dict[str, list[tuple[str, str]]]]] = {}
+    fields = ["name", "element", "value", "label", "language"]
+    for row in client.select("sys_choice", fields, query):
+        per_table = rows.setdefault(row["element"][0], {}).setdefault(row["name"][0], {})
+        per_table.setdefault(row["language"][0] or "en", []).append(
+            (row["value"][0], row["label"][0])
+        )
+    found: dict[str, dict[str, list[tuple[str, str]]]] = {
+        element: {
+            name: by_language.get(language) or next(iter(by_language.values()))
+            for name, by_language in per_table.items()
+        }
+        for element, per_table in rows.items()
+    }
     for t, column in wanted:
         key = f"{t}.{column}"
         source = _nearest(chains[t], found.get(column, {}))

@@ -38,6 +38,8 @@ class ServiceNowSettings(BaseModel):
     #: the instance's time zone (IANA name), in which date/time due dates are days; None: read
     #: the instance's glide.sys.default.tz (UTC, logged, when the user cannot read it)
     time_zone: str | None = None
+    #: the language of the mapping's labels (sys_choice.language on a multi-language instance)
+    language: str = "en"
 
     @field_validator("time_zone")
     @classmethod

@@ -19,6 +19,27 @@ from poam_sync.simulators.servicenow.model import (
 from poam_sync.simulators.servicenow.reads import ServiceNowReads
 from poam_sync.simulators.servicenow.state import DEFAULT_TIME_ZONE
 
+#: choice labels of a German instance (the language plugin's words for the stock choices)
+TRANSLATIONS: dict[str, dict[str, str]] = {
+    "de": {
+        "New": "Neu",
+        "Analyze": "Analysieren",
+        "Respond": "Reagieren",
+        "Review": "Überprüfen",
+        "Closed Complete": "Abgeschlossen - vollständig",
+        "Closed Incomplete": "Abgeschlossen - unvollständig",
+        "Closed Skipped": "Abgeschlossen - übersprungen",
+        "Pending": "Ausstehend",
+        "Open": "Offen",
+        "Work in Progress": "In Bearbeitung",
+        "1 - Critical": "1 - Kritisch",
+        "2 - High": "2 - Hoch",
+        "3 - Moderate": "3 - Mittel",
+        "4 - Low": "4 - Niedrig",
+        "5 - Planning": "5 - Planung",
+    }
+}
+
 
 class ServiceNowHuman(ServiceNowReads):
     """What an analyst or an admin does by hand."""
@@ -127,6 +148,27 @@ class ServiceNowHuman(ServiceNowReads):
     def hide_rows(self, table: str, readable: Callable[[Row], bool]) -> None:
         """A read ACL: rows for which ``readable`` is false are dropped after paging."""
         self.row_acl[table] = readable
+
+    def translate_choices(self, language: str) -> None:
+        """A row in ``language`` for every English ``sys_choice`` row: same table, element and
+        value, the label translated (ServiceNow docs, "Choices table": "Language: The BCP 47
+        code of the language for the translated choice. Value: A key that is the same for the
+        choice in each language"). German labels are real words; other languages get the
+        English label with a ``[xx]`` prefix."""
+        words = TRANSLATIONS.get(language, {})
+        with self.lock:
+            english = [r for r in self.rows["sys_choice"].values() if r["language"] == "en"]
+            for row in english:
+                label = words.get(row["label"], f"[{language}] {row['label']}")
+                self._insert(
+                    "sys_choice",
+                    {
+                        **{k: row[k] for k in ("name", "element", "value", "sequence")},
+                        "label": label,
+                        "language": language,
+                    },
+                    ADMIN_USER,
+                )
 
     def restrict_non_admins(
         self,

@@ -105,7 +105,8 @@ class ServiceNowReads(ServiceNowRecords):
                 return value
             return target.get(spec.display_field, value)
         if col.choices:
-            return dict(col.choices).get(value, value)
+            translated = self._translated(table, name, value, viewer)
+            return translated or dict(col.choices).get(value, value)
         if col.type == "glide_date_time":
             return self._local_time(value, viewer)
         return value
@@ -116,6 +117,25 @@ class ServiceNowReads(ServiceNowRecords):
             if user.get("user_name") == user_name and user.get("time_zone"):
                 return user["time_zone"]
         return self.time_zone
+
+    def _translated(self, table: str, name: str, value: str, viewer: str) -> str | None:
+        """A choice's label in the viewer's language (``sys_user.preferred_language``), as an
+        instance renders display values in the session's language; None for English."""
+        language = next(
+            (
+                u.get("preferred_language", "")
+                for u in self.rows["sys_user"].values()
+                if u.get("user_name") == viewer
+            ),
+            "",
+        )
+        if not language or language == "en":
+            return None
+        found: dict[str, str] = {}  # table -> label: the table's own row wins over its parent's
+        for row in self.rows["sys_choice"].values():
+            if row["language"] == language and row["element"] == name and row["value"] == value:
+                found[row["name"]] = row["label"]
+        return found.get(table) or found.get(self.tables[table].extends or "")
 
     def _hidden(self, table: str, name: str, viewer: str) -> bool:
         """Whether a field-level ACL hides ``name`` (dot-walked too) from ``viewer``."""

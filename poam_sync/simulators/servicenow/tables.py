@@ -182,6 +182,7 @@ def default_tables() -> list[TableSpec]:
                 Column("name", label="Name"),
                 Column("email", label="Email"),
                 Column("time_zone", label="Time zone"),
+                Column("preferred_language", label="Language"),
                 Column("active", "boolean", "Active", default="true"),
             ),
             None,
