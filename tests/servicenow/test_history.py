@@ -4,6 +4,7 @@ may read it, else from the record's sys_updated_by, and the pull's log says whic
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from structlog.testing import capture_logs
 
@@ -40,10 +41,11 @@ def test_the_simulator_audits_each_changed_field(
 def test_each_field_is_credited_to_whoever_changed_it(
     make_connector: Make, sn: RunningServiceNow
 ) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=2)
     sys_id = _edited(make_connector, sn)
     c = make_connector()
     with capture_logs() as logs:
-        (rec,) = [r for r in c.pull(None) if r.remote_id == sys_id]
+        (rec,) = [r for r in c.pull(since) if r.remote_id == sys_id]
     assert rec.updated_by == "bob"
     assert rec.change_of("due_date").actor == "alice"
     assert rec.change_of("due_date").source == "history"
@@ -59,13 +61,22 @@ def test_each_field_is_credited_to_whoever_changed_it(
 def test_without_sys_audit_the_last_updater_is_credited_and_the_log_says_so(
     make_connector: Make, sn: RunningServiceNow
 ) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=2)
     sys_id = _edited(make_connector, sn)
     sn.sim.restrict_non_admins()
     c = make_connector(user=INTEGRATION_USER, password=ADMIN_PASSWORD)
     with capture_logs() as logs:
-        (rec,) = [r for r in c.pull(None) if r.remote_id == sys_id]
+        (rec,) = [r for r in c.pull(since) if r.remote_id == sys_id]
     assert rec.field_changes == {}
     change = rec.change_of("due_date")
     assert (change.actor, change.source) == ("bob", "record")
     (pulled,) = [e for e in logs if e["event"] == "servicenow.pulled"]
     assert pulled["field_actors"] == "sys_updated_by"
+
+
+def test_the_first_pull_reads_no_history(make_connector: Make, sn: RunningServiceNow) -> None:
+    sys_id = _edited(make_connector, sn)
+    before = sn.sim.control.calls["GET /api/now/table/sys_audit"]
+    (rec,) = [r for r in make_connector().pull(None) if r.remote_id == sys_id]
+    assert rec.change_of("due_date").source == "record"
+    assert sn.sim.control.calls["GET /api/now/table/sys_audit"] == before

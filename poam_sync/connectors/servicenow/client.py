@@ -352,6 +352,9 @@ class TableClient:
         self.page_size = settings.page_size
         #: where lists are read (``/api/now/v1/table`` answers an empty list with 404)
         self.list_path = "/api/now/table"
+        #: tables whose rows a read ACL dropped: a first page came back empty although its
+        #: X-Total-Count said rows matched (ServiceNow KB3047115)
+        self.hidden: set[str] = set()
         self._log = log.bind(connector=connector, table=settings.table)
         self.session = build_session(settings, connector=connector, on_response=self._on_response)
         self._client = pysnc.ServiceNowClient(settings.url, self.session, auto_retry=False)
@@ -482,36 +485,27 @@ class TableClient:
                     connector=self.connector,
                 )
             rows = [_row_of(item, fields) for item in result if isinstance(item, dict)]
+            total = response.headers.get("X-Total-Count", "")
+            if not rows and offset == 0 and after is None and total.isdigit() and int(total):
+                self.hidden.add(table)
             if response.links:
                 return rows, "next" in response.links
-            total = response.headers.get("X-Total-Count", "")
             if total.isdigit():
                 return rows, offset + size < int(total)
             return rows, len(rows) == size
 
         return self.call(fetch, what=f"GET {table}")
 
-    def readable(self, table: str) -> bool:
-        """Whether the integration user may read ``table``: False on a 403, and on an empty
-        answer whose ``X-Total-Count`` says rows exist (a read ACL dropped them all after the
-        query, ServiceNow KB3047115); other errors are raised."""
-        url = f"{self.settings.url}{self.list_path}/{table}"
-        params = {"sysparm_fields": "sys_id", "sysparm_limit": "1"}
-
-        def probe() -> bool:
-            try:
-                response = self.session.get(url, params=params, headers=_ACCEPT)
-            except (RemoteAuthError, RemoteRejected) as exc:
-                if exc.status == 403:
-                    return False
-                raise
-            except RecordGone:  # /api/now/v1 answers an empty result as 404 (KB0551763)
-                return True
-            total = response.headers.get("X-Total-Count", "")
-            result = response.json().get("result")
-            return bool(result) or not (total.isdigit() and int(total) > 0)
-
-        return self.call(probe, what=f"GET {table}")
+    def refused(self, table: str, read: Callable[[], T]) -> tuple[bool, T | None]:
+        """Run a read of system table ``table``: (False, its result), or (True, None) when
+        the integration user may not read it (a 403, or every row dropped by a read ACL)."""
+        try:
+            result = read()
+        except (RemoteAuthError, RemoteRejected) as exc:
+            if exc.status == 403:
+                return True, None
+            raise
+        return table in self.hidden, result
 
     def patch_display_values(self, table: str, sys_id: str, values: Mapping[str, str]) -> Row:
         """PATCH ``values`` given as display values (choice *labels*), with

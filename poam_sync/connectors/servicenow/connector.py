@@ -145,7 +145,7 @@ class ServiceNowConnector(Connector):
             self._meta = self._load_metadata()
 
     def _load_metadata(self) -> Metadata:
-        meta = load_metadata(
+        return load_metadata(
             self.client,
             self.mapping,
             table=self.table,
@@ -153,9 +153,6 @@ class ServiceNowConnector(Connector):
             time_zone=self.settings.time_zone,
             language=self.settings.language,
         )
-        self.journal.readable = "sys_journal_field" not in meta.unreadable
-        self.history.readable = "sys_audit" not in meta.unreadable
-        return meta
 
     def _metadata(self) -> Metadata:
         """The metadata for reads and writes, prepared on first need (outside planning)."""
@@ -187,8 +184,18 @@ class ServiceNowConnector(Connector):
             "state_choices": ", ".join(f"{label}={code}" for label, code in states.items()),
             "milestone_table": self.milestone_table if self.mapping.milestones else "(not synced)",
             "time_zone": f"{meta.zone.key} ({meta.zone_source})",
-            "cannot_read": ", ".join(meta.unreadable) or "(none: every system table is readable)",
+            "cannot_read": ", ".join(self._unreadable(meta))
+            or "(none: every system table is readable)",
         }
+
+    def _unreadable(self, meta: Metadata) -> list[str]:
+        """The system tables the integration user may not read (journal and audit probed)."""
+        lost = list(meta.unreadable)
+        if not self.journal.probe():
+            lost.append("sys_journal_field")
+        if not self.history.probe():
+            lost.append("sys_audit")
+        return lost
 
     def uncovered(self) -> list[Uncovered]:
         """The state and priority choices of the instance (read again, through inheritance)
@@ -224,13 +231,14 @@ class ServiceNowConnector(Connector):
                     )
         return out
 
-    def _records(self, rows: Sequence[Row]) -> list[RemoteRecord]:
-        """Records for a page of rows: milestones and notes fetched for the page at once."""
+    def _records(self, rows: Sequence[Row], since: str | None = None) -> list[RemoteRecord]:
+        """Records for a page of rows: milestones, notes and (with ``since``, a pull's
+        ``sys_created_on>=`` bound) field histories fetched for the page at once."""
         meta = self._metadata()
         ids = [r["sys_id"][0] for r in rows]
         children = self.milestones.read(ids, meta) if self.milestones else None
         notes = self.journal.read(ids)
-        history = self.history.read(rows)
+        history = self.history.read(rows, since)
         return [
             self.codec.record(
                 row,
@@ -251,8 +259,10 @@ class ServiceNowConnector(Connector):
         fields = self.codec.columns()
         size = self.settings.page_size
 
+        audits = changed.replace("sys_updated_on", "sys_created_on", 1) if changed else None
+
         def fresh(rows: Sequence[Row]) -> Iterator[RemoteRecord]:
-            for record in self._records(rows):
+            for record in self._records(rows, audits):
                 if (record.remote_id, record.version) not in seen:
                     seen.add((record.remote_id, record.version))
                     yield record

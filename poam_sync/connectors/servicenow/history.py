@@ -8,21 +8,24 @@ tables"). The newest row of a field is its last change: a
 :class:`~poam_sync.connectors.base.FieldChange` with source ``history``. Two rows of one field
 in the same second are told apart by the one whose ``newvalue`` is the current value.
 
-A field without a row (an unaudited table or column), and every field when ``sys_audit``
-cannot be read (it is admin-only on a stock instance), is left out: the engine then credits the
-record's ``sys_updated_by`` and says so ("last to edit the record"); the connector logs which
-source it used on each pull.
+A field without a row since the pull's watermark (an unaudited table or column; the first pull),
+and every field when ``sys_audit`` cannot be read (it is admin-only on a stock instance), is
+left out: the engine then credits the record's ``sys_updated_by`` and says so ("last to edit
+the record"); the connector logs which source it used on each pull.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from poam_sync.connectors.base import FieldChange
 from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
+from poam_sync.connectors.servicenow.metadata import report_unreadable
 from poam_sync.connectors.servicenow.records import sn_time
 
 _FIELDS = ["documentkey", "fieldname", "newvalue", "user", "sys_created_on"]
+AUDIT = "sys_audit"
 
 
 class FieldHistory:
@@ -35,22 +38,48 @@ class FieldHistory:
         #: False when the integration user cannot read sys_audit (set by the connector)
         self.readable = True
 
+    def _select(self, query: str) -> list[Row]:
+        return list(self._client.select(AUDIT, _FIELDS, query))
+
+    def probe(self) -> bool:
+        """Whether sys_audit can be read (one small read); for ``config check``."""
+        if self.readable:
+            query = f"tablename={self.table}"
+            refused, _ = self._client.refused(
+                AUDIT, partial(self._client.page, AUDIT, ["sys_id"], query, after=None, size=1)
+            )
+            self.readable = not refused
+        return self.readable
+
     @property
     def source(self) -> str:
         """What field actors come from, for the log."""
         return "sys_audit" if self.readable else "sys_updated_by"
 
-    def read(self, rows: Sequence[Row]) -> dict[str, dict[str, FieldChange]]:
-        """sys_id -> canonical field -> its last change, for a page of records."""
+    def read(self, rows: Sequence[Row], since: str | None) -> dict[str, dict[str, FieldChange]]:
+        """sys_id -> canonical field -> its last change at or after ``since`` (an encoded
+        ``sys_created_on>=`` bound; None: nothing is read), for a page of records.
+
+        Only changes since the pull's watermark matter (an older one is no change to take),
+        and they are few: the first pull, which would read every record's whole history,
+        credits the record's last updater."""
         out: dict[str, dict[str, FieldChange]] = {r["sys_id"][0]: {} for r in rows}
-        if not rows or not self.readable or not self._canonical:
+        if not rows or not self.readable or not self._canonical or since is None:
             return out
         current = {r["sys_id"][0]: r for r in rows}
         columns = ",".join(sorted(self._canonical))
         newest: dict[tuple[str, str], tuple[str, bool, Row]] = {}
         for chunk in chunks(list(current), 100):
-            query = f"tablename={self.table}^documentkeyIN{','.join(chunk)}^fieldnameIN{columns}"
-            for audit in self._client.select("sys_audit", _FIELDS, query):
+            query = (
+                f"tablename={self.table}^documentkeyIN{','.join(chunk)}^fieldnameIN{columns}"
+                f"^{since}"
+            )
+            refused, audits = self._client.refused(AUDIT, partial(self._select, query))
+            if refused:
+                self.readable = False
+                report_unreadable(self._client.connector, AUDIT)
+                return {sys_id: {} for sys_id in out}
+            for audit in audits or []:
                 key = (audit["documentkey"][0], audit["fieldname"][0])
                 record = current.get(key[0])
                 if record is None:

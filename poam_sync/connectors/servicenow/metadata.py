@@ -105,34 +105,42 @@ def load_metadata(
     client's retries), its message saying what could not be loaded; a
     :class:`~poam_sync.errors.ConfigError` when a mapped label is no choice of the instance.
     """
+    lost: list[str] = []
     try:
-        unreadable = tuple(t for t in WHAT_IS_LOST if not client.readable(t))
         chains = {t: table_hierarchy(client, t) for t in dict.fromkeys([table, milestone_table])}
-        codes, labels, sources = _choices(
-            client,
-            mapping,
-            chains,
-            table=table,
-            milestone_table=milestone_table,
-            readable="sys_choice" not in unreadable,
-            language=language,
+
+        def choices(readable: bool = True) -> _Choices:
+            return _choices(
+                client,
+                mapping,
+                chains,
+                table=table,
+                milestone_table=milestone_table,
+                readable=readable,
+                language=language,
+            )
+
+        refused, read = client.refused("sys_choice", choices)
+        if refused or read is None:
+            lost.append("sys_choice")
+            read = choices(readable=False)
+        codes, labels, sources = read
+        refused, dictionary = client.refused(
+            "sys_dictionary",
+            lambda: _dictionary(
+                client, mapping, chains, table=table, milestone_table=milestone_table
+            ),
         )
-        lengths, types = (
-            ({}, {})
-            if "sys_dictionary" in unreadable
-            else _dictionary(client, mapping, chains, table=table, milestone_table=milestone_table)
-        )
-        zone, zone_source = _zone(client, time_zone if time_zone else None, unreadable)
+        if refused or dictionary is None:
+            lost.append("sys_dictionary")
+            dictionary = {}, {}
+        lengths, types = dictionary
+        zone, zone_source = _zone(client, time_zone if time_zone else None, lost)
     except RemoteError as exc:
         raise _explained(exc) from exc
+    unreadable = tuple(lost)
     for t in unreadable:
-        log.warning(
-            "servicenow.cannot_read",
-            connector=client.connector,
-            system_table=t,
-            consequence=WHAT_IS_LOST[t],
-            hint=f"give the integration user a role that may read {t} to sync fully",
-        )
+        report_unreadable(client.connector, t)
     if "sys_dictionary" in unreadable:
         lengths = {k: STOCK_LENGTHS[k.rpartition(".")[2]] for k in _length_keys(mapping)}
     if "sys_choice" not in unreadable:
@@ -162,6 +170,20 @@ WHAT_IS_LOST = {
     "time_zone in the connector settings",
 }
 
+
+def report_unreadable(connector: str, table: str) -> None:
+    """Log, once per discovery, a system table the integration user may not read."""
+    log.warning(
+        "servicenow.cannot_read",
+        connector=connector,
+        system_table=table,
+        consequence=WHAT_IS_LOST[table],
+        hint=f"give the integration user a role that may read {table} to sync fully",
+    )
+
+
+_Choices = tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]
+
 #: the lengths of a stock instance's task columns, used when sys_dictionary cannot be read
 STOCK_LENGTHS = {"short_description": 160, "description": 4000}
 
@@ -180,20 +202,20 @@ def _length_keys(mapping: ServiceNowMapping) -> list[str]:
 ZONE_PROPERTY = "glide.sys.default.tz"
 
 
-def _zone(
-    client: TableClient, configured: str | None, unreadable: tuple[str, ...]
-) -> tuple[ZoneInfo, str]:
+def _zone(client: TableClient, configured: str | None, lost: list[str]) -> tuple[ZoneInfo, str]:
     """The zone date/time columns are read and written in: the setting, else the instance's
-    ``glide.sys.default.tz``, else UTC (logged: set ``time_zone`` in the settings)."""
+    ``glide.sys.default.tz``, else UTC (logged: set ``time_zone`` in the settings). Adds
+    ``sys_properties`` to ``lost`` when the user may not read it."""
     if configured:
         return ZoneInfo(configured), "settings"
-    rows = (
-        []
-        if "sys_properties" in unreadable
-        else client.page(
+    refused, rows = client.refused(
+        "sys_properties",
+        lambda: client.page(
             "sys_properties", ["name", "value"], f"name={ZONE_PROPERTY}", after=None, size=1
-        )
+        ),
     )
+    if refused:
+        lost.append("sys_properties")
     name = rows[0]["value"][0].strip() if rows else ""
     try:
         return ZoneInfo(name), ZONE_PROPERTY
@@ -251,7 +273,7 @@ def _choices(
     milestone_table: str,
     readable: bool = True,
     language: str = "en",
-) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]:
+) -> _Choices:
     m = mapping
     wanted: list[tuple[str, str]] = []
     if "status" in m.fields:

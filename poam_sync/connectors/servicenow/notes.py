@@ -12,13 +12,16 @@ through the Table API, which shows an entry as soon as it is written.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from poam_sync.connectors.base import mark_note, parse_note
 from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
+from poam_sync.connectors.servicenow.metadata import report_unreadable
 from poam_sync.connectors.servicenow.records import sn_time
 from poam_sync.model import Note
 
 JOURNAL_ELEMENTS = ("work_notes", "comments")
+JOURNAL = "sys_journal_field"
 
 
 class Journal:
@@ -43,7 +46,12 @@ class Journal:
                 f"name={self.table}^element_idIN{','.join(chunk)}"
                 f"^elementIN{','.join(JOURNAL_ELEMENTS)}"
             )
-            entries += self._client.select("sys_journal_field", fields, query)
+            refused, rows = self._client.refused(JOURNAL, partial(self._select, fields, query))
+            if refused:
+                self.readable = False
+                report_unreadable(self._client.connector, JOURNAL)
+                return {r: [] for r in record_ids}
+            entries += rows or []
         entries.sort(key=lambda r: (r["sys_created_on"][0], r["sys_id"][0]))
         for row in entries:
             created = row["sys_created_on"][0]
@@ -57,6 +65,19 @@ class Journal:
                 )
             )
         return out
+
+    def _select(self, fields: list[str], query: str) -> list[Row]:
+        return list(self._client.select(JOURNAL, fields, query))
+
+    def probe(self) -> bool:
+        """Whether the journal can be read (one small read); for ``config check``."""
+        if self.readable:
+            query = f"name={self.table}"
+            refused, _ = self._client.refused(
+                JOURNAL, partial(self._client.page, JOURNAL, ["sys_id"], query, after=None, size=1)
+            )
+            self.readable = not refused
+        return self.readable
 
     def add(self, sys_id: str, note: Note) -> None:
         """Append ``note`` as a work note, once, whatever answers get lost on the way (and
