@@ -507,6 +507,13 @@ class TableClient:
             raise
         return table in self.hidden, result
 
+    def may_read(self, table: str, query: str) -> bool:
+        """Whether the integration user may read ``table`` (one row of ``query``)."""
+        refused, _ = self.refused(
+            table, lambda: self.page(table, ["sys_id"], query, after=None, size=1)
+        )
+        return not refused
+
     def patch_display_values(self, table: str, sys_id: str, values: Mapping[str, str]) -> Row:
         """PATCH ``values`` given as display values (choice *labels*), with
         ``sysparm_input_display_value=true`` ("set field values using the display value",

@@ -35,7 +35,7 @@ class FieldHistory:
         self._client = client
         self.table = table
         self._canonical = {column: name for name, column in columns.items()}
-        #: False when the integration user cannot read sys_audit (set by the connector)
+        #: False once the integration user was refused sys_audit
         self.readable = True
 
     def _select(self, query: str) -> list[Row]:
@@ -43,12 +43,7 @@ class FieldHistory:
 
     def probe(self) -> bool:
         """Whether sys_audit can be read (one small read); for ``config check``."""
-        if self.readable:
-            query = f"tablename={self.table}"
-            refused, _ = self._client.refused(
-                AUDIT, partial(self._client.page, AUDIT, ["sys_id"], query, after=None, size=1)
-            )
-            self.readable = not refused
+        self.readable = self.readable and self._client.may_read(AUDIT, f"tablename={self.table}")
         return self.readable
 
     @property

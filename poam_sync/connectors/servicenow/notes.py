@@ -71,12 +71,7 @@ class Journal:
 
     def probe(self) -> bool:
         """Whether the journal can be read (one small read); for ``config check``."""
-        if self.readable:
-            query = f"name={self.table}"
-            refused, _ = self._client.refused(
-                JOURNAL, partial(self._client.page, JOURNAL, ["sys_id"], query, after=None, size=1)
-            )
-            self.readable = not refused
+        self.readable = self.readable and self._client.may_read(JOURNAL, f"name={self.table}")
         return self.readable
 
     def add(self, sys_id: str, note: Note) -> None:
