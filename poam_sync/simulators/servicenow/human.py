@@ -157,6 +157,7 @@ class ServiceNowHuman(ServiceNowReads):
         English label with a ``[xx]`` prefix."""
         words = TRANSLATIONS.get(language, {})
         with self.lock:
+            self.translated = True
             english = [r for r in self.rows["sys_choice"].values() if r["language"] == "en"]
             for row in english:
                 label = words.get(row["label"], f"[{language}] {row['label']}")

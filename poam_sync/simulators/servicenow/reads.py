@@ -121,6 +121,8 @@ class ServiceNowReads(ServiceNowRecords):
     def _translated(self, table: str, name: str, value: str, viewer: str) -> str | None:
         """A choice's label in the viewer's language (``sys_user.preferred_language``), as an
         instance renders display values in the session's language; None for English."""
+        if not self.translated:
+            return None
         language = next(
             (
                 u.get("preferred_language", "")

@@ -64,6 +64,8 @@ class ServiceNowState:
         # table -> predicate of the rows the integration user may read; rows failing it are
         # removed from a page *after* the page was cut (see hide_rows)
         self.row_acl: dict[str, Callable[[Row], bool]] = {}
+        #: whether sys_choice holds rows in languages other than English (translate_choices)
+        self.translated = False
         #: the instance's time zone (the ``glide.sys.default.tz`` property, see .reads)
         self.time_zone = DEFAULT_TIME_ZONE
         # answers to lose after the request was carried out (see lose_next_answers)
