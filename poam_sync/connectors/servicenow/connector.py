@@ -40,15 +40,12 @@ from poam_sync.connectors.base import (
     Uncovered,
     WriteResult,
 )
-from poam_sync.connectors.servicenow.client import (
-    Row,
-    TableClient,
+from poam_sync.connectors.servicenow.answers import (
     business_rule_name,
-    checked_sys_id,
-    chunks,
     mandatory_labels,
     refusal_kind,
 )
+from poam_sync.connectors.servicenow.client import Row, TableClient, checked_sys_id, chunks
 from poam_sync.connectors.servicenow.directory import UserDirectory
 from poam_sync.connectors.servicenow.history import FieldHistory
 from poam_sync.connectors.servicenow.inventory import list_sys_ids
