@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from poam_sync.connectors.servicenow.connector import ServiceNowConnector
+from poam_sync.errors import RemoteAuthError
 from poam_sync.simulators.servicenow import (
     ADMIN_PASSWORD,
     INTEGRATION_USER,
@@ -97,6 +98,13 @@ def test_the_connector_starts_and_says_what_it_cannot_read(
         "sys_choice, sys_dictionary, sys_properties, sys_journal_field, sys_audit"
     )
     assert facts["time_zone"] == "UTC (unknown (UTC))"  # glide.sys.default.tz is unreadable
+
+
+def test_without_sys_choice_the_uncovered_values_cannot_be_listed(
+    integration: Callable[[], ServiceNowConnector],
+) -> None:
+    with pytest.raises(RemoteAuthError, match="may not read sys_choice"):
+        integration().uncovered()
 
 
 def test_states_and_priorities_are_written_by_label_and_their_codes_learnt(

@@ -55,7 +55,7 @@ from poam_sync.connectors.servicenow.milestones import Milestones
 from poam_sync.connectors.servicenow.notes import Journal
 from poam_sync.connectors.servicenow.records import RecordCodec, watermark_query
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
-from poam_sync.errors import RemoteError, RemoteRejected
+from poam_sync.errors import RemoteAuthError, RemoteError, RemoteRejected
 from poam_sync.model import Note
 
 log = structlog.get_logger(__name__)
@@ -79,8 +79,8 @@ GRC_STATE_NEEDS: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = {
 
 #: choices the shipped mapping leaves out on purpose, and why
 LEFT_OUT_ON_PURPOSE = {
-    ("priority", "5 - Planning"): "left out on purpose: the Original Risk Rating is audited, "
-    "so only you can say which risk a planning priority means",
+    ("priority", "5 - Planning"): "the Original Risk Rating is audited, so only you can say "
+    "which risk a planning priority means",
 }
 
 
@@ -199,8 +199,18 @@ class ServiceNowConnector(Connector):
         that the mapping reads as no status or risk, each with the line that would cover it.
         ``5 - Planning`` is reported as left out on purpose: the shipped mapping leaves it
         unmapped because the Original Risk Rating is audited (see :data:`LEFT_OUT_ON_PURPOSE`).
-        Empty when ``sys_choice`` cannot be read (nothing to compare)."""
+        Raises :class:`~poam_sync.errors.RemoteAuthError` when ``sys_choice`` cannot be read
+        (a least-privilege user): there is nothing to compare."""
         meta = self._meta = self._load_metadata()
+        if meta.choices_unreadable:
+            raise RemoteAuthError(
+                "the integration user may not read sys_choice, so the instance's states and "
+                "priorities cannot be listed",
+                connector=self.name,
+                status=403,
+                hint="give the integration user a role that may read sys_choice (values the "
+                "mapping does not list are still reported on the records that hold them)",
+            )
         m, out = self.mapping, []
         where = f"the ServiceNow mapping of connector {self.name!r}"
         if "status" in m.fields:
@@ -222,7 +232,7 @@ class ServiceNowConnector(Connector):
                         Uncovered(
                             "priority",
                             label,
-                            f"{hint} ({why})" if why else hint,
+                            f"{why}; to cover it, {hint}" if why else hint,
                             deliberate=why is not None,
                         )
                     )
