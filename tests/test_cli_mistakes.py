@@ -36,6 +36,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sync",): ("--once",),
     ("run",): (),
     ("init",): ("{tmp}/a-file",),
+    ("users", "add"): ("ann@example.gov", "--role", "viewer"),
+    ("users", "list"): (),
+    ("users", "disable"): ("ann@example.gov",),
+    ("serve",): ("--http", "127.0.0.1:0"),
 }
 # Commands that start servers or write a whole folder; their own tests cover their mistakes.
 NOT_HERE = {("demo",), ("simulate", "jira"), ("simulate", "servicenow")}

@@ -17,6 +17,7 @@ import structlog
 
 from poam_sync.errors import DuplicateItem
 from poam_sync.model import TRACKED_FIELDS, JsonValue, PoamItem
+from poam_sync.store._browse import facet_row, write_facets
 from poam_sync.store._changelog import ChangeLogTx, _Entry
 from poam_sync.store._import_merge import baseline_of, merge, source_key
 from poam_sync.store._rows import ChangeRow, ImportClash, ImportOutcome
@@ -151,6 +152,7 @@ class ItemsTx(ChangeLogTx):
             self._conn.execute(
                 sa.insert(items_t), [_item_row(item, data, now, uuid=item.uuid, system=item.system)]
             )
+            write_facets(self._conn, new=[facet_row(item, item.uuid, item.system, now)])
         else:
             if item.uuid != existing.uuid:
                 item = item.model_copy(update={"uuid": existing.uuid})
@@ -162,6 +164,7 @@ class ItemsTx(ChangeLogTx):
             row = _item_row(item, data, now, uuid=item.uuid, system=item.system)
             del row["uuid"]
             self._conn.execute(sa.update(items_t).where(items_t.c.uuid == item.uuid).values(**row))
+            write_facets(self._conn, changed=[facet_row(item, item.uuid, item.system, now)])
         return self._append(
             self._entries(item.uuid, item.system, item.poam_id, changes, texts),
             source=source,
@@ -225,6 +228,8 @@ class ItemsTx(ChangeLogTx):
         unchanged: list[str] = []
         inserts: list[_ItemRow] = []
         updates: list[_ItemRow] = []
+        new_facets: list[_ItemRow] = []
+        changed_facets: list[_ItemRow] = []
         entries: list[_Entry] = []
         reasons: list[str | None] = []
         for item in items:
@@ -243,6 +248,7 @@ class ItemsTx(ChangeLogTx):
                 changes = _tracked_diff(None, dumped)
                 data, texts = dump_object_fields(dumped)
                 inserts.append(_item_row(item, data, now, uuid=uuid, system=system))
+                new_facets.append(facet_row(item, uuid, system, now))
                 created.append(poam_id)
                 if key is not None:
                     new_baselines[uuid] = baseline_of(dumped)
@@ -258,6 +264,8 @@ class ItemsTx(ChangeLogTx):
                     ImportClash(poam_id, uuid, c.field, c.baseline, c.canonical, c.file)
                     for c in merged.clashes
                 )
+                # the file's item as it is stored: a model again only when the merge changed it
+                final = item if merged.values == dumped else PoamItem.model_validate(merged.values)
                 dumped = merged.values
                 changes = _tracked_diff(current, dumped)
                 if not changes:
@@ -266,6 +274,7 @@ class ItemsTx(ChangeLogTx):
                 data, texts = dump_object_fields(dumped)
                 row = _json_row(dumped, data, now, uuid=uuid, system=system)
                 updates.append({f"b_{k}": v for k, v in row.items()})
+                changed_facets.append(facet_row(final, uuid, system, now))
                 updated.append(poam_id)
             why = reason
             if why is None and item.provenance is not None and item.provenance.file:
@@ -307,6 +316,7 @@ class ItemsTx(ChangeLogTx):
                 )
             if key is not None and new_baselines:
                 self._set_import_baselines(key, new_baselines)
+            write_facets(self._conn, new=new_facets, changed=changed_facets)
             if entries:
                 self._append(
                     entries,
