@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from poam_sync._settings_io import read_yaml, validation_error
 from poam_sync.connectors.registry import connector_type
@@ -26,7 +26,9 @@ from poam_sync.errors import ConfigError
 from poam_sync.model import Status
 
 DEFAULT_CONFIG = Path("config/poam-sync.yaml")
-SECRET_KEYS = frozenset({"token", "password", "pat", "client_secret"})
+SECRET_KEYS = frozenset({"token", "password", "pat", "client_secret", "secret"})
+#: sections outside ``connectors`` that hold secrets (checked like a connector's settings)
+_SECRET_SECTIONS = (("webhooks", "jira"), ("webhooks", "servicenow"), ("notify", "smtp"))
 _REF = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -77,6 +79,35 @@ class ScheduleConfig(_Frozen):
     takeover_seconds: int = Field(default=10, ge=1, le=300)
 
 
+class JiraWebhookConfig(_Frozen):
+    """``POST /webhooks/jira`` (docs/operations.md, "Webhooks"): at least one of the two."""
+
+    #: the admin webhook's secret: ``X-Hub-Signature: sha256=<hex>`` (Cloud; Data Center 10)
+    secret: SecretStr | None = None
+    #: a token the receiver's URL carries (``?token=``) or the ``X-Poam-Sync-Token`` header
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> JiraWebhookConfig:
+        if self.secret is None and self.token is None:
+            raise ValueError("give secret (signed webhooks) or token (a token in the URL)")
+        return self
+
+
+class ServiceNowWebhookConfig(_Frozen):
+    """``POST /webhooks/servicenow``: the business rule signs with this secret."""
+
+    secret: SecretStr
+
+
+class WebhooksConfig(_Frozen):
+    jira: JiraWebhookConfig | None = None
+    servicenow: ServiceNowWebhookConfig | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: after an event, wait this long for more before the targeted pull
+    debounce_seconds: float = Field(default=1.0, ge=0, le=60)
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -99,6 +130,7 @@ class Config(_Frozen):
     guards: GuardConfig = GuardConfig()
     sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
@@ -278,6 +310,10 @@ def parse_config(
         _literal_secrets(entry, where)
         entries[str(name)] = _substitute(entry, where, env, base, unset)
     rest = {k: v for k, v in raw.items() if k != "connectors"}
+    for section, sub in _SECRET_SECTIONS:
+        entry = rest.get(section)
+        if isinstance(entry, dict) and isinstance(entry.get(sub), dict):
+            _literal_secrets(entry[sub], f"{section}.{sub}")
     rest = _substitute(rest, "", env, base, unset)
     _raise_unset(unset)
     connectors = []

@@ -29,7 +29,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -43,6 +43,7 @@ from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
 from poam_sync.health import DaemonState, HttpServer
 from poam_sync.store import LeaderLock, Store, leader_lock
 from poam_sync.sync.engine import Engine
+from poam_sync.webhooks import PullQueue, receiving, wait_between_cycles, webhook_routes
 from poam_sync.wiring import build_engine
 
 log = structlog.get_logger(__name__)
@@ -115,7 +116,9 @@ def run_daemon(
     state = state or DaemonState()
     stop = stop or threading.Event()
     signals = _Signals(stop, state)
-    server = HttpServer(state, *http) if http is not None else None
+    pulls = PullQueue() if http is not None and receiving(config) else None
+    routes = webhook_routes(config, pulls) if pulls is not None else []
+    server = HttpServer(state, *http, routes=routes) if http is not None else None
     with signals.installed():
         try:
             if server is not None:  # first: a daemon that cannot start still says why there
@@ -138,7 +141,7 @@ def run_daemon(
                     connectors=[c.name for c in config.connectors],
                     lock=lock.what,
                 )
-                _loop(config, engine, lock, state, stop)
+                _loop(config, engine, lock, state, stop, pulls)
         except PoamSyncError as exc:
             return start_failed(exc, state)
         except Exception as exc:  # a connector's own bug while being built: still one line
@@ -168,7 +171,12 @@ def start_failed(exc: PoamSyncError, state: DaemonState | None = None) -> int:
 
 
 def _loop(
-    config: Config, engine: Engine, lock: LeaderLock, state: DaemonState, stop: threading.Event
+    config: Config,
+    engine: Engine,
+    lock: LeaderLock,
+    state: DaemonState,
+    stop: threading.Event,
+    pulls: PullQueue | None = None,
 ) -> None:
     interval = config.schedule.interval_seconds
     poll = max(0.5, config.schedule.takeover_seconds / 2)
@@ -186,15 +194,29 @@ def _loop(
         started = time.monotonic()
         _cycle(engine, lock, state, interval)
         state.last_cycle_seconds = time.monotonic() - started
-        if stop.wait(max(0.0, interval - (time.monotonic() - started))):
+        # webhooks' records are pulled meanwhile (targeted cycles, poam_sync/webhooks.py)
+        if wait_between_cycles(
+            stop,
+            pulls if lock.held else None,
+            interval - (time.monotonic() - started),
+            config.webhooks.debounce_seconds,
+            lambda batch: _cycle(engine, lock, state, interval, fetch=batch) if lock.held else None,
+        ):
             return
 
 
-def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) -> None:
-    """One cycle, whatever it raises: logged as one line, and the daemon goes on."""
+def _cycle(
+    engine: Engine,
+    lock: LeaderLock,
+    state: DaemonState,
+    interval: int,
+    fetch: Mapping[str, Collection[str]] | None = None,
+) -> None:
+    """One cycle, whatever it raises: logged as one line, and the daemon goes on. ``fetch``:
+    a webhook's targeted cycle (only those records are read)."""
     state.cycles += 1
     try:
-        report = engine.run_cycle()
+        report = engine.run_cycle(fetch=fetch)
     except LeadershipLost as exc:
         state.failed_cycles += 1
         state.role = "standby"

@@ -151,6 +151,7 @@ class ServiceNowRecords(ServiceNowState):
         self._check_rules(table, "", row, "insert")
         self.rows[table][sys_id] = row
         self._journal(table, sys_id, journal, user, now)
+        self._changed(table, row, "insert", user)
         return row
 
     def _update(self, table: str, sys_id: str, values: Mapping[str, Json], user: str) -> Row:
@@ -172,7 +173,11 @@ class ServiceNowRecords(ServiceNowState):
         row.clear()
         row.update(candidate)
         self._journal(table, sys_id, journal, user, now)
+        self._changed(table, row, "update", user)
         return row
+
+    def _changed(self, table: str, row: Row, operation: str, user: str) -> None:
+        """``row`` of ``table`` was written; the business rules of :mod:`.webhooks` call out."""
 
     def _apply(
         self, table: str, row: Row, values: Mapping[str, Json], *, check_policy: bool
