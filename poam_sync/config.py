@@ -108,6 +108,54 @@ class WebhooksConfig(_Frozen):
     debounce_seconds: float = Field(default=1.0, ge=0, le=60)
 
 
+class SmtpConfig(_Frozen):
+    """Mail for notifications (docs/operations.md, "Notifications")."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True  # upgrade the connection before logging in (port 587)
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str  # the From address
+    ca_bundle: Path | None = None  # a private CA the server's certificate is signed by
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> SmtpConfig:
+        if self.password is not None and not self.starttls:
+            raise ValueError("a password is only sent after STARTTLS: set starttls: true")
+        return self
+
+
+class ChatConfig(_Frozen):
+    """A chat channel's incoming webhook: alerts and the office digest are posted there."""
+
+    kind: Literal["slack", "teams"]
+    url: SecretStr  # the webhook URL is itself the credential
+
+
+class DigestConfig(_Frozen):
+    hour_utc: int = Field(default=13, ge=0, le=23)  # sent at the first cycle after this hour
+    weekday: int | None = Field(default=None, ge=0, le=6)  # 0 = Monday; None: every day
+    due_soon_days: int = Field(default=14, ge=0)
+
+
+class NotifyConfig(_Frozen):
+    admins: tuple[str, ...] = ()  # e-mail addresses of the alerts
+    office: tuple[str, ...] = ()  # the POA&M office's addresses: its digest
+    smtp: SmtpConfig | None = None
+    chat: tuple[ChatConfig, ...] = ()
+    owners: bool = True  # send each owner a digest of their items
+    failing_cycles: int = Field(default=3, ge=1)  # alert when a connector failed this many
+    digest: DigestConfig = DigestConfig()
+    attempts: int = Field(default=5, ge=1, le=20)  # per delivery
+    retry_seconds: float = Field(default=30.0, ge=0)  # first wait, doubled each time
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp is not None or bool(self.chat)
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -131,6 +179,7 @@ class Config(_Frozen):
     sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    notify: NotifyConfig = NotifyConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:

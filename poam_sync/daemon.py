@@ -41,8 +41,9 @@ from poam_sync.config import Config
 from poam_sync.connectors.registry import connector_type
 from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
 from poam_sync.health import DaemonState, HttpServer
+from poam_sync.notify import Notifier, notifying
 from poam_sync.store import LeaderLock, Store, leader_lock
-from poam_sync.sync.engine import Engine
+from poam_sync.sync.engine import CycleReport, Engine
 from poam_sync.webhooks import PullQueue, receiving, wait_between_cycles, webhook_routes
 from poam_sync.wiring import build_engine
 
@@ -132,7 +133,10 @@ def run_daemon(
             return code
         lock = leader_lock(database_url)
         try:
-            with build_engine(config, store, fence=lock.check) as engine:
+            with (
+                build_engine(config, store, fence=lock.check) as engine,
+                notifying(config, store) as notifier,
+            ):
                 signals.engine = engine
                 log.info(
                     "daemon.started",
@@ -141,7 +145,7 @@ def run_daemon(
                     connectors=[c.name for c in config.connectors],
                     lock=lock.what,
                 )
-                _loop(config, engine, lock, state, stop, pulls)
+                _loop(config, engine, lock, state, stop, pulls, notifier)
         except PoamSyncError as exc:
             return start_failed(exc, state)
         except Exception as exc:  # a connector's own bug while being built: still one line
@@ -177,6 +181,7 @@ def _loop(
     state: DaemonState,
     stop: threading.Event,
     pulls: PullQueue | None = None,
+    notifier: Notifier | None = None,
 ) -> None:
     interval = config.schedule.interval_seconds
     poll = max(0.5, config.schedule.takeover_seconds / 2)
@@ -185,6 +190,10 @@ def _loop(
         state.role = "standby"
         log.info("daemon.standby", holder=holder, lock=lock.what, retry_s=poll)
 
+    def targeted(batch: Mapping[str, Collection[str]]) -> None:
+        if lock.held:
+            _notify(notifier, lock, _cycle(engine, lock, state, interval, fetch=batch))
+
     while not stop.is_set():
         if not lock.held:
             if not lock.acquire(wait=True, poll_seconds=poll, stop=stop, waiting=waiting):
@@ -192,7 +201,7 @@ def _loop(
             state.role = "leader"
             log.info("daemon.leading", lock=lock.what)
         started = time.monotonic()
-        _cycle(engine, lock, state, interval)
+        _notify(notifier, lock, _cycle(engine, lock, state, interval))
         state.last_cycle_seconds = time.monotonic() - started
         # webhooks' records are pulled meanwhile (targeted cycles, poam_sync/webhooks.py)
         if wait_between_cycles(
@@ -200,9 +209,16 @@ def _loop(
             pulls if lock.held else None,
             interval - (time.monotonic() - started),
             config.webhooks.debounce_seconds,
-            lambda batch: _cycle(engine, lock, state, interval, fetch=batch) if lock.held else None,
+            targeted,
         ):
             return
+
+
+def _notify(notifier: Notifier | None, lock: LeaderLock, report: CycleReport | None) -> None:
+    """Queue the notifications a cycle calls for (only the leader tells; delivery has a
+    thread of its own, poam_sync/notify)."""
+    if notifier is not None and lock.held:
+        notifier.after_cycle(report)
 
 
 def _cycle(
@@ -211,9 +227,9 @@ def _cycle(
     state: DaemonState,
     interval: int,
     fetch: Mapping[str, Collection[str]] | None = None,
-) -> None:
+) -> CycleReport | None:
     """One cycle, whatever it raises: logged as one line, and the daemon goes on. ``fetch``:
-    a webhook's targeted cycle (only those records are read)."""
+    a webhook's targeted cycle (only those records are read). Its report (None: it failed)."""
     state.cycles += 1
     try:
         report = engine.run_cycle(fetch=fetch)
@@ -224,7 +240,7 @@ def _cycle(
         state.last_error = str(exc)
         lock.release()
         log.error("daemon.leadership_lost", error=exc.message, hint=exc.hint)
-        return
+        return None
     except PoamSyncError as exc:
         state.failed_cycles += 1
         state.last_error = str(exc)
@@ -236,7 +252,7 @@ def _cycle(
             hint=exc.hint,
             next_cycle_s=interval,
         )
-        return
+        return None
     except Exception as exc:  # the daemon outlives any one cycle; the traceback is a field
         state.failed_cycles += 1
         state.last_error = f"{type(exc).__name__}: {exc}"
@@ -247,7 +263,7 @@ def _cycle(
             error=str(exc),
             next_cycle_s=interval,
         )
-        return
+        return None
     state.items_failed += len(report.errors)
     state.conflicts_found += report.conflicts
     state.changed["created"] += sum(report.created.values())
@@ -273,3 +289,4 @@ def _cycle(
             errors=len(report.errors),
             failed_connectors=sorted(report.failed_connectors),
         )
+    return report

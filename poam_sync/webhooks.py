@@ -87,7 +87,7 @@ def wait_between_cycles(
     pulls: PullQueue | None,
     seconds: float,
     debounce: float,
-    targeted: Callable[[Batch], None],
+    targeted: Callable[[Batch], object],
 ) -> bool:
     """Wait ``seconds`` for the next full cycle; meanwhile run ``targeted`` for each debounced
     batch of queued records. True when ``stop`` was set."""

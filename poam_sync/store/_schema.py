@@ -286,3 +286,13 @@ problems = sa.Table(
     sa.Index(None, "item_uuid", "connector"),
     sa.Index(None, "active"),
 )
+
+# Notifications poam-sync sent (poam_sync.notify): each event is sent once. ``key`` names the
+# event (``conflict:12``, ``digest:owner:alice@example.com:2026-12-07``, ...).
+notifications_sent = sa.Table(
+    "notifications_sent",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+)
