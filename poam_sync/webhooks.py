@@ -163,8 +163,8 @@ def jira_targets(body: object, projects: Mapping[str, str]) -> list[tuple[str, s
     issue = body.get("issue")
     if not isinstance(issue, dict):
         return []  # an event about something else (a project, a sprint): nothing of ours
-    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-    assert isinstance(fields, dict)
+    raw_fields = issue.get("fields")
+    fields: dict[str, object] = raw_fields if isinstance(raw_fields, dict) else {}
     project = fields.get("project")
     key = str(issue.get("key") or "")
     project_key = project.get("key") if isinstance(project, dict) else None
