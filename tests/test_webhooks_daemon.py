@@ -103,3 +103,33 @@ def test_a_status_changed_on_either_side_reaches_the_other_by_webhook(
     full = [e for e in events if e == "sync.cycle"]
     assert len(full) - len(_targeted_cycles(daemon)) == 1
     assert "Traceback" not in daemon.text
+
+
+def test_a_targeted_cycle_reads_only_the_named_records_and_moves_no_watermark(
+    world: World,
+) -> None:
+    one, two = poam(1), poam(2)
+    world.add(one, two)
+    engine = world.engine()
+    assert engine.run_cycle().ok
+    with world.store.read() as tx:
+        marks = {n: tx.watermark(n) for n in ("jira", "servicenow")}
+    key1, key2 = world.jira_key(one), world.jira_key(two)
+    world.jira.sim.human_transition(key1, "In Progress")
+    world.jira.sim.human_transition(key2, "In Progress")
+    issue_id = str(world.jira.sim.issue(key1)["id"])
+    world.jira.sim.control.reset()
+
+    report = engine.run_cycle(fetch={"jira": {issue_id}})
+
+    assert report.ok and report.pulled == {"jira": 1, "servicenow": 0}
+    respond = world.snow.sim._state_value("sn_grc_issue", "Respond")
+    assert world.snow.sim.record("sn_grc_issue", world.snow_id(one))["state"] == respond
+    assert world.snow.sim.record("sn_grc_issue", world.snow_id(two))["state"] != respond
+    searches = [e for e in world.jira.sim.control.calls if "search" in e]
+    assert searches == []  # read by id: a lagging search index cannot hide it
+    with world.store.read() as tx:
+        assert {n: tx.watermark(n) for n in ("jira", "servicenow")} == marks
+    # the next full cycle still finds the other change
+    assert engine.run_cycle().ok
+    assert world.snow.sim.record("sn_grc_issue", world.snow_id(two))["state"] == respond
