@@ -62,6 +62,9 @@ class Notifier:
         self.clock = clock
         self._queue: queue.Queue[tuple[Message, Channel] | None] = queue.Queue()
         self._queued: set[str] = set()  # "<key>@<channel>" waiting for delivery
+        # delivered by this process: a cycle that read the store just before the delivery was
+        # recorded must not send it again
+        self._delivered: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +117,7 @@ class Notifier:
         """True when none of ``keys`` went or waits on ``outlet``; they then wait."""
         wanted = [f"{k}@{outlet.name}" for k in keys]
         with self._lock:
-            if any(k in sent or k in self._queued for k in wanted):
+            if any(k in sent or k in self._queued or k in self._delivered for k in wanted):
                 return False
             self._queued.update(wanted)
         return True
@@ -216,6 +219,8 @@ class Notifier:
                         return
                     wait *= 2
                     continue
+                with self._lock:
+                    self._delivered.update(keys)
                 with self.store.begin() as tx:
                     for key in keys:
                         tx.mark_sent(key, message.kind)
