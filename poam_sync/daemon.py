@@ -117,6 +117,8 @@ def run_daemon(
     state = state or DaemonState()
     stop = stop or threading.Event()
     signals = _Signals(stop, state)
+    if http is None and receiving(config):  # configured, but nothing would receive them
+        log.warning("daemon.webhooks_not_served", hint="start with run --http HOST:PORT")
     pulls = PullQueue() if http is not None and receiving(config) else None
     routes = webhook_routes(config, pulls) if pulls is not None else []
     server = HttpServer(state, *http, routes=routes) if http is not None else None

@@ -108,9 +108,7 @@ class JiraWebhooks(JiraSearch):
         if errors:
             raise ApiError(400, errors=errors)
         with self.lock:
-            hid = str(len(self.webhooks) + 1)
-            while hid in self.webhooks:
-                hid = str(int(hid) + 1)
+            hid = str(max((int(h) for h in self.webhooks), default=0) + 1)
             hook: JsonDict = {
                 "id": hid,
                 "name": str(body.get("name") or "webhook"),
