@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import uuid
@@ -37,7 +36,8 @@ from poam_sync.errors import UsageError
 from poam_sync.model import PoamItem, RiskLevel, Status
 
 if TYPE_CHECKING:
-    from poam_sync.store import LinkRow
+    from poam_sync.store import ImportOutcome, LinkRow
+    from poam_sync.store._rows import ImportClash
 
 
 @app.command("import")
@@ -55,11 +55,22 @@ def import_cmd(
         bool, typer.Option("--strict", help="Write nothing if any row is bad.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Name of the file's lineage (default: its format, system and file name). "
+            "A field the file did not change since this source's last import keeps its value.",
+        ),
+    ] = None,
 ) -> None:
     """Import FedRAMP, eMASS, OSCAL or CSV POA&M files into the canonical record."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from poam_sync import formats
+    from poam_sync.cli._actor import who
+    from poam_sync.store._import_merge import lineage
+    from poam_sync.sync.file_imports import record_clashes
 
     def body() -> int:
         results: list[dict[str, object]] = []  # one per file, for --json
@@ -92,13 +103,18 @@ def import_cmd(
                 rejected += len(read.problems)
                 write = not dry_run and not (strict and read.problems)
                 batch = f"import-{uuid.uuid4().hex[:12]}"
+                lineage_name = source or lineage(read.format, target, path.name)
                 with store.begin() as tx:
                     outcome = tx.import_items(
                         items,
                         system=target,
-                        actor=os.environ.get("USER") or None,
+                        actor=who(None),
                         batch_id=batch,
                         dry_run=not write,
+                        source=lineage_name,
+                    )
+                    unrecorded = (
+                        record_clashes(tx, outcome, actor=who(None)) if write else outcome.clashes
                     )
                 verb = "imported" if write else "would import"
                 if strict and read.problems and not dry_run:
@@ -117,6 +133,7 @@ def import_cmd(
                         else f" and {len(outcome.missing) - 10} more"
                     )
                     err.print(f"  [yellow]missing[/] from this file but kept: {esc(shown)}{more}")
+                print_clashes(outcome, unrecorded, written=write)
                 print_problems(read.problems)
                 results.append(
                     {
@@ -129,6 +146,18 @@ def import_cmd(
                         "unchanged": outcome.unchanged,
                         "missing": outcome.missing,
                         "changes": outcome.changes,
+                        "source": lineage_name,
+                        "kept": outcome.kept,
+                        "clashes": [
+                            {
+                                "poam_id": c.poam_id,
+                                "field": c.field,
+                                "canonical": c.canonical,
+                                "file": c.file,
+                                "conflict": write and c not in unrecorded,
+                            }
+                            for c in outcome.clashes
+                        ],
                         "batch_id": batch if write else None,
                         "rejected": [problem_json(p) for p in read.problems],
                     }
@@ -145,6 +174,27 @@ def import_cmd(
         return 1 if rejected else 0
 
     raise typer.Exit(guarded(body))
+
+
+def print_clashes(
+    outcome: ImportOutcome, unrecorded: Sequence[ImportClash], *, written: bool
+) -> None:
+    """The fields the file changed while another side changed them too (the canonical value
+    was kept), and the fields it had not changed since its last import."""
+    if outcome.kept:
+        err.print(
+            f"  kept {outcome.kept} field value(s) the file had not changed since its last "
+            f"import (changed here or remotely since): source {esc(outcome.source or '')!r}"
+        )
+    for c in outcome.clashes:
+        what = f"{esc(c.poam_id)} {esc(c.field)}: the file says {esc(short(c.file))}, the record "
+        what += f"{esc(short(c.canonical))} (both changed since the last import); kept"
+        if not written:
+            err.print(f"  [yellow]would conflict[/] {what}")
+        elif c in unrecorded:
+            err.print(f"  [yellow]clash[/] {what}; to take the file's: `poam-sync items set`")
+        else:
+            err.print(f"  [yellow]conflict[/] {what}; settle it: `poam-sync conflicts list`")
 
 
 @app.command("export")

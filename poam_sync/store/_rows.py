@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from poam_sync.errors import ChainBroken
-from poam_sync.model import SyncValue
+from poam_sync.model import JsonValue, SyncValue
 
 if TYPE_CHECKING:
     from poam_sync.store._schema import StoredValue
@@ -152,6 +152,19 @@ class VerifyResult(_JsonRow):
 
 
 @dataclass(frozen=True, slots=True)
+class ImportClash:
+    """A field a re-imported file changed while another side (Jira, ServiceNow, an edit) changed
+    it too: the canonical value was kept. Values as the item's JSON holds them."""
+
+    poam_id: str
+    item_uuid: str
+    field: str
+    baseline: JsonValue  # what the file held at its last import
+    canonical: JsonValue
+    file: JsonValue
+
+
+@dataclass(frozen=True, slots=True)
 class ImportOutcome(_JsonRow):
     """What an import did (or would do, on a dry run), by POA&M ID."""
 
@@ -161,3 +174,6 @@ class ImportOutcome(_JsonRow):
     missing: list[str] = field(default_factory=list)  # in the store, not in the file; kept
     changes: int = 0  # change-log rows written (or that would be written)
     dry_run: bool = False
+    source: str | None = None  # the file lineage whose baselines decided (None: none kept)
+    clashes: list[ImportClash] = field(default_factory=list)  # kept canonical, see ImportClash
+    kept: int = 0  # fields the file had not changed since its last import, left as they were

@@ -53,6 +53,7 @@ from poam_sync.sync.actions import (
     TakeRemote,
 )
 from poam_sync.sync.intake import ReadNews, describe
+from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
 from poam_sync.sync.results import CycleReport, ItemError, Unreadable
 from poam_sync.sync.rules import due_date_extension
 from poam_sync.sync.values import from_sync, to_sync
@@ -106,8 +107,10 @@ class Executor:
         report: CycleReport,
         *,
         now: Callable[[], datetime],
+        progress: ProgressSink | None = None,
     ) -> None:
         self.store = store
+        self.progress = progress
         self.connectors = connectors
         self.intents = intents
         self.report = report
@@ -137,7 +140,10 @@ class Executor:
             kept = tuple(p for p in the_plan.items if p.item_uuid not in not_imported)
             the_plan = replace(the_plan, items=kept)
         failed_items = self.apply_creates(the_plan, by_uuid)
-        for item_plan in the_plan.items:
+        total = len(the_plan.items)
+        for done, item_plan in enumerate(the_plan.items):
+            if done % PULL_STEP == 0:
+                self.tell(done, total)
             if stop.is_set():
                 log.info("sync.stopping", cycle_id=self.cycle_id, reason="stop requested")
                 return True
@@ -151,7 +157,14 @@ class Executor:
                 self.apply_item(item, item_plan, pulled, news)
             except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
                 self.fail(item, None, exc)
+        self.tell(total, total)
         return False
+
+    def tell(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            created = tuple(sorted(self.report.created.items()))
+            pushed = tuple(sorted(self.report.updated_remote.items()))
+            self.progress(Step("apply", done, total, created=created, pushed=pushed))
 
     def fail(self, item: PoamItem, connector: str | None, exc: Exception) -> None:
         """``item`` failed (it rolled back alone): log it and list it in the report."""

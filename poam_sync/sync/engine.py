@@ -50,6 +50,7 @@ from poam_sync.sync.plan import (
     TakeRemote,
     plan,
 )
+from poam_sync.sync.progress import ProgressSink, Step, counted
 from poam_sync.sync.reconcile import find_gone, list_ids
 from poam_sync.sync.results import CycleReport as CycleReport
 from poam_sync.sync.results import ItemError as ItemError
@@ -130,14 +131,15 @@ class Engine:
         force: bool = False,
         only: Iterable[str] | None = None,
         reconcile: bool | None = None,
+        progress: ProgressSink | None = None,
         fetch: Mapping[str, Collection[str]] | None = None,
     ) -> CycleReport:
         """One cycle. ``force``: proceed although a guard trips; ``reconcile``: list every
         connector's ids to find vanished links (True), or not (False), whatever the period
-        says (None: every ``reconcile_every`` cycles). ``fetch``: a *targeted* cycle (a
-        webhook's, poam_sync/webhooks.py): instead of each connector's pull, only these
-        records (remote ids by connector) are read; no watermark moves and no reconcile runs,
-        so the next full cycle still sees everything."""
+        says (None: every ``reconcile_every`` cycles); ``progress``: told how far it got.
+        ``fetch``: a *targeted* cycle (a webhook's, poam_sync/webhooks.py): instead of each
+        connector's pull, only these records (remote ids by connector) are read; no watermark
+        moves and no reconcile runs, so the next full cycle still sees everything."""
         cycle_id = _uuid.uuid4().hex[:12]
         report = CycleReport(cycle_id=cycle_id, dry_run=dry_run)
         names = [n for n in self.targets if only is None or n in set(only)]
@@ -161,7 +163,8 @@ class Engine:
                 continue
             try:
                 if fetch is None:
-                    records = {r.remote_id: r for r in connector.pull(marks[name])}
+                    arriving = counted(connector.pull(marks[name]), progress, name)
+                    records = {r.remote_id: r for r in arriving}
                 else:
                     records = _fetch(connector, fetch.get(name, ()))
             except Exception as exc:  # noqa: BLE001 - one connector's failure, reported
@@ -213,6 +216,8 @@ class Engine:
             states = self._leave_out(states, check_empty_side(states, views, self.guards), report)
         if due:
             states = self._vanished(states, views, connectors, items, report, dry_run)
+        if progress is not None:
+            progress(Step("plan", 0))
         the_plan = self._plan(items, states, taken, intake.skip, report)
         while not force:
             tripped = check_mass_change(the_plan, states, self.guards)
@@ -220,6 +225,8 @@ class Engine:
                 break
             states = self._leave_out(states, first_to_leave(tripped), report)
             the_plan = self._plan(items, states, taken, intake.skip, report, again=True)
+        if progress is not None:
+            progress(Step("plan", len(the_plan.items), len(the_plan.items)))
         active = [n for n in active if n not in report.guarded]
         report.plan = the_plan
         if dry_run:
@@ -242,7 +249,7 @@ class Engine:
         if self.fence is not None:  # asked now, before each item and each remote write
             self.fence()
             writers, stop = fenced(connectors, self.fence), FencedStop(self._stop, self.fence)
-        executor = Executor(self.store, writers, self._intents, report, now=_now)
+        executor = Executor(self.store, writers, self._intents, report, now=_now, progress=progress)
         stopped = executor.run(the_plan, items, kept, stop, reads)
         if self.fence is not None:
             self.fence()
