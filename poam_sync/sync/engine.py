@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import uuid as _uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from poam_sync.connectors.base import Connector, RemoteRecord
-from poam_sync.errors import PoamSyncError
+from poam_sync.errors import PoamSyncError, RecordGone
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
@@ -132,14 +132,18 @@ class Engine:
         only: Iterable[str] | None = None,
         reconcile: bool | None = None,
         progress: ProgressSink | None = None,
+        fetch: Mapping[str, Collection[str]] | None = None,
     ) -> CycleReport:
         """One cycle. ``force``: proceed although a guard trips; ``reconcile``: list every
         connector's ids to find vanished links (True), or not (False), whatever the period
-        says (None: every ``reconcile_every`` cycles); ``progress``: told how far it got."""
+        says (None: every ``reconcile_every`` cycles); ``progress``: told how far it got.
+        ``fetch``: a *targeted* cycle (a webhook's, poam_sync/webhooks.py): instead of each
+        connector's pull, only these records (remote ids by connector) are read; no watermark
+        moves and no reconcile runs, so the next full cycle still sees everything."""
         cycle_id = _uuid.uuid4().hex[:12]
         report = CycleReport(cycle_id=cycle_id, dry_run=dry_run)
         names = [n for n in self.targets if only is None or n in set(only)]
-        bound = log.bind(cycle_id=cycle_id)
+        bound = log.bind(cycle_id=cycle_id, **({"targeted": True} if fetch is not None else {}))
 
         # 1. Prepare and pull every connector before pushing to any.
         pulled: dict[str, dict[str, RemoteRecord]] = {}
@@ -158,8 +162,11 @@ class Engine:
                 _warn(bound, "connector.prepare_failed", name, exc)
                 continue
             try:
-                arriving = counted(connector.pull(marks[name]), progress, name)
-                records = {r.remote_id: r for r in arriving}
+                if fetch is None:
+                    arriving = counted(connector.pull(marks[name]), progress, name)
+                    records = {r.remote_id: r for r in arriving}
+                else:
+                    records = _fetch(connector, fetch.get(name, ()))
             except Exception as exc:  # noqa: BLE001 - one connector's failure, reported
                 report.failed_connectors[name] = _describe(exc)
                 _warn(bound, "connector.pull_failed", name, exc)
@@ -197,8 +204,8 @@ class Engine:
         report.errors += intake.errors
         states = [replace(s, pulled=intake.pulled[s.name]) for s in states]
         # 2b. The guards and the reconcile: a connector tripping a guard leaves the cycle.
-        due = reconcile if reconcile is not None else self._reconcile_due()
-        views = {n: frozenset(pulled[n]) for n in active if marks[n] is None}
+        due = reconcile if reconcile is not None else fetch is None and self._reconcile_due()
+        views = {n: frozenset(pulled[n]) for n in active if marks[n] is None and fetch is None}
         if due:
             listing = list_ids(connectors, active)
             report.reconciled = {n: len(ids) for n, ids in listing.ids.items()}
@@ -255,7 +262,7 @@ class Engine:
         with self.store.begin() as tx:
             # A failure that could not be recorded for a retry keeps its connector's watermark
             # (every watermark when it concerned no one connector).
-            for name in active if not stopped and None not in failed else ():
+            for name in active if not stopped and None not in failed and fetch is None else ():
                 if name in failed:
                     continue
                 newest = pull_started - self.clock_skew
@@ -440,6 +447,19 @@ def _blocked(tx: StoreTx) -> dict[str, frozenset[tuple[str, str]]]:
         if not changed:
             found.setdefault(p.connector, set()).add((p.item_uuid, p.field))
     return {name: frozenset(keys) for name, keys in found.items()}
+
+
+def _fetch(connector: Connector, remote_ids: Iterable[str]) -> dict[str, RemoteRecord]:
+    """The records of a targeted cycle, read one by one; one gone since is left out."""
+    records: dict[str, RemoteRecord] = {}
+    for remote_id in sorted(remote_ids):
+        try:
+            record = connector.get(remote_id)
+        except RecordGone:
+            log.info("sync.fetch_gone", connector=connector.name, remote_id=remote_id)
+            continue
+        records[record.remote_id] = record
+    return records
 
 
 def _describe(exc: Exception) -> str:

@@ -25,6 +25,9 @@ the calls the ``jira`` package (pycontribs) and poam-sync make, as Jira does:
   on their screen, some statuses are several hops away. Status in an edit and fields that are
   not on a screen are refused with Jira's own 400 bodies;
 - every write moves ``updated`` and records a changelog history (author, field, from, to).
+- admin webhooks (:mod:`.webhooks`): registered at ``/rest/webhooks/1.0/webhook`` (or
+  :meth:`JiraSimulator.register_webhook`), sent after each write, signed with
+  ``X-Hub-Signature`` when the registration has a secret.
 
 A real site's data, on by default, because a simulator that holds only our default mapping's
 values hides every way real data breaks a sync:

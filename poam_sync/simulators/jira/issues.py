@@ -97,6 +97,12 @@ class JiraIssues(JiraRender):
         self._touch(issue, author, items)
         return True
 
+    def _changed(
+        self, issue: JsonDict, event: str, author: SimUser, extra: JsonDict | None = None
+    ) -> None:
+        """``issue`` was written (``event``: ``jira:issue_updated``, ...); the webhooks mixin
+        (:mod:`.webhooks`) sends it to the registered receivers."""
+
     def _touch(self, issue: JsonDict, author: SimUser, items: list[JsonDict]) -> None:
         now = self._tick()
         issue["updated"] = now
@@ -111,6 +117,8 @@ class JiraIssues(JiraRender):
             )
         issue["last_actor"] = author.account_id
         self._reindex(issue["id"])
+        if items:
+            self._changed(issue, "jira:issue_updated", author)
 
     def _parse_value(self, fid: str, value: Any, v3: bool) -> Any:
         """A request value as the stored form; ApiError(400) with Jira's messages when wrong."""
@@ -339,6 +347,7 @@ class JiraIssues(JiraRender):
         for text in comments:
             self._add_comment(issue, author, text)
         self._reindex(iid)
+        self._changed(issue, "jira:issue_created", author)
         return issue
 
     def _add_comment(self, issue: JsonDict, author: SimUser, body: str) -> JsonDict:
@@ -350,6 +359,7 @@ class JiraIssues(JiraRender):
         }
         issue["comments"].append(comment)
         self._touch(issue, author, [])
+        self._changed(issue, "comment_created", author, {"comment": dict(comment)})
         return comment
 
     def _delete(self, issue: JsonDict) -> None:
@@ -360,6 +370,7 @@ class JiraIssues(JiraRender):
         if parent and issue["id"] in parent["subtasks"]:
             parent["subtasks"].remove(issue["id"])
             self._reindex(parent["id"])
+        self._changed(issue, "jira:issue_deleted", self.users[0])
         del self.issues[issue["id"]]
         del self._by_key[issue["key"]]
         self._reindex(issue["id"])

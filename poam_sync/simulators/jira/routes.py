@@ -30,7 +30,8 @@ from poam_sync.simulators.jira.model import (
     SimUser,
     jira_time,
 )
-from poam_sync.simulators.jira.search import JiraSearch, _decode_token, _encode_token
+from poam_sync.simulators.jira.search import _decode_token, _encode_token
+from poam_sync.simulators.jira.webhooks import JiraWebhooks
 from poam_sync.simulators.jira.workflow import JiraWorkflow
 
 
@@ -56,7 +57,7 @@ class _Ctx:
 Handler = Callable[[_Ctx], tuple[int, Any]]
 
 
-class JiraRoutes(JiraWorkflow, JiraSearch):
+class JiraRoutes(JiraWorkflow, JiraWebhooks):
     """The handlers of the REST API and the table that routes requests to them."""
 
     def _build_routes(self) -> dict[tuple[str, str], Handler]:

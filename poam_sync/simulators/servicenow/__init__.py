@@ -14,6 +14,8 @@ codes", "Encoded query strings"; PySNC 1.2.1 as observed):
   ``sysparm_fields`` (dot-walked too), ``sysparm_display_value`` (``true``/``false``/``all``),
   ``sysparm_exclude_reference_link``, ``sysparm_suppress_pagination_header``,
   ``sysparm_no_count``.
+- An outbound call on each change of a configured table, as the business rule of
+  docs/operations.md makes it (:mod:`.webhooks`, :meth:`ServiceNowSimulator.send_changes_to`).
 - Tables with dictionaries and choices: ``task``, ``sn_grc_issue``,
   ``sn_irm_cont_auth_milestone_task``, ``sys_user``, ``sys_choice``, ``sys_journal_field`` (work
   notes and comments written by PATCHing ``work_notes``/``comments``), ``sys_dictionary``,

@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 
 from poam_sync.simulators.servicenow.model import Json, Row
 from poam_sync.simulators.servicenow.query import EncodedQuery, _predicate, _sort_key, parse_query
-from poam_sync.simulators.servicenow.records import ServiceNowRecords
 from poam_sync.simulators.servicenow.tables import _SYSTEM_COLUMNS
+from poam_sync.simulators.servicenow.webhooks import ServiceNowWebhooks
 
 
-class ServiceNowReads(ServiceNowRecords):
+class ServiceNowReads(ServiceNowWebhooks):
     """Selecting and rendering records as the Table API shows them."""
 
     def _field_value(self, table: str, row: Row, name: str) -> str:

@@ -152,6 +152,7 @@ class ServiceNowRecords(ServiceNowState):
         self.rows[table][sys_id] = row
         self._journal(table, sys_id, journal, user, now)
         self._audit(spec, sys_id, {}, row, user)
+        self._changed(table, row, "insert", user)
         return row
 
     def _update(self, table: str, sys_id: str, values: Mapping[str, Json], user: str) -> Row:
@@ -175,6 +176,7 @@ class ServiceNowRecords(ServiceNowState):
         row.update(candidate)
         self._journal(table, sys_id, journal, user, now)
         self._audit(self._spec(table), sys_id, before, row, user)
+        self._changed(table, row, "update", user)
         return row
 
     def _audit(self, spec: TableSpec, sys_id: str, before: Row, after: Row, user: str) -> None:
@@ -205,6 +207,9 @@ class ServiceNowRecords(ServiceNowState):
                 },
                 user,
             )
+
+    def _changed(self, table: str, row: Row, operation: str, user: str) -> None:
+        """``row`` of ``table`` was written; the business rules of :mod:`.webhooks` call out."""
 
     def _apply(
         self, table: str, row: Row, values: Mapping[str, Json], *, check_policy: bool
