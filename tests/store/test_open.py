@@ -22,7 +22,7 @@ from .factory import make_item
 def test_migrations_create_exactly_the_declared_schema(store: Store, raw: sa.Engine) -> None:
     with raw.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
         assert compare_metadata(context, metadata) == []
 
 
