@@ -77,6 +77,15 @@ class ScheduleConfig(_Frozen):
     takeover_seconds: int = Field(default=10, ge=1, le=300)
 
 
+class AuditConfig(_Frozen):
+    # the daemon signs a change-log checkpoint into this file or folder after every cycle that
+    # changed something (poam_sync/audit_checkpoint.py): somewhere the database's admins
+    # cannot write (docs/store.md)
+    checkpoints: Path | None = None
+    # the signing key (else $POAM_SYNC_CHECKPOINT_KEY_FILE, or the PEM in $POAM_SYNC_CHECKPOINT_KEY)
+    checkpoint_key: Path | None = None
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -99,6 +108,7 @@ class Config(_Frozen):
     guards: GuardConfig = GuardConfig()
     sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    audit: AuditConfig = AuditConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
@@ -280,6 +290,11 @@ def parse_config(
     rest = {k: v for k, v in raw.items() if k != "connectors"}
     rest = _substitute(rest, "", env, base, unset)
     _raise_unset(unset)
+    if isinstance(rest.get("audit"), dict):  # its paths, like a mapping's, from the file's folder
+        rest["audit"] = {
+            k: base / v if k in ("checkpoints", "checkpoint_key") and isinstance(v, str) else v
+            for k, v in rest["audit"].items()
+        }
     connectors = []
     for name, entry in entries.items():
         where = f"connectors.{name}"

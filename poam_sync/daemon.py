@@ -37,6 +37,7 @@ from types import FrameType
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from poam_sync.audit_checkpoint import CycleCheckpoints
 from poam_sync.config import Config
 from poam_sync.connectors.registry import connector_type
 from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
@@ -121,6 +122,9 @@ def run_daemon(
             if server is not None:  # first: a daemon that cannot start still says why there
                 log.info("daemon.http", url=server.start())
             preflight(config)
+            checkpoints = CycleCheckpoints.from_config(
+                config.audit.checkpoints, config.audit.checkpoint_key
+            )
             store = Store.open(database_url)
         except PoamSyncError as exc:
             code = start_failed(exc, state)
@@ -138,7 +142,7 @@ def run_daemon(
                     connectors=[c.name for c in config.connectors],
                     lock=lock.what,
                 )
-                _loop(config, engine, lock, state, stop)
+                _loop(config, engine, lock, state, stop, checkpoints)
         except PoamSyncError as exc:
             return start_failed(exc, state)
         except Exception as exc:  # a connector's own bug while being built: still one line
@@ -168,7 +172,12 @@ def start_failed(exc: PoamSyncError, state: DaemonState | None = None) -> int:
 
 
 def _loop(
-    config: Config, engine: Engine, lock: LeaderLock, state: DaemonState, stop: threading.Event
+    config: Config,
+    engine: Engine,
+    lock: LeaderLock,
+    state: DaemonState,
+    stop: threading.Event,
+    checkpoints: CycleCheckpoints | None = None,
 ) -> None:
     interval = config.schedule.interval_seconds
     poll = max(0.5, config.schedule.takeover_seconds / 2)
@@ -185,6 +194,8 @@ def _loop(
             log.info("daemon.leading", lock=lock.what)
         started = time.monotonic()
         _cycle(engine, lock, state, interval)
+        if checkpoints is not None:  # signed, when the log moved on (poam_sync/audit_checkpoint)
+            checkpoints.after_cycle(engine.store)
         state.last_cycle_seconds = time.monotonic() - started
         if stop.wait(max(0.0, interval - (time.monotonic() - started))):
             return

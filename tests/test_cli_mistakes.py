@@ -32,6 +32,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("items", "milestone", "complete"): ("V-1", "1", "--reason", "test"),
     ("log", "show"): (),
     ("log", "verify"): (),
+    ("log", "keygen"): ("-o", "{tmp}/checkpoint.key"),
+    ("log", "checkpoint"): ("--key", "{tmp}/no.key", "-o", "{tmp}/checkpoint.json"),
     ("report",): ("status", "--format", "csv", "-o", "{tmp}/report.csv"),
     ("sync",): ("--once",),
     ("run",): (),

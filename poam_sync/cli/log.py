@@ -1,4 +1,4 @@
-"""The change log's commands: ``log show`` and ``log verify``."""
+"""The change log's commands: ``log show``, ``verify``, ``keygen`` and ``checkpoint``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from poam_sync.cli._app import (
     log_app,
     open_store,
     out,
+    print_json,
     resolve_item,
     short,
 )
@@ -168,17 +170,129 @@ def _stream_json(rows: Iterable[object]) -> None:
     sys.stdout.write("]\n" if first else "\n]\n")
 
 
+_KEY_HELP = (
+    "The private key file (default: $POAM_SYNC_CHECKPOINT_KEY_FILE, or the PEM text in "
+    "$POAM_SYNC_CHECKPOINT_KEY)."
+)
+
+
 @log_app.command("verify")
-def log_verify() -> None:
-    """Recompute the change log's hash chain; name the first broken row."""
+def log_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also prove that the log still holds this signed checkpoint's head "
+            "(a checkpoint file, or a folder of them: the newest).",
+        ),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="The public key to check the checkpoint with (default: KEYFILE.pub)."),
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help=_KEY_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
+) -> None:
+    """Recompute the change log's hash chain; name the first broken row. With --checkpoint,
+    also catch rows cut off the end (or a whole forged chain) since the checkpoint."""
 
     def body() -> int:
-        with open_store(read_only=True) as store:
-            result = store.verify_log()
-        if result.ok:
-            err.print(f"[green]ok[/]: {result.rows_checked} change-log row(s) verify")
+        from poam_sync import audit_checkpoint
+
+        if checkpoint is None:
+            with open_store(read_only=True) as store:
+                result = store.verify_log()
+            ok, message = result.ok, result.message
+            if ok:
+                message = f"{result.rows_checked} change-log row(s) verify"
+            report: dict[str, object] = {"ok": ok, "message": message, **result.to_json()}
+        else:
+            found = audit_checkpoint.latest_checkpoint(checkpoint)
+            if found is None:
+                raise UsageError(
+                    f"no checkpoint at {checkpoint}",
+                    hint="write one with: poam-sync log checkpoint --key KEYFILE -o FILE",
+                )
+            signed = audit_checkpoint.read_checkpoint(found)
+            verifier = audit_checkpoint.verifying_key(public_key, key)
+            with open_store(read_only=True) as store:
+                checked = audit_checkpoint.check(store, signed, verifier)
+            ok, message = checked.ok, checked.message
+            report = {
+                "ok": ok,
+                "message": message,
+                "rows_checked": checked.rows_checked,
+                "rows_since_checkpoint": checked.rows_since,
+                "checkpoint_file": str(found),
+                "checkpoint": signed.checkpoint.model_dump(mode="json"),
+            }
+        if as_json:
+            print_json(report)
+        if ok:
+            err.print(f"[green]ok[/]: {esc(message)}")
             return 0
-        err.print(f"[bold red]broken[/]: {esc(result.message)}")
+        err.print(f"[bold red]broken[/]: {esc(message)}")
         return 1
 
     raise typer.Exit(guarded(body))
+
+
+@log_app.command("keygen")
+def log_keygen(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--output", help="The private key file to write (and KEYFILE.pub beside it)."
+        ),
+    ],
+) -> None:
+    """Make an Ed25519 key pair to sign checkpoints with (KEYFILE mode 0600, KEYFILE.pub)."""
+
+    def body() -> None:
+        from poam_sync import audit_checkpoint
+
+        public, kid = audit_checkpoint.generate_key(output)
+        err.print(
+            f"wrote the private key {esc(str(output))} (mode 0600) and the public key "
+            f"{esc(str(public))}; key id {kid}. Keep the private key where the database's "
+            "administrators cannot read it; hand the public key to whoever verifies."
+        )
+
+    guarded(body)
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="The checkpoint file to write (replaced), or a folder to add one to.",
+        ),
+    ],
+    key: Annotated[Path | None, typer.Option(help=_KEY_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The checkpoint as JSON.")] = False,
+) -> None:
+    """Sign where the change log stands (last row, its hash, the row count, the time).
+
+    The log is verified first (from the previous checkpoint at --output, if any): a log that
+    does not verify is never signed.
+    """
+
+    def body() -> None:
+        from poam_sync import audit_checkpoint
+
+        signing = audit_checkpoint.load_private_key(key)
+        previous = audit_checkpoint.latest_checkpoint(output)
+        with open_store(read_only=True) as store:
+            signed = audit_checkpoint.make_checkpoint(store, signing, previous=previous)
+        written = audit_checkpoint.write_checkpoint(signed, output)
+        cp = signed.checkpoint
+        if as_json:
+            print_json({"file": str(written), **signed.model_dump(mode="json")})
+        err.print(
+            f"wrote {esc(str(written))}: row {cp.seq} ({cp.rows} row(s)), hash {cp.hash[:16]}..., "
+            f"signed by key {cp.key_id}"
+        )
+
+    guarded(body)

@@ -7,6 +7,7 @@ at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations
 
 from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
+    ChainPoint,
     ChangeRow,
     ConflictRow,
     ImportOutcome,
@@ -21,6 +22,7 @@ from poam_sync.store._schema import StoredValue
 from poam_sync.store._store import Store, StoreTx
 
 __all__ = [
+    "ChainPoint",
     "ChangeRow",
     "ConflictRow",
     "ImportOutcome",

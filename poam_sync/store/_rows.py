@@ -152,6 +152,17 @@ class VerifyResult(_JsonRow):
 
 
 @dataclass(frozen=True, slots=True)
+class ChainPoint(_JsonRow):
+    """Where the change log stands: its last row (``seq``, ``hash``, ``at``) and row count;
+    what a signed checkpoint records (``seq`` 0 and the genesis hash for an empty log)."""
+
+    seq: int
+    hash: str
+    rows: int
+    at: datetime | None = None  # the last row's time
+
+
+@dataclass(frozen=True, slots=True)
 class ImportOutcome(_JsonRow):
     """What an import did (or would do, on a dry run), by POA&M ID."""
 

@@ -1,0 +1,121 @@
+"""`poam-sync log keygen | checkpoint | verify --checkpoint` as a user runs them: a log cut short
+with its chain head rewritten passes `log verify` alone and fails against the checkpoint."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from poam_sync.cli import app
+from poam_sync.formats import read
+from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
+from poam_sync.store import Store
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    with Store.open(url) as store, store.begin() as tx:
+        tx.import_items(read(SAMPLE_FEDRAMP_XLSX).items, system="Acme", actor="isso", batch_id="b")
+    return url
+
+
+def invoke(db: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--db", db, *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+def test_keygen_checkpoint_and_verify(db: str, tmp_path: Path) -> None:
+    key = tmp_path / "signing.key"
+    code, _, said = invoke(db, "log", "keygen", "-o", str(key))
+    assert code == 0, said
+    assert key.stat().st_mode & 0o777 == 0o600 and Path(f"{key}.pub").is_file()
+    assert "key id" in said
+
+    code, out, said = invoke(
+        db, "log", "checkpoint", "--key", str(key), "-o", str(tmp_path / "cp.json"), "--json"
+    )
+    assert code == 0, said
+    written = json.loads(out)
+    with Store.open(db, read_only=True) as store:
+        rows = store.log()
+    assert written["checkpoint"]["seq"] == rows[-1].seq
+    assert written["checkpoint"]["hash"] == rows[-1].hash
+    assert written["checkpoint"]["rows"] == len(rows)
+
+    code, out, said = invoke(
+        db, "log", "verify", "--checkpoint", str(tmp_path / "cp.json"),
+        "--public-key", f"{key}.pub", "--json",
+    )  # fmt: skip
+    assert code == 0, said
+    report = json.loads(out)
+    assert report["ok"] and report["rows_checked"] == len(rows)
+    assert report["rows_since_checkpoint"] == 0
+    assert said.startswith("ok:")
+
+    again, _, said = invoke(db, "log", "keygen", "-o", str(key))
+    assert again == 2 and "never overwritten" in said
+
+
+def test_truncation_with_a_rewritten_head_fails_against_the_checkpoint(
+    db: str, tmp_path: Path
+) -> None:
+    key = tmp_path / "signing.key"
+    invoke(db, "log", "keygen", "-o", str(key))
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    code, _, said = invoke(db, "log", "checkpoint", "--key", str(key), "-o", str(folder))
+    assert code == 0, said
+
+    with sqlite3.connect(tmp_path / "log.db") as conn:  # a database admin hides the last rows
+        conn.execute("DROP TRIGGER change_log_no_delete")
+        (last,) = conn.execute("SELECT max(seq) FROM change_log").fetchone()
+        conn.execute("DELETE FROM change_log WHERE seq > ?", (last - 5,))
+        conn.execute(
+            "UPDATE chain_head SET seq = ?, hash = (SELECT hash FROM change_log WHERE seq = ?)",
+            (last - 5, last - 5),
+        )
+
+    alone, _, said = invoke(db, "log", "verify")
+    assert alone == 0, said  # the chain by itself is consistent
+    code, _, said = invoke(db, "log", "verify", "--checkpoint", str(folder), "--key", str(key))
+    assert code == 1
+    assert said.startswith("broken:")
+    assert f"the log ends at row {last - 5}" in said
+    assert f"rows {last - 4} to {last} were removed" in said
+
+    code, _, said = invoke(db, "log", "checkpoint", "--key", str(key), "-o", str(folder))
+    assert code == 1 and "not signing" in said
+    assert len(list(folder.iterdir())) == 1
+
+
+def test_the_key_may_come_from_the_environment(db: str, tmp_path: Path) -> None:
+    key = tmp_path / "signing.key"
+    invoke(db, "log", "keygen", "-o", str(key))
+    env = {"POAM_SYNC_CHECKPOINT_KEY": key.read_text()}
+    target = tmp_path / "cp.json"
+    code, _, said = invoke(db, "log", "checkpoint", "-o", str(target), env=env)
+    assert code == 0, said
+    code, _, said = invoke(db, "log", "verify", "--checkpoint", str(target), env=env)
+    assert code == 0, said
+    code, _, said = invoke(db, "log", "verify", "--checkpoint", str(target), env={})
+    assert code == 2 and "--public-key" in said
+
+
+def test_a_checkpoint_with_a_wrong_or_missing_file_is_told_plainly(db: str, tmp_path: Path) -> None:
+    code, _, said = invoke(db, "log", "verify", "--checkpoint", str(tmp_path / "none.json"))
+    assert code == 2 and "no checkpoint at" in said
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    (tmp_path / "k.pub").write_text("not a key")
+    code, _, said = invoke(
+        db, "log", "verify", "--checkpoint", str(tmp_path / "junk.json"),
+        "--public-key", str(tmp_path / "k.pub"),
+    )  # fmt: skip
+    assert code == 2 and "is not a poam-sync checkpoint" in said
