@@ -119,3 +119,27 @@ def test_a_checkpoint_with_a_wrong_or_missing_file_is_told_plainly(db: str, tmp_
         "--public-key", str(tmp_path / "k.pub"),
     )  # fmt: skip
     assert code == 2 and "is not a poam-sync checkpoint" in said
+
+
+def test_log_export_writes_a_file_or_stdout_and_filters_by_item(db: str, tmp_path: Path) -> None:
+    with Store.open(db, read_only=True) as store:
+        logged = store.log()
+        item = store.items()[0]
+    target = tmp_path / "log.csv"
+    code, _, said = invoke(db, "log", "export", "--format", "csv", "-o", str(target))
+    assert code == 0, said
+    assert f"wrote {len(logged)} change-log row(s)" in said
+    assert len(target.read_text().splitlines()) == len(logged) + 1
+
+    code, out, said = invoke(
+        db, "log", "export", "--format", "jsonl", "--item", item.poam_id, "-o", "-"
+    )
+    assert code == 0, said
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows and {r["item_uuid"] for r in rows} == {item.uuid}
+    assert [r["hash"] for r in rows] == [r.hash for r in logged if r.item_uuid == item.uuid]
+
+    code, _, said = invoke(db, "log", "export", "--format", "xml", "-o", "-")
+    assert code == 2 and "unknown log export format" in said
+    code, _, said = invoke(db, "log", "export", "--format", "csv", "--since", "May", "-o", "-")
+    assert code == 2 and "is not a date" in said

@@ -32,6 +32,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("items", "milestone", "complete"): ("V-1", "1", "--reason", "test"),
     ("log", "show"): (),
     ("log", "verify"): (),
+    ("log", "export"): ("--format", "jsonl", "-o", "{tmp}/log.jsonl"),
     ("log", "keygen"): ("-o", "{tmp}/checkpoint.key"),
     ("log", "checkpoint"): ("--key", "{tmp}/no.key", "-o", "{tmp}/checkpoint.json"),
     ("report",): ("status", "--format", "csv", "-o", "{tmp}/report.csv"),

@@ -1,4 +1,4 @@
-"""The change log's commands: ``log show``, ``verify``, ``keygen`` and ``checkpoint``."""
+"""The change log's commands: ``log show``, ``export``, ``verify``, ``keygen``, ``checkpoint``."""
 
 from __future__ import annotations
 
@@ -168,6 +168,43 @@ def _stream_json(rows: Iterable[object]) -> None:
         sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str))
         first = False
     sys.stdout.write("]\n" if first else "\n]\n")
+
+
+@log_app.command("export")
+def log_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl", show_default=False)],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="File to write, - for stdout.", show_default=False),
+    ],
+    item: Annotated[str | None, typer.Option("--item", help="Only this POA&M ID.")] = None,
+    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only rows at or after this date/time (UTC).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Only rows before this date/time.")] = None,
+) -> None:
+    """Write the change log as evidence (CSV or JSON Lines, with the hash fields), streamed:
+    any size takes the same memory."""
+
+    def body() -> None:
+        from poam_sync.audit_export import check_format, export_log
+        from poam_sync.store import LogQuery
+
+        kind = check_format(fmt)
+        with open_store(read_only=True) as store:
+            item_uuid = resolve_item(store, item, system).uuid if item else None
+            query = LogQuery(
+                item_uuid=item_uuid,
+                system=system if item_uuid is None else None,
+                since=_moment(since, "--since"),
+                until=_moment(until, "--until"),
+            )
+            count = export_log(store, query, output, kind)
+        where = "stdout" if str(output) == "-" else esc(str(output))
+        err.print(f"wrote {count} change-log row(s) to {where} ({kind})")
+
+    guarded(body)
 
 
 _KEY_HELP = (

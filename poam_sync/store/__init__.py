@@ -16,6 +16,7 @@ from poam_sync.store._rows import (
     LogQuery,
     ProblemKind,
     ProblemRow,
+    StoredLogRow,
     VerifyResult,
 )
 from poam_sync.store._schema import StoredValue
@@ -34,6 +35,7 @@ __all__ = [
     "ProblemRow",
     "Store",
     "StoreTx",
+    "StoredLogRow",
     "StoredValue",
     "VerifyResult",
     "leader_lock",

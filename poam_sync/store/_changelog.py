@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -27,7 +27,7 @@ from poam_sync.store._chain import (
     row_hash,
 )
 from poam_sync.store._engine import CHAIN_LOCK_KEY
-from poam_sync.store._rows import ChainPoint, ChangeRow, LogQuery, VerifyResult
+from poam_sync.store._rows import ChainPoint, ChangeRow, LogQuery, StoredLogRow, VerifyResult
 from poam_sync.store._schema import StoredValue, chain_head, change_log, dump_json
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
@@ -66,6 +66,19 @@ class ChangeLogTx(TxBase):
         select = _matching(sa.select(change_log).where(change_log.c.seq > after), query)
         select = select.order_by(change_log.c.seq).limit(size)
         return [_change_row(r) for r in self._conn.execute(select)]
+
+    def stream_log(self, query: LogQuery) -> Generator[StoredLogRow]:
+        """The rows ``query`` asks for, oldest first, as stored (values as their canonical JSON
+        text, as hashed): one query in this transaction's snapshot, fetched in batches (a
+        server-side cursor on PostgreSQL), so memory stays flat on any log size."""
+        c = change_log.c
+        select = _matching(sa.select(*_HASHED_COLUMNS, c.prev_hash, c.hash), query)
+        result = self._conn.execution_options(yield_per=5000).execute(select.order_by(c.seq))
+        try:
+            for row in result:
+                yield cast("StoredLogRow", tuple(row))
+        finally:
+            result.close()
 
     def last_seqs(self, query: LogQuery, count: int) -> int:
         """The sequence number just before the last ``count`` rows matching ``query`` (0 when

@@ -151,6 +151,14 @@ class VerifyResult(_JsonRow):
             raise ChainBroken(self.message, seq=self.first_bad_seq)
 
 
+# A change-log row as stored, for streaming it out: seq, at, item_uuid, system, poam_id, field,
+# old_value, new_value (their canonical JSON text), source, actor, reason, batch_id, prev_hash,
+# hash
+StoredLogRow = tuple[
+    int, str, str, str, str, str, str, str, str, str | None, str | None, str | None, str, str
+]
+
+
 @dataclass(frozen=True, slots=True)
 class ChainPoint(_JsonRow):
     """Where the change log stands: its last row (``seq``, ``hash``, ``at``) and row count;

@@ -1,0 +1,114 @@
+"""The change log as evidence: CSV or JSON Lines, streamed at constant memory, hash fields kept.
+
+Rows are read in one snapshot of the database (a consistent stretch of the chain) and written
+as they arrive, so a log of any size takes the same memory. Both formats carry every hashed
+column and ``prev_hash`` and ``hash``:
+
+- **JSON Lines** (``jsonl``): one object per row, keys sorted, ``old_value`` and ``new_value`` as
+  JSON values. Take ``prev_hash`` and ``hash`` out of an object and the rest is the row's
+  canonical JSON (docs/store.md), so ``hash == sha256(prev_hash + "\\n" + canonical(rest))``
+  can be recomputed from the file alone.
+- **CSV**: a header, then one line per row; ``old_value`` and ``new_value`` are their canonical
+  JSON text. A text cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``,
+  ``@``, a tab or a carriage return) gets a leading ``'`` (OWASP's CSV-injection advice, as the
+  other CSV exports do): drop it again before recomputing a hash. JSON Lines is the exact one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from contextlib import closing
+from pathlib import Path
+from typing import Literal, TextIO
+
+from poam_sync.errors import UsageError
+from poam_sync.store import LogQuery, Store, StoredLogRow
+
+LogFormat = Literal["csv", "jsonl"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("csv", "jsonl")
+
+COLUMNS = (
+    "seq",
+    "at",
+    "item_uuid",
+    "system",
+    "poam_id",
+    "field",
+    "old_value",
+    "new_value",
+    "source",
+    "actor",
+    "reason",
+    "batch_id",
+    "prev_hash",
+    "hash",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_COLUMNS = frozenset(range(1, 12)) - {6, 7}  # the free text; not seq, values or hashes
+
+
+def check_format(fmt: str) -> LogFormat:
+    for known in LOG_FORMATS:
+        if fmt == known:
+            return known
+    raise UsageError(
+        f"unknown log export format {fmt!r}", hint=f"use --format {' or '.join(LOG_FORMATS)}"
+    )
+
+
+def _value(text: str) -> object:
+    """A stored value as JSON; text that is not JSON (edited in the table) as a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def write_jsonl(rows: Iterable[StoredLogRow], out: TextIO) -> int:
+    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    count = 0
+    for row in rows:
+        record: dict[str, object] = dict(zip(COLUMNS, row, strict=True))
+        record["old_value"] = _value(row[6])
+        record["new_value"] = _value(row[7])
+        out.write(dumps(record))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def write_csv(rows: Iterable[StoredLogRow], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for row in rows:
+        cells: list[object] = list(row)
+        for i in _TEXT_COLUMNS:
+            cell = cells[i]
+            if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+                cells[i] = "'" + cell
+        writer.writerow(cells)
+        count += 1
+    return count
+
+
+def export_log(store: Store, query: LogQuery, output: Path, fmt: LogFormat) -> int:
+    """Write the rows ``query`` asks for to ``output`` (``-``: stdout); the row count. A file
+    is written beside its place and renamed at the end: never left half-written."""
+    write = write_csv if fmt == "csv" else write_jsonl
+    with store.read() as tx, closing(tx.stream_log(query)) as rows:
+        if str(output) == "-":
+            count = write(rows, sys.stdout)
+            sys.stdout.flush()
+            return count
+        partial = output.with_name(f".{output.name}.partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = write(rows, out)
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
+    return count
