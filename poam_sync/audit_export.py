@@ -4,10 +4,10 @@ Rows are read in one snapshot of the database (a consistent stretch of the chain
 as they arrive, so a log of any size takes the same memory. Both formats carry every hashed
 column and ``prev_hash`` and ``hash``:
 
-- **JSON Lines** (``jsonl``): one object per row, keys sorted, ``old_value`` and ``new_value`` as
-  JSON values. Take ``prev_hash`` and ``hash`` out of an object and the rest is the row's
-  canonical JSON (docs/store.md), so ``hash == sha256(prev_hash + "\\n" + canonical(rest))``
-  can be recomputed from the file alone.
+- **JSON Lines** (``jsonl``): one object per row: the row's canonical JSON (docs/store.md; keys
+  sorted, ``old_value`` and ``new_value`` as JSON values, exactly the text that was hashed) with
+  ``prev_hash`` and ``hash`` added at its end. Take those two out of an object and
+  ``hash == sha256(prev_hash + "\\n" + canonical(rest))`` can be recomputed from the file alone.
 - **CSV**: a header, then one line per row; ``old_value`` and ``new_value`` are their canonical
   JSON text. A text cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``,
   ``@``, a tab or a carriage return) gets a leading ``'`` (OWASP's CSV-injection advice, as the
@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import csv
 import json
+import json.encoder
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import Literal, TextIO
 
 from poam_sync.errors import UsageError
-from poam_sync.store import LogQuery, Store, StoredLogRow
+from poam_sync.store import LogQuery, Store, StoredLogRow, canonical_row
 
 LogFormat = Literal["csv", "jsonl"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("csv", "jsonl")
@@ -46,6 +47,7 @@ COLUMNS = (
     "prev_hash",
     "hash",
 )
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # C, when available
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TEXT_COLUMNS = frozenset(range(1, 12)) - {6, 7}  # the free text; not seq, values or hashes
 
@@ -59,23 +61,52 @@ def check_format(fmt: str) -> LogFormat:
     )
 
 
-def _value(text: str) -> object:
-    """A stored value as JSON; text that is not JSON (edited in the table) as a string."""
+def _json_text(text: str) -> str:
+    """A stored value's JSON text as it is (as hashed); text that is not JSON (edited in the
+    table, so the chain no longer verifies there) as a JSON string, so the line stays JSON."""
     try:
-        return json.loads(text)
+        json.loads(text)
     except ValueError:
-        return text
+        return _encode_str(text)
+    return text
 
 
 def write_jsonl(rows: Iterable[StoredLogRow], out: TextIO) -> int:
-    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
     count = 0
-    for row in rows:
-        record: dict[str, object] = dict(zip(COLUMNS, row, strict=True))
-        record["old_value"] = _value(row[6])
-        record["new_value"] = _value(row[7])
-        out.write(dumps(record))
-        out.write("\n")
+    for (
+        seq,
+        at,
+        uuid,
+        system,
+        poam_id,
+        field,
+        old,
+        new,
+        source,
+        actor,
+        reason,
+        batch,
+        prev,
+        digest,
+    ) in rows:
+        canonical = canonical_row(
+            seq=seq,
+            at=at,
+            item_uuid=uuid,
+            system=system,
+            poam_id=poam_id,
+            field=field,
+            old_json=_json_text(old),
+            new_json=_json_text(new),
+            source=source,
+            actor=actor,
+            reason=reason,
+            batch_id=batch,
+        )
+        # the canonical row, then the two hash fields
+        out.write(
+            f'{canonical[:-1]},"prev_hash":{_encode_str(prev)},"hash":{_encode_str(digest)}}}\n'
+        )
         count += 1
     return count
 

@@ -5,6 +5,7 @@ Open with :meth:`Store.open` (the schema is created or migrated on open); write 
 at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations.md).
 """
 
+from poam_sync.store._chain import canonical_row
 from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
     ChainPoint,
@@ -38,5 +39,6 @@ __all__ = [
     "StoredLogRow",
     "StoredValue",
     "VerifyResult",
+    "canonical_row",
     "leader_lock",
 ]
