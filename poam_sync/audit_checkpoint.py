@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from poam_sync.errors import ChainBroken, ConfigError, PoamSyncError, UsageError
-from poam_sync.store import ChainPoint, Store
+from poam_sync.store import ChainPoint, Store, StoreTx, VerifyResult
 
 log = structlog.get_logger(__name__)
 
@@ -291,22 +291,32 @@ class CheckResult:
 def check(store: Store, signed: SignedCheckpoint, public: Ed25519PublicKey) -> CheckResult:
     """Does the store's log still hold the checkpointed head, in a chain that verifies from
     its first row? (A signature that does not hold is a failure too.)"""
+    with store.read() as tx:
+        return check_in(tx, signed, public)
+
+
+def check_in(
+    tx: StoreTx,
+    signed: SignedCheckpoint,
+    public: Ed25519PublicKey,
+    chain: VerifyResult | None = None,
+) -> CheckResult:
+    """:func:`check` in an open transaction; ``chain``: its ``verify_log()``, when known."""
     bad_signature = signature_problem(signed, public)
     if bad_signature is not None:
         return CheckResult(ok=False, message=bad_signature)
     cp = signed.checkpoint
-    with store.read() as tx:
-        chain = tx.verify_log()
-        if not chain.ok:
-            return CheckResult(ok=False, message=chain.message, rows_checked=chain.rows_checked)
-        lost = tx.verify_log(start=cp.point()) if cp.seq > 0 else None
-        if lost is not None and not lost.ok:
-            return CheckResult(
-                ok=False,
-                message=f"against the checkpoint of {cp.at}: {lost.message}",
-                rows_checked=chain.rows_checked,
-            )
-        now = tx.chain_point()
+    chain = chain or tx.verify_log()
+    if not chain.ok:
+        return CheckResult(ok=False, message=chain.message, rows_checked=chain.rows_checked)
+    lost = tx.verify_log(start=cp.point()) if cp.seq > 0 else None
+    if lost is not None and not lost.ok:
+        return CheckResult(
+            ok=False,
+            message=f"against the checkpoint of {cp.at}: {lost.message}",
+            rows_checked=chain.rows_checked,
+        )
+    now = tx.chain_point()
     since = now.seq - cp.seq
     return CheckResult(
         ok=True,

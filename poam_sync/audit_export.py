@@ -22,11 +22,12 @@ import json.encoder
 import sys
 from collections.abc import Callable, Iterable
 from contextlib import closing
+from itertools import takewhile
 from pathlib import Path
 from typing import Literal, TextIO
 
 from poam_sync.errors import UsageError
-from poam_sync.store import LogQuery, Store, StoredLogRow, canonical_row
+from poam_sync.store import LogQuery, Store, StoredLogRow, StoreTx, canonical_row
 
 LogFormat = Literal["csv", "jsonl"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("csv", "jsonl")
@@ -129,8 +130,17 @@ def write_csv(rows: Iterable[StoredLogRow], out: TextIO) -> int:
 def export_log(store: Store, query: LogQuery, output: Path, fmt: LogFormat) -> int:
     """Write the rows ``query`` asks for to ``output`` (``-``: stdout); the row count. A file
     is written beside its place and renamed at the end: never left half-written."""
+    with store.read() as tx:
+        return write_log(tx, query, output, fmt)
+
+
+def write_log(
+    tx: StoreTx, query: LogQuery, output: Path, fmt: LogFormat, *, up_to: int | None = None
+) -> int:
+    """:func:`export_log` in an open transaction; ``up_to``: no row after that ``seq``."""
     write = write_csv if fmt == "csv" else write_jsonl
-    with store.read() as tx, closing(tx.stream_log(query)) as rows:
+    with closing(tx.stream_log(query)) as stream:
+        rows = stream if up_to is None else takewhile(lambda r: r[0] <= up_to, stream)
         if str(output) == "-":
             count = write(rows, sys.stdout)
             sys.stdout.flush()

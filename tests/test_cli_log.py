@@ -4,16 +4,17 @@ with its chain head rewritten passes `log verify` alone and fails against the ch
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from poam_sync.cli import app
 from poam_sync.formats import read
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
 from poam_sync.store import Store
+from tests.store.tamper import truncate_and_rewrite_head
 
 runner = CliRunner()
 
@@ -74,14 +75,11 @@ def test_truncation_with_a_rewritten_head_fails_against_the_checkpoint(
     code, _, said = invoke(db, "log", "checkpoint", "--key", str(key), "-o", str(folder))
     assert code == 0, said
 
-    with sqlite3.connect(tmp_path / "log.db") as conn:  # a database admin hides the last rows
-        conn.execute("DROP TRIGGER change_log_no_delete")
-        (last,) = conn.execute("SELECT max(seq) FROM change_log").fetchone()
-        conn.execute("DELETE FROM change_log WHERE seq > ?", (last - 5,))
-        conn.execute(
-            "UPDATE chain_head SET seq = ?, hash = (SELECT hash FROM change_log WHERE seq = ?)",
-            (last - 5, last - 5),
-        )
+    raw = sa.create_engine(db)  # a database admin hides the last rows
+    with raw.connect() as conn:
+        last = int(conn.execute(sa.text("SELECT max(seq) FROM change_log")).scalar_one())
+    truncate_and_rewrite_head(raw, keep=last - 5)
+    raw.dispose()
 
     alone, _, said = invoke(db, "log", "verify")
     assert alone == 0, said  # the chain by itself is consistent

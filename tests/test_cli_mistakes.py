@@ -17,6 +17,7 @@ runner = CliRunner()
 
 # Each command with the arguments it needs to get past its own option parsing.
 COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("audit", "bundle"): ("-o", "{tmp}/bundle.zip"),
     ("config", "check"): (),
     ("conflicts", "list"): (),
     ("conflicts", "show"): ("1",),

@@ -15,7 +15,7 @@ from poam_sync.cli._app import app, err
 
 # The command modules register themselves on the Typer apps when imported, in the order
 # `poam-sync --help` lists them.
-for _module in ("records", "log", "edit", "sync", "admin"):
+for _module in ("records", "log", "audit", "edit", "sync", "admin"):
     import_module(f"poam_sync.cli.{_module}")
 
 __all__ = ["app", "main"]

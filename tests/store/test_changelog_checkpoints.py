@@ -20,26 +20,13 @@ from poam_sync.model import Status
 from poam_sync.store import Store
 
 from .factory import make_item
-from .tamper import drop_append_only_guards
+from .tamper import drop_append_only_guards, truncate_and_rewrite_head
 
 
 def _fill(store: Store, first: int = 1, n: int = 3, actor: str = "ann") -> None:
     with store.begin() as tx:
         for i in range(first, first + n):
             tx.save(make_item(f"V-{i}"), source="import", actor=actor, batch_id="b1")
-
-
-def _truncate_and_rewrite_head(raw: sa.Engine, keep: int) -> None:
-    """What an administrator hiding the last changes does: cut the rows, fix the head."""
-    with raw.begin() as conn:
-        drop_append_only_guards(conn)
-        conn.execute(sa.text("DELETE FROM change_log WHERE seq > :keep"), {"keep": keep})
-        new_head = conn.execute(
-            sa.text("SELECT hash FROM change_log WHERE seq = :keep"), {"keep": keep}
-        ).scalar_one()
-        conn.execute(
-            sa.text("UPDATE chain_head SET seq = :s, hash = :h"), {"s": keep, "h": new_head}
-        )
 
 
 @pytest.fixture
@@ -84,7 +71,7 @@ def test_truncation_with_a_rewritten_head_is_caught(
     _fill(store)
     signed = ac.make_checkpoint(store, ac.load_private_key(key, env={}))
     last = signed.checkpoint.seq
-    _truncate_and_rewrite_head(raw, keep=last - 2)
+    truncate_and_rewrite_head(raw, keep=last - 2)
 
     assert store.verify_log().ok  # the chain alone cannot tell
     result = ac.check(store, signed, ac.verifying_key(None, key, env={}))
@@ -160,7 +147,7 @@ def test_a_log_that_lost_the_previous_checkpoint_is_not_signed(
         ac.make_checkpoint(store, signing, previous=ac.latest_checkpoint(folder)), folder
     )
     assert ac.latest_checkpoint(folder) == second != first
-    _truncate_and_rewrite_head(raw, keep=2)
+    truncate_and_rewrite_head(raw, keep=2)
     with pytest.raises(ChainBroken, match=r"rows 3 to \d+ were removed; not signing"):
         ac.make_checkpoint(store, signing, previous=ac.latest_checkpoint(folder))
 
@@ -240,7 +227,7 @@ def test_a_checkpoint_the_daemon_cannot_make_is_one_log_line(
     cycles = ac.CycleCheckpoints.from_config(target, key)
     _fill(store)
     assert cycles.after_cycle(store) == target
-    _truncate_and_rewrite_head(raw, keep=1)
+    truncate_and_rewrite_head(raw, keep=1)
     with structlog.testing.capture_logs() as logs:
         assert cycles.after_cycle(store) is None
     (failed,) = [e for e in logs if e["event"] == "audit.checkpoint_failed"]
