@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import uuid
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from poam_sync.cli._actor import who
 from poam_sync.cli._app import (
     app,
     err,
@@ -52,6 +52,10 @@ def import_cmd(
         bool, typer.Option("--strict", help="Write nothing if any row is bad.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who imports (default: the config's actor, then the OS user)."),
+    ] = None,
 ) -> None:
     """Import FedRAMP, eMASS, OSCAL or CSV POA&M files into the canonical record."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -61,6 +65,7 @@ def import_cmd(
     def body() -> int:
         results: list[dict[str, object]] = []  # one per file, for --json
         rejected = 0
+        author = who(actor)  # never blank in the change log
         with open_store() as store:
             for path in paths:
                 if not path.exists():
@@ -93,7 +98,7 @@ def import_cmd(
                     outcome = tx.import_items(
                         items,
                         system=target,
-                        actor=os.environ.get("USER") or None,
+                        actor=author,
                         batch_id=batch,
                         dry_run=not write,
                     )
