@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from poam_sync.audit_export import check_format, export_log
 from poam_sync.errors import UsageError
@@ -17,6 +18,7 @@ from poam_sync.model import Status
 from poam_sync.store import LogQuery, Store
 
 from .factory import make_item
+from .tamper import drop_append_only_guards
 
 
 def _fill(store: Store) -> None:
@@ -102,3 +104,15 @@ def test_rows_stream_from_one_snapshot(store: Store) -> None:
 def test_an_unknown_format_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="use --format csv or jsonl"):
         check_format("xlsx")
+
+
+def test_a_value_edited_into_no_json_still_gives_a_json_line(
+    store: Store, raw: sa.Engine, tmp_path: Path
+) -> None:
+    _fill(store)
+    with raw.begin() as conn:
+        drop_append_only_guards(conn)
+        conn.execute(sa.text("UPDATE change_log SET new_value = 'not json' WHERE seq = 2"))
+    export_log(store, LogQuery(), tmp_path / "log.jsonl", "jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert rows[1]["new_value"] == "not json"  # shown as text; its hash no longer recomputes
