@@ -141,3 +141,11 @@ def test_log_export_writes_a_file_or_stdout_and_filters_by_item(db: str, tmp_pat
     assert code == 2 and "unknown log export format" in said
     code, _, said = invoke(db, "log", "export", "--format", "csv", "--since", "May", "-o", "-")
     assert code == 2 and "is not a date" in said
+
+
+def test_log_verify_json_without_a_checkpoint(db: str) -> None:
+    code, out, said = invoke(db, "log", "verify", "--json")
+    assert code == 0, said
+    report = json.loads(out)
+    assert report["ok"] is True and report["first_bad_seq"] is None
+    assert report["message"] == f"{report['rows_checked']} change-log row(s) verify"

@@ -241,7 +241,7 @@ def log_verify(
             ok, message = result.ok, result.message
             if ok:
                 message = f"{result.rows_checked} change-log row(s) verify"
-            report: dict[str, object] = {"ok": ok, "message": message, **result.to_json()}
+            report: dict[str, object] = {**result.to_json(), "ok": ok, "message": message}
         else:
             found = audit_checkpoint.latest_checkpoint(checkpoint)
             if found is None:
