@@ -145,6 +145,12 @@ def load_private_key(path: Path | None, env: dict[str, str] | None = None) -> Ed
                 hint="make one with: poam-sync log keygen -o KEYFILE",
             ) from None
         where = str(path)
+        if path.stat().st_mode & 0o077:  # a mounted secret may be 0644; say so, do not refuse
+            log.warning(
+                "audit.key_readable_by_others",
+                file=str(path),
+                hint=f"chmod 600 {path}: whoever reads it can sign checkpoints",
+            )
     elif env.get(KEY_ENV):
         text, where = env[KEY_ENV].encode(), f"${KEY_ENV}"
     else:

@@ -46,6 +46,10 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_a_public_key(key: 
     assert b"PUBLIC KEY" in Path(f"{key}.pub").read_bytes()
     with pytest.raises(UsageError, match="never overwritten"):
         ac.generate_key(key)
+    key.chmod(0o644)
+    with structlog.testing.capture_logs() as logs:
+        ac.load_private_key(key, env={})
+    assert [e["event"] for e in logs] == ["audit.key_readable_by_others"]
 
 
 def test_a_checkpoint_records_the_head_and_verifies(store: Store, key: Path) -> None:
