@@ -11,8 +11,9 @@
     MANIFEST.sha256             the sha256 of every file above, in ``sha256sum`` form
 
 After unzipping, ``sha256sum -c MANIFEST.sha256`` checks the files; the JSON Lines file
-recomputes every row's hash (docs/store.md). The log and the verification come from one read of
-the store; a bundle is written beside its place and renamed at the end. A broken chain is
+recomputes every row's hash (docs/store.md). The exported log stops at the head the verification
+reached, so the two agree while a sync appends; a bundle is written beside its place and renamed
+at the end. A broken chain is
 reported in ``verify.json`` (``"ok": false``) and the bundle is still written: an assessor
 needs to see that too.
 """
