@@ -156,6 +156,15 @@ class NotifyConfig(_Frozen):
         return self.smtp is not None or bool(self.chat)
 
 
+class AuditConfig(_Frozen):
+    # the daemon signs a change-log checkpoint into this file or folder after every cycle that
+    # changed something (poam_sync/audit_checkpoint.py): somewhere the database's admins
+    # cannot write (docs/store.md)
+    checkpoints: Path | None = None
+    # the signing key (else $POAM_SYNC_CHECKPOINT_KEY_FILE, or the PEM in $POAM_SYNC_CHECKPOINT_KEY)
+    checkpoint_key: Path | None = None
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -180,6 +189,7 @@ class Config(_Frozen):
     schedule: ScheduleConfig = ScheduleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     notify: NotifyConfig = NotifyConfig()
+    audit: AuditConfig = AuditConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
@@ -365,6 +375,11 @@ def parse_config(
             _literal_secrets(entry[sub], f"{section}.{sub}")
     rest = _substitute(rest, "", env, base, unset)
     _raise_unset(unset)
+    if isinstance(rest.get("audit"), dict):  # its paths, like a mapping's, from the file's folder
+        rest["audit"] = {
+            k: base / v if k in ("checkpoints", "checkpoint_key") and isinstance(v, str) else v
+            for k, v in rest["audit"].items()
+        }
     connectors = []
     for name, entry in entries.items():
         where = f"connectors.{name}"

@@ -37,6 +37,7 @@ from types import FrameType
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from poam_sync.audit_checkpoint import CycleCheckpoints
 from poam_sync.config import Config
 from poam_sync.connectors.registry import connector_type
 from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
@@ -127,6 +128,9 @@ def run_daemon(
             if server is not None:  # first: a daemon that cannot start still says why there
                 log.info("daemon.http", url=server.start())
             preflight(config)
+            checkpoints = CycleCheckpoints.from_config(
+                config.audit.checkpoints, config.audit.checkpoint_key
+            )
             store = Store.open(database_url)
         except PoamSyncError as exc:
             code = start_failed(exc, state)
@@ -147,7 +151,7 @@ def run_daemon(
                     connectors=[c.name for c in config.connectors],
                     lock=lock.what,
                 )
-                _loop(config, engine, lock, state, stop, pulls, notifier)
+                _loop(config, engine, lock, state, stop, pulls, notifier, checkpoints)
         except PoamSyncError as exc:
             return start_failed(exc, state)
         except Exception as exc:  # a connector's own bug while being built: still one line
@@ -184,6 +188,7 @@ def _loop(
     stop: threading.Event,
     pulls: PullQueue | None = None,
     notifier: Notifier | None = None,
+    checkpoints: CycleCheckpoints | None = None,
 ) -> None:
     interval = config.schedule.interval_seconds
     poll = max(0.5, config.schedule.takeover_seconds / 2)
@@ -195,6 +200,8 @@ def _loop(
     def targeted(batch: Mapping[str, Collection[str]]) -> None:
         if lock.held:
             _notify(notifier, lock, _cycle(engine, lock, state, interval, fetch=batch))
+            if checkpoints is not None:
+                checkpoints.after_cycle(engine.store)
 
     while not stop.is_set():
         if not lock.held:
@@ -204,6 +211,8 @@ def _loop(
             log.info("daemon.leading", lock=lock.what)
         started = time.monotonic()
         _notify(notifier, lock, _cycle(engine, lock, state, interval))
+        if checkpoints is not None:  # signed, when the log moved on (poam_sync/audit_checkpoint)
+            checkpoints.after_cycle(engine.store)
         state.last_cycle_seconds = time.monotonic() - started
         # webhooks' records are pulled meanwhile (targeted cycles, poam_sync/webhooks.py)
         if wait_between_cycles(

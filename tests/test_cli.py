@@ -71,6 +71,10 @@ def test_log_show_and_verify_catch_tampering(tmp_path: Path, db: str) -> None:
     assert ok.returncode == 0 and "verify" in ok.stderr
 
     with sqlite3.connect(tmp_path / "cli.db") as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE change_log SET new_value = '\"tampered\"' WHERE seq = 5")
+        # a database administrator can drop the triggers; the hash chain still tells
+        conn.execute("DROP TRIGGER change_log_no_update")
         conn.execute("UPDATE change_log SET new_value = '\"tampered\"' WHERE seq = 5")
     broken = run("--db", db, "log", "verify", cwd=tmp_path)
     assert broken.returncode == 1

@@ -16,7 +16,7 @@ from poam_sync.cli._app import app, err
 
 # The command modules register themselves on the Typer apps when imported, in the order
 # `poam-sync --help` lists them.
-for _module in ("records", "edit", "sync", "admin", "users", "web"):
+for _module in ("records", "log", "audit", "edit", "sync", "admin", "users", "web"):
     import_module(f"poam_sync.cli.{_module}")
 
 __all__ = ["app", "main"]

@@ -1,4 +1,4 @@
-"""Import, export, and looking at the canonical record and its change log."""
+"""Import, export, and looking at the canonical record (the change log: ``log.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,21 +14,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from poam_sync.cli._actor import who
 from poam_sync.cli._app import (
     app,
     err,
     esc,
-    full,
     guarded,
     items_app,
-    log_app,
     open_store,
     out,
     print_json,
     print_problems,
     problem_json,
     resolve_item,
-    short,
 )
 from poam_sync.cli._output import Column, emit, pick_columns, pick_format
 from poam_sync.deadlines import current_due_date, due_state
@@ -63,18 +61,22 @@ def import_cmd(
             "A field the file did not change since this source's last import keeps its value.",
         ),
     ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who imports (default: the config's actor, then the OS user)."),
+    ] = None,
 ) -> None:
     """Import FedRAMP, eMASS, OSCAL or CSV POA&M files into the canonical record."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from poam_sync import formats
-    from poam_sync.cli._actor import who
     from poam_sync.store._import_merge import lineage
     from poam_sync.sync.file_imports import record_clashes
 
     def body() -> int:
         results: list[dict[str, object]] = []  # one per file, for --json
         rejected = 0
+        author = who(actor)  # never blank in the change log
         with open_store() as store:
             for path in paths:
                 if not path.exists():
@@ -108,13 +110,13 @@ def import_cmd(
                     outcome = tx.import_items(
                         items,
                         system=target,
-                        actor=who(None),
+                        actor=author,
                         batch_id=batch,
                         dry_run=not write,
                         source=lineage_name,
                     )
                     unrecorded = (
-                        record_clashes(tx, outcome, actor=who(None)) if write else outcome.clashes
+                        record_clashes(tx, outcome, actor=author) if write else outcome.clashes
                     )
                 verb = "imported" if write else "would import"
                 if strict and read.problems and not dry_run:
@@ -474,169 +476,6 @@ def items_show(
         out.print(table)
 
     guarded(body)
-
-
-# -- log --------------------------------------------------------------------------------------
-
-
-_LOG_COLUMNS = (
-    Column("seq", "Seq", drop=1),
-    Column("at", "Time (UTC)"),
-    Column("system", "System", drop=0),
-    Column("poam_id", "POA&M ID"),
-    Column("field", "Field"),
-    Column("old", "Old", max_width=24, drop=3),
-    Column("new", "New", max_width=24, drop=4),
-    Column("source", "Source", drop=2),
-    Column("actor", "Actor", drop=5),
-    Column("reason", "Reason", min_width=16, wrap=True),
-    Column("batch_id", "Batch", drop=0),
-    Column("hash", "Hash", drop=0),
-)
-_DEFAULT_LOG_COLUMNS = ("seq", "at", "poam_id", "field", "old", "new", "source", "actor", "reason")
-_TERMINAL_LOG_ROWS = 100
-
-
-def _moment(text: str | None, option: str) -> datetime | None:
-    """``--since 2026-11-01`` or ``2026-11-01T12:00`` (UTC unless it says otherwise)."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"{option} {text!r} is not a date or time",
-            hint=f"write {option} 2026-11-01 or {option} 2026-11-01T12:00 (UTC)",
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@log_app.command("show")
-def log_show(
-    item: Annotated[str | None, typer.Option("--item", help="Only this POA&M ID.")] = None,
-    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
-    field: Annotated[
-        list[str] | None, typer.Option("--field", help="Only these fields (repeatable).")
-    ] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option(help="Only rows from these sources: import, cli, jira, servicenow..."),
-    ] = None,
-    actor: Annotated[
-        list[str] | None, typer.Option(help="Only rows by these actors (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only rows at or after this date/time (UTC).")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Only rows before this date/time.")] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help=f"Only the newest N rows (on a terminal the newest {_TERMINAL_LOG_ROWS} "
-            "unless --all).",
-        ),
-    ] = None,
-    show_all: Annotated[bool, typer.Option("--all", help="Every row, also on a terminal.")] = False,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            help="Columns, comma-separated: seq, at, system, poam_id, field, old, new, source, "
-            "actor, reason, batch_id, hash."
-        ),
-    ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            help="auto (a table on a terminal, TSV in a pipe) | table | plain | tsv | csv | json",
-        ),
-    ] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Whole rows as a JSON array (streamed).")
-    ] = False,
-) -> None:
-    """Show the change log, oldest first; read a page at a time, so any size streams."""
-
-    def body() -> None:
-        from poam_sync.store import LogQuery
-
-        output = pick_format(fmt)
-        shown = pick_columns(_LOG_COLUMNS, columns, _DEFAULT_LOG_COLUMNS)
-        table = output == "table" or (output == "auto" and out.is_terminal and not as_json)
-        newest = limit
-        if newest is None and table and not show_all:
-            newest = _TERMINAL_LOG_ROWS
-        with open_store(read_only=True) as store:
-            item_uuid = resolve_item(store, item, system).uuid if item else None
-            query = LogQuery(
-                item_uuid=item_uuid,
-                system=system if item_uuid is None else None,
-                fields=frozenset(field or ()),
-                sources=frozenset(source or ()),
-                actors=frozenset(actor or ()),
-                since=_moment(since, "--since"),
-                until=_moment(until, "--until"),
-            )
-            rows = store.iter_log(query, newest=newest)
-            if as_json:
-                _stream_json(r.to_json() for r in rows)
-                return
-            count = emit(
-                (
-                    {
-                        "seq": str(r.seq),
-                        "at": r.at.strftime("%Y-%m-%d %H:%M:%S"),
-                        "system": r.system,
-                        "poam_id": r.poam_id,
-                        "field": r.field,
-                        "old": full(r.old_value) if output != "table" else short(r.old_value),
-                        "new": full(r.new_value) if output != "table" else short(r.new_value),
-                        "source": r.source,
-                        "actor": r.actor or "",
-                        "reason": r.reason or "",
-                        "batch_id": r.batch_id or "",
-                        "hash": r.hash,
-                    }
-                    for r in rows
-                ),
-                shown,
-                output,
-                console=out,
-            )
-        if newest is not None and count == newest and limit is None:
-            err.print(f"the newest {count} row(s); --all or --limit N for more")
-        elif table:
-            err.print(f"{count} row(s)")
-
-    guarded(body)
-
-
-def _stream_json(rows: Iterable[object]) -> None:
-    """A JSON array written a row at a time."""
-    first = True
-    sys.stdout.write("[")
-    for row in rows:
-        sys.stdout.write("\n" if first else ",\n")
-        sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str))
-        first = False
-    sys.stdout.write("]\n" if first else "\n]\n")
-
-
-@log_app.command("verify")
-def log_verify() -> None:
-    """Recompute the change log's hash chain; name the first broken row."""
-
-    def body() -> int:
-        with open_store(read_only=True) as store:
-            result = store.verify_log()
-        if result.ok:
-            err.print(f"[green]ok[/]: {result.rows_checked} change-log row(s) verify")
-            return 0
-        err.print(f"[bold red]broken[/]: {esc(result.message)}")
-        return 1
-
-    raise typer.Exit(guarded(body))
 
 
 # -- simulators -------------------------------------------------------------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from poam_sync.cli._actor import who
 from poam_sync.cli._app import (
     app,
     conflicts_app,
@@ -287,6 +287,10 @@ def conflicts_resolve(
     value: Annotated[
         str | None, typer.Option("--value", help="A value of your own (JSON or text).")
     ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who settles it (default: the config's actor, then the OS user)."),
+    ] = None,
 ) -> None:
     """Settle a conflict; the chosen value is pushed on the next cycle."""
     from poam_sync.sync.conflicts import NO_VALUE, settle_conflict
@@ -294,7 +298,7 @@ def conflicts_resolve(
     def body() -> None:
         if (take is None) == (value is None):
             raise UsageError("give exactly one of --take or --value")
-        actor = os.environ.get("USER") or "cli"
+        author = who(actor)  # never blank in the change log
         with open_store() as store, store.begin() as tx:
             settled = settle_conflict(
                 tx,
@@ -302,7 +306,7 @@ def conflicts_resolve(
                 take=take,
                 value=NO_VALUE if value is None else _parse_value(value),
                 reason=reason,
-                actor=actor,
+                actor=author,
             )
         err.print(
             f"conflict {conflict_id} settled: {settled.field} = {short(settled.value)}; "

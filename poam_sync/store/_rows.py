@@ -151,6 +151,25 @@ class VerifyResult(_JsonRow):
             raise ChainBroken(self.message, seq=self.first_bad_seq)
 
 
+# A change-log row as stored, for streaming it out: seq, at, item_uuid, system, poam_id, field,
+# old_value, new_value (their canonical JSON text), source, actor, reason, batch_id, prev_hash,
+# hash
+StoredLogRow = tuple[
+    int, str, str, str, str, str, str, str, str, str | None, str | None, str | None, str, str
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPoint(_JsonRow):
+    """Where the change log stands: its last row (``seq``, ``hash``, ``at``) and row count;
+    what a signed checkpoint records (``seq`` 0 and the genesis hash for an empty log)."""
+
+    seq: int
+    hash: str
+    rows: int
+    at: datetime | None = None  # the last row's time
+
+
 @dataclass(frozen=True, slots=True)
 class ImportClash:
     """A field a re-imported file changed while another side (Jira, ServiceNow, an edit) changed
