@@ -27,6 +27,7 @@ from poam_sync.cli._app import (
     print_problems,
     problem_json,
     resolve_item,
+    short,
 )
 from poam_sync.cli._output import Column, emit, pick_columns, pick_format
 from poam_sync.deadlines import current_due_date, due_state
