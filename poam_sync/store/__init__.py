@@ -7,8 +7,10 @@ at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations
 
 from poam_sync.store._browse import SORT_KEYS as SORT_KEYS
 from poam_sync.store._browse import ItemFilter, ItemPage, OwnerDue, SortKey
+from poam_sync.store._chain import canonical_row
 from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
+    ChainPoint,
     ChangeRow,
     ConflictRow,
     ImportOutcome,
@@ -17,6 +19,7 @@ from poam_sync.store._rows import (
     LogQuery,
     ProblemKind,
     ProblemRow,
+    StoredLogRow,
     VerifyResult,
 )
 from poam_sync.store._schema import StoredValue
@@ -25,6 +28,7 @@ from poam_sync.store._users import ROLES as ROLES
 from poam_sync.store._users import Role, UserRow
 
 __all__ = [
+    "ChainPoint",
     "ChangeRow",
     "ConflictRow",
     "ImportOutcome",
@@ -41,8 +45,10 @@ __all__ = [
     "SortKey",
     "Store",
     "StoreTx",
+    "StoredLogRow",
     "StoredValue",
     "UserRow",
     "VerifyResult",
+    "canonical_row",
     "leader_lock",
 ]

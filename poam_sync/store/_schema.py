@@ -322,3 +322,14 @@ users = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+# Notifications poam-sync sent (poam_sync.notify): each event is sent once. ``key`` names the
+# event (``conflict:12``, ``digest:owner:alice@example.com:2026-12-07``, ...).
+notifications_sent = sa.Table(
+    "notifications_sent",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+)

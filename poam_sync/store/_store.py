@@ -8,7 +8,7 @@ A :class:`StoreTx` is composed of one mixin class per job, all sharing the trans
 connection and clock (``_tx``): the items (``_items``), the change log and its hash chain, with
 how appends are serialized between writers (``_changelog``), the per-connector sync state
 (``_sync_state``), conflicts and problems (``_conflicts``), the workbench's accounts
-(``_users``) and browsing items in SQL (``_browse``).
+(``_users``), browsing items in SQL (``_browse``) and the notifications sent (``_notified``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from poam_sync.store._browse import BrowseTx
 from poam_sync.store._conflicts import ConflictsTx
 from poam_sync.store._engine import WRITE_OPTION, create_engine, migrate
 from poam_sync.store._items import ItemsTx
+from poam_sync.store._notified import NotifiedTx
 from poam_sync.store._rows import ChangeRow, LogQuery, VerifyResult
 from poam_sync.store._sync_state import SyncStateTx
 from poam_sync.store._tx import _now
@@ -52,7 +53,7 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-class StoreTx(ItemsTx, SyncStateTx, ConflictsTx, UsersTx, BrowseTx):
+class StoreTx(ItemsTx, SyncStateTx, ConflictsTx, UsersTx, BrowseTx, NotifiedTx):
     """One database transaction of the store (get one from :meth:`Store.begin`).
 
     Every method comes from the mixins of the module docstring: a caller sees one object, and a
