@@ -26,6 +26,7 @@ terminal.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -35,7 +36,8 @@ from pathlib import Path
 from types import FrameType
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
+from starlette.routing import BaseRoute, Mount
 
 from poam_sync.audit_checkpoint import CycleCheckpoints
 from poam_sync.config import Config
@@ -45,6 +47,9 @@ from poam_sync.health import DaemonState, HttpServer
 from poam_sync.notify import Notifier, notifying
 from poam_sync.store import LeaderLock, Store, leader_lock
 from poam_sync.sync.engine import CycleReport, Engine
+from poam_sync.web.app import WebSettings
+from poam_sync.web.mount import SECRET_ENV as WEB_SECRET_ENV
+from poam_sync.web.mount import LazyWorkbench
 from poam_sync.webhooks import PullQueue, receiving, wait_between_cycles, webhook_routes
 from poam_sync.wiring import build_engine
 
@@ -121,7 +126,9 @@ def run_daemon(
     if http is None and receiving(config):  # configured, but nothing would receive them
         log.warning("daemon.webhooks_not_served", hint="start with run --http HOST:PORT")
     pulls = PullQueue() if http is not None and receiving(config) else None
-    routes = webhook_routes(config, pulls) if pulls is not None else []
+    routes: list[BaseRoute] = [*webhook_routes(config, pulls)] if pulls is not None else []
+    if http is not None:  # the admin workbench beside them (docs/workbench.md)
+        routes = [*routes, Mount("/", app=workbench(config, database_url))]
     server = HttpServer(state, *http, routes=routes) if http is not None else None
     with signals.installed():
         try:
@@ -167,6 +174,18 @@ def run_daemon(
                 server.stop()
             log.info("daemon.stopped", cycles=state.cycles)
     return 0
+
+
+def workbench(config: Config, database_url: str) -> LazyWorkbench:
+    """The workbench the daemon's HTTP server mounts: sessions signed with
+    ``POAM_SYNC_WEB_SECRET`` (random per start when unset), policies as the config sets them."""
+    secret = os.environ.get(WEB_SECRET_ENV)
+    policies = {
+        name: f"authority: {rule.owner}" if rule.mode == "authority" else rule.mode
+        for name, rule in config.policy.fields.items()
+    }
+    settings = WebSettings(secret=SecretStr(secret) if secret else None, policies=policies)
+    return LazyWorkbench(database_url, settings)
 
 
 def start_failed(exc: PoamSyncError, state: DaemonState | None = None) -> int:

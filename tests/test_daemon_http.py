@@ -136,3 +136,22 @@ def test_a_bad_listen_address_is_one_json_line_and_exit_2(world: World, cfg: Pat
     assert code == 2
     (line,) = [json.loads(text) for text in proc.lines]
     assert line["event"] == "daemon.start_failed" and "HOST:PORT" in line["error"]
+
+
+def test_the_daemon_serves_the_workbench_beside_its_endpoints(world: World, cfg: Path) -> None:
+    world.add(poam(1))
+    daemon = Proc(world, cfg, "run", "--http", "127.0.0.1:0")
+    http = _session()
+    try:
+        _wait_linked(world, 1)
+        base = _url(daemon)
+        assert http.get(f"{base}/healthz", timeout=10).json() == {"alive": True}
+        # Nothing is anonymous: the workbench's pages send a stranger to the sign-in form.
+        items = http.get(f"{base}/items", timeout=10, allow_redirects=False)
+        assert items.status_code == 303 and items.headers["location"].startswith("/login")
+        login = http.get(f"{base}/login", timeout=10)
+        assert login.status_code == 200 and "<form" in login.text
+        assert "default-src 'none'" in login.headers["content-security-policy"]  # no script
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()

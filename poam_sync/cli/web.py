@@ -11,8 +11,6 @@ import typer
 from poam_sync.cli._app import app, err, esc, guarded, state, store_url
 from poam_sync.errors import ConfigError, PoamSyncError
 
-SECRET_ENV = "POAM_SYNC_WEB_SECRET"
-
 
 def _policies() -> dict[str, str]:
     """Each field's policy as the conflicts page shows it, from the configuration when it can
@@ -74,6 +72,7 @@ def serve_cmd(
     from poam_sync.health import parse_listen
     from poam_sync.store import Store
     from poam_sync.web import WebSettings, create_app
+    from poam_sync.web.mount import SECRET_ENV
 
     def body() -> None:
         host, port = parse_listen(http)
