@@ -4,12 +4,13 @@ the day they fall on in the instance's time zone, across daylight-saving changes
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 from poam_sync.connectors.servicenow.connector import ServiceNowConnector
-from poam_sync.simulators.servicenow import RunningServiceNow
+from poam_sync.simulators.servicenow import RunningServiceNow, ServiceNowSimulator
 from poam_sync.testing import new_stamp
 
 Make = Callable[..., ServiceNowConnector]
@@ -121,3 +122,12 @@ def test_an_unknown_time_zone_setting_is_refused(sn: RunningServiceNow) -> None:
 
     with pytest.raises(ValidationError, match="no time zone"):
         ServiceNowSettings(url=sn.url, user="a", password="b", time_zone="Mars/Olympus")
+
+
+def test_a_saved_instance_keeps_its_time_zone(tmp_path: Path) -> None:
+    saved = tmp_path / "sn.json"
+    first = ServiceNowSimulator(time_zone="Asia/Tokyo")
+    first.save(saved)
+    again = ServiceNowSimulator()
+    again.load(saved)
+    assert again.time_zone == "Asia/Tokyo"

@@ -147,3 +147,29 @@ def test_a_pull_goes_past_pages_a_row_acl_shortened(
     pulled = {r.remote_id for r in c.pull(None)}
     assert pulled == {m["sys_id"] for m in made if m["u_controls"] != "C-0"}
     assert len(pulled) == 8
+
+
+def test_a_batched_create_whose_state_is_refused_is_made_once_without_it(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector()
+    c.prepare()
+    stamps = [new_stamp() for _ in range(3)]
+    statuses = ["open", "remediating", "investigating"]
+    posts = "POST /api/now/table/sn_grc_issue"
+    before = (sn.sim.control.calls[posts], sn.sim.control.calls["GET /api/now/table/sn_grc_issue"])
+    results = c.create_many(
+        [(s, {**FIELDS, "status": st}) for s, st in zip(stamps, statuses, strict=True)]
+    )
+    assert [[p.code for p in r.problems] for r in results if not isinstance(r, Exception)] == [
+        [],
+        ["transition_blocked"],
+        ["transition_blocked"],
+    ]
+    # the batch refused two states and stored nothing of them: each is inserted once more,
+    # without its state, and never looked up first
+    assert sn.sim.control.calls[posts] - before[0] == 2
+    assert sn.sim.control.calls["GET /api/now/table/sn_grc_issue"] == before[1]
+    for stamp in stamps:
+        (row,) = sn.sim.records(TABLE, f"correlation_id={stamp.token}")
+        assert row["state"] == "1"  # New

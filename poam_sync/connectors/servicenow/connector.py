@@ -323,7 +323,14 @@ class ServiceNowConnector(Connector):
     def create(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
         return self._create(stamp, fields, checked=False)
 
-    def _create(self, stamp: Stamp, fields: SyncValues, *, checked: bool) -> WriteResult:
+    def _create(
+        self,
+        stamp: Stamp,
+        fields: SyncValues,
+        *,
+        checked: bool,
+        refused: RemoteRejected | None = None,
+    ) -> WriteResult:
         """POST once; before any repeat, look the stamp up (the POST may have gone through)."""
         must_check = checked
 
@@ -337,17 +344,25 @@ class ServiceNowConnector(Connector):
                         self._write_milestones(found.remote_id, fields)
                     return WriteResult(self.get(found.remote_id))
             must_check = True
-            return self.client.guarded(lambda: self._create_once(stamp, fields), what="create")
+            return self.client.guarded(
+                lambda: self._create_once(stamp, fields, refused), what="create"
+            )
 
         return with_retries(attempt, self.retry, what="create", breaker=self.client.breaker)
 
-    def _create_once(self, stamp: Stamp, fields: SyncValues) -> WriteResult:
+    def _create_once(
+        self, stamp: Stamp, fields: SyncValues, refused: RemoteRejected | None = None
+    ) -> WriteResult:
+        """One insert; ``refused``: the instance already refused this record's state (a
+        batched insert answered 403, which stored nothing), so it is not sent again."""
         values, problems = self.codec.values(fields, self._metadata())
         stamped = {**values, **self.codec.stamp_values(stamp)}
+        state = self.mapping.fields.get("status")
         try:
+            if refused is not None:
+                raise refused
             row = self.client.insert(self.table, stamped)
         except RemoteRejected as exc:
-            state = self.mapping.fields.get("status")
             if exc.status != 403 or state not in values:
                 raise
             # Created in its default state, the refused one reported (nothing was stored:
@@ -510,17 +525,20 @@ class ServiceNowConnector(Connector):
         for (i, (_, problems)), answer in zip(prepared.items(), answers, strict=True):
             stamp, fields = batch[i]
             state = self.mapping.fields.get("status")
-            if (
-                isinstance(answer, RemoteRejected)
+            refused = (
+                answer
+                if isinstance(answer, RemoteRejected)
                 and answer.status == 403
                 and state in prepared[i][0]
-            ):
-                answer = None  # created alone, so that a refused state is written without it
-            if isinstance(answer, RemoteError):
+                else None
+            )
+            if isinstance(answer, RemoteError) and refused is None:
                 results[i] = answer
                 continue
             try:
-                if answer is not None:
+                if refused is not None:  # nothing stored: created alone, without the state
+                    results[i] = self._create(stamp, fields, checked=False, refused=refused)
+                elif isinstance(answer, dict):
                     results[i] = self._after_create(answer, fields, problems)
                 else:  # may or may not exist: looked up by stamp, then created
                     results[i] = self._create(stamp, fields, checked=True)

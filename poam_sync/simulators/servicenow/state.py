@@ -87,3 +87,6 @@ class ServiceNowState:
                 if table in self.tables:
                     self.rows[table] = rows
             self.counters.update(data.get("counters", {}))
+            for row in self.rows.get("sys_properties", {}).values():
+                if row.get("name") == "glide.sys.default.tz" and row.get("value"):
+                    self.time_zone = row["value"]  # the saved instance's zone
