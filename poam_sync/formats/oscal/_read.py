@@ -20,6 +20,7 @@ from poam_sync.formats._common import (
     problem,
 )
 from poam_sync.formats.oscal._load import load_json, load_xml
+from poam_sync.formats.oscal._native import Index
 from poam_sync.formats.oscal._vocab import (
     FEDRAMP_DEVIATION,
     POAM_SYNC_NS,
@@ -105,6 +106,7 @@ def read(
 
     risks = index("risks")
     observations = index("observations")
+    native = Index.of(doc)
     file_system = _file_system(doc)
     final_system = system or file_system or "default"
     items: list[PoamItem] = []
@@ -130,7 +132,7 @@ def read(
             )
             continue
         seen_uuid[uid] = i + 1
-        result = _poam_item(pi, i, risks, observations, file, fmt, final_system)
+        result = _poam_item(pi, i, risks, observations, file, fmt, final_system, native)
         if isinstance(result, list):
             problems.extend(result)
             continue
@@ -176,6 +178,7 @@ def _poam_item(
     file: str,
     fmt: str,
     system: str,
+    native: Index | None = None,
 ) -> PoamItem | list[Problem]:
     where = f"poam-items[{i}]"
     problems: list[Problem] = []
@@ -306,18 +309,33 @@ def _poam_item(
                 )
             )
     changes: list[MilestoneChange] = []
-    completed_on = None
+    completed_on = status_date = None
     for entry in (risk.get("risk-log") or {}).get("entries") or []:
         on = _as_date(entry.get("start"))
         kind = _prop(entry, "type") or ("status-change" if entry.get("status-change") else "log")
-        text = " - ".join(
-            t for t in (_text(entry.get("title")), _text(entry.get("description"))) if t
-        )
+        if kind == "status-date" or fold(_prop(entry, "vendor-dependency") or "") == (
+            "vendor-check-in"
+        ):
+            # a status update's date, a vendor check-in: item fields, not milestone changes
+            status_date = on if kind == "status-date" else status_date
+            continue
+        title, description = _text(entry.get("title")), _text(entry.get("description"))
+        # a description that repeats the title (OSCAL requires both) is said once
+        text = " - ".join(t for t in (title, description if description != title else "") if t)
         if fold(_text(entry.get("status-change"))) == "closed":
             completed_on = on  # the closing entry: kept as the completion date
             continue
         changes.append(MilestoneChange(kind=kind, on=on, text=text))
-    collected = [d for d in (_as_date(o.get("collected")) for o in linked_obs) if d]
+    collected = [
+        d
+        for d in (
+            _as_date(o.get("collected"))
+            for o in linked_obs
+            if fold(_prop(o, "detection-date") or "") != "unknown"
+        )
+        if d
+    ]
+    native = native or Index()
     vendor = _prop(risk, "vendor-dependency")
     kev = _prop(risk, "kev-catalog")
     poam_id = (_prop(pi, "poam-id") or str(pi.get("uuid", ""))).strip()
@@ -330,6 +348,8 @@ def _poam_item(
         description=_text(pi.get("description")) or _text(risk.get("description")),
         controls=controls,
         source_identifier=source_identifier,
+        asset_identifiers=native.assets(linked_obs),
+        owner=native.owner(pi, risk),
         cves=tuple(cves),
         status=status,
         original_risk=original,
@@ -346,6 +366,7 @@ def _poam_item(
         scheduled_completion_date=deadline,
         due_date=deadline,
         completed_on=completed_on if status.is_closed else None,
+        status_date=status_date,
         milestones=tuple(milestones),
         milestone_changes=tuple(changes),
         remediation_plan=remediation_plan,
