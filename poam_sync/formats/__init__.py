@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from poam_sync.errors import InputError, Problem, UsageError
-from poam_sync.formats import csv_format, emass_write, emass_xlsx, fedramp_xlsx, oscal
+from poam_sync.formats import (
+    csv_format,
+    emass_write,
+    emass_xlsx,
+    fedramp_write,
+    fedramp_xlsx,
+    oscal,
+)
 from poam_sync.formats._common import HeaderMap, fold
 from poam_sync.formats._fedramp_columns import is_fedramp_header
 from poam_sync.formats._header import ExportHeader
@@ -169,7 +176,7 @@ def write(
         header = header.model_copy(update={"system_name": system_name})
     system_name = header.system_name
     if format == "fedramp-xlsx":
-        fedramp_xlsx.write(items, path, system_name=system_name)
+        fedramp_write.write(items, path, header=header)
     elif format == "emass-xlsx":
         emass_write.write(items, path, header=header)
     elif format in {"oscal-json", "oscal"}:

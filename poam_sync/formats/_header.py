@@ -7,9 +7,12 @@ eMASS banner (system / project name, date exported) are filled from one of these
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict
+
+from poam_sync.model import PoamItem
 
 
 class ExportHeader(BaseModel):
@@ -22,3 +25,11 @@ class ExportHeader(BaseModel):
     system_name: str | None = None
     impact_level: str | None = None
     poam_date: date | None = None
+
+    def for_items(self, items: Sequence[PoamItem]) -> ExportHeader:
+        """This header, its system name defaulting to the first non-default system of
+        ``items``."""
+        if self.system_name is not None:
+            return self
+        found = next((i.system for i in items if i.system != "default"), None)
+        return self.model_copy(update={"system_name": found})

@@ -234,10 +234,7 @@ def write(
     today: date | None = None,
 ) -> None:
     """Write ``items`` as an eMASS POA&M import workbook (classic RMF layout)."""
-    header = header or ExportHeader()
-    if header.system_name is None:
-        found = next((i.system for i in items if i.system != "default"), None)
-        header = header.model_copy(update={"system_name": found})
+    header = (header or ExportHeader()).for_items(items)
     wb = Workbook()
     ws = wb.active
     ws.title = SHEET

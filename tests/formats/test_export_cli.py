@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from subprocess import CompletedProcess
 
@@ -58,3 +59,21 @@ def test_a_bad_poam_date_is_a_usage_error(tmp_path: Path, db: str) -> None:
     assert done.returncode == 2
     assert "--poam-date '12/01' is not a date" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_fedramp_header_fields_from_options_and_config(tmp_path: Path, db: str) -> None:
+    config = tmp_path / "config" / "poam-sync.yaml"
+    config.parent.mkdir()
+    config.write_text("export:\n  csp: Example CSP\n  impact_level: High\n", encoding="utf-8")
+    out = tmp_path / "fedramp.xlsx"
+    done = _export(db, tmp_path, "fedramp-xlsx", out, "--impact-level", "Moderate",
+                   "--poam-date", "2026-12-01")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ws = openpyxl.load_workbook(out)["Open POA&M Items"]
+    assert [ws.cell(4, c).value for c in range(2, 6)] == [
+        "Example CSP",
+        "Example Cloud Service",
+        "Moderate",
+        datetime(2026, 12, 1),
+    ]
+    assert len(formats.read(out).items) == 8
