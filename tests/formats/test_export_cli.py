@@ -77,3 +77,13 @@ def test_fedramp_header_fields_from_options_and_config(tmp_path: Path, db: str) 
         datetime(2026, 12, 1),
     ]
     assert len(formats.read(out).items) == 8
+
+
+def test_the_export_section_is_part_of_the_config() -> None:
+    from poam_sync.config import parse_config
+    from poam_sync.errors import ConfigError
+
+    assert parse_config({"export": {"csp": "Example CSP"}}).export.csp == "Example CSP"
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"export": {"cps": "typo"}})
+    assert "export" in str(exc.value.message) and "cps" in str(exc.value.message)
