@@ -185,13 +185,11 @@ def test_status_date_and_vendor_check_in_are_risk_log_entries() -> None:
     entries = {e["title"]: e for e in risk["risk-log"]["entries"]}
     assert entries["Status update"]["start"] == "2026-06-01T00:00:00Z"
     assert entries["Vendor Check-in"]["start"] == "2026-05-20T00:00:00Z"
-    assert entries["Vendor Check-in"]["props"] == [
-        {
-            "name": "vendor-dependency",
-            "ns": "https://fedramp.gov/ns/oscal",
-            "value": "vendor-check-in",
-        }
-    ]
+    assert entries["Vendor Check-in"]["props"][0] == {
+        "name": "vendor-dependency",
+        "ns": "https://fedramp.gov/ns/oscal",
+        "value": "vendor-check-in",
+    }
     assert entries["Risk Closed"]["status-change"] == "closed"
     assert entries["Risk Closed"]["start"] == "2026-06-02T00:00:00Z"
     assert all(e["description"] for e in entries.values())

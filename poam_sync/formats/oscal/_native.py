@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from poam_sync.model import Person
+from poam_sync.formats._common import CellError, parse_date
+from poam_sync.model import Person, PoamItem
 
 POC_ROLE = "point-of-contact"
+# risk-log entry types (poam-sync namespace) that carry item fields, not milestone changes
+STATUS_DATE_ENTRY = "status-date"
+VENDOR_CHECK_IN_ENTRY = "vendor-check-in"
+ITEM_FIELD_ENTRIES = frozenset({STATUS_DATE_ENTRY, VENDOR_CHECK_IN_ENTRY})
 ASSET_PROPS = ("asset-id", "fqdn", "ipv4-address", "ipv6-address", "uri")
 
 _CONTROL = re.compile(r"^([A-Za-z]{2})-(\d+)(?:\((\d+)\))?$")
@@ -37,6 +43,31 @@ def oscal_control_id(control: str) -> str:
     family, number, enhancement = m.groups()
     out = f"{family.lower()}-{number}"
     return f"{out}.{enhancement}" if enhancement else out
+
+
+def _by_uuid(objs: object) -> dict[str, dict[str, Any]]:
+    if not isinstance(objs, list):
+        return {}
+    return {str(o.get("uuid", "")).lower(): o for o in objs if isinstance(o, dict)}
+
+
+def _refs(obj: dict[str, Any], group: str, key: str, known: dict[str, Any]) -> list[str]:
+    refs = obj.get(group)
+    if not isinstance(refs, list):
+        return []
+    out = [str(r.get(key, "")).lower() for r in refs if isinstance(r, dict)]
+    return [u for u in out if u in known]
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _date(value: object) -> date | None:
+    try:
+        return parse_date(value)
+    except CellError:
+        return None
 
 
 def _values(obj: dict[str, Any], name: str) -> list[str]:
@@ -53,23 +84,56 @@ class Index:
 
     parties: dict[str, dict[str, Any]] = field(default_factory=dict)
     inventory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    risks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Index:
-        metadata = doc.get("metadata") or {}
-        local = doc.get("local-definitions") or {}
+        metadata = _obj(doc.get("metadata"))
+        local = _obj(doc.get("local-definitions"))
         return cls(
-            parties={
-                str(p.get("uuid", "")).lower(): p
-                for p in metadata.get("parties") or []
-                if isinstance(p, dict)
-            },
-            inventory={
-                str(i.get("uuid", "")).lower(): i
-                for i in local.get("inventory-items") or []
-                if isinstance(i, dict)
-            },
+            parties=_by_uuid(metadata.get("parties")),
+            inventory=_by_uuid(local.get("inventory-items")),
+            risks=_by_uuid(doc.get("risks")),
+            observations=_by_uuid(doc.get("observations")),
         )
+
+    def complete(self, item: PoamItem, poam_item: dict[str, Any]) -> PoamItem:
+        """``item`` as read, with what OSCAL holds natively where the reader left it empty: the
+        point of contact, the assets, the status date; the risk-log entries that carry those
+        fields are not milestone changes; a ``collected`` marked as a stand-in is no detection
+        date."""
+        risks = [self.risks[u] for u in _refs(poam_item, "related-risks", "risk-uuid", self.risks)]
+        observations = [
+            self.observations[u]
+            for u in _refs(poam_item, "related-observations", "observation-uuid", self.observations)
+        ]
+        update: dict[str, Any] = {}
+        if item.owner is None:
+            owner = self.owner(poam_item, risks[0] if risks else {})
+            if owner is not None:
+                update["owner"] = owner
+        if not item.asset_identifiers:
+            assets = self.assets(observations)
+            if assets:
+                update["asset_identifiers"] = assets
+        entries = [
+            e
+            for r in risks[:1]
+            for e in (r.get("risk-log") or {}).get("entries") or []
+            if isinstance(e, dict)
+        ]
+        if item.status_date is None:
+            for entry in entries:
+                if STATUS_DATE_ENTRY in _values(entry, "type"):
+                    update["status_date"] = _date(entry.get("start"))
+        if any(c.kind in ITEM_FIELD_ENTRIES for c in item.milestone_changes):
+            update["milestone_changes"] = tuple(
+                c for c in item.milestone_changes if c.kind not in ITEM_FIELD_ENTRIES
+            )
+        if observations and all("unknown" in _values(o, "detection-date") for o in observations):
+            update["detected_on"] = None
+        return item.model_copy(update=update) if update else item
 
     def person(self, party_uuid: str) -> Person | None:
         party = self.parties.get(party_uuid.lower())

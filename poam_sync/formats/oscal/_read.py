@@ -132,10 +132,11 @@ def read(
             )
             continue
         seen_uuid[uid] = i + 1
-        result = _poam_item(pi, i, risks, observations, file, fmt, final_system, native)
+        result = _poam_item(pi, i, risks, observations, file, fmt, final_system)
         if isinstance(result, list):
             problems.extend(result)
             continue
+        result = native.complete(result, pi)  # owner, assets, status date where OSCAL has them
         if result.poam_id in seen_id:
             problems.append(
                 problem(
@@ -178,7 +179,6 @@ def _poam_item(
     file: str,
     fmt: str,
     system: str,
-    native: Index | None = None,
 ) -> PoamItem | list[Problem]:
     where = f"poam-items[{i}]"
     problems: list[Problem] = []
@@ -309,16 +309,10 @@ def _poam_item(
                 )
             )
     changes: list[MilestoneChange] = []
-    completed_on = status_date = None
+    completed_on = None
     for entry in (risk.get("risk-log") or {}).get("entries") or []:
         on = _as_date(entry.get("start"))
         kind = _prop(entry, "type") or ("status-change" if entry.get("status-change") else "log")
-        if kind == "status-date" or fold(_prop(entry, "vendor-dependency") or "") == (
-            "vendor-check-in"
-        ):
-            # a status update's date, a vendor check-in: item fields, not milestone changes
-            status_date = on if kind == "status-date" else status_date
-            continue
         title, description = _text(entry.get("title")), _text(entry.get("description"))
         # a description that repeats the title (OSCAL requires both) is said once
         text = " - ".join(t for t in (title, description if description != title else "") if t)
@@ -326,16 +320,7 @@ def _poam_item(
             completed_on = on  # the closing entry: kept as the completion date
             continue
         changes.append(MilestoneChange(kind=kind, on=on, text=text))
-    collected = [
-        d
-        for d in (
-            _as_date(o.get("collected"))
-            for o in linked_obs
-            if fold(_prop(o, "detection-date") or "") != "unknown"
-        )
-        if d
-    ]
-    native = native or Index()
+    collected = [d for d in (_as_date(o.get("collected")) for o in linked_obs) if d]
     vendor = _prop(risk, "vendor-dependency")
     kev = _prop(risk, "kev-catalog")
     poam_id = (_prop(pi, "poam-id") or str(pi.get("uuid", ""))).strip()
@@ -348,8 +333,6 @@ def _poam_item(
         description=_text(pi.get("description")) or _text(risk.get("description")),
         controls=controls,
         source_identifier=source_identifier,
-        asset_identifiers=native.assets(linked_obs),
-        owner=native.owner(pi, risk),
         cves=tuple(cves),
         status=status,
         original_risk=original,
@@ -366,7 +349,6 @@ def _poam_item(
         scheduled_completion_date=deadline,
         due_date=deadline,
         completed_on=completed_on if status.is_closed else None,
-        status_date=status_date,
         milestones=tuple(milestones),
         milestone_changes=tuple(changes),
         remediation_plan=remediation_plan,

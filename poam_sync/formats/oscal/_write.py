@@ -281,14 +281,16 @@ def _risk_log(item: PoamItem, key: str, collected: date, today: date) -> list[di
         entry = _entry(_uid(key, "log", "vendor-check-in"), "Vendor Check-in",
                        f"Vendor check-in ({vendor.product})" if vendor.product
                        else "Vendor check-in", vendor.last_check_in)  # fmt: skip
-        entry["props"] = _p("vendor-dependency", "vendor-check-in")
+        entry["props"] = _p("vendor-dependency", "vendor-check-in") + _p(
+            "type", _native.VENDOR_CHECK_IN_ENTRY, POAM_SYNC_NS
+        )
         entries.append(entry)
     if item.status_date:
         # guide 4.4: a periodic status update's start is the effective date of the status
         entry = _entry(_uid(key, "log", "status-date"), "Status update",
                        f"Status {item.status.value.replace('_', ' ')} as of this date",
                        item.status_date)  # fmt: skip
-        entry["props"] = _p("type", "status-date", POAM_SYNC_NS)
+        entry["props"] = _p("type", _native.STATUS_DATE_ENTRY, POAM_SYNC_NS)
         entries.append(entry)
     if item.status.is_closed:
         entry = _entry(_uid(key, "log", "closed"), "Risk Closed",
