@@ -313,9 +313,9 @@ def _poam_item(
     for entry in (risk.get("risk-log") or {}).get("entries") or []:
         on = _as_date(entry.get("start"))
         kind = _prop(entry, "type") or ("status-change" if entry.get("status-change") else "log")
-        title, description = _text(entry.get("title")), _text(entry.get("description"))
+        heading, body = _text(entry.get("title")), _text(entry.get("description"))
         # a description that repeats the title (OSCAL requires both) is said once
-        text = " - ".join(t for t in (title, description if description != title else "") if t)
+        text = " - ".join(t for t in (heading, body if body != heading else "") if t)
         if fold(_text(entry.get("status-change"))) == "closed":
             completed_on = on  # the closing entry: kept as the completion date
             continue
