@@ -103,12 +103,13 @@ class Config(_Frozen):
     #: who the change log names for changes made from this installation's command line (when
     #: ``--actor`` is not given): a person or a role mailbox, e.g. ``isso@example.com``
     actor: str | None = None
+    #: what exported workbooks say in their header (docs/formats.md)
+    export: ExportConfig = ExportConfig()
     connectors: tuple[ConnectorConfig, ...] = ()
     policy: PolicyConfig = PolicyConfig()
     guards: GuardConfig = GuardConfig()
     sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
-    export: ExportConfig = ExportConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
