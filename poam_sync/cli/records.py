@@ -37,7 +37,6 @@ from poam_sync.errors import UsageError
 from poam_sync.model import PoamItem, RiskLevel, Status
 
 if TYPE_CHECKING:
-    from poam_sync.formats import ExportHeader
     from poam_sync.store import LinkRow
 
 
@@ -202,6 +201,10 @@ def export_cmd(
             _warn_emass_gaps(items)
 
     guarded(body)
+
+
+if TYPE_CHECKING:  # the formats package loads openpyxl: only `export` imports it
+    from poam_sync.formats import ExportHeader
 
 
 def _export_header(
