@@ -156,7 +156,13 @@ def test_the_detector_is_a_tool_component_and_the_source_id_its_vulnerability_id
 
 @pytest.mark.parametrize(
     ("control", "oscal"),
-    [("AC-2(3)", "ac-2.3"), ("AC-2", "ac-2"), ("SI-10(12)", "si-10.12"), ("odd", "odd")],
+    [
+        ("AC-2(3)", "ac-2.3"),
+        ("AC-2", "ac-2"),
+        ("SI-10(12)", "si-10.12"),
+        ("SA-1.4", "sa-1"),  # an eMASS assessment procedure: its control
+        ("odd", "odd"),
+    ],
 )
 def test_control_ids_are_in_oscal_form(control: str, oscal: str) -> None:
     assert oscal_control_id(control) == oscal

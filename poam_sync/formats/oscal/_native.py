@@ -32,15 +32,17 @@ VENDOR_CHECK_IN_ENTRY = "vendor-check-in"
 ITEM_FIELD_ENTRIES = frozenset({STATUS_DATE_ENTRY, VENDOR_CHECK_IN_ENTRY})
 ASSET_PROPS = ("asset-id", "fqdn", "ipv4-address", "ipv6-address", "uri")
 
-_CONTROL = re.compile(r"^([A-Za-z]{2})-(\d+)(?:\((\d+)\))?$")
+_CONTROL = re.compile(r"^([A-Za-z]{2})-(\d+)(?:\((\d+)\)|(\.\d+))?$")
 
 
 def oscal_control_id(control: str) -> str:
-    """``AC-2(3)`` -> ``ac-2.3``, ``AC-2`` -> ``ac-2``; anything else lower case."""
+    """``AC-2(3)`` -> ``ac-2.3``, ``AC-2`` -> ``ac-2``; an eMASS assessment procedure
+    (``SA-1.4``) names its control (``sa-1``: OSCAL has no ids for procedures); anything else
+    lower case."""
     m = _CONTROL.match(control.strip())
     if not m:
         return control.strip().lower()
-    family, number, enhancement = m.groups()
+    family, number, enhancement, _procedure = m.groups()
     out = f"{family.lower()}-{number}"
     return f"{out}.{enhancement}" if enhancement else out
 

@@ -1,0 +1,50 @@
+"""The import details of issue 13 that exports run into, each from a file built like the real
+one: an eMASS assessment procedure, an organization-only point of contact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+
+from poam_sync import formats
+from poam_sync.model import Person, PoamItem, normalize_control
+from tests.formats import builders as b
+
+
+def test_an_emass_assessment_procedure_stays_one(tmp_path: Path) -> None:
+    # the classic template's own example row 11 names the AP "SA-1.4"
+    wb = openpyxl.load_workbook(b.EMASS_RMF)
+    ws = wb["POA&M"]
+    for c, value in enumerate(
+        ["2", "Description of the weakness.", "SA-1.4", "DoD", None, None, None, None, None,
+         "Annual review", "Risk Accepted", "Accepted by the AO."],
+        start=2,
+    ):  # fmt: skip
+        ws.cell(8, c).value = value
+    path = tmp_path / "emass.xlsx"
+    wb.save(path)
+    (item,) = formats.read(path).items
+    assert item.controls == ("SA-1.4",)
+    out = tmp_path / "again.xlsx"
+    formats.write([item], out, format="emass-xlsx")
+    assert openpyxl.load_workbook(out)["POA&M"]["D8"].value == "SA-1.4"
+
+
+def test_control_ids_still_normalize_as_before() -> None:
+    assert [normalize_control(c) for c in ("ac-2.1", "AC-02 (1)", "ac-2(1)", "AC-2")] == [
+        "AC-2(1)",
+        "AC-2(1)",
+        "AC-2(1)",
+        "AC-2",
+    ]
+    assert normalize_control("SA-01.4") == "SA-1.4"
+
+
+def test_an_org_only_point_of_contact_round_trips(tmp_path: Path) -> None:
+    item = PoamItem(poam_id="V-1", title="t", owner=Person(org="testOrg"))
+    for fmt, name in (("fedramp-xlsx", "poam.xlsx"), ("csv", "poam.csv")):
+        path = tmp_path / name
+        formats.write([item], path, format=fmt)
+        (back,) = formats.read(path).items
+        assert back.owner == Person(org="testOrg"), fmt
