@@ -1,14 +1,16 @@
 """The import details of issue 13 that exports run into, each from a file built like the real
-one: an eMASS assessment procedure, an organization-only point of contact."""
+one: an eMASS assessment procedure, an organization-only point of contact, a milestone
+completed in Milestone Changes."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 
 from poam_sync import formats
-from poam_sync.model import Person, PoamItem, normalize_control
+from poam_sync.model import MilestoneStatus, Person, PoamItem, normalize_control
 from tests.formats import builders as b
 
 
@@ -48,3 +50,30 @@ def test_an_org_only_point_of_contact_round_trips(tmp_path: Path) -> None:
         formats.write([item], path, format=fmt)
         (back,) = formats.read(path).items
         assert back.owner == Person(org="testOrg"), fmt
+
+
+def test_a_milestone_completed_in_milestone_changes_is_completed(tmp_path: Path) -> None:
+    # a closed item of a v2.1 workbook: the planned milestone carries no state, the Milestone
+    # Changes column completes it
+    row = {
+        "POAM ID": "V-90",
+        "Controls": "SC-17",
+        "Weakness Name": "Expired certificate",
+        "Weakness Description": "The status page served an expired certificate.",
+        "Weakness Detector Source": "Qualys",
+        "Asset Identifier": "status.example.internal",
+        "Point of Contact": "Carol Example - Security Operations",
+        "Overall Remediation Plan": "Renew and automate.",
+        "Original Detection Date": datetime(2025, 11, 1),
+        "Planned Milestones": "(1) 2025-11-20: Certificate renewed\n\n"
+        "(2) 2025-12-01: Renewal automated",
+        "Milestone Changes": "(1) Complete 2025-11-21 : Renewed a day late",
+        "Status Date": datetime(2025, 11, 21),
+        "Vendor Dependency": "No",
+        "Original Risk Rating": "Moderate",
+    }
+    path = b.fill_template(b.FEDRAMP_V21, tmp_path / "closed.xlsx", {"Closed POA&M Items": [row]})
+    (item,) = formats.read(path).items
+    first, second = item.milestones
+    assert (first.status, first.completed_on) == (MilestoneStatus.COMPLETED, date(2025, 11, 21))
+    assert (second.status, second.completed_on) == (MilestoneStatus.OPEN, None)
