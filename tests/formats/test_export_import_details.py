@@ -12,6 +12,7 @@ import openpyxl
 from poam_sync import formats
 from poam_sync.model import MilestoneStatus, Person, PoamItem, normalize_control
 from tests.formats import builders as b
+from tests.formats.conftest import V3_CLOSED_ROWS
 
 
 def test_an_emass_assessment_procedure_stays_one(tmp_path: Path) -> None:
@@ -56,21 +57,13 @@ def test_a_milestone_completed_in_milestone_changes_is_completed(tmp_path: Path)
     # a closed item of a v2.1 workbook: the planned milestone carries no state, the Milestone
     # Changes column completes it
     row = {
-        "POAM ID": "V-90",
-        "Controls": "SC-17",
-        "Weakness Name": "Expired certificate",
-        "Weakness Description": "The status page served an expired certificate.",
-        "Weakness Detector Source": "Qualys",
-        "Asset Identifier": "status.example.internal",
-        "Point of Contact": "Carol Example - Security Operations",
-        "Overall Remediation Plan": "Renew and automate.",
+        **V3_CLOSED_ROWS[0],
         "Original Detection Date": datetime(2025, 11, 1),
+        "Scheduled Completion Date": None,
         "Planned Milestones": "(1) 2025-11-20: Certificate renewed\n\n"
         "(2) 2025-12-01: Renewal automated",
         "Milestone Changes": "(1) Complete 2025-11-21 : Renewed a day late",
         "Status Date": datetime(2025, 11, 21),
-        "Vendor Dependency": "No",
-        "Original Risk Rating": "Moderate",
     }
     path = b.fill_template(b.FEDRAMP_V21, tmp_path / "closed.xlsx", {"Closed POA&M Items": [row]})
     (item,) = formats.read(path).items
