@@ -70,3 +70,34 @@ def test_a_milestone_completed_in_milestone_changes_is_completed(tmp_path: Path)
     first, second = item.milestones
     assert (first.status, first.completed_on) == (MilestoneStatus.COMPLETED, date(2025, 11, 21))
     assert (second.status, second.completed_on) == (MilestoneStatus.OPEN, None)
+
+
+def test_a_2024_milestone_id_column_makes_no_phantom_milestones(tmp_path: Path) -> None:
+    # the 2024 Navy layout: the classic columns plus "Milestone ID", one row per milestone
+    headers = [
+        "POA&M Item ID", "Control Vulnerability Description", "Controls / APs", "Office/Org",
+        "Security Checks", "POA&M Status", "POA&M Scheduled Completion Date", "Milestone ID",
+        "Milestone with Completion Dates", "Milestone Changes", "Identification Source",
+    ]  # fmt: skip
+    rows = [
+        {
+            "POA&M Item ID": "77",
+            "Control Vulnerability Description": "Audit records are not reviewed weekly.",
+            "Controls / APs": "AU-6",
+            "Office/Org": "NAVWAR",
+            "POA&M Status": "Ongoing",
+            "POA&M Scheduled Completion Date": datetime(2027, 3, 3),
+            "Milestone ID": 1,
+            "Milestone with Completion Dates": "Procedure written 12/1/2026",
+            "Identification Source": "Annual assessment",
+        },
+        {"Milestone ID": 2, "Milestone with Completion Dates": "First review held 1/15/2027"},
+        {"Milestone ID": 3, "Milestone with Completion Dates": "Review automated 3/3/2027"},
+    ]
+    path = b.build_emass_2026(tmp_path / "navy-2024.xlsx", headers, rows)
+    (item,) = formats.read(path).items
+    assert [(m.id, m.description, m.due_date) for m in item.milestones] == [
+        ("1", "Procedure written", date(2026, 12, 1)),
+        ("2", "First review held", date(2027, 1, 15)),
+        ("3", "Review automated", date(2027, 3, 3)),
+    ]
