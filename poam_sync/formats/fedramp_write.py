@@ -13,9 +13,9 @@ drop-downs and the Scheduled Completion Date formula of the rows left empty.
   Configuration Findings tab go back to it (header row 2, data from row 3).
 - Columns the template lacks (Planned Milestones, Milestone Changes, a Status column when the
   tabs cannot say it, ``extra`` columns) are added right of its last column, so nothing is lost.
-- Dates are real Excel dates; text is neutralized against formula injection. Each written
-  row takes the template's cell styles; a row without a scheduled date, and 100 spare rows below
-  the Open tab's items, get the template's Scheduled Completion Date formula.
+- Dates are real Excel dates; text is neutralized against formula injection. Each cell
+  written takes the template's style for its column; a row without a scheduled date, and 100
+  spare rows below the Open tab's items, get the template's Scheduled Completion Date formula.
 
 The packaged copy is the official template without its 4,000 pre-formatted empty rows (made
 by ``scripts/trim-fedramp-template.py``; see SOURCES.md): they made each export take seconds.
@@ -92,20 +92,27 @@ class _Tab:
         """The template's Scheduled Completion Date formula on row ``r``."""
         if self.formula is not None:
             c, text, origin = self.formula
-            target = self.ws.cell(r, c)
+            target = self._styled(r, c)
             target.value = Translator(text, origin=origin).translate_formula(target.coordinate)
+
+    def _styled(self, r: int, c: int) -> Any:
+        """Cell (r, c) in the template's style for its column (only cells that get a value:
+        styling every empty cell makes the workbook slower to read)."""
+        cell = self.ws.cell(r, c)
+        if c <= len(self.styles):
+            cell._style = copy(self.styles[c - 1])
+        return cell
 
     def append(self, values: dict[str, object], wrap: Alignment) -> None:
         r = self.next_row
-        for c, style in enumerate(self.styles, 1):
-            self.ws.cell(r, c)._style = copy(style)
         for header, value in values.items():
             c = self.column(header)
             if value is None:
                 if fold(header) == fold(SCHEDULED):
                     self._rule(r)  # the template computes it from the rule
                 continue
-            cell = self.ws.cell(r, c, cell_value(value))
+            cell = self._styled(r, c)
+            cell.value = cell_value(value)
             if isinstance(value, date):
                 cell.number_format = "mm/dd/yyyy"
             elif isinstance(value, str) and "\n" in value:
@@ -113,12 +120,8 @@ class _Tab:
         self.next_row += 1
 
     def spare_rows(self, count: int) -> None:
-        """Styled empty rows with the formula below the data, for items added by hand."""
-        if self.formula is None:
-            return
+        """Rows with the formula below the data, for items added by hand."""
         for r in range(self.next_row, self.next_row + count):
-            for c, style in enumerate(self.styles, 1):
-                self.ws.cell(r, c)._style = copy(style)
             self._rule(r)
 
 
