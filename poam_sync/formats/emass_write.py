@@ -274,6 +274,11 @@ def missing_mandatory(item: PoamItem) -> list[str]:
             continue
         if name == e.SCHEDULED[0] and word != "Ongoing":
             continue
+        if name == e.OFFICE and (item.owner is None or not item.owner.org):
+            # "At a minimum, the Office/Org must be defined": a person alone is read back as
+            # the organization
+            out.append(name)
+            continue
         if cells.get(name) in (None, ""):
             out.append(name)
     return out

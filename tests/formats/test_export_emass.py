@@ -170,6 +170,8 @@ def test_missing_mandatory_cells_are_named() -> None:
     ]
     accepted = PoamItem(poam_id="2", description="x", status=Status.RISK_ACCEPTED)
     assert "Comments" in ew.missing_mandatory(accepted)
+    person_only = PoamItem(poam_id="3", description="x", owner=Person(name="Jane Doe"))
+    assert "Office/Org" in ew.missing_mandatory(person_only)
 
 
 def test_banner_holds_the_system_and_the_date(tmp_path: Path) -> None:
