@@ -176,12 +176,23 @@ class ConnectorConfig(_Frozen):
     settings: dict[str, Any]
 
 
+class ExportConfig(_Frozen):
+    """What exported workbooks say about the system in their header (``export`` options win)."""
+
+    csp: str | None = None  # FedRAMP "Cloud Service Provider"
+    # FedRAMP "Cloud Service Offering", eMASS "System / Project Name"
+    system_name: str | None = None
+    impact_level: str | None = None  # FedRAMP "Impact Level": Low, Moderate, High, LI-SaaS
+
+
 class Config(_Frozen):
     database_url: str | None = None
     system: str = "default"
     #: who the change log names for changes made from this installation's command line (when
     #: ``--actor`` is not given): a person or a role mailbox, e.g. ``isso@example.com``
     actor: str | None = None
+    #: what exported workbooks say in their header (docs/formats.md)
+    export: ExportConfig = ExportConfig()
     connectors: tuple[ConnectorConfig, ...] = ()
     policy: PolicyConfig = PolicyConfig()
     guards: GuardConfig = GuardConfig()
@@ -487,3 +498,19 @@ def load_actor(path: Path, *, env: Mapping[str, str] | None = None) -> str | Non
     actor: str = _substitute(value, "actor", os.environ if env is None else env, Path.cwd(), unset)
     _raise_unset(unset)
     return actor or None
+
+
+def load_export(path: Path, *, env: Mapping[str, str] | None = None) -> ExportConfig:
+    """The ``export`` section of the configuration file at ``path`` alone, like
+    :func:`load_database_url`."""
+    raw = read_yaml(path, label=str(path))
+    if not isinstance(raw, dict) or raw.get("export") is None:
+        return ExportConfig()
+    unset: list[tuple[str, str]] = []
+    env = os.environ if env is None else env
+    section = _substitute(raw["export"], "export", env, Path.cwd(), unset)
+    _raise_unset(unset)
+    try:
+        return ExportConfig.model_validate(section)
+    except ValidationError as exc:
+        raise _errors(exc, "export") from exc

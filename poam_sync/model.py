@@ -160,17 +160,24 @@ class Provenance(_Frozen):
     row: int | None = None
 
 
-_CONTROL_RE = re.compile(r"^\s*([A-Za-z]{2})\s*-\s*0*(\d+)\s*(?:[(.]\s*0*(\d+)\s*\)?)?\s*$")
+_CONTROL_RE = re.compile(r"^\s*([A-Za-z]{2})\s*-\s*0*(\d+)\s*(?:([(.])\s*0*(\d+)\s*\)?)?\s*$")
 
 
 def normalize_control(raw: str) -> str:
-    """``ac-2.1``, ``AC-02 (1)``, ``ac-2(1)`` -> ``AC-2(1)``; anything else is kept stripped."""
+    """``ac-2.1`` (OSCAL), ``AC-02 (1)``, ``ac-2(1)`` -> ``AC-2(1)``; anything else is kept
+    stripped. An upper-case dotted id is an eMASS assessment procedure and stays one:
+    ``SA-1.4`` is AP 4 of SA-1 (the eMASS template: "enter the appropriate AP Acronym (e.g.,
+    AC-3.1)"), not the enhancement SA-1(4); OSCAL writes its control ids in lower case."""
     m = _CONTROL_RE.match(raw)
     if not m:
         return raw.strip()
-    family, number, enhancement = m.groups()
+    family, number, mark, enhancement = m.groups()
     out = f"{family.upper()}-{int(number)}"
-    return f"{out}({int(enhancement)})" if enhancement else out
+    if not enhancement:
+        return out
+    if mark == "." and family.isupper():
+        return f"{out}.{int(enhancement)}"
+    return f"{out}({int(enhancement)})"
 
 
 class PoamItem(_Frozen):

@@ -203,32 +203,104 @@ def print_clashes(
 @app.command("export")
 def export_cmd(
     fmt: Annotated[
-        str, typer.Option("--format", help="fedramp-xlsx | oscal-json | csv", show_default=False)
+        str,
+        typer.Option(
+            "--format", help="fedramp-xlsx | emass-xlsx | oscal-json | csv", show_default=False
+        ),
     ],
     output: Annotated[
         Path,
         typer.Option("-o", "--output", help="File to write, - for stdout.", show_default=False),
     ],
     system: Annotated[str | None, typer.Option(help="Only this system's items.")] = None,
+    csp: Annotated[
+        str | None,
+        typer.Option(help="Cloud Service Provider for the workbook header (config: export.csp)."),
+    ] = None,
+    system_name: Annotated[
+        str | None,
+        typer.Option(
+            help="System / offering name for the header (config: export.system_name; "
+            "default: --system or the items' system)."
+        ),
+    ] = None,
+    impact_level: Annotated[
+        str | None,
+        typer.Option(help="Impact level for the FedRAMP header (config: export.impact_level)."),
+    ] = None,
+    poam_date: Annotated[
+        str | None,
+        typer.Option(help="POA&M date for the header, YYYY-MM-DD (default: today)."),
+    ] = None,
 ) -> None:
-    """Write the canonical record as a FedRAMP workbook, OSCAL POA&M JSON or CSV."""
+    """Write the canonical record as a FedRAMP or eMASS workbook, OSCAL POA&M JSON or CSV."""
     from poam_sync import formats
 
     def body() -> None:
+        header = _export_header(csp, system_name or system, impact_level, poam_date)
         with open_store(read_only=True) as store:
             items = store.items(system)
         if str(output) != "-":
-            formats.write(items, output, format=fmt, system_name=system)
+            formats.write(items, output, format=fmt, header=header)
             err.print(f"wrote {len(items)} item(s) to {esc(str(output))} ({fmt})")
-            return
-        with tempfile.TemporaryDirectory(prefix="poam-sync-export-") as folder:
-            written = Path(folder) / "export"
-            formats.write(items, written, format=fmt, system_name=system)
-            sys.stdout.buffer.write(written.read_bytes())
-            sys.stdout.flush()
-        err.print(f"wrote {len(items)} item(s) to stdout ({fmt})")
+        else:
+            with tempfile.TemporaryDirectory(prefix="poam-sync-export-") as folder:
+                written = Path(folder) / "export"
+                formats.write(items, written, format=fmt, header=header)
+                sys.stdout.buffer.write(written.read_bytes())
+                sys.stdout.flush()
+            err.print(f"wrote {len(items)} item(s) to stdout ({fmt})")
+        if fmt == "emass-xlsx":
+            _warn_emass_gaps(items)
 
     guarded(body)
+
+
+if TYPE_CHECKING:  # the formats package loads openpyxl: only `export` imports it
+    from poam_sync.formats import ExportHeader
+
+
+def _export_header(
+    csp: str | None, system_name: str | None, impact_level: str | None, poam_date: str | None
+) -> ExportHeader:
+    """The header values: the options, else the config file's ``export`` section."""
+    from poam_sync.cli._app import state
+    from poam_sync.config import ExportConfig, config_path, load_export
+    from poam_sync.formats import ExportHeader
+
+    path = config_path(state.config)
+    conf = load_export(path) if state.config is not None or path.exists() else ExportConfig()
+    when = None
+    if poam_date:
+        try:
+            when = date.fromisoformat(poam_date)
+        except ValueError:
+            raise UsageError(
+                f"--poam-date {poam_date!r} is not a date", hint="write it as YYYY-MM-DD"
+            ) from None
+    return ExportHeader(
+        csp=csp or conf.csp,
+        system_name=system_name or conf.system_name,
+        impact_level=impact_level or conf.impact_level,
+        poam_date=when,
+    )
+
+
+def _warn_emass_gaps(items: Sequence[PoamItem]) -> None:
+    from poam_sync.formats.emass_write import missing_mandatory
+
+    gaps = [(i.poam_id, missing_mandatory(i)) for i in items]
+    gaps = [(poam_id, names) for poam_id, names in gaps if names]
+    if not gaps:
+        return
+    err.print(
+        f"[yellow]{len(gaps)} item(s) leave cells empty that eMASS requires[/] "
+        "(fill them with `poam-sync items set`, or in the workbook):"
+    )
+    for poam_id, names in gaps[:20]:
+        err.print(f"  {esc(poam_id)}: {esc(', '.join(names))}")
+    if len(gaps) > 20:
+        err.print(f"  ... and {len(gaps) - 20} more")
 
 
 # -- items ----------------------------------------------------------------------------------

@@ -13,16 +13,32 @@ from pathlib import Path
 from typing import Any
 
 from poam_sync.errors import InputError, Problem, UsageError
-from poam_sync.formats import csv_format, emass_xlsx, fedramp_xlsx, oscal
+from poam_sync.formats import (
+    csv_format,
+    emass_write,
+    emass_xlsx,
+    fedramp_write,
+    fedramp_xlsx,
+    oscal,
+)
 from poam_sync.formats._common import HeaderMap, fold
 from poam_sync.formats._fedramp_columns import is_fedramp_header
+from poam_sync.formats._header import ExportHeader
 from poam_sync.formats._xlsx import iter_rows, open_workbook
 from poam_sync.model import PoamItem
 
 READ_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal", "csv")
-WRITE_FORMATS = ("fedramp-xlsx", "oscal-json", "csv")
+WRITE_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal-json", "csv")
 
-__all__ = ["READ_FORMATS", "WRITE_FORMATS", "ReadResult", "detect_format", "read", "write"]
+__all__ = [
+    "READ_FORMATS",
+    "WRITE_FORMATS",
+    "ExportHeader",
+    "ReadResult",
+    "detect_format",
+    "read",
+    "write",
+]
 
 
 @dataclass(frozen=True)
@@ -150,10 +166,19 @@ def write(
     *,
     format: str,
     system_name: str | None = None,
+    header: ExportHeader | None = None,
 ) -> None:
-    """Export ``items`` as ``fedramp-xlsx`` (v3.0), ``oscal-json`` (OSCAL 1.1.2) or ``csv``."""
+    """Export ``items`` as ``fedramp-xlsx`` (v3.0), ``emass-xlsx`` (classic RMF import
+    template), ``oscal-json`` (OSCAL 1.1.2) or ``csv``. ``header``: what the workbook says
+    about itself (provider, system, impact level, date); ``system_name`` fills its system."""
+    header = header or ExportHeader()
+    if system_name and not header.system_name:
+        header = header.model_copy(update={"system_name": system_name})
+    system_name = header.system_name
     if format == "fedramp-xlsx":
-        fedramp_xlsx.write(items, path, system_name=system_name)
+        fedramp_write.write(items, path, header=header)
+    elif format == "emass-xlsx":
+        emass_write.write(items, path, header=header)
     elif format in {"oscal-json", "oscal"}:
         oscal.write(items, path, system_name=system_name)
     elif format == "csv":

@@ -254,6 +254,9 @@ def parse_person(text: str | None) -> Person | None:
     if m:
         email = m[1]
         text = (text[: m.start()] + text[m.end() :]).strip()
+    if text.startswith("-"):
+        # "- Org": an organization with no person (what our exports write for one)
+        text = " " + text
     name_text, sep, org = text.partition(" - ")
     name = name_text.strip().rstrip("-").strip() or None
     org_text = org.strip() or None if sep else None

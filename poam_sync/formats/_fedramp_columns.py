@@ -33,6 +33,7 @@ from poam_sync.formats._common import (
     text_of,
     yes_no,
 )
+from poam_sync.formats._milestones import complete_from_changes
 from poam_sync.model import (
     Deviation,
     DeviationStatus,
@@ -262,7 +263,7 @@ def row_to_item(
         due_date=scheduled,
         completed_on=status_date if status.is_closed else None,
         status_date=status_date,
-        milestones=milestones,
+        milestones=complete_from_changes(milestones, changes),
         milestone_changes=changes,
         remediation_plan=cell(*REMEDIATION_PLAN),
         resources_required=cell("Resources Required"),

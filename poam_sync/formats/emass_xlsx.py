@@ -349,6 +349,11 @@ def _group_to_item(
         changes.extend(parsed(parse_milestone_changes, mrow, mrownum, MILESTONE_CHANGES) or ())
         desc = text_of(hm.get(mrow, M_DESCRIPTION))
         mid = text_of(hm.get(mrow, M_ID))
+        if mid and not desc and len(text_ms) == 1:
+            # the 2024 layouts: Milestone ID numbers the milestone written in "Milestone with
+            # Completion Dates" on the same row; it is not a second, empty milestone
+            milestones[-1] = milestones[-1].model_copy(update={"id": mid})
+            mid = None
         if desc or mid:
             mstatus_text = text_of(hm.get(mrow, M_STATUS))
             mstatus = MilestoneStatus.OPEN

@@ -1,4 +1,4 @@
-"""FedRAMP POA&M workbook (Appendix O) v2.0, v2.1 and v3.0: read, and write as v3.0.
+"""FedRAMP POA&M workbook (Appendix O) v2.0, v2.1 and v3.0: reading (writing: fedramp_write).
 
 Reading: the Open, Closed and Configuration Findings tabs; the header row is found by name
 (``POAM ID`` and ``Weakness Name``) in the first rows, wherever it starts (row 5 column A in
@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from poam_sync.errors import InputError, Problem
 from poam_sync.formats import _fedramp_columns as cols
 from poam_sync.formats._common import (
     HeaderMap,
     fold,
-    neutralize,
     problem,
     row_is_empty,
     text_of,
@@ -186,53 +183,3 @@ def read_workbook(
         progress(done, done)
     _log.info("fedramp_xlsx.read", file=file, items=len(items), problems=len(problems))
     return items, problems, system or file_system
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing (v3.0 layout)
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, str):
-        # XML 1.0 cannot hold most control characters: drop them rather than fail the export;
-        # XML parsers turn a carriage return into a line feed, so write line feeds
-        text = ILLEGAL_CHARACTERS_RE.sub("", value).replace("\r\n", "\n").replace("\r", "\n")
-        return neutralize(text)
-    return value
-
-
-def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = None) -> None:
-    """Write ``items`` as a FedRAMP v3.0 workbook: Open and Closed tabs with the v3.0 headers,
-    dates as real Excel dates, text neutralized against formula injection."""
-    headers, with_status = cols.export_headers(items)
-    if not with_status and cols.STATUS in headers:
-        headers.remove(cols.STATUS)
-    system = system_name or next((i.system for i in items if i.system != "default"), None)
-    # A normal (not write-only) workbook, so the file records its dimensions: without them a
-    # read-only reader must parse each whole sheet just to open the workbook.
-    wb = Workbook()
-    open_ws = wb.active
-    open_ws.title = OPEN_SHEET
-    closed_ws = wb.create_sheet(CLOSED_SHEET)
-    # Open tab as in v3.0: a label column A, the banner in row 2 and its values in row 3,
-    # the header in row 5 from column B. Closed tab: header in row 2 from column A.
-    open_ws.append(["FedRAMP® Plan of Action and Milestones (POA&M)"])
-    open_ws.append(
-        [None, "Cloud Service Provider", "Cloud Service Offering", "Impact Level", "POA&M Date"]
-    )
-    open_ws.append([None, None, _cell(system) if system else None, None, None])
-    open_ws.append([])
-    open_ws.append([None, *headers])
-    closed_ws.append(["FedRAMP® Plan of Action and Milestones (POA&M): Closed POA&M Items"])
-    closed_headers = ["Overall Remediation Plan" if h == "Remediation Plan" else h for h in headers]
-    closed_ws.append(closed_headers)
-    for item in items:
-        cells = cols.item_to_cells(item)
-        values = [_cell(cells[h] if h in cells else cols.extra_cell(item, h)) for h in headers]
-        if item.status.is_closed:
-            closed_ws.append(values)
-        else:
-            open_ws.append([None, *values])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    _log.info("fedramp_xlsx.write", file=path.name, items=len(items))

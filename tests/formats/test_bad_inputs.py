@@ -77,13 +77,13 @@ def _workbook_with_bad_rows(path: Path) -> Path:
     wb = openpyxl.load_workbook(path)
     ws = wb["Open POA&M Items"]
     header = {c.value: c.column for c in ws[5] if c.value}
-    # row 6: V-1001, row 7: V-1002, row 8: V-1003 (the exporter's layout)
-    ws.cell(7, header["Original Detection Date"]).value = "2025-02-30"
-    ws.cell(8, header["False Positive"]).value = "Perhaps"
-    ws.cell(9, header["POAM ID"]).value = "V-1001"
-    ws.cell(9, header["Weakness Name"]).value = "Same id again"
-    ws.cell(9, header["Original Detection Date"]).value = datetime(2025, 1, 1)
-    ws.cell(10, header["Weakness Name"]).value = "A row without an id"
+    # row 9: V-1001, row 10: V-1002, row 11: V-1003 (the exporter writes under the template rows)
+    ws.cell(10, header["Original Detection Date"]).value = "2025-02-30"
+    ws.cell(11, header["False Positive"]).value = "Perhaps"
+    ws.cell(12, header["POAM ID"]).value = "V-1001"
+    ws.cell(12, header["Weakness Name"]).value = "Same id again"
+    ws.cell(12, header["Original Detection Date"]).value = datetime(2025, 1, 1)
+    ws.cell(13, header["Weakness Name"]).value = "A row without an id"
     wb.save(path)
     return path
 
@@ -93,19 +93,19 @@ def test_bad_rows_become_problems_and_good_rows_are_kept(tmp_path: Path) -> None
     result = formats.read(path)
     assert [i.poam_id for i in result.items] == ["V-1001"]
     problems = {p.row: p for p in result.problems}
-    assert sorted(problems) == [7, 8, 9, 10]
+    assert sorted(problems) == [10, 11, 12, 13]
     for p in result.problems:
         assert p.file == "bad-rows.xlsx" and p.sheet == "Open POA&M Items"
         assert p.hint
-    bad_date = problems[7]
+    bad_date = problems[10]
     assert bad_date.column == "Original Detection Date"
     assert "2025-02-30" in bad_date.message
-    unknown = problems[8]
+    unknown = problems[11]
     assert unknown.column == "False Positive" and "Perhaps" in unknown.message
-    duplicate = problems[9]
+    duplicate = problems[12]
     assert duplicate.code == "duplicate_id" and duplicate.column == "POAM ID"
-    assert "row 6" in duplicate.message  # names the earlier row
-    assert problems[10].code == "missing_id"
+    assert "row 9" in duplicate.message  # names the earlier row
+    assert problems[13].code == "missing_id"
 
 
 def test_csv_bad_rows() -> None:

@@ -78,7 +78,7 @@ def test_classic_statuses_severities_and_text_dates(classic: formats.ReadResult)
     items = _items(classic)
     accepted = items["2"]
     assert accepted.status is Status.RISK_ACCEPTED
-    assert accepted.controls == ("SA-1(4)",)
+    assert accepted.controls == ("SA-1.4",)  # an assessment procedure, not SA-1(4)
     assert accepted.original_risk is RiskLevel.LOW
     assert accepted.original_risk_label == "Very Low"
     assert accepted.adjusted_risk is RiskLevel.LOW

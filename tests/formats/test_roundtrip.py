@@ -20,15 +20,15 @@ def test_fedramp_export_has_the_v30_layout_and_real_dates(tmp_path: Path) -> Non
     path = tmp_path / "out.xlsx"
     formats.write(sample_items(), path, format="fedramp-xlsx", system_name="Example CSO")
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Open POA&M Items", "Closed POA&M Items"]
+    assert wb.sheetnames[1:3] == ["Open POA&M Items", "Closed POA&M Items"]
     open_ws, closed_ws = wb["Open POA&M Items"], wb["Closed POA&M Items"]
     open_header = [c.value for c in open_ws[5]][1:]
     assert open_header[: len(V3_HEADERS)] == list(V3_HEADERS)
     closed_header = [c.value for c in closed_ws[2]]
     assert closed_header[9] == "Overall Remediation Plan"
-    assert open_ws["C3"].value == "Example CSO"
+    assert open_ws["C4"].value == "Example CSO"
     col = open_header.index("Original Detection Date") + 2
-    cell = open_ws.cell(6, col)
+    cell = open_ws.cell(9, col)
     assert cell.is_date and cell.value == datetime(2026, 11, 2)
     assert closed_ws["A3"].value == "V-0998"
 
@@ -124,7 +124,9 @@ def test_formula_injection_is_neutralized_and_round_trips(tmp_path: Path, fmt: s
     formats.write(items, path, format=fmt)
     if fmt == "fedramp-xlsx":
         ws = openpyxl.load_workbook(path)["Open POA&M Items"]
-        cells = [c for row in ws.iter_rows(min_row=6) for c in row if isinstance(c.value, str)]
+        # the items' rows, without column M: the template's Scheduled Completion Date formula
+        rows = ws.iter_rows(min_row=9, max_row=8 + len(items))
+        cells = [c for row in rows for c in row if isinstance(c.value, str) and c.column != 13]
         assert all(c.data_type == "s" for c in cells)
         texts = [c.value for c in cells]
     else:

@@ -20,6 +20,7 @@ from poam_sync.formats._common import (
     problem,
 )
 from poam_sync.formats.oscal._load import load_json, load_xml
+from poam_sync.formats.oscal._native import Index
 from poam_sync.formats.oscal._vocab import (
     FEDRAMP_DEVIATION,
     POAM_SYNC_NS,
@@ -105,6 +106,7 @@ def read(
 
     risks = index("risks")
     observations = index("observations")
+    native = Index.of(doc)
     file_system = _file_system(doc)
     final_system = system or file_system or "default"
     items: list[PoamItem] = []
@@ -134,6 +136,7 @@ def read(
         if isinstance(result, list):
             problems.extend(result)
             continue
+        result = native.complete(result, pi)  # owner, assets, status date where OSCAL has them
         if result.poam_id in seen_id:
             problems.append(
                 problem(
@@ -308,9 +311,9 @@ def _poam_item(
     for entry in (risk.get("risk-log") or {}).get("entries") or []:
         on = _as_date(entry.get("start"))
         kind = _prop(entry, "type") or ("status-change" if entry.get("status-change") else "log")
-        text = " - ".join(
-            t for t in (_text(entry.get("title")), _text(entry.get("description"))) if t
-        )
+        heading, body = _text(entry.get("title")), _text(entry.get("description"))
+        # a description that repeats the title (OSCAL requires both) is said once
+        text = " - ".join(t for t in (heading, body if body != heading else "") if t)
         if fold(_text(entry.get("status-change"))) == "closed":
             completed_on = on  # the closing entry: kept as the completion date
             continue
