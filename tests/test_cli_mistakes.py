@@ -34,6 +34,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("log", "verify"): (),
     ("report",): ("status", "--format", "csv", "-o", "{tmp}/report.csv"),
     ("sync",): ("--once",),
+    ("repair",): ("--dry-run",),
     ("run",): (),
     ("init",): ("{tmp}/a-file",),
 }

@@ -8,9 +8,9 @@ at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations
 from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
     ChangeRow,
+    ClaimRow,
     ConflictRow,
     ImportOutcome,
-    IntentRow,
     LinkRow,
     LogQuery,
     ProblemKind,
@@ -22,9 +22,9 @@ from poam_sync.store._store import Store, StoreTx
 
 __all__ = [
     "ChangeRow",
+    "ClaimRow",
     "ConflictRow",
     "ImportOutcome",
-    "IntentRow",
     "LeaderLock",
     "LinkRow",
     "LogQuery",
