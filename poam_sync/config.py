@@ -77,6 +77,12 @@ class ScheduleConfig(_Frozen):
     takeover_seconds: int = Field(default=10, ge=1, le=300)
 
 
+class HttpConfig(_Frozen):
+    # where `poam-sync run` serves its HTTP endpoints when `run --http` is not given:
+    # HOST:PORT, or a port alone for 127.0.0.1 (None: no HTTP server)
+    listen: str | None = None
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -99,6 +105,7 @@ class Config(_Frozen):
     guards: GuardConfig = GuardConfig()
     sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    http: HttpConfig = HttpConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:

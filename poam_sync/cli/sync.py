@@ -24,7 +24,7 @@ from poam_sync.cli._app import (
     short,
     state,
 )
-from poam_sync.errors import PoamSyncError, UsageError
+from poam_sync.errors import ConfigError, PoamSyncError, UsageError
 from poam_sync.logs import configure
 
 if TYPE_CHECKING:
@@ -372,7 +372,8 @@ def run_cmd(
         typer.Option(
             "--http",
             metavar="HOST:PORT",
-            help="Serve /healthz, /readyz and /metrics there (e.g. 127.0.0.1:8080).",
+            help="Serve /healthz, /readyz and /metrics there (e.g. 127.0.0.1:8080; "
+            "default: http.listen of the config, else no HTTP server).",
             show_default=False,
         ),
     ] = None,
@@ -389,9 +390,24 @@ def run_cmd(
     try:
         listen = parse_listen(http) if http is not None else None
         config = require_config()
+        if listen is None and config.http.listen is not None:
+            listen = _configured_listen(config.http.listen)
     except PoamSyncError as exc:  # one JSON line, like everything else the daemon says
         raise typer.Exit(start_failed(exc)) from None
     if interval is not None:
         schedule = config.schedule.model_copy(update={"interval_seconds": interval})
         config = config.model_copy(update={"schedule": schedule})
     raise typer.Exit(run_daemon(config, database_url(config), http=listen))
+
+
+def _configured_listen(text: str) -> tuple[str, int]:
+    """``http.listen`` of the config: HOST:PORT, or a port alone (then 127.0.0.1)."""
+    from poam_sync.health import parse_listen
+
+    try:
+        return parse_listen(f"127.0.0.1:{text}" if text.isdigit() else text)
+    except ConfigError:
+        raise ConfigError(
+            f"[http] listen <- {text!r} is not HOST:PORT",
+            hint="for example listen: 127.0.0.1:8080 (or a port alone, for 127.0.0.1)",
+        ) from None
