@@ -122,3 +122,34 @@ def test_a_claim_whose_owner_is_gone_may_be_taken_over() -> None:
         "its owner led this database before this process"
     )
     assert me.gone(_claim(elsewhere, leader=True), NOW, timeout) is None  # not leading itself
+
+
+def test_a_create_claimed_by_a_live_process_is_left_to_it_until_its_claim_is_abandoned(
+    world: World,
+) -> None:
+    item = poam(1)
+    world.add(item)
+    other = Claimant.this_process()  # this very process is alive: the claim is not abandoned
+    elsewhere = f"{other.host}/{other.namespace}/{os.getpid()}/another-nonce"
+    with world.store.begin() as tx:
+        tx.claim_create(item.uuid, "jira", f"poam-sync:{item.uuid}", owner=elsewhere)
+
+    engine = world.engine()
+    first = engine.run_cycle()
+
+    assert first.ok, first.errors
+    assert dict(first.claimed_elsewhere) == {"jira": 1}
+    assert dict(first.created) == {"servicenow": 1}
+    assert len(world.jira.sim.issues) == 0
+
+    engine.claim_timeout = timedelta(0)  # as if 15 minutes had gone by
+    second = engine.run_cycle()
+
+    assert second.ok, second.errors
+    assert dict(second.created) == {"jira": 1} and dict(second.claimed_elsewhere) == {}
+    with world.store.read() as tx:
+        claim = tx.create_claim(item.uuid, "jira")
+        assert tx.link(item.uuid, "jira") is not None
+    assert claim is not None and claim.attempt == 2 and claim.finished_at is not None
+    assert claim.owner == Claimant.this_process().owner
+    assert len(world.jira.sim.issues) == 1
