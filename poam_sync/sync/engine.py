@@ -117,8 +117,8 @@ class Engine:
         self.reconcile_every = reconcile_every
         self._cycles = 0
         self._stop = threading.Event()
+        # another process's pending create claim this old is taken for abandoned (sync/claims.py)
         self.claim_timeout = claim_timeout
-        self._pending: dict[str, frozenset[str]] = {}  # connector -> items with a pending claim
 
     def request_stop(self) -> None:
         """Finish the item in hand, then end the cycle (from a signal handler or thread)."""
