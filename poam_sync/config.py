@@ -165,6 +165,12 @@ class AuditConfig(_Frozen):
     checkpoint_key: Path | None = None
 
 
+class HttpConfig(_Frozen):
+    # where `poam-sync run` serves its HTTP endpoints when `run --http` is not given:
+    # HOST:PORT, or a port alone for 127.0.0.1 (None: no HTTP server)
+    listen: str | None = None
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -201,6 +207,7 @@ class Config(_Frozen):
     webhooks: WebhooksConfig = WebhooksConfig()
     notify: NotifyConfig = NotifyConfig()
     audit: AuditConfig = AuditConfig()
+    http: HttpConfig = HttpConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:

@@ -38,6 +38,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("log", "checkpoint"): ("--key", "{tmp}/no.key", "-o", "{tmp}/checkpoint.json"),
     ("report",): ("status", "--format", "csv", "-o", "{tmp}/report.csv"),
     ("sync",): ("--once",),
+    ("repair",): ("--dry-run",),
     ("run",): (),
     ("init",): ("{tmp}/a-file",),
     ("users", "add"): ("ann@example.gov", "--role", "viewer"),

@@ -24,14 +24,22 @@ from poam_sync.cli._app import (
     short,
     state,
 )
-from poam_sync.errors import PoamSyncError, UsageError
+from poam_sync.errors import ConfigError, PoamSyncError, UsageError
 from poam_sync.logs import configure
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from poam_sync.config import Config
     from poam_sync.connectors.base import SyncValue
+    from poam_sync.store import LeaderLock
     from poam_sync.sync.results import CycleReport
+
+
+_WAIT_HELP = (
+    "When a daemon (or another sync) leads this database, wait until it is free instead of "
+    "exiting with code 2."
+)
 
 
 @app.command("sync")
@@ -67,8 +75,7 @@ def sync_cmd(
         bool,
         typer.Option(
             "--wait",
-            help="When a daemon (or another sync) leads this database, wait until it is "
-            "free instead of exiting with code 2.",
+            help=_WAIT_HELP,
         ),
     ] = False,
 ) -> None:
@@ -91,12 +98,7 @@ def sync_cmd(
         url = database_url(config)
         with open_store(config) as store, leader_lock(url) as lock:
             if not dry_run:  # a dry run writes nothing: it needs no lead
-                poll = max(0.5, config.schedule.takeover_seconds / 2)
-
-                def waiting(holder: str | None) -> None:
-                    err.print(f"waiting for the lead: {esc(holder or lock.what)} holds it")
-
-                lock.acquire(wait=wait, poll_seconds=poll, waiting=waiting)
+                _lead(config, lock, wait=wait)
             fence = None if dry_run else lock.check
             with (
                 build_engine(config, store, fence=fence) as engine,
@@ -113,6 +115,68 @@ def sync_cmd(
             print_json(cycle_json(report))
         else:
             print_cycle(report)
+        return 0 if report.ok else 1
+
+    raise typer.Exit(guarded(body))
+
+
+def _lead(config: Config, lock: LeaderLock, *, wait: bool) -> None:
+    """Take the leader lock (exit 2 when a daemon leads, or wait for it with ``wait``)."""
+    poll = max(0.5, config.schedule.takeover_seconds / 2)
+
+    def waiting(holder: str | None) -> None:
+        err.print(f"waiting for the lead: {esc(holder or lock.what)} holds it")
+
+    lock.acquire(wait=wait, poll_seconds=poll, waiting=waiting)
+
+
+@app.command("repair")
+def repair_cmd(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be linked; write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help=_WAIT_HELP)] = False,
+) -> None:
+    """Link every remote record carrying our stamp to its item, for the whole store.
+
+    After a restore, a fresh store or a re-imported file: lists every record of every
+    connector; links those stamped for an item here, restores (adopts) the items this store
+    does not know, and leaves alone records without our stamp and duplicates. Creates
+    nothing anywhere; the next sync syncs the values."""
+    from poam_sync.store import leader_lock
+    from poam_sync.sync.repair import repair
+    from poam_sync.wiring import build_engine
+
+    def body() -> int:
+        config = require_config()
+        if not config.connectors:
+            raise UsageError("no connectors are configured", hint="add some to the config")
+        with open_store(config) as store, leader_lock(database_url(config)) as lock:
+            if not dry_run:
+                _lead(config, lock, wait=wait)
+            with build_engine(config, store, fence=None if dry_run else lock.check) as engine:
+                connectors = {n: t.connector for n, t in engine.targets.items()}
+                report = repair(store, connectors, dry_run=dry_run)
+        if as_json:
+            print_json(report.to_json())
+        else:
+            for e in report.entries:
+                mark = {"linked": "green", "adopted": "cyan", "left_alone": "yellow"}[e.outcome]
+                err.print(
+                    f"  [{mark}]{e.outcome}[/] {e.connector} {esc(e.remote_key)}: {esc(e.why)}"
+                )
+            for name, why in report.failed_connectors.items():
+                err.print(f"  [red]connector {name} could not be listed[/]: {esc(why)}")
+            for line in report.errors:
+                err.print(f"  [red]error[/] {esc(line)}")
+            known = ", ".join(f"{k} {v}" for k, v in sorted(report.already_linked.items()))
+            verb = "would link" if dry_run else "linked"
+            err.print(
+                f"repair: {verb} {report.count('linked')}, adopted {report.count('adopted')}, "
+                f"left alone {report.count('left_alone')}; already linked: {known or 'none'}"
+                + ("; nothing written (dry run)" if dry_run else "")
+            )
         return 0 if report.ok else 1
 
     raise typer.Exit(guarded(body))
@@ -172,6 +236,8 @@ def print_cycle(report: CycleReport) -> None:
             err.print(f"  [dim]skip[/] {esc(why)}")
         err.print(f"dry run: {shown} action(s) planned, nothing written")
     err.print(summary_line(report))
+    for name, count in sorted(report.claimed_elsewhere.items()):
+        err.print(f"  {name}: {count} create(s) left to another process that claimed them first")
     for name, why in report.failed_connectors.items():
         err.print(f"  [red]connector {name} skipped this cycle[/]: {esc(why)}")
     for name, why in report.guarded.items():
@@ -335,7 +401,8 @@ def run_cmd(
         typer.Option(
             "--http",
             metavar="HOST:PORT",
-            help="Serve /healthz, /readyz and /metrics there (e.g. 127.0.0.1:8080).",
+            help="Serve /healthz, /readyz and /metrics there (e.g. 127.0.0.1:8080; "
+            "default: http.listen of the config, else no HTTP server).",
             show_default=False,
         ),
     ] = None,
@@ -352,9 +419,24 @@ def run_cmd(
     try:
         listen = parse_listen(http) if http is not None else None
         config = require_config()
+        if listen is None and config.http.listen is not None:
+            listen = _configured_listen(config.http.listen)
     except PoamSyncError as exc:  # one JSON line, like everything else the daemon says
         raise typer.Exit(start_failed(exc)) from None
     if interval is not None:
         schedule = config.schedule.model_copy(update={"interval_seconds": interval})
         config = config.model_copy(update={"schedule": schedule})
     raise typer.Exit(run_daemon(config, database_url(config), http=listen))
+
+
+def _configured_listen(text: str) -> tuple[str, int]:
+    """``http.listen`` of the config: HOST:PORT, or a port alone (then 127.0.0.1)."""
+    from poam_sync.health import parse_listen
+
+    try:
+        return parse_listen(f"127.0.0.1:{text}" if text.isdigit() else text)
+    except ConfigError:
+        raise ConfigError(
+            f"[http] listen <- {text!r} is not HOST:PORT",
+            hint="for example listen: 127.0.0.1:8080 (or a port alone, for 127.0.0.1)",
+        ) from None

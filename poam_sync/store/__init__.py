@@ -12,9 +12,9 @@ from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
     ChainPoint,
     ChangeRow,
+    ClaimRow,
     ConflictRow,
     ImportOutcome,
-    IntentRow,
     LinkRow,
     LogQuery,
     ProblemKind,
@@ -30,9 +30,9 @@ from poam_sync.store._users import Role, UserRow
 __all__ = [
     "ChainPoint",
     "ChangeRow",
+    "ClaimRow",
     "ConflictRow",
     "ImportOutcome",
-    "IntentRow",
     "ItemFilter",
     "ItemPage",
     "LeaderLock",

@@ -65,14 +65,21 @@ class LinkRow(_JsonRow):
 
 
 @dataclass(frozen=True, slots=True)
-class IntentRow(_JsonRow):
-    """A remote create announced before it is made (crash safety)."""
+class ClaimRow(_JsonRow):
+    """The claim on creating one item's record in one connector (one per pair, ever).
 
-    id: int
+    ``owner`` names the process that holds it (:mod:`poam_sync.sync.claims`); ``leader``: it
+    held the leader lock when it claimed; ``attempt`` counts take-overs; ``finished_at`` is
+    set once the record is linked (pending until then)."""
+
     item_uuid: str
     connector: str
     token: str
-    created_at: datetime
+    owner: str
+    leader: bool
+    attempt: int
+    claimed_at: datetime
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

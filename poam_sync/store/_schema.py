@@ -238,14 +238,19 @@ baselines = sa.Table(
     sa.Index(None, "connector"),
 )
 
-intents = sa.Table(
-    "intents",
+# One row per (item, connector) whose remote record was ever claimed for creating: the key is
+# the claim (store/_claims.py), so two processes can never both create it. ``attempt`` counts
+# take-overs of a claim whose owner is gone; ``finished_at`` is set once the record is linked.
+create_claims = sa.Table(
+    "create_claims",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("item_uuid", sa.String(36), sa.ForeignKey("items.uuid"), nullable=False),
-    sa.Column("connector", sa.String(100), nullable=False),
+    sa.Column("item_uuid", sa.String(36), sa.ForeignKey("items.uuid"), primary_key=True),
+    sa.Column("connector", sa.String(100), primary_key=True),
     sa.Column("token", sa.String(200), nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("owner", sa.String(300), nullable=False),
+    sa.Column("leader", sa.Boolean, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index(None, "connector", "finished_at"),
 )

@@ -1,9 +1,8 @@
-"""What the sync engine remembers per connector: links, baselines, intents and watermarks.
+"""What the sync engine remembers per connector: links, baselines and watermarks.
 
 A link ties an item to its remote record; baselines are the values both sides last agreed on;
-an intent announces a remote create before it is made (after a crash, the next cycle finds the
-record by its correlation stamp and links it instead of creating it again); a watermark is where
-the next pull starts.
+a watermark is where the next pull starts. The claims on remote creates live in
+:mod:`poam_sync.store._claims`.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ import sqlalchemy as sa
 
 from poam_sync.errors import ItemNotFound, StoreError
 from poam_sync.model import SyncValue, SyncValues
-from poam_sync.store._rows import IntentRow, LinkRow
-from poam_sync.store._schema import baselines, intents, links, watermarks
+from poam_sync.store._rows import LinkRow
+from poam_sync.store._schema import baselines, links, watermarks
 from poam_sync.store._tx import TxBase
 
 
@@ -213,59 +212,6 @@ class SyncStateTx(TxBase):
         ]
         if rows:
             self._conn.execute(sa.insert(baselines), rows)
-
-    # ---------------------------------------------------------------- intents
-    def add_intent(self, item_uuid: str, connector: str, token: str) -> int:
-        """Announce a remote create before making it; returns the intent's id."""
-        self._require_item(item_uuid, f"announce a {connector} create")
-        done = self._conn.execute(
-            sa.insert(intents).values(
-                item_uuid=item_uuid, connector=connector, token=token, created_at=self._clock()
-            )
-        )
-        key = done.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-    def pending_intents(self, connector: str) -> list[IntentRow]:
-        query = (
-            sa.select(intents)
-            .where(intents.c.connector == connector, intents.c.finished_at.is_(None))
-            .order_by(intents.c.id)
-        )
-        return [
-            IntentRow(
-                id=r.id,
-                item_uuid=r.item_uuid,
-                connector=r.connector,
-                token=r.token,
-                created_at=r.created_at,
-            )
-            for r in self._conn.execute(query)
-        ]
-
-    def finish_intents(self, intent_ids: Sequence[int]) -> None:
-        """Mark many intents done (idempotent)."""
-        if intent_ids:
-            self._conn.execute(
-                sa.update(intents)
-                .where(intents.c.id.in_(list(intent_ids)), intents.c.finished_at.is_(None))
-                .values(finished_at=self._clock())
-            )
-
-    def finish_intent(self, intent_id: int) -> None:
-        """Mark an intent done (idempotent)."""
-        done = self._conn.execute(
-            sa.update(intents)
-            .where(intents.c.id == intent_id, intents.c.finished_at.is_(None))
-            .values(finished_at=self._clock())
-        )
-        if done.rowcount == 0:
-            exists = self._conn.execute(
-                sa.select(intents.c.id).where(intents.c.id == intent_id)
-            ).scalar_one_or_none()
-            if exists is None:
-                raise ItemNotFound(f"no intent with id {intent_id}")
 
     # ------------------------------------------------------------- watermarks
     def watermark(self, connector: str) -> datetime | None:

@@ -9,9 +9,10 @@ cycle), and its baselines did not move, so the plan finds the same work again. W
 could not read (:mod:`poam_sync.sync.intake`) is recorded as read problems in the item's own
 transaction.
 
-Creates are crash-safe: an intent row is committed before the remote create; a crash between
-the remote create and the link leaves the intent pending, and the next cycle looks the record
-up by its stamp before creating anything (no duplicates, ever).
+Creates (sync/creates.py) are claimed and crash-safe: a claim row, unique per item and
+connector, is committed before the remote create, so of two processes only one creates; a crash
+between the remote create and the link leaves the claim pending, and the next cycle looks the
+record up by its stamp before creating anything (no duplicates, ever).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -28,20 +29,16 @@ import structlog
 from poam_sync.connectors.base import (
     Connector,
     RemoteRecord,
-    Stamp,
     SyncValue,
-    WriteResult,
     as_strings,
 )
 from poam_sync.errors import PoamSyncError, RecordGone, RemoteError
 from poam_sync.model import Note, PoamItem
-from poam_sync.store import LinkRow
 from poam_sync.sync.actions import (
     NOTES_BASELINE,
     Action,
     AdoptRemote,
     CloseConflict,
-    CreateRemote,
     ItemPlan,
     LinkBroken,
     Plan,
@@ -52,23 +49,23 @@ from poam_sync.sync.actions import (
     TakeNote,
     TakeRemote,
 )
+from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant
+from poam_sync.sync.creates import CreateStep, agreed_baselines, link_row
 from poam_sync.sync.intake import ReadNews, describe
 from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
 from poam_sync.sync.results import CycleReport, ItemError, Unreadable
 from poam_sync.sync.rules import due_date_extension
-from poam_sync.sync.values import from_sync, to_sync
+from poam_sync.sync.values import from_sync
 
 if TYPE_CHECKING:
     from poam_sync.store import Store, StoreTx
 
 log = structlog.get_logger(__name__)
-CREATE_BATCH = 50
 #: problem codes of a write that went through all the same (reported, the baseline moves):
 #: ``duplicate``, a child record found twice on the remote and left for a person to settle
 _WRITTEN_ANYWAY = frozenset({"duplicate"})
 
 Pulled = Mapping[str, Mapping[str, RemoteRecord]]  # connector -> remote id -> record
-_Created = tuple[ItemPlan, CreateRemote, WriteResult]
 
 
 @dataclass
@@ -95,24 +92,26 @@ class _Writes:
 class Executor:
     """Applies one cycle's plan, counting into ``report``.
 
-    ``intents``: per connector, item uuid -> intent id of the creates in flight (the engine
-    loaded them while planning; finishing one here removes it).
+    ``claimant``: this process as the owner of create claims (sync/claims.py);
+    ``claim_timeout``: how old another process's pending claim must be to be taken over.
     """
 
     def __init__(
         self,
         store: Store,
         connectors: Mapping[str, Connector],
-        intents: dict[str, dict[str, int]],
         report: CycleReport,
         *,
         now: Callable[[], datetime],
         progress: ProgressSink | None = None,
+        claimant: Claimant | None = None,
+        claim_timeout: timedelta = CLAIM_TIMEOUT,
     ) -> None:
         self.store = store
         self.progress = progress
         self.connectors = connectors
-        self.intents = intents
+        self.claimant = claimant or Claimant.this_process()
+        self.claim_timeout = claim_timeout
         self.report = report
         self.cycle_id = report.cycle_id
         self.now = now
@@ -139,7 +138,17 @@ class Executor:
         if not_imported:  # nothing more for a record whose import failed: retried next cycle
             kept = tuple(p for p in the_plan.items if p.item_uuid not in not_imported)
             the_plan = replace(the_plan, items=kept)
-        failed_items = self.apply_creates(the_plan, by_uuid)
+        creates = CreateStep(
+            self.store,
+            self.connectors,
+            self.report,
+            self.claimant,
+            self.now,
+            self.fail,
+            self.adopt,
+            self.claim_timeout,
+        )
+        failed_items = creates.run(the_plan, by_uuid)
         total = len(the_plan.items)
         for done, item_plan in enumerate(the_plan.items):
             if done % PULL_STEP == 0:
@@ -222,124 +231,14 @@ class Executor:
             )
             return False
 
-    def apply_creates(self, the_plan: Plan, items: Mapping[str, PoamItem]) -> set[str]:
-        """Create remote records in batches; returns item uuids whose create failed."""
-        failed: set[str] = set()
-        wanted: dict[str, list[tuple[ItemPlan, CreateRemote]]] = defaultdict(list)
-        for item_plan in the_plan.items:
-            for action in item_plan.actions:
-                if isinstance(action, CreateRemote):
-                    wanted[action.connector].append((item_plan, action))
-        for name, creates in wanted.items():
-            connector = self.connectors[name]
-            # Intent rows first, committed, so a crash after the remote create is recoverable.
-            stamps: dict[str, Stamp] = {}
-            intents = self.intents.setdefault(name, {})
-            with self.store.begin() as tx:
-                for item_plan, action in creates:
-                    stamp = Stamp(item_plan.system, item_plan.poam_id, item_plan.item_uuid)
-                    stamps[item_plan.item_uuid] = stamp
-                    if not action.check_stamp_first:
-                        intents[item_plan.item_uuid] = tx.add_intent(
-                            item_plan.item_uuid, name, stamp.token
-                        )
-            to_create: list[tuple[ItemPlan, CreateRemote]] = []
-            for item_plan, action in creates:
-                if not action.check_stamp_first:
-                    to_create.append((item_plan, action))
-                    continue
-                item = items[item_plan.item_uuid]
-                try:
-                    found = connector.find_by_stamp(stamps[item_plan.item_uuid])
-                    if found is not None:
-                        self.adopt(item_plan, name, found, item)
-                except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
-                    failed.add(item_plan.item_uuid)
-                    self.fail(item, name, exc)
-                    continue
-                if found is None:
-                    to_create.append((item_plan, action))
-            for start in range(0, len(to_create), CREATE_BATCH):
-                chunk = to_create[start : start + CREATE_BATCH]
-                results = connector.create_many([(stamps[p.item_uuid], a.fields) for p, a in chunk])
-                done: list[_Created] = []
-                for (item_plan, action), result in zip(chunk, results, strict=True):
-                    if isinstance(result, Exception):
-                        failed.add(item_plan.item_uuid)
-                        self.fail(items[item_plan.item_uuid], name, result)
-                    else:
-                        done.append((item_plan, action, result))
-                self._record_created(name, done, intents, items)
-        return failed
-
-    def _record_created(
-        self,
-        name: str,
-        done: Sequence[_Created],
-        intents: Mapping[str, int],
-        items: Mapping[str, PoamItem],
-    ) -> None:
-        """Link a batch of new remote records in one transaction (one by one if that fails;
-        a record left unlinked keeps its intent and is found by its stamp next cycle)."""
-
-        def record(tx: StoreTx, batch: Sequence[_Created]) -> None:
-            tx.add_links([_link_row(p.item_uuid, name, r.record) for p, _a, r in batch])
-            base: dict[str, dict[str, SyncValue]] = {}
-            for item_plan, action, result in batch:
-                failed_fields = {p.field for p in result.problems}
-                values = {k: v for k, v in action.fields.items() if k not in failed_fields}
-                values[NOTES_BASELINE] = []
-                base[item_plan.item_uuid] = values
-                for p in result.problems:
-                    tx.report_problem(
-                        item_uuid=item_plan.item_uuid,
-                        connector=name,
-                        field=p.field,
-                        code=p.code,
-                        message=p.message,
-                    )
-            tx.set_many_baselines(name, base)
-            tx.finish_intents(
-                [intents[p.item_uuid] for p, _a, _r in batch if p.item_uuid in intents]
-            )
-
-        def count(batch: Sequence[_Created]) -> None:
-            for _p, _a, result in batch:
-                self.report.created[name] += 1
-                self.report.problems += len(result.problems)
-
-        try:
-            with self.store.begin() as tx:
-                record(tx, done)
-            count(done)
-            return
-        except Exception as exc:  # noqa: BLE001 - one by one then, so one item fails alone
-            log.warning("sync.batch_link_failed", connector=name, error=describe(exc))
-        for one in done:
-            try:
-                with self.store.begin() as tx:
-                    record(tx, [one])
-                count([one])
-            except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
-                self.fail(items[one[0].item_uuid], name, exc)
-
     def adopt(self, item_plan: ItemPlan, name: str, record: RemoteRecord, item: PoamItem) -> None:
         """Link a remote record carrying our stamp (a create that finished before a crash)."""
-        connector = self.connectors[name]
-        local = to_sync(item)
         with self.store.begin() as tx:
             _link(tx, item_plan.item_uuid, name, record)
             # Agree only on what already matches; the canonical record wins the rest next cycle.
-            base: dict[str, SyncValue] = {
-                k: v
-                for k, v in record.fields.items()
-                if k in connector.synced_fields and connector.project(k, local.get(k)) == v
-            }
-            base[NOTES_BASELINE] = [n.id for n in record.notes]
+            base = agreed_baselines(self.connectors[name], item, record)
             tx.set_baselines(item_plan.item_uuid, name, base)
-            intent = self.intents.get(name, {}).pop(item_plan.item_uuid, None)
-            if intent is not None:
-                tx.finish_intent(intent)
+            tx.finish_claims(name, [item_plan.item_uuid])
         self.report.adopted += 1
 
     # -- one item: remote writes, notes, adoption, then the canonical transaction --------------
@@ -591,16 +490,5 @@ def _record_reads(tx: StoreTx, item_uuid: str, poam_id: str, news: ReadNews) -> 
     return fresh
 
 
-def _link_row(item_uuid: str, connector: str, record: RemoteRecord) -> LinkRow:
-    return LinkRow(
-        item_uuid=item_uuid,
-        connector=connector,
-        remote_id=record.remote_id,
-        remote_key=record.key,
-        remote_version=record.version,
-        url=record.url,
-    )
-
-
 def _link(tx: StoreTx, item_uuid: str, connector: str, record: RemoteRecord) -> None:
-    tx.set_link(_link_row(item_uuid, connector, record))
+    tx.set_link(link_row(item_uuid, connector, record))

@@ -25,6 +25,7 @@ from poam_sync.connectors.base import Connector, RemoteRecord
 from poam_sync.errors import PoamSyncError, RecordGone
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
+from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
 from poam_sync.sync.fence import Fence, FencedStop, fenced
 from poam_sync.sync.guards import FORCE_HINT as FORCE_HINT
@@ -106,6 +107,7 @@ class Engine:
         clock_skew: timedelta = CLOCK_SKEW_MARGIN,
         fence: Fence | None = None,
         reconcile_every: int = RECONCILE_EVERY,
+        claim_timeout: timedelta = CLAIM_TIMEOUT,
     ) -> None:
         self.store = store
         self.targets = {t.connector.name: t for t in targets}
@@ -116,7 +118,8 @@ class Engine:
         self.reconcile_every = reconcile_every
         self._cycles = 0
         self._stop = threading.Event()
-        self._intents: dict[str, dict[str, int]] = {}  # connector -> item uuid -> intent id
+        # another process's pending create claim this old is taken for abandoned (sync/claims.py)
+        self.claim_timeout = claim_timeout
 
     def request_stop(self) -> None:
         """Finish the item in hand, then end the cycle (from a signal handler or thread)."""
@@ -249,7 +252,15 @@ class Engine:
         if self.fence is not None:  # asked now, before each item and each remote write
             self.fence()
             writers, stop = fenced(connectors, self.fence), FencedStop(self._stop, self.fence)
-        executor = Executor(self.store, writers, self._intents, report, now=_now, progress=progress)
+        executor = Executor(
+            self.store,
+            writers,
+            report,
+            now=_now,
+            claimant=Claimant.this_process(leader=self.fence is not None),
+            claim_timeout=self.claim_timeout,
+            progress=progress,
+        )
         stopped = executor.run(the_plan, items, kept, stop, reads)
         if self.fence is not None:
             self.fence()
@@ -315,8 +326,8 @@ class Engine:
 
     def _state(self, tx: StoreTx, name: str, records: dict[str, RemoteRecord]) -> ConnectorState:
         target = self.targets[name]
-        # Creates in flight before a crash; kept for this cycle so finishing one is cheap.
-        self._intents[name] = {i.item_uuid: i.id for i in tx.pending_intents(name)}
+        # Creates claimed but not linked (in flight elsewhere, or before a crash)
+        pending = frozenset(c.item_uuid for c in tx.pending_claims(name))
         links = {
             link.item_uuid: LinkInfo(
                 link.remote_id, link.remote_key or link.remote_id, link.state == "broken"
@@ -337,7 +348,7 @@ class Engine:
             baselines=tx.all_baselines(name),
             pulled=records,
             open_conflicts=conflicts,
-            pending_intents=frozenset(self._intents[name]),
+            pending_intents=pending,
             allow_import=target.import_new,
             system=target.system,
         )

@@ -176,14 +176,15 @@ def plan_imports(
     return results, failed
 
 
-def restored_item(connector: ConnectorState, record: RemoteRecord, stamp: Stamp) -> PoamItem:
+def restored_item(connector: ConnectorState | str, record: RemoteRecord, stamp: Stamp) -> PoamItem:
     """The canonical item a record carrying our stamp was made from, rebuilt from the record
-    under the stamp's uuid, system and POA&M ID (pure)."""
+    under the stamp's uuid, system and POA&M ID (pure). ``connector``: its state, or name."""
+    name = connector if isinstance(connector, str) else connector.name
     skeleton = PoamItem(
         poam_id=stamp.poam_id,
         system=stamp.system,
         uuid=stamp.item_uuid,
-        extra={f"{connector.name}_key": record.key},
+        extra={f"{name}_key": record.key},
     )
     return from_sync(skeleton, {k: v for k, v in record.fields.items() if v is not None})
 

@@ -90,6 +90,7 @@ class CycleSummary(TypedDict):
     updated_local: int
     imported: int
     adopted: int
+    claimed_elsewhere: dict[str, int]
     conflicts: int
     problems: int
     unreadable: list[UnreadableJson]
@@ -111,6 +112,8 @@ class CycleReport:
     updated_local: int = 0
     imported: int = 0
     adopted: int = 0
+    #: per connector, creates left to another process that claimed them (store/_claims.py)
+    claimed_elsewhere: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     conflicts: int = 0
     problems: int = 0
     #: remote values no mapping could read, newly seen this cycle (kept out, reported once)
@@ -157,6 +160,7 @@ class CycleReport:
             "updated_local": self.updated_local,
             "imported": self.imported,
             "adopted": self.adopted,
+            "claimed_elsewhere": dict(self.claimed_elsewhere),
             "conflicts": self.conflicts,
             "problems": self.problems,
             "unreadable": [_unreadable(u) for u in self.unreadable],

@@ -34,9 +34,11 @@ EXPECTED = {
     (StoreTx, "baselines"): ["item_uuid", "connector"],
     (StoreTx, "all_baselines"): ["connector"],
     (StoreTx, "set_baselines"): ["item_uuid", "connector", "values"],
-    (StoreTx, "add_intent"): ["item_uuid", "connector", "token"],
-    (StoreTx, "pending_intents"): ["connector"],
-    (StoreTx, "finish_intent"): ["intent_id"],
+    (StoreTx, "claim_create"): ["item_uuid", "connector", "token"],
+    (StoreTx, "create_claim"): ["item_uuid", "connector"],
+    (StoreTx, "pending_claims"): ["connector"],
+    (StoreTx, "take_over_claim"): ["claim"],
+    (StoreTx, "finish_claims"): ["connector", "item_uuids"],
     (StoreTx, "watermark"): ["connector"],
     (StoreTx, "set_watermark"): ["connector", "value"],
     (StoreTx, "open_conflict"): [
@@ -63,6 +65,6 @@ def test_method_parameters_start_with_the_agreed_names(owner: type, name: str) -
 def test_exports_are_sorted_and_complete() -> None:
     assert store_pkg.__all__ == sorted(store_pkg.__all__)
     assert set(store_pkg.__all__) >= {
-        "ChangeRow", "ConflictRow", "ImportOutcome", "IntentRow", "LinkRow", "ProblemRow",
+        "ChangeRow", "ClaimRow", "ConflictRow", "ImportOutcome", "LinkRow", "ProblemRow",
         "Store", "StoreTx", "VerifyResult",
     }  # fmt: skip

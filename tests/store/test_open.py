@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 import poam_sync.store
 from poam_sync.errors import ConfigError, StoreError
 from poam_sync.store import Store
+from poam_sync.store._engine import alembic_config
 from poam_sync.store._schema import metadata
 
 from .factory import make_item
@@ -193,3 +194,33 @@ def test_the_developer_alembic_command_works_with_the_bundled_ini(sqlite_url: st
             assert sa.inspect(conn).get_table_names() == ["alembic_version"]
     finally:
         engine.dispose()
+
+
+def test_pending_intents_of_an_older_store_become_pending_claims(tmp_path: Path) -> None:
+    """Revision 0004 turns the intents of a create in flight into claims whoever leads next
+    may take over (their writer is gone); finished intents were history only."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = alembic_config(url)
+    alembic.command.upgrade(config, "0002")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO items (uuid, system, poam_id, status, updated_at, data) "
+                "VALUES ('u1', 'acme', 'V-1', 'open', '2026-01-01 00:00:00', '{}')"
+            )
+        )
+        for token, finished in (("t1", None), ("t2", None), ("t3", "2026-01-02 00:00:00")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO intents (item_uuid, connector, token, created_at, finished_at) "
+                    "VALUES ('u1', :c, :t, '2026-01-01 00:00:00', :f)"
+                ),
+                {"c": "jira" if token != "t3" else "servicenow", "t": token, "f": finished},
+            )
+    engine.dispose()
+    alembic.command.upgrade(config, "0004")
+    with Store.open(url) as store, store.read() as tx:
+        [claim] = tx.pending_claims("jira")
+        assert (claim.token, claim.leader, claim.attempt) == ("t1", True, 1)
+        assert tx.pending_claims("servicenow") == []

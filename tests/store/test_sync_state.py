@@ -110,26 +110,50 @@ def test_baselines_merge_per_field(store: Store, two: tuple[PoamItem, PoamItem])
         assert tx.all_baselines("servicenow") == {a.uuid: {"status": "open"}}
 
 
-def test_intents_stay_pending_until_finished(store: Store, two: tuple[PoamItem, PoamItem]) -> None:
+def test_a_create_is_claimed_once_per_item_and_connector(
+    store: Store, two: tuple[PoamItem, PoamItem]
+) -> None:
     a, b = two
     with store.begin() as tx:
-        first = tx.add_intent(a.uuid, "jira", f"poam-sync:{a.uuid}")
-        second = tx.add_intent(b.uuid, "jira", f"poam-sync:{b.uuid}")
-        tx.add_intent(a.uuid, "servicenow", f"poam-sync:{a.uuid}")
-    assert second > first
+        assert tx.claim_create(a.uuid, "jira", f"poam-sync:{a.uuid}", owner="p1")
+        assert not tx.claim_create(a.uuid, "jira", f"poam-sync:{a.uuid}", owner="p2")
+        assert tx.claim_create(b.uuid, "jira", f"poam-sync:{b.uuid}", owner="p2", leader=True)
+        assert tx.claim_create(a.uuid, "servicenow", f"poam-sync:{a.uuid}", owner="p1")
     with store.begin() as tx:
-        pending = tx.pending_intents("jira")
-        assert [(p.id, p.item_uuid, p.token) for p in pending] == [
-            (first, a.uuid, f"poam-sync:{a.uuid}"),
-            (second, b.uuid, f"poam-sync:{b.uuid}"),
+        pending = tx.pending_claims("jira")
+        assert [(c.item_uuid, c.owner, c.leader, c.attempt) for c in pending] == [
+            (a.uuid, "p1", False, 1),
+            (b.uuid, "p2", True, 1),
         ]
-        assert pending[0].created_at.tzinfo == UTC
-        tx.finish_intent(first)
-        tx.finish_intent(first)  # idempotent
-        assert [p.id for p in tx.pending_intents("jira")] == [second]
-        assert len(tx.pending_intents("servicenow")) == 1
-        with pytest.raises(ItemNotFound, match="no intent with id 999"):
-            tx.finish_intent(999)
+        assert pending[0].claimed_at.tzinfo == UTC
+        tx.finish_claims("jira", [a.uuid])
+        tx.finish_claims("jira", [a.uuid])  # idempotent
+        assert [c.item_uuid for c in tx.pending_claims("jira")] == [b.uuid]
+        assert len(tx.pending_claims("servicenow")) == 1
+        done = tx.create_claim(a.uuid, "jira")
+        assert done is not None and done.finished_at is not None
+        assert tx.create_claim(b.uuid, "nowhere") is None
+
+
+def test_a_claim_is_taken_over_by_one_process_only(
+    store: Store, two: tuple[PoamItem, PoamItem]
+) -> None:
+    a, _b = two
+    with store.begin() as tx:
+        tx.claim_create(a.uuid, "jira", "t-a", owner="crashed")
+    with store.read() as tx:
+        seen = tx.create_claim(a.uuid, "jira")
+    assert seen is not None
+    with store.begin() as tx:
+        assert tx.take_over_claim(seen, owner="first")
+        assert not tx.take_over_claim(seen, owner="second")  # it is no longer as seen
+        now = tx.create_claim(a.uuid, "jira")
+    assert now is not None and (now.owner, now.attempt, now.finished_at) == ("first", 2, None)
+
+
+def test_a_claim_needs_an_item(store: Store) -> None:
+    with store.begin() as tx, pytest.raises(ItemNotFound, match="claim a jira create"):
+        tx.claim_create("no-such-uuid", "jira", "t", owner="p")
 
 
 def test_watermarks_keep_the_instant_in_utc(store: Store) -> None:
@@ -284,17 +308,18 @@ def test_problems_upsert_and_clear(store: Store, two: tuple[PoamItem, PoamItem])
 def test_batch_writes_for_a_batch_of_creates(store: Store, two: tuple[PoamItem, PoamItem]) -> None:
     a, b = two
     with store.begin() as tx:
-        ids = [tx.add_intent(a.uuid, "jira", "t-a"), tx.add_intent(b.uuid, "jira", "t-b")]
+        for item, token in ((a, "t-a"), (b, "t-b")):
+            tx.claim_create(item.uuid, "jira", token, owner="me")
     with store.begin() as tx:
         tx.set_baselines(a.uuid, "jira", {"status": "open", "title": "kept"})
         tx.add_links([LinkRow(a.uuid, "jira", "1", "SEC-1", "v1"), LinkRow(b.uuid, "jira", "2")])
         tx.set_many_baselines("jira", {a.uuid: {"status": "completed"}, b.uuid: {"title": "B"}})
-        tx.finish_intents(ids)
+        tx.finish_claims("jira", [a.uuid, b.uuid])
     with store.read() as tx:
         assert {link.remote_id for link in tx.links("jira")} == {"1", "2"}
         assert tx.baselines(a.uuid, "jira") == {"status": "completed", "title": "kept"}
         assert tx.baselines(b.uuid, "jira") == {"title": "B"}
-        assert tx.pending_intents("jira") == []
+        assert tx.pending_claims("jira") == []
 
 
 def test_batch_links_refuse_a_record_already_linked(
