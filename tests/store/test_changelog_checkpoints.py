@@ -93,6 +93,7 @@ def test_a_forged_chain_of_the_same_length_is_caught(
         drop_append_only_guards(conn)
         conn.execute(sa.text("DELETE FROM change_log"))
         conn.execute(sa.text("DELETE FROM chain_head"))
+        conn.execute(sa.text("DELETE FROM item_facets"))
         conn.execute(sa.text("DELETE FROM items"))
     _fill(store, actor="mallory")
     assert store.verify_log().ok
