@@ -416,7 +416,7 @@ CASES: list[Case] = [
         "ok",
     ),
     # OSCAL JSON
-    Case("json-duplicate-keys", _oscal("dup.json", _duplicate_root), "refused", ("duplicate",)),
+    Case("json-duplicate-keys", _oscal("dup.json", _duplicate_root), "refused", ("twice",)),
     Case("json-deep", _oscal("deep.json", _deep), "refused", ("deep",)),
     Case("json-huge-int", _oscal("huge.json", _huge_int), "refused"),
     Case("json-top-array", _bytes_file("array.json", b"[1, 2, 3]"), "refused"),
