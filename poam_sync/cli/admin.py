@@ -155,6 +155,7 @@ def init_cmd(
 def config_check() -> None:
     """Validate the configuration and mappings, and test each connection."""
     from poam_sync.connectors.registry import connector_type
+    from poam_sync.redact import mask_url_credentials as masked
 
     def body() -> int:
         config = require_config()
@@ -169,16 +170,16 @@ def config_check() -> None:
                     connector.close()
             except PoamSyncError as exc:
                 failures += 1
-                err.print(f"[red]{cfg.name}[/]: {esc(str(exc))}")
+                err.print(f"[red]{cfg.name}[/]: {esc(masked(str(exc)))}")
                 continue
-            shown = ", ".join(f"{k}={v}" for k, v in facts.items())
+            shown = masked(", ".join(f"{k}={v}" for k, v in facts.items()))
             err.print(f"[green]{cfg.name}[/] ({cfg.type}): {esc(shown)}")
         total = len(config.connectors)
         reached = f"{total - failures} of {total} connector(s) reachable"
         if failures:
-            err.print(f"[red]failed[/]: {esc(str(config.source))} is valid; {reached}")
+            err.print(f"[red]failed[/]: {esc(masked(str(config.source)))} is valid; {reached}")
         else:
-            err.print(f"[green]ok[/]: {esc(str(config.source))} is valid; {reached}")
+            err.print(f"[green]ok[/]: {esc(masked(str(config.source)))} is valid; {reached}")
         return 1 if failures else 0
 
     raise typer.Exit(guarded(body))
