@@ -222,7 +222,7 @@ def check_id(value: object) -> str:
     return text
 
 
-def check_text(value: object, what: str) -> None:
+def check_text(value: object, what: str = "text") -> None:
     """A text field's cell must hold text (or a number), not TRUE/FALSE. Raises CellError."""
     if isinstance(value, bool):
         raise CellError(

@@ -20,6 +20,7 @@ import openpyxl
 
 from poam_sync import formats
 from poam_sync.samples.build import sample_items
+from tests.formats import builders
 
 SEED_IDS = ("V-1001", "V-1002", "V-1003")
 
@@ -219,6 +220,27 @@ def _date_styled(column: str, row: int, serial: int) -> Callable[[Any], None]:
     return edit
 
 
+def _emass(name: str, value: object, column: str) -> Callable[[Path], Path]:
+    """A 2026-layout eMASS workbook (header row 7) whose second item (row 9) has ``value`` in
+    ``column``."""
+
+    def build(folder: Path) -> Path:
+        rows: list[dict[str, object]] = [
+            {
+                "POA&M Item ID": pid,
+                "Control Vulnerability Description": f"Weakness {pid}",
+                "Controls / APs": "AC-2",
+                "POA&M Status": "Ongoing",
+                "POA&M Scheduled Completion Date": datetime(2026, 6, 1),
+            }
+            for pid in SEED_IDS
+        ]
+        rows[1][column] = value
+        return builders.build_emass_2026(folder / name, builders.NAVY_2026_HEADERS, rows)
+
+    return build
+
+
 # ---------------------------------------------------------------------------------------------
 # OSCAL
 
@@ -414,6 +436,30 @@ CASES: list[Case] = [
             extra={"xl/vbaProject.bin": b"\xd0\xcf\x11\xe0" + b"\0" * 512},
         ),
         "ok",
+    ),
+    Case(
+        "emass-formula-description",
+        _emass("emass-formula.xlsx", "=B1&C1", "Control Vulnerability Description"),
+        "rows",
+        ("row 9", "Control Vulnerability"),
+    ),
+    Case(
+        "emass-boolean-description",
+        _emass("emass-bool.xlsx", False, "Control Vulnerability Description"),
+        "rows",
+        ("row 9",),
+    ),
+    Case(
+        "emass-rtl-id",
+        _emass("emass-rtl.xlsx", "V-1002\u202e", "POA&M Item ID"),
+        "rows",
+        ("row 9", "POA&M Item ID"),
+    ),
+    Case(
+        "emass-two-digit-year",
+        _emass("emass-yy.xlsx", "6/1/26", "POA&M Scheduled Completion Date"),
+        "rows",
+        ("row 9",),
     ),
     # OSCAL JSON
     Case("json-duplicate-keys", _oscal("dup.json", _duplicate_root), "refused", ("twice",)),
