@@ -58,9 +58,12 @@ def find_imports(
                 if why is not None:
                     skipped.append(why)
                 elif stamp.item_uuid not in items and stamp.item_uuid not in imports:
-                    new = restored_item(c, record, stamp)
-                    used.add((new.system, new.poam_id))
-                    imports[new.uuid] = (new, c, record)
+                    restored = _built(c, record, lambda: restored_item(c, record, stamp))
+                    if isinstance(restored, str):
+                        skipped.append(restored)
+                        continue
+                    used.add((restored.system, restored.poam_id))
+                    imports[restored.uuid] = (restored, c, record)
                 continue
             if not c.allow_import:
                 skipped.append(f"{c.name} {record.key}: not linked, and imports are off for it")
@@ -72,10 +75,29 @@ def find_imports(
                     "link it by hand"
                 )
                 continue
-            new = imported_item(c, record, poam_id)
+            new = _built(c, record, lambda: imported_item(c, record, poam_id))
+            if isinstance(new, str):
+                skipped.append(new)
+                continue
             used.add((new.system, new.poam_id))
             imports[new.uuid] = (new, c, record)
     return list(imports.values()), skipped
+
+
+def _built(
+    c: ConnectorState, record: RemoteRecord, build: Callable[[], PoamItem]
+) -> PoamItem | str:
+    """The item ``build`` makes of a record, or why the record is skipped: a value the model
+    refuses (a date that is no date) leaves the whole record out, never half imported and
+    never as an empty field."""
+    try:
+        return build()
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        fields = sorted(
+            {str(e["loc"][0]) for e in getattr(exc, "errors", lambda: [])() if e.get("loc")}
+        )
+        what = ", ".join(fields) if fields else str(exc).splitlines()[0]
+        return f"{c.name} {record.key}: not imported, a value cannot be read ({what}); fix it there"
 
 
 def _stamped(
