@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from poam_sync.errors import Problem
+from poam_sync.errors import InputError, Problem
 from poam_sync.model import (
     DeviationStatus,
     Milestone,
@@ -246,6 +248,45 @@ def unreadable_cells(
             if isinstance(value, Unreadable):
                 out.append((hm.names[i], value))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+
+MEMORY_ENV = "POAM_SYNC_IMPORT_MEMORY_MB"
+DEFAULT_MEMORY_MB = 1024
+
+
+def memory_cap_bytes() -> int:
+    """The resident memory an import may use: ``POAM_SYNC_IMPORT_MEMORY_MB``, else 1 GiB."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    megabytes = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MEMORY_MB
+    return megabytes * 1024 * 1024
+
+
+def _resident_bytes() -> int | None:
+    try:  # Linux: the second field of statm is the resident set, in pages
+        pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None  # elsewhere: not measured
+
+
+def check_memory(file: str, sheet: str | None = None) -> None:
+    """Stop an import whose process holds more memory than the cap, with a clear error."""
+    used = _resident_bytes()
+    cap = memory_cap_bytes()
+    if used is not None and used > cap:
+        raise InputError(
+            Problem(
+                f"reading the file takes {used // 2**20:,} MiB of memory, more than the "
+                f"{cap // 2**20:,} MiB allowed; nothing was imported",
+                file=file,
+                sheet=sheet,
+                hint=f"split the file, or raise the limit with {MEMORY_ENV}",
+                code="too_much_memory",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------

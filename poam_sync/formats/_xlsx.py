@@ -21,7 +21,7 @@ from defusedxml import DefusedXmlException
 from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
 
 from poam_sync.errors import InputError, Problem
-from poam_sync.formats._common import EXCEL_MAX_SERIAL, Unreadable
+from poam_sync.formats._common import EXCEL_MAX_SERIAL, Unreadable, check_memory
 
 # Limits on what a workbook may inflate to (docs/formats.md, "Limits").
 MAX_MEMBERS = 10_000
@@ -30,6 +30,7 @@ MAX_RATIO = 250  # for members of more than RATIO_FLOOR bytes; real sheets compr
 RATIO_FLOOR = 4 * 1024 * 1024
 MAX_ROWS = 1_048_576  # Excel's own limit of rows per sheet
 MAX_COLUMNS = 16_384  # column XFD
+MEMORY_CHECK_ROWS = 5_000  # rows between two looks at the process's memory
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _RESAVE = "open it in Excel, save it again as .xlsx, and import the new file"
@@ -112,6 +113,7 @@ def open_workbook(path: Path) -> Iterator[Any]:
     requires: a DOCTYPE with entities is refused.
     """
     check_archive(path)
+    check_memory(path.name)
     # We open the file ourselves: openpyxl leaves its own handle open when loading fails.
     with path.open("rb") as fh:
         try:
@@ -202,6 +204,8 @@ def iter_rows(ws: Any, file: str) -> Iterator[tuple[object, ...]]:
                 if idx < expected:
                     continue  # a repeated row number: openpyxl keeps the first
                 expected += 1
+                if idx % MEMORY_CHECK_ROWS == 0:
+                    check_memory(file, ws.title)
                 width = max((c["column"] for c in cells), default=0)
                 if width > MAX_COLUMNS:
                     raise damaged(f"row {idx} has a cell past column XFD (column {width:,})")

@@ -16,7 +16,13 @@ import structlog
 
 from poam_sync.errors import InputError, Problem
 from poam_sync.formats import _fedramp_columns as cols
-from poam_sync.formats._common import HeaderMap, neutralize, problem, row_is_empty
+from poam_sync.formats._common import (
+    HeaderMap,
+    check_memory,
+    neutralize,
+    problem,
+    row_is_empty,
+)
 from poam_sync.model import PoamItem
 
 FORMAT = "csv"
@@ -112,6 +118,7 @@ def read(
             )
         )
     records = _records(text, file)
+    check_memory(file)
     rows = [r for _, r in records]
     header_at = next(
         (

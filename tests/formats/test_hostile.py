@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from poam_sync import formats
 from poam_sync.cli import app
+from poam_sync.errors import InputError
 from poam_sync.store import Store
 from tests.formats import hostile
 
@@ -97,3 +99,15 @@ def test_strict_with_several_files_writes_none_when_one_is_bad(seeded: str, tmp_
     first, second = json.loads(result.stdout)
     assert first["written"] is True and len(first["created"]) == 3
     assert second["written"] is False and second["rejected"][0]["file"] == bad.name
+
+
+@pytest.mark.parametrize("case", ["csv-bom", "xlsx-macro", "json-bad-uuid"])
+def test_an_import_over_the_memory_cap_stops_with_a_clear_error(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = next(c for c in hostile.CASES if c.name == case).build(tmp_path)
+    monkeypatch.setenv("POAM_SYNC_IMPORT_MEMORY_MB", "1")
+    with pytest.raises(InputError) as info:
+        formats.read(path)
+    assert info.value.problem.code == "too_much_memory"
+    assert path.name in str(info.value) and "POAM_SYNC_IMPORT_MEMORY_MB" in str(info.value)

@@ -16,6 +16,7 @@ from poam_sync.errors import InputError, Problem
 from poam_sync.formats._common import (
     CellError,
     check_id,
+    check_memory,
     fold,
     parse_date,
     parse_risk,
@@ -126,6 +127,7 @@ def read(
 ) -> tuple[list[PoamItem], list[Problem], str | None]:
     is_xml = path.suffix.lower() == ".xml" or path.read_bytes()[:64].lstrip().startswith(b"<")
     doc = (load_xml(path) if is_xml else load_json(path))[ROOT]
+    check_memory(path.name)
     fmt = "oscal-xml" if is_xml else "oscal-json"
     file = path.name
     problems: list[Problem] = []
