@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from poam_sync._settings_io import read_yaml, validation_error
 from poam_sync.connectors.registry import connector_type
@@ -26,7 +26,9 @@ from poam_sync.errors import ConfigError
 from poam_sync.model import Status
 
 DEFAULT_CONFIG = Path("config/poam-sync.yaml")
-SECRET_KEYS = frozenset({"token", "password", "pat", "client_secret"})
+SECRET_KEYS = frozenset({"token", "password", "pat", "client_secret", "secret"})
+#: sections outside ``connectors`` that hold secrets (checked like a connector's settings)
+_SECRET_SECTIONS = (("webhooks", "jira"), ("webhooks", "servicenow"), ("notify", "smtp"))
 _REF = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -77,6 +79,92 @@ class ScheduleConfig(_Frozen):
     takeover_seconds: int = Field(default=10, ge=1, le=300)
 
 
+class JiraWebhookConfig(_Frozen):
+    """``POST /webhooks/jira`` (docs/operations.md, "Webhooks"): at least one of the two."""
+
+    #: the admin webhook's secret: ``X-Hub-Signature: sha256=<hex>`` (Cloud; Data Center 10)
+    secret: SecretStr | None = None
+    #: a token the receiver's URL carries (``?token=``) or the ``X-Poam-Sync-Token`` header
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> JiraWebhookConfig:
+        if self.secret is None and self.token is None:
+            raise ValueError("give secret (signed webhooks) or token (a token in the URL)")
+        return self
+
+
+class ServiceNowWebhookConfig(_Frozen):
+    """``POST /webhooks/servicenow``: the business rule signs with this secret."""
+
+    secret: SecretStr
+
+
+class WebhooksConfig(_Frozen):
+    jira: JiraWebhookConfig | None = None
+    servicenow: ServiceNowWebhookConfig | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: after an event, wait this long for more before the targeted pull
+    debounce_seconds: float = Field(default=1.0, ge=0, le=60)
+
+
+class SmtpConfig(_Frozen):
+    """Mail for notifications (docs/operations.md, "Notifications")."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True  # upgrade the connection before logging in (port 587)
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str  # the From address
+    ca_bundle: Path | None = None  # a private CA the server's certificate is signed by
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> SmtpConfig:
+        if self.password is not None and not self.starttls:
+            raise ValueError("a password is only sent after STARTTLS: set starttls: true")
+        return self
+
+
+class ChatConfig(_Frozen):
+    """A chat channel's incoming webhook: alerts and the office digest are posted there."""
+
+    kind: Literal["slack", "teams"]
+    url: SecretStr  # the webhook URL is itself the credential
+
+
+class DigestConfig(_Frozen):
+    hour_utc: int = Field(default=13, ge=0, le=23)  # sent at the first cycle after this hour
+    weekday: int | None = Field(default=None, ge=0, le=6)  # 0 = Monday; None: every day
+    due_soon_days: int = Field(default=14, ge=0)
+
+
+class NotifyConfig(_Frozen):
+    admins: tuple[str, ...] = ()  # e-mail addresses of the alerts
+    office: tuple[str, ...] = ()  # the POA&M office's addresses: its digest
+    smtp: SmtpConfig | None = None
+    chat: tuple[ChatConfig, ...] = ()
+    owners: bool = True  # send each owner a digest of their items
+    failing_cycles: int = Field(default=3, ge=1)  # alert when a connector failed this many
+    digest: DigestConfig = DigestConfig()
+    attempts: int = Field(default=5, ge=1, le=20)  # per delivery
+    retry_seconds: float = Field(default=30.0, ge=0)  # first wait, doubled each time
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp is not None or bool(self.chat)
+
+
+class AuditConfig(_Frozen):
+    # the daemon signs a change-log checkpoint into this file or folder after every cycle that
+    # changed something (poam_sync/audit_checkpoint.py): somewhere the database's admins
+    # cannot write (docs/store.md)
+    checkpoints: Path | None = None
+    # the signing key (else $POAM_SYNC_CHECKPOINT_KEY_FILE, or the PEM in $POAM_SYNC_CHECKPOINT_KEY)
+    checkpoint_key: Path | None = None
+
+
 class ConnectorConfig(_Frozen):
     """What every connector entry has; ``settings`` is validated by the connector's own model."""
 
@@ -99,6 +187,9 @@ class Config(_Frozen):
     guards: GuardConfig = GuardConfig()
     sync: SyncConfig = SyncConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    notify: NotifyConfig = NotifyConfig()
+    audit: AuditConfig = AuditConfig()
     source: Path | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
@@ -278,8 +369,17 @@ def parse_config(
         _literal_secrets(entry, where)
         entries[str(name)] = _substitute(entry, where, env, base, unset)
     rest = {k: v for k, v in raw.items() if k != "connectors"}
+    for section, sub in _SECRET_SECTIONS:
+        entry = rest.get(section)
+        if isinstance(entry, dict) and isinstance(entry.get(sub), dict):
+            _literal_secrets(entry[sub], f"{section}.{sub}")
     rest = _substitute(rest, "", env, base, unset)
     _raise_unset(unset)
+    if isinstance(rest.get("audit"), dict):  # its paths, like a mapping's, from the file's folder
+        rest["audit"] = {
+            k: base / v if k in ("checkpoints", "checkpoint_key") and isinstance(v, str) else v
+            for k, v in rest["audit"].items()
+        }
     connectors = []
     for name, entry in entries.items():
         where = f"connectors.{name}"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -37,12 +37,15 @@ from types import FrameType
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from poam_sync.audit_checkpoint import CycleCheckpoints
 from poam_sync.config import Config
 from poam_sync.connectors.registry import connector_type
 from poam_sync.errors import ConfigError, LeadershipLost, PoamSyncError
 from poam_sync.health import DaemonState, HttpServer
+from poam_sync.notify import Notifier, notifying
 from poam_sync.store import LeaderLock, Store, leader_lock
-from poam_sync.sync.engine import Engine
+from poam_sync.sync.engine import CycleReport, Engine
+from poam_sync.webhooks import PullQueue, receiving, wait_between_cycles, webhook_routes
 from poam_sync.wiring import build_engine
 
 log = structlog.get_logger(__name__)
@@ -115,12 +118,19 @@ def run_daemon(
     state = state or DaemonState()
     stop = stop or threading.Event()
     signals = _Signals(stop, state)
-    server = HttpServer(state, *http) if http is not None else None
+    if http is None and receiving(config):  # configured, but nothing would receive them
+        log.warning("daemon.webhooks_not_served", hint="start with run --http HOST:PORT")
+    pulls = PullQueue() if http is not None and receiving(config) else None
+    routes = webhook_routes(config, pulls) if pulls is not None else []
+    server = HttpServer(state, *http, routes=routes) if http is not None else None
     with signals.installed():
         try:
             if server is not None:  # first: a daemon that cannot start still says why there
                 log.info("daemon.http", url=server.start())
             preflight(config)
+            checkpoints = CycleCheckpoints.from_config(
+                config.audit.checkpoints, config.audit.checkpoint_key
+            )
             store = Store.open(database_url)
         except PoamSyncError as exc:
             code = start_failed(exc, state)
@@ -129,7 +139,10 @@ def run_daemon(
             return code
         lock = leader_lock(database_url)
         try:
-            with build_engine(config, store, fence=lock.check) as engine:
+            with (
+                build_engine(config, store, fence=lock.check) as engine,
+                notifying(config, store) as notifier,
+            ):
                 signals.engine = engine
                 log.info(
                     "daemon.started",
@@ -138,7 +151,7 @@ def run_daemon(
                     connectors=[c.name for c in config.connectors],
                     lock=lock.what,
                 )
-                _loop(config, engine, lock, state, stop)
+                _loop(config, engine, lock, state, stop, pulls, notifier, checkpoints)
         except PoamSyncError as exc:
             return start_failed(exc, state)
         except Exception as exc:  # a connector's own bug while being built: still one line
@@ -168,7 +181,14 @@ def start_failed(exc: PoamSyncError, state: DaemonState | None = None) -> int:
 
 
 def _loop(
-    config: Config, engine: Engine, lock: LeaderLock, state: DaemonState, stop: threading.Event
+    config: Config,
+    engine: Engine,
+    lock: LeaderLock,
+    state: DaemonState,
+    stop: threading.Event,
+    pulls: PullQueue | None = None,
+    notifier: Notifier | None = None,
+    checkpoints: CycleCheckpoints | None = None,
 ) -> None:
     interval = config.schedule.interval_seconds
     poll = max(0.5, config.schedule.takeover_seconds / 2)
@@ -177,6 +197,12 @@ def _loop(
         state.role = "standby"
         log.info("daemon.standby", holder=holder, lock=lock.what, retry_s=poll)
 
+    def targeted(batch: Mapping[str, Collection[str]]) -> None:
+        if lock.held:
+            _notify(notifier, lock, _cycle(engine, lock, state, interval, fetch=batch))
+            if checkpoints is not None:
+                checkpoints.after_cycle(engine.store)
+
     while not stop.is_set():
         if not lock.held:
             if not lock.acquire(wait=True, poll_seconds=poll, stop=stop, waiting=waiting):
@@ -184,17 +210,40 @@ def _loop(
             state.role = "leader"
             log.info("daemon.leading", lock=lock.what)
         started = time.monotonic()
-        _cycle(engine, lock, state, interval)
+        _notify(notifier, lock, _cycle(engine, lock, state, interval))
+        if checkpoints is not None:  # signed, when the log moved on (poam_sync/audit_checkpoint)
+            checkpoints.after_cycle(engine.store)
         state.last_cycle_seconds = time.monotonic() - started
-        if stop.wait(max(0.0, interval - (time.monotonic() - started))):
+        # webhooks' records are pulled meanwhile (targeted cycles, poam_sync/webhooks.py)
+        if wait_between_cycles(
+            stop,
+            pulls if lock.held else None,
+            interval - (time.monotonic() - started),
+            config.webhooks.debounce_seconds,
+            targeted,
+        ):
             return
 
 
-def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) -> None:
-    """One cycle, whatever it raises: logged as one line, and the daemon goes on."""
+def _notify(notifier: Notifier | None, lock: LeaderLock, report: CycleReport | None) -> None:
+    """Queue the notifications a cycle calls for (only the leader tells; delivery has a
+    thread of its own, poam_sync/notify)."""
+    if notifier is not None and lock.held:
+        notifier.after_cycle(report)
+
+
+def _cycle(
+    engine: Engine,
+    lock: LeaderLock,
+    state: DaemonState,
+    interval: int,
+    fetch: Mapping[str, Collection[str]] | None = None,
+) -> CycleReport | None:
+    """One cycle, whatever it raises: logged as one line, and the daemon goes on. ``fetch``:
+    a webhook's targeted cycle (only those records are read). Its report (None: it failed)."""
     state.cycles += 1
     try:
-        report = engine.run_cycle()
+        report = engine.run_cycle(fetch=fetch)
     except LeadershipLost as exc:
         state.failed_cycles += 1
         state.role = "standby"
@@ -202,7 +251,7 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
         state.last_error = str(exc)
         lock.release()
         log.error("daemon.leadership_lost", error=exc.message, hint=exc.hint)
-        return
+        return None
     except PoamSyncError as exc:
         state.failed_cycles += 1
         state.last_error = str(exc)
@@ -214,7 +263,7 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
             hint=exc.hint,
             next_cycle_s=interval,
         )
-        return
+        return None
     except Exception as exc:  # the daemon outlives any one cycle; the traceback is a field
         state.failed_cycles += 1
         state.last_error = f"{type(exc).__name__}: {exc}"
@@ -225,7 +274,7 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
             error=str(exc),
             next_cycle_s=interval,
         )
-        return
+        return None
     state.items_failed += len(report.errors)
     state.conflicts_found += report.conflicts
     state.changed["created"] += sum(report.created.values())
@@ -251,3 +300,4 @@ def _cycle(engine: Engine, lock: LeaderLock, state: DaemonState, interval: int) 
             errors=len(report.errors),
             failed_connectors=sorted(report.failed_connectors),
         )
+    return report

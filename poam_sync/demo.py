@@ -4,12 +4,14 @@ It starts the Jira and ServiceNow simulators on 127.0.0.1, imports the bundled s
 into a fresh SQLite store, runs a cycle (everything is created on both sides), plays an
 engineer closing an issue in Jira and a GRC analyst moving a due date in ServiceNow, runs again
 (both changes reach the canonical record and the other side), provokes one conflict, runs once
-more (the conflict is recorded, nothing is overwritten), and writes the status report.
+more (the conflict is recorded, nothing is overwritten), and writes the status report. It ends
+with how to open the workbench on its store, with an admin account of its own.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -33,9 +35,11 @@ from poam_sync.simulators.servicenow import RunningServiceNow, start_servicenow_
 from poam_sync.simulators.servicenow.model import ADMIN_PASSWORD, ADMIN_USER
 from poam_sync.store import Store
 from poam_sync.sync.engine import CycleReport
+from poam_sync.web.accounts import add_account
 from poam_sync.wiring import build_engine
 
 SYSTEM = "Acme Cloud"
+DEMO_ACCOUNT = "admin@example.com"  # the workbench account the demo makes (an admin)
 
 
 def _say(console: Console, step: int, text: str) -> None:
@@ -264,6 +268,13 @@ def run_demo(
         _say(console, 8, f"Change log: {verify.rows_checked} rows; its hash chain {chain}")
         console.print(f"\n[bold green]Done.[/] Status report: {report_path}")
         cmd = _command()
+        password = secrets.token_urlsafe(12)
+        add_account(store, DEMO_ACCOUNT, "admin", password)
+        console.print(
+            f"Workbench:    {cmd} --db {db_url} serve --http 127.0.0.1:8080\n"
+            f"              then open http://127.0.0.1:8080/ and sign in as {DEMO_ACCOUNT}, "
+            f"password {password}"
+        )
         console.print(
             f"Look around:  {cmd} --db {db_url} items list\n"
             f"              {cmd} --db {db_url} conflicts list\n"

@@ -105,7 +105,10 @@ class StoreError(PoamSyncError):
 
 
 class ItemNotFound(StoreError):
-    pass
+    """What the user named (a POA&M ID, a conflict id) is not in the store: the command could
+    not run as asked."""
+
+    exit_code = 2
 
 
 class DuplicateItem(StoreError):

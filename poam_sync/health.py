@@ -10,6 +10,9 @@
   formats": ``# HELP`` / ``# TYPE`` lines, then ``name{labels} value``; content type
   ``text/plain; version=0.0.4``), every name prefixed ``poam_sync_``.
 
+Other routes are mounted beside them when the daemon passes them (``routes``): the webhook
+receivers of :mod:`poam_sync.webhooks`.
+
 What they show is :class:`DaemonState`, which the daemon's main thread updates after each cycle;
 the endpoints only read it, so a slow scrape never touches the database or a cycle.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -26,7 +30,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from poam_sync.errors import ConfigError
 
@@ -102,7 +106,9 @@ def metrics_text(state: DaemonState) -> str:
     return "\n".join(lines) + "\n"
 
 
-def health_app(state: DaemonState) -> Starlette:
+def health_app(state: DaemonState, routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The endpoints above, and ``routes`` beside them."""
+
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"alive": True})
 
@@ -126,20 +132,22 @@ def health_app(state: DaemonState) -> Starlette:
             metrics_text(state), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
-    routes = [
+    own = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=[*own, *routes])
 
 
 class HttpServer:
     """The endpoints under uvicorn in a daemon thread (it never handles signals)."""
 
-    def __init__(self, state: DaemonState, host: str, port: int) -> None:
+    def __init__(
+        self, state: DaemonState, host: str, port: int, routes: Sequence[BaseRoute] = ()
+    ) -> None:
         config = uvicorn.Config(
-            health_app(state),
+            health_app(state, routes),
             host=host,
             port=port,
             log_level="warning",

@@ -17,6 +17,7 @@ runner = CliRunner()
 
 # Each command with the arguments it needs to get past its own option parsing.
 COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("audit", "bundle"): ("-o", "{tmp}/bundle.zip"),
     ("config", "check"): (),
     ("conflicts", "list"): (),
     ("conflicts", "show"): ("1",),
@@ -32,10 +33,17 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("items", "milestone", "complete"): ("V-1", "1", "--reason", "test"),
     ("log", "show"): (),
     ("log", "verify"): (),
+    ("log", "export"): ("--format", "jsonl", "-o", "{tmp}/log.jsonl"),
+    ("log", "keygen"): ("-o", "{tmp}/checkpoint.key"),
+    ("log", "checkpoint"): ("--key", "{tmp}/no.key", "-o", "{tmp}/checkpoint.json"),
     ("report",): ("status", "--format", "csv", "-o", "{tmp}/report.csv"),
     ("sync",): ("--once",),
     ("run",): (),
     ("init",): ("{tmp}/a-file",),
+    ("users", "add"): ("ann@example.gov", "--role", "viewer"),
+    ("users", "list"): (),
+    ("users", "disable"): ("ann@example.gov",),
+    ("serve",): ("--http", "127.0.0.1:0"),
 }
 # Commands that start servers or write a whole folder; their own tests cover their mistakes.
 NOT_HERE = {("demo",), ("simulate", "jira"), ("simulate", "servicenow")}

@@ -64,6 +64,8 @@ conflicts_app = typer.Typer(help="Conflicts waiting for a person.", no_args_is_h
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(config_app, name="config")
+users_app = typer.Typer(help="The workbench's accounts (poam-sync serve).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 T = TypeVar("T")
 

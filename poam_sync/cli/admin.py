@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +22,10 @@ from poam_sync.cli._app import (
     simulate_app,
 )
 from poam_sync.errors import PoamSyncError, UsageError
+from poam_sync.redact import mask_url_credentials as masked
+
+if TYPE_CHECKING:
+    from poam_sync.connectors.base import Connector, Uncovered
 
 
 @simulate_app.command("jira")
@@ -151,21 +156,55 @@ def init_cmd(
     guarded(body)
 
 
+def _uncovered(connector: Connector) -> Sequence[Uncovered] | PoamSyncError:
+    """What the mapping misses, or why the remote would not tell (a least-privilege account
+    may not read the choice lists: a warning, not a failed connection)."""
+    try:
+        return connector.uncovered()
+    except PoamSyncError as exc:
+        return exc
+
+
+def _print_uncovered(name: str, gaps: Sequence[Uncovered] | PoamSyncError) -> int:
+    """The remote's values no mapping line covers, each with the line that would; the number
+    of warnings (a value left out on purpose is shown, not counted)."""
+    if isinstance(gaps, PoamSyncError):
+        err.print(
+            f"  [yellow]{esc(name)}: could not list the remote's values to compare with the "
+            f"mapping[/]: {esc(masked(str(gaps)))}"
+        )
+        return 1
+    counted = 0
+    for gap in gaps:
+        if gap.deliberate:
+            err.print(
+                f"  [dim]{esc(name)}: {esc(gap.what)} {esc(repr(gap.value))} is left out of the "
+                f"mapping on purpose[/] ({esc(gap.hint)})"
+            )
+            continue
+        counted += 1
+        err.print(
+            f"  [yellow]{esc(name)}: {esc(gap.what)} {esc(repr(gap.value))} is not in the "
+            f"mapping[/]: a record with it is reported, not synced; to cover it: {esc(gap.hint)}"
+        )
+    return counted
+
+
 @config_app.command("check")
 def config_check() -> None:
     """Validate the configuration and mappings, and test each connection."""
     from poam_sync.connectors.registry import connector_type
-    from poam_sync.redact import mask_url_credentials as masked
 
     def body() -> int:
         config = require_config()
-        failures = 0
+        failures = warnings = 0
         for cfg in config.connectors:
             try:
                 kind = connector_type(cfg.type)
                 connector = kind.build(cfg.settings, cfg.mapping, cfg.name)
                 try:
                     facts = kind.probe(connector)
+                    gaps = _uncovered(connector)
                 finally:
                     connector.close()
             except PoamSyncError as exc:
@@ -174,10 +213,16 @@ def config_check() -> None:
                 continue
             shown = masked(", ".join(f"{k}={v}" for k, v in facts.items()))
             err.print(f"[green]{cfg.name}[/] ({cfg.type}): {esc(shown)}")
+            warnings += _print_uncovered(cfg.name, gaps)
         total = len(config.connectors)
         reached = f"{total - failures} of {total} connector(s) reachable"
+        if warnings:
+            reached += f"; {warnings} remote value(s) the mapping does not cover"
         if failures:
             err.print(f"[red]failed[/]: {esc(masked(str(config.source)))} is valid; {reached}")
+        elif warnings:
+            where = esc(masked(str(config.source)))
+            err.print(f"[yellow]ok, with warnings[/]: {where} is valid; {reached}")
         else:
             err.print(f"[green]ok[/]: {esc(masked(str(config.source)))} is valid; {reached}")
         return 1 if failures else 0

@@ -1,13 +1,12 @@
-"""Import, export, and looking at the canonical record and its change log."""
+"""Import, export, and looking at the canonical record (the change log: ``log.py``)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,14 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from poam_sync.cli._actor import who
 from poam_sync.cli._app import (
     app,
     err,
     esc,
-    full,
     guarded,
     items_app,
-    log_app,
     open_store,
     out,
     print_json,
@@ -38,6 +36,11 @@ from poam_sync.model import PoamItem, RiskLevel, Status
 
 if TYPE_CHECKING:
     from poam_sync.store import ImportOutcome, LinkRow, StoreTx
+    from poam_sync.store._rows import ImportClash
+
+
+# one file's import: what it did, the clashes not recorded as conflicts, its lineage
+_Imported = tuple["ImportOutcome", Sequence["ImportClash"], str]
 
 
 @app.command("import")
@@ -55,11 +58,25 @@ def import_cmd(
         bool, typer.Option("--strict", help="Write nothing if any row is bad.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Name of the file's lineage (default: its format, system and file name). "
+            "A field the file did not change since this source's last import keeps its value.",
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who imports (default: the config's actor, then the OS user)."),
+    ] = None,
 ) -> None:
     """Import FedRAMP, eMASS, OSCAL or CSV POA&M files into the canonical record."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from poam_sync import formats
+    from poam_sync.store._import_merge import lineage
+    from poam_sync.sync.file_imports import record_clashes
 
     def read_one(path: Path) -> formats.ReadResult | InputError:
         with Progress(
@@ -91,29 +108,34 @@ def import_cmd(
         write = not dry_run and not (strict and bad)
         results: list[dict[str, object]] = []  # one per file, for --json
         rejected = 0
+        author = who(actor)  # never blank in the change log
+        batch = f"import-{uuid.uuid4().hex[:12]}"
+
+        def import_one(tx: StoreTx, path: Path, read: formats.ReadResult) -> _Imported:
+            target = system or read.system or "default"
+            items = [
+                i if i.system == target else i.model_copy(update={"system": target})
+                for i in read.items
+            ]
+            lineage_name = source or lineage(read.format, target, path.name)
+            outcome = tx.import_items(
+                items,
+                system=target,
+                actor=author,
+                batch_id=batch,
+                dry_run=not write,
+                source=lineage_name,
+            )
+            unrecorded = record_clashes(tx, outcome, actor=author) if write else outcome.clashes
+            return outcome, unrecorded, lineage_name
+
         with open_store() as store:
-
-            def import_one(tx: StoreTx, path: Path, read: formats.ReadResult) -> ImportOutcome:
-                target = system or read.system or "default"
-                items = [
-                    i if i.system == target else i.model_copy(update={"system": target})
-                    for i in read.items
-                ]
-                return tx.import_items(
-                    items,
-                    system=target,
-                    actor=os.environ.get("USER") or None,
-                    batch_id=batch,
-                    dry_run=not write,
-                )
-
-            batch = f"import-{uuid.uuid4().hex[:12]}"
-            outcomes: dict[Path, ImportOutcome] = {}
+            done: dict[Path, _Imported] = {}
             readable = [(p, r) for p, r in reads if not isinstance(r, InputError)]
             if write and strict:
                 with store.begin() as tx:  # one transaction: all files or none
                     for good_path, good in readable:
-                        outcomes[good_path] = import_one(tx, good_path, good)
+                        done[good_path] = import_one(tx, good_path, good)
             for path, read in reads:
                 if isinstance(read, InputError):
                     rejected += 1
@@ -130,10 +152,10 @@ def import_cmd(
                         }
                     )
                     continue
-                if path not in outcomes:
+                if path not in done:
                     with store.begin() as tx:  # without --strict each file is its own
-                        outcomes[path] = import_one(tx, path, read)
-                outcome = outcomes[path]
+                        done[path] = import_one(tx, path, read)
+                outcome, unrecorded, lineage_name = done[path]
                 target = system or read.system or "default"
                 rejected += len(read.problems)
                 verb = "imported" if write else "would import"
@@ -153,6 +175,7 @@ def import_cmd(
                         else f" and {len(outcome.missing) - 10} more"
                     )
                     err.print(f"  [yellow]missing[/] from this file but kept: {esc(shown)}{more}")
+                print_clashes(outcome, unrecorded, written=write)
                 print_problems(read.problems)
                 results.append(
                     {
@@ -165,6 +188,18 @@ def import_cmd(
                         "unchanged": outcome.unchanged,
                         "missing": outcome.missing,
                         "changes": outcome.changes,
+                        "source": lineage_name,
+                        "kept": outcome.kept,
+                        "clashes": [
+                            {
+                                "poam_id": c.poam_id,
+                                "field": c.field,
+                                "canonical": c.canonical,
+                                "file": c.file,
+                                "conflict": write and c not in unrecorded,
+                            }
+                            for c in outcome.clashes
+                        ],
                         "batch_id": batch if write else None,
                         "rejected": [problem_json(p) for p in read.problems],
                     }
@@ -182,6 +217,27 @@ def import_cmd(
         return 1 if rejected else 0
 
     raise typer.Exit(guarded(body))
+
+
+def print_clashes(
+    outcome: ImportOutcome, unrecorded: Sequence[ImportClash], *, written: bool
+) -> None:
+    """The fields the file changed while another side changed them too (the canonical value
+    was kept), and the fields it had not changed since its last import."""
+    if outcome.kept:
+        err.print(
+            f"  kept {outcome.kept} field value(s) the file had not changed since its last "
+            f"import (changed here or remotely since): source {esc(outcome.source or '')!r}"
+        )
+    for c in outcome.clashes:
+        what = f"{esc(c.poam_id)} {esc(c.field)}: the file says {esc(short(c.file))}, the record "
+        what += f"{esc(short(c.canonical))} (both changed since the last import); kept"
+        if not written:
+            err.print(f"  [yellow]would conflict[/] {what}")
+        elif c in unrecorded:
+            err.print(f"  [yellow]clash[/] {what}; to take the file's: `poam-sync items set`")
+        else:
+            err.print(f"  [yellow]conflict[/] {what}; settle it: `poam-sync conflicts list`")
 
 
 @app.command("export")
@@ -461,169 +517,6 @@ def items_show(
         out.print(table)
 
     guarded(body)
-
-
-# -- log --------------------------------------------------------------------------------------
-
-
-_LOG_COLUMNS = (
-    Column("seq", "Seq", drop=1),
-    Column("at", "Time (UTC)"),
-    Column("system", "System", drop=0),
-    Column("poam_id", "POA&M ID"),
-    Column("field", "Field"),
-    Column("old", "Old", max_width=24, drop=3),
-    Column("new", "New", max_width=24, drop=4),
-    Column("source", "Source", drop=2),
-    Column("actor", "Actor", drop=5),
-    Column("reason", "Reason", min_width=16, wrap=True),
-    Column("batch_id", "Batch", drop=0),
-    Column("hash", "Hash", drop=0),
-)
-_DEFAULT_LOG_COLUMNS = ("seq", "at", "poam_id", "field", "old", "new", "source", "actor", "reason")
-_TERMINAL_LOG_ROWS = 100
-
-
-def _moment(text: str | None, option: str) -> datetime | None:
-    """``--since 2026-11-01`` or ``2026-11-01T12:00`` (UTC unless it says otherwise)."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"{option} {text!r} is not a date or time",
-            hint=f"write {option} 2026-11-01 or {option} 2026-11-01T12:00 (UTC)",
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@log_app.command("show")
-def log_show(
-    item: Annotated[str | None, typer.Option("--item", help="Only this POA&M ID.")] = None,
-    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
-    field: Annotated[
-        list[str] | None, typer.Option("--field", help="Only these fields (repeatable).")
-    ] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option(help="Only rows from these sources: import, cli, jira, servicenow..."),
-    ] = None,
-    actor: Annotated[
-        list[str] | None, typer.Option(help="Only rows by these actors (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only rows at or after this date/time (UTC).")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Only rows before this date/time.")] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help=f"Only the newest N rows (on a terminal the newest {_TERMINAL_LOG_ROWS} "
-            "unless --all).",
-        ),
-    ] = None,
-    show_all: Annotated[bool, typer.Option("--all", help="Every row, also on a terminal.")] = False,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            help="Columns, comma-separated: seq, at, system, poam_id, field, old, new, source, "
-            "actor, reason, batch_id, hash."
-        ),
-    ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            help="auto (a table on a terminal, TSV in a pipe) | table | plain | tsv | csv | json",
-        ),
-    ] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Whole rows as a JSON array (streamed).")
-    ] = False,
-) -> None:
-    """Show the change log, oldest first; read a page at a time, so any size streams."""
-
-    def body() -> None:
-        from poam_sync.store import LogQuery
-
-        output = pick_format(fmt)
-        shown = pick_columns(_LOG_COLUMNS, columns, _DEFAULT_LOG_COLUMNS)
-        table = output == "table" or (output == "auto" and out.is_terminal and not as_json)
-        newest = limit
-        if newest is None and table and not show_all:
-            newest = _TERMINAL_LOG_ROWS
-        with open_store(read_only=True) as store:
-            item_uuid = resolve_item(store, item, system).uuid if item else None
-            query = LogQuery(
-                item_uuid=item_uuid,
-                system=system if item_uuid is None else None,
-                fields=frozenset(field or ()),
-                sources=frozenset(source or ()),
-                actors=frozenset(actor or ()),
-                since=_moment(since, "--since"),
-                until=_moment(until, "--until"),
-            )
-            rows = store.iter_log(query, newest=newest)
-            if as_json:
-                _stream_json(r.to_json() for r in rows)
-                return
-            count = emit(
-                (
-                    {
-                        "seq": str(r.seq),
-                        "at": r.at.strftime("%Y-%m-%d %H:%M:%S"),
-                        "system": r.system,
-                        "poam_id": r.poam_id,
-                        "field": r.field,
-                        "old": full(r.old_value) if output != "table" else short(r.old_value),
-                        "new": full(r.new_value) if output != "table" else short(r.new_value),
-                        "source": r.source,
-                        "actor": r.actor or "",
-                        "reason": r.reason or "",
-                        "batch_id": r.batch_id or "",
-                        "hash": r.hash,
-                    }
-                    for r in rows
-                ),
-                shown,
-                output,
-                console=out,
-            )
-        if newest is not None and count == newest and limit is None:
-            err.print(f"the newest {count} row(s); --all or --limit N for more")
-        elif table:
-            err.print(f"{count} row(s)")
-
-    guarded(body)
-
-
-def _stream_json(rows: Iterable[object]) -> None:
-    """A JSON array written a row at a time."""
-    first = True
-    sys.stdout.write("[")
-    for row in rows:
-        sys.stdout.write("\n" if first else ",\n")
-        sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str))
-        first = False
-    sys.stdout.write("]\n" if first else "\n]\n")
-
-
-@log_app.command("verify")
-def log_verify() -> None:
-    """Recompute the change log's hash chain; name the first broken row."""
-
-    def body() -> int:
-        with open_store(read_only=True) as store:
-            result = store.verify_log()
-        if result.ok:
-            err.print(f"[green]ok[/]: {result.rows_checked} change-log row(s) verify")
-            return 0
-        err.print(f"[bold red]broken[/]: {esc(result.message)}")
-        return 1
-
-    raise typer.Exit(guarded(body))
 
 
 # -- simulators -------------------------------------------------------------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from poam_sync.cli._actor import who
 from poam_sync.cli._app import (
     app,
     conflicts_app,
@@ -28,6 +28,8 @@ from poam_sync.errors import PoamSyncError, UsageError
 from poam_sync.logs import configure
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from poam_sync.connectors.base import SyncValue
     from poam_sync.sync.results import CycleReport
 
@@ -71,6 +73,7 @@ def sync_cmd(
     ] = False,
 ) -> None:
     """One sync cycle with every configured connector, then exit (`run` is the daemon)."""
+    from poam_sync.cli._progress import cycle_progress
     from poam_sync.store import leader_lock
     from poam_sync.wiring import build_engine
 
@@ -95,12 +98,16 @@ def sync_cmd(
 
                 lock.acquire(wait=wait, poll_seconds=poll, waiting=waiting)
             fence = None if dry_run else lock.check
-            with build_engine(config, store, fence=fence) as engine:
+            with (
+                build_engine(config, store, fence=fence) as engine,
+                cycle_progress(err) as progress,
+            ):
                 report = engine.run_cycle(
                     dry_run=dry_run,
                     force=force,
                     only=connector or None,
                     reconcile=True if reconcile else None,
+                    progress=progress,
                 )
         if as_json:
             print_json(cycle_json(report))
@@ -128,6 +135,30 @@ def cycle_json(report: CycleReport) -> dict[str, object]:
     return data
 
 
+def _per(counts: Mapping[str, int]) -> str:
+    """``jira 3, servicenow 2`` (``0`` when empty), never a Python dict."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "0"
+
+
+def summary_line(report: CycleReport) -> str:
+    """The cycle in one line; a dry run says what it *would* do."""
+    if report.dry_run:
+        return (
+            f"dry run {report.cycle_id}: pulled {_per(report.pulled)}; would create "
+            f"{_per(report.created)}; would update remote {_per(report.updated_remote)}; "
+            f"would update here {report.updated_local}; would import {report.imported}; "
+            f"would adopt {report.adopted}; conflicts {report.conflicts}; "
+            f"problems {report.problems}; unreadable {len(report.unreadable)}"
+        )
+    return (
+        f"cycle {report.cycle_id}: pulled {_per(report.pulled)}; created "
+        f"{_per(report.created)}; updated remote {_per(report.updated_remote)}; updated here "
+        f"{report.updated_local}; imported {report.imported}; adopted {report.adopted}; "
+        f"conflicts {report.conflicts}; problems {report.problems}; unreadable "
+        f"{len(report.unreadable)}; errors {len(report.shown_errors())}"
+    )
+
+
 def print_cycle(report: CycleReport) -> None:
     if report.dry_run and report.plan is not None:
         shown = 0
@@ -140,15 +171,7 @@ def print_cycle(report: CycleReport) -> None:
         for why in report.plan.skipped:
             err.print(f"  [dim]skip[/] {esc(why)}")
         err.print(f"dry run: {shown} action(s) planned, nothing written")
-    created = ", ".join(f"{k} {v}" for k, v in sorted(report.created.items())) or "0"
-    pushed = ", ".join(f"{k} {v}" for k, v in sorted(report.updated_remote.items())) or "0"
-    err.print(
-        f"cycle {report.cycle_id}: pulled {dict(report.pulled)}; created {created}; "
-        f"updated remote {pushed}; updated here {report.updated_local}; imported "
-        f"{report.imported}; adopted {report.adopted}; conflicts {report.conflicts}; "
-        f"problems {report.problems}; unreadable {len(report.unreadable)}; "
-        f"errors {len(report.shown_errors())}"
-    )
+    err.print(summary_line(report))
     for name, why in report.failed_connectors.items():
         err.print(f"  [red]connector {name} skipped this cycle[/]: {esc(why)}")
     for name, why in report.guarded.items():
@@ -184,8 +207,9 @@ def conflicts_list(
 
         with open_store(read_only=True) as store, store.read() as tx:
             rows = tx.conflicts(state="open")
+            links = {c.item_uuid: tuple(tx.links_of(c.item_uuid)) for c in rows}
         now = datetime.now(UTC)
-        data = [_conflict_dict(c, now) for c in rows]
+        data = [_conflict_dict(c, now, links[c.item_uuid]) for c in rows]
         if as_json:
             print_json(data)
             return
@@ -230,7 +254,8 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
     def body() -> None:
         with open_store(read_only=True) as store, store.read() as tx:
             row = tx.conflict(conflict_id)
-        data = _conflict_dict(row, datetime.now(UTC)) | {
+            links = tuple(tx.links_of(row.item_uuid))
+        data = _conflict_dict(row, datetime.now(UTC), links) | {
             "state": row.state,
             "resolution_value": row.resolution_value,
             "taken_from": row.taken_from,
@@ -262,6 +287,10 @@ def conflicts_resolve(
     value: Annotated[
         str | None, typer.Option("--value", help="A value of your own (JSON or text).")
     ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who settles it (default: the config's actor, then the OS user)."),
+    ] = None,
 ) -> None:
     """Settle a conflict; the chosen value is pushed on the next cycle."""
     from poam_sync.sync.conflicts import NO_VALUE, settle_conflict
@@ -269,7 +298,7 @@ def conflicts_resolve(
     def body() -> None:
         if (take is None) == (value is None):
             raise UsageError("give exactly one of --take or --value")
-        actor = os.environ.get("USER") or "cli"
+        author = who(actor)  # never blank in the change log
         with open_store() as store, store.begin() as tx:
             settled = settle_conflict(
                 tx,
@@ -277,7 +306,7 @@ def conflicts_resolve(
                 take=take,
                 value=NO_VALUE if value is None else _parse_value(value),
                 reason=reason,
-                actor=actor,
+                actor=author,
             )
         err.print(
             f"conflict {conflict_id} settled: {settled.field} = {short(settled.value)}; "

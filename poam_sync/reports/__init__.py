@@ -10,7 +10,8 @@ import csv
 import io
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
@@ -19,7 +20,7 @@ from poam_sync.formats._common import neutralize
 from poam_sync.model import PoamItem, SyncValue
 
 if TYPE_CHECKING:
-    from poam_sync.store import ConflictRow, ProblemRow, Store
+    from poam_sync.store import ConflictRow, LinkRow, ProblemRow, Store
 
 Kind = Literal["conflicts", "status"]
 __all__ = ["ReportData", "collect", "render"]
@@ -34,6 +35,7 @@ class DueRow:
     due: date | None
     state: str  # overdue | due_soon
     days: int | None  # negative: days late
+    item_uuid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,11 @@ class ReportData:
     due: tuple[DueRow, ...]
     items_total: int
     items_open: int
+    # item uuid -> its links (the Jira key, the ServiceNow number, their URLs)
+    links: Mapping[str, tuple[LinkRow, ...]] = field(default_factory=dict)
+
+    def links_of(self, item_uuid: str) -> tuple[LinkRow, ...]:
+        return self.links.get(item_uuid, ())
 
 
 def _owner(item: PoamItem) -> str:
@@ -72,12 +79,16 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
                 when,
                 state,
                 (when - today).days if when else None,
+                item.uuid,
             )
         )
     due.sort(key=lambda d: (d.owner, d.due or date.max, d.poam_id))
     with store.read() as tx:
         conflicts = tuple(tx.conflicts(state="open"))
         problems = tuple(tx.problems(active=True))
+        by_item: dict[str, list[LinkRow]] = defaultdict(list)
+        for link in tx.all_links():
+            by_item[link.item_uuid].append(link)
     return ReportData(
         generated_at=datetime.now(UTC),
         conflicts=conflicts,
@@ -85,6 +96,7 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
         due=tuple(due),
         items_total=len(items),
         items_open=sum(1 for i in items if not i.status.is_closed),
+        links={u: tuple(rows) for u, rows in by_item.items()},
     )
 
 
@@ -97,6 +109,27 @@ def _age(since: datetime | None, now: datetime) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
+
+
+class LinkJson(TypedDict):
+    """Where an item lives at one connector: ``PROJ-12`` and its browse URL."""
+
+    connector: str
+    key: str
+    url: str | None
+    state: str
+
+
+def link_json(links: tuple[LinkRow, ...]) -> list[LinkJson]:
+    return [
+        {
+            "connector": k.connector,
+            "key": k.remote_key or k.remote_id,
+            "url": k.url,
+            "state": k.state,
+        }
+        for k in links
+    ]
 
 
 class ConflictJson(TypedDict):
@@ -113,6 +146,7 @@ class ConflictJson(TypedDict):
     remote_actor: str | None
     detected_at: str | None
     age: str
+    links: list[LinkJson]
 
 
 class ProblemJson(TypedDict):
@@ -136,6 +170,7 @@ class DueJson(TypedDict):
     due: str | None  # YYYY-MM-DD
     state: str
     days: int | None
+    links: list[LinkJson]
 
 
 class ReportJson(TypedDict):
@@ -157,7 +192,7 @@ def _text(value: SyncValue) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _conflict_dict(c: ConflictRow, now: datetime) -> ConflictJson:
+def _conflict_dict(c: ConflictRow, now: datetime, links: tuple[LinkRow, ...] = ()) -> ConflictJson:
     return {
         "id": c.id,
         "poam_id": c.poam_id,
@@ -170,6 +205,7 @@ def _conflict_dict(c: ConflictRow, now: datetime) -> ConflictJson:
         "remote_actor": c.remote_actor,
         "detected_at": c.detected_at.isoformat() if c.detected_at else None,
         "age": _age(c.detected_at, now),
+        "links": link_json(links),
     }
 
 
@@ -188,7 +224,7 @@ def _problem_dict(p: ProblemRow) -> ProblemJson:
     }
 
 
-def _due_dict(d: DueRow) -> DueJson:
+def _due_dict(d: DueRow, links: tuple[LinkRow, ...] = ()) -> DueJson:
     return {
         "poam_id": d.poam_id,
         "system": d.system,
@@ -197,6 +233,7 @@ def _due_dict(d: DueRow) -> DueJson:
         "due": d.due.isoformat() if d.due else None,
         "state": d.state,
         "days": d.days,
+        "links": link_json(links),
     }
 
 
@@ -204,13 +241,13 @@ def as_json(data: ReportData, kind: Kind) -> ReportJson:
     now = data.generated_at
     out: ReportJson = {
         "generated_at": now.isoformat(),
-        "conflicts": [_conflict_dict(c, now) for c in data.conflicts],
+        "conflicts": [_conflict_dict(c, now, data.links_of(c.item_uuid)) for c in data.conflicts],
     }
     if kind == "status":
         out["items_total"] = data.items_total
         out["items_open"] = data.items_open
         out["problems"] = [_problem_dict(p) for p in data.problems]
-        out["due"] = [_due_dict(d) for d in data.due]
+        out["due"] = [_due_dict(d, data.links_of(d.item_uuid)) for d in data.due]
     return out
 
 
@@ -237,6 +274,7 @@ def _csv(data: ReportData, kind: Kind) -> str:
             "remote",
             "detail",
             "since",
+            "links",
         ]
     )
 
@@ -261,6 +299,7 @@ def _csv(data: ReportData, kind: Kind) -> str:
                 safe(_text(c.remote)),
                 safe(f"baseline {_text(c.baseline)}; changed by {c.remote_actor or 'unknown'}"),
                 _age(c.detected_at, now),
+                safe(_links_text(data.links_of(c.item_uuid))),
             ]
         )
     if kind == "status":
@@ -276,6 +315,7 @@ def _csv(data: ReportData, kind: Kind) -> str:
                     "",
                     safe(_problem_text(p)),
                     "",
+                    "",
                 ]
             )
         for d in data.due:
@@ -290,9 +330,30 @@ def _csv(data: ReportData, kind: Kind) -> str:
                     "",
                     safe(f"{d.owner}: {d.title}"),
                     str(d.due or ""),
+                    safe(_links_text(data.links_of(d.item_uuid))),
                 ]
             )
     return buf.getvalue()
+
+
+def _links_text(links: tuple[LinkRow, ...]) -> str:
+    """``jira PROJ-12 https://...; servicenow ISS0001 https://...`` for a CSV cell."""
+    return "; ".join(
+        " ".join(p for p in (k.connector, k.remote_key or k.remote_id, k.url) if p) for k in links
+    )
+
+
+def _links_html(links: tuple[LinkRow, ...]) -> str:
+    """Each link as its key, clickable when its URL is a web address (never ``javascript:``)."""
+    e = escape
+    shown = []
+    for k in links:
+        key = e(k.remote_key or k.remote_id)
+        if k.url and k.url.lower().startswith(("https://", "http://")):
+            key = f'<a href="{e(k.url, quote=True)}">{key}</a>'
+        broken = " (broken)" if k.state != "active" else ""
+        shown.append(f"{e(k.connector)} {key}{broken}")
+    return f'<br><small class="links">{" · ".join(shown)}</small>' if shown else ""
 
 
 _CSS = """
@@ -345,7 +406,8 @@ def _html(data: ReportData, kind: Kind) -> str:
         )
         for c in data.conflicts:
             parts.append(
-                f"<tr><td>{c.id}</td><td>{e(c.poam_id)}<br><small>{e(c.system)}</small></td>"
+                f"<tr><td>{c.id}</td><td>{e(c.poam_id)}<br><small>{e(c.system)}</small>"
+                f"{_links_html(data.links_of(c.item_uuid))}</td>"
                 f'<td>{e(c.field)}</td><td class="v">{e(_text(c.baseline))}</td>'
                 f'<td class="v local">{e(_text(c.local))}</td>'
                 f'<td class="v remote">{e(_text(c.remote))}<br><small>{e(c.connector)}</small></td>'
@@ -389,7 +451,8 @@ def _html(data: ReportData, kind: Kind) -> str:
                 else:
                     days = "today" if d.days == 0 else f"in {d.days} d"
                 parts.append(
-                    f"<tr><td>{e(d.owner)}</td><td>{e(d.poam_id)}</td><td>{e(d.title)}</td>"
+                    f"<tr><td>{e(d.owner)}</td><td>{e(d.poam_id)}"
+                    f"{_links_html(data.links_of(d.item_uuid))}</td><td>{e(d.title)}</td>"
                     f'<td>{e(str(d.due or ""))}</td><td class="{e(d.state)}">'
                     f"{e(d.state.replace('_', ' '))} {e(days)}</td></tr>"
                 )

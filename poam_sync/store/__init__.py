@@ -5,8 +5,12 @@ Open with :meth:`Store.open` (the schema is created or migrated on open); write 
 at a time syncs a store: :func:`leader_lock` is its leader lock (docs/operations.md).
 """
 
+from poam_sync.store._browse import SORT_KEYS as SORT_KEYS
+from poam_sync.store._browse import ItemFilter, ItemPage, OwnerDue, SortKey
+from poam_sync.store._chain import canonical_row
 from poam_sync.store._lock import LeaderLock, leader_lock
 from poam_sync.store._rows import (
+    ChainPoint,
     ChangeRow,
     ConflictRow,
     ImportOutcome,
@@ -15,24 +19,36 @@ from poam_sync.store._rows import (
     LogQuery,
     ProblemKind,
     ProblemRow,
+    StoredLogRow,
     VerifyResult,
 )
 from poam_sync.store._schema import StoredValue
 from poam_sync.store._store import Store, StoreTx
+from poam_sync.store._users import ROLES as ROLES
+from poam_sync.store._users import Role, UserRow
 
 __all__ = [
+    "ChainPoint",
     "ChangeRow",
     "ConflictRow",
     "ImportOutcome",
     "IntentRow",
+    "ItemFilter",
+    "ItemPage",
     "LeaderLock",
     "LinkRow",
     "LogQuery",
+    "OwnerDue",
     "ProblemKind",
     "ProblemRow",
+    "Role",
+    "SortKey",
     "Store",
     "StoreTx",
+    "StoredLogRow",
     "StoredValue",
+    "UserRow",
     "VerifyResult",
+    "canonical_row",
     "leader_lock",
 ]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -27,7 +27,7 @@ from poam_sync.store._chain import (
     row_hash,
 )
 from poam_sync.store._engine import CHAIN_LOCK_KEY
-from poam_sync.store._rows import ChangeRow, LogQuery, VerifyResult
+from poam_sync.store._rows import ChainPoint, ChangeRow, LogQuery, StoredLogRow, VerifyResult
 from poam_sync.store._schema import StoredValue, chain_head, change_log, dump_json
 from poam_sync.store._schema import items as items_t
 from poam_sync.store._tx import TxBase
@@ -67,6 +67,19 @@ class ChangeLogTx(TxBase):
         select = select.order_by(change_log.c.seq).limit(size)
         return [_change_row(r) for r in self._conn.execute(select)]
 
+    def stream_log(self, query: LogQuery) -> Generator[StoredLogRow]:
+        """The rows ``query`` asks for, oldest first, as stored (values as their canonical JSON
+        text, as hashed): one query in this transaction's snapshot, fetched in batches (a
+        server-side cursor on PostgreSQL), so memory stays flat on any log size."""
+        c = change_log.c
+        select = _matching(sa.select(*_HASHED_COLUMNS, c.prev_hash, c.hash), query)
+        result = self._conn.execution_options(yield_per=5000).execute(select.order_by(c.seq))
+        try:
+            for row in result:
+                yield cast("StoredLogRow", tuple(row))
+        finally:
+            result.close()
+
     def last_seqs(self, query: LogQuery, count: int) -> int:
         """The sequence number just before the last ``count`` rows matching ``query`` (0 when
         there are fewer): where to start for "the newest N"."""
@@ -75,50 +88,32 @@ class ChangeLogTx(TxBase):
         found = self._conn.execute(select).scalar_one_or_none()
         return int(found) if found is not None else 0
 
-    def verify_log(self) -> VerifyResult:
-        """Recompute the hash chain from the first row; name the first row that does not fit."""
+    def verify_log(self, *, start: ChainPoint | None = None) -> VerifyResult:
+        """Recompute the hash chain from the first row; name the first row that does not fit.
+
+        ``start`` (a checkpoint's head): check only that the log still holds that row with that
+        hash, and the rows after it; what comes before was checked when the checkpoint was made.
+        """
         head = self._conn.execute(
             sa.select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == _HEAD_ID)
         ).one_or_none()
         expected_seq = 1
         prev = GENESIS
         checked = 0
+        if start is not None and start.seq > 0:
+            lost = self._holds(start)
+            if lost is not None:
+                return _broken(0, start.seq, lost)
+            expected_seq, prev = start.seq + 1, start.hash
         c = change_log.c
         result = self._conn.execution_options(yield_per=5000).execute(
-            sa.select(
-                c.seq,
-                c.at,
-                c.item_uuid,
-                c.system,
-                c.poam_id,
-                c.field,
-                c.old_value,
-                c.new_value,
-                c.source,
-                c.actor,
-                c.reason,
-                c.batch_id,
-                c.prev_hash,
-                c.hash,
-            ).order_by(c.seq)
+            sa.select(*_HASHED_COLUMNS, c.prev_hash, c.hash)
+            .where(c.seq >= expected_seq)
+            .order_by(c.seq)
         )
         try:
-            for (
-                seq,
-                at,
-                item_uuid,
-                system,
-                poam_id,
-                field,
-                old_value,
-                new_value,
-                source,
-                actor,
-                reason,
-                batch_id,
-                prev_hash,
-                digest,
-            ) in result:
+            for row in result:
+                seq, prev_hash, digest = row[0], row[12], row[13]
                 problem = None
                 if seq != expected_seq:
                     if seq > expected_seq:
@@ -132,23 +127,7 @@ class ChangeLogTx(TxBase):
                         problem = (seq, f"row {seq} is out of sequence")
                 elif prev_hash != prev:
                     problem = (seq, f"row {seq} does not point at the hash of row {seq - 1}")
-                elif digest != row_hash(
-                    prev,
-                    canonical_row(
-                        seq=seq,
-                        at=at,
-                        item_uuid=item_uuid,
-                        system=system,
-                        poam_id=poam_id,
-                        field=field,
-                        old_json=old_value,
-                        new_json=new_value,
-                        source=source,
-                        actor=actor,
-                        reason=reason,
-                        batch_id=batch_id,
-                    ),
-                ):
+                elif digest != row_hash(prev, _canonical(tuple(row)[:12])):
                     problem = (
                         seq,
                         f"row {seq} was altered: its content no longer matches its hash",
@@ -181,6 +160,58 @@ class ChangeLogTx(TxBase):
             first_bad_seq=None,
             message=f"{checked} change-log row(s) verified",
         )
+
+    def chain_point(self) -> ChainPoint:
+        """The log's last row and row count, as a checkpoint records them; ``ChainBroken``
+        when the chain head record does not match the last row (run ``log verify``)."""
+        c = change_log.c
+        count, last = self._conn.execute(
+            sa.select(sa.func.count(), sa.func.max(c.seq)).select_from(change_log)
+        ).one()
+        head = self._conn.execute(
+            sa.select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == _HEAD_ID)
+        ).one_or_none()
+        if last is None:
+            if head is not None:
+                raise ChainBroken("the change log is empty but its chain head names a last row")
+            return ChainPoint(seq=0, hash=GENESIS, rows=0, at=None)
+        row = self._conn.execute(sa.select(c.hash, c.at).where(c.seq == last)).one()
+        if head is None or (int(head.seq), str(head.hash)) != (int(last), str(row.hash)):
+            raise ChainBroken(
+                "the chain head record does not match the last row of the log", seq=int(last)
+            )
+        return ChainPoint(seq=int(last), hash=str(row.hash), rows=int(count), at=parse_at(row.at))
+
+    def log_row(self, seq: int) -> ChangeRow | None:
+        """The change-log row ``seq``, if the log holds it."""
+        found = self._conn.execute(
+            sa.select(change_log).where(change_log.c.seq == seq)
+        ).one_or_none()
+        return _change_row(found) if found is not None else None
+
+    def _holds(self, point: ChainPoint) -> str | None:
+        """Why the log does not hold ``point`` (row ``seq``, unaltered, with that hash); None
+        when it does."""
+        c = change_log.c
+        found = self._conn.execute(
+            sa.select(*_HASHED_COLUMNS, c.prev_hash, c.hash).where(c.seq == point.seq)
+        ).one_or_none()
+        if found is None:
+            last = self._conn.execute(sa.select(sa.func.max(c.seq))).scalar_one_or_none() or 0
+            return (
+                f"the log ends at row {last}, but the checkpoint holds row {point.seq}: "
+                f"rows {last + 1} to {point.seq} were removed"
+                if last < point.seq
+                else f"row {point.seq} of the checkpoint is missing from the log"
+            )
+        if found.hash != point.hash:
+            return (
+                f"row {point.seq} no longer has the checkpointed hash: the log was rewritten "
+                f"at or before row {point.seq}"
+            )
+        if row_hash(found.prev_hash, _canonical(tuple(found)[:12])) != point.hash:
+            return f"row {point.seq} was altered: its content no longer matches its hash"
+        return None
 
     def log_event(
         self,
@@ -354,6 +385,43 @@ class ChangeLogTx(TxBase):
             f"INSERT INTO {change_log.name} ({', '.join(columns)}) "  # noqa: S608
             f"VALUES ({', '.join([mark] * len(columns))})"
         )
+
+
+_c = change_log.c
+# the hashed columns, in the order _canonical takes them
+_HASHED_COLUMNS = (
+    _c.seq,
+    _c.at,
+    _c.item_uuid,
+    _c.system,
+    _c.poam_id,
+    _c.field,
+    _c.old_value,
+    _c.new_value,
+    _c.source,
+    _c.actor,
+    _c.reason,
+    _c.batch_id,
+)
+
+
+def _canonical(values: Sequence[Any]) -> str:
+    """:func:`canonical_row` of a row's :data:`_HASHED_COLUMNS` values, as stored."""
+    seq, at, item_uuid, system, poam_id, field, old, new, source, actor, reason, batch = values
+    return canonical_row(
+        seq=seq,
+        at=at,
+        item_uuid=item_uuid,
+        system=system,
+        poam_id=poam_id,
+        field=field,
+        old_json=old,
+        new_json=new,
+        source=source,
+        actor=actor,
+        reason=reason,
+        batch_id=batch,
+    )
 
 
 def _broken(checked: int, seq: int | None, message: str) -> VerifyResult:

@@ -17,8 +17,11 @@ import structlog
 
 from poam_sync.errors import DuplicateItem
 from poam_sync.model import TRACKED_FIELDS, JsonValue, PoamItem
+from poam_sync.store._browse import facet_row, write_facets
 from poam_sync.store._changelog import ChangeLogTx, _Entry
-from poam_sync.store._rows import ChangeRow, ImportOutcome
+from poam_sync.store._import_merge import baseline_of, merge, source_key
+from poam_sync.store._rows import ChangeRow, ImportClash, ImportOutcome
+from poam_sync.store._schema import baselines as baselines_t
 from poam_sync.store._schema import dump_object_fields
 from poam_sync.store._schema import items as items_t
 
@@ -46,6 +49,25 @@ def _stored_values(data: str) -> dict[str, JsonValue]:
     if any(name not in values for name in TRACKED_FIELDS):
         values = PoamItem.model_validate(values).model_dump(mode="json")
     return values
+
+
+def _json_row(
+    values: Mapping[str, JsonValue], data: str, now: datetime, *, uuid: str, system: str
+) -> _ItemRow:
+    """:func:`_item_row` from an item's JSON (a merged import, no model built)."""
+    owner = values.get("owner")
+    email = owner.get("email") if isinstance(owner, dict) else None
+    due = values.get("due_date")
+    return {
+        "uuid": uuid,
+        "system": system,
+        "poam_id": str(values["poam_id"]),
+        "status": str(values["status"]),
+        "due_date": date.fromisoformat(due) if isinstance(due, str) else None,
+        "owner_email": email if isinstance(email, str) else None,
+        "updated_at": now,
+        "data": data,
+    }
 
 
 def _item_row(item: PoamItem, data: str, now: datetime, *, uuid: str, system: str) -> _ItemRow:
@@ -130,6 +152,7 @@ class ItemsTx(ChangeLogTx):
             self._conn.execute(
                 sa.insert(items_t), [_item_row(item, data, now, uuid=item.uuid, system=item.system)]
             )
+            write_facets(self._conn, new=[facet_row(item, item.uuid, item.system, now)])
         else:
             if item.uuid != existing.uuid:
                 item = item.model_copy(update={"uuid": existing.uuid})
@@ -141,6 +164,7 @@ class ItemsTx(ChangeLogTx):
             row = _item_row(item, data, now, uuid=item.uuid, system=item.system)
             del row["uuid"]
             self._conn.execute(sa.update(items_t).where(items_t.c.uuid == item.uuid).values(**row))
+            write_facets(self._conn, changed=[facet_row(item, item.uuid, item.system, now)])
         return self._append(
             self._entries(item.uuid, item.system, item.poam_id, changes, texts),
             source=source,
@@ -159,12 +183,17 @@ class ItemsTx(ChangeLogTx):
         batch_id: str,
         dry_run: bool = False,
         reason: str | None = None,
+        source: str | None = None,
     ) -> ImportOutcome:
         """Import a file's items into ``system`` (source ``import``); see docs/store.md.
 
         Items are matched by POA&M ID within ``system`` (their own ``system`` is replaced). Items
         of the system absent from ``items`` are reported as ``missing`` and never deleted.
         ``reason`` defaults to "imported from <file>" when the item's provenance names a file.
+        A known item takes from the file only what the file may change (``_import_merge``):
+        never its notes or due date, and with a ``source`` (the file's lineage) only the fields
+        the file changed since that source's last import; a field changed on both sides is kept
+        and listed in ``clashes``.
         """
         seen: dict[str, int] = {}
         for item in items:
@@ -188,12 +217,19 @@ class ItemsTx(ChangeLogTx):
         }
         fresh_uuids = [item.uuid for item in items if item.poam_id not in stored]
         taken = self._uuids_taken(fresh_uuids)
+        key = source_key(source) if source is not None else None
+        file_baselines = self._import_baselines(key) if key is not None else {}
+        new_baselines: dict[str, dict[str, JsonValue]] = {}
+        clashes: list[ImportClash] = []
+        kept = 0
 
         created: list[str] = []
         updated: list[str] = []
         unchanged: list[str] = []
         inserts: list[_ItemRow] = []
         updates: list[_ItemRow] = []
+        new_facets: list[_ItemRow] = []
+        changed_facets: list[_ItemRow] = []
         entries: list[_Entry] = []
         reasons: list[str | None] = []
         for item in items:
@@ -212,17 +248,33 @@ class ItemsTx(ChangeLogTx):
                 changes = _tracked_diff(None, dumped)
                 data, texts = dump_object_fields(dumped)
                 inserts.append(_item_row(item, data, now, uuid=uuid, system=system))
+                new_facets.append(facet_row(item, uuid, system, now))
                 created.append(poam_id)
+                if key is not None:
+                    new_baselines[uuid] = baseline_of(dumped)
             else:
                 uuid, stored_data = known
                 dumped["uuid"] = uuid
-                changes = _tracked_diff(_stored_values(stored_data), dumped)
+                current = _stored_values(stored_data)
+                if key is not None:
+                    new_baselines[uuid] = baseline_of(dumped)
+                merged = merge(current, dumped, file_baselines.get(uuid))
+                kept += len(merged.kept)
+                clashes.extend(
+                    ImportClash(poam_id, uuid, c.field, c.baseline, c.canonical, c.file)
+                    for c in merged.clashes
+                )
+                # the file's item as it is stored: a model again only when the merge changed it
+                final = item if merged.values == dumped else PoamItem.model_validate(merged.values)
+                dumped = merged.values
+                changes = _tracked_diff(current, dumped)
                 if not changes:
                     unchanged.append(poam_id)
                     continue
                 data, texts = dump_object_fields(dumped)
-                row = _item_row(item, data, now, uuid=uuid, system=system)
+                row = _json_row(dumped, data, now, uuid=uuid, system=system)
                 updates.append({f"b_{k}": v for k, v in row.items()})
+                changed_facets.append(facet_row(final, uuid, system, now))
                 updated.append(poam_id)
             why = reason
             if why is None and item.provenance is not None and item.provenance.file:
@@ -237,6 +289,9 @@ class ItemsTx(ChangeLogTx):
             missing=sorted(pid for pid in stored if pid not in seen),
             changes=len(entries),
             dry_run=dry_run,
+            source=source,
+            clashes=clashes,
+            kept=kept,
         )
         if not dry_run:
             if inserts:
@@ -259,6 +314,9 @@ class ItemsTx(ChangeLogTx):
                     ),
                     updates,
                 )
+            if key is not None and new_baselines:
+                self._set_import_baselines(key, new_baselines)
+            write_facets(self._conn, new=new_facets, changed=changed_facets)
             if entries:
                 self._append(
                     entries,
@@ -283,6 +341,35 @@ class ItemsTx(ChangeLogTx):
         return outcome
 
     # --------------------------------------------------------------- internal
+    def _import_baselines(self, key: str) -> dict[str, dict[str, JsonValue]]:
+        """An import source's baselines: ``{item_uuid: {field: value}}``."""
+        query = sa.select(baselines_t.c.item_uuid, baselines_t.c.field, baselines_t.c.value).where(
+            baselines_t.c.connector == key
+        )
+        out: dict[str, dict[str, JsonValue]] = {}
+        for item_uuid, name, value in self._conn.execute(query):
+            out.setdefault(item_uuid, {})[name] = value
+        return out
+
+    def _set_import_baselines(
+        self, key: str, values: Mapping[str, Mapping[str, JsonValue]]
+    ) -> None:
+        uuids = list(values)
+        for start in range(0, len(uuids), _CHUNK):
+            self._conn.execute(
+                sa.delete(baselines_t).where(
+                    baselines_t.c.connector == key,
+                    baselines_t.c.item_uuid.in_(uuids[start : start + _CHUNK]),
+                )
+            )
+        rows = [
+            {"item_uuid": u, "connector": key, "field": f, "value": v}
+            for u, fields in values.items()
+            for f, v in fields.items()
+        ]
+        if rows:
+            self._conn.execute(sa.insert(baselines_t), rows)
+
     def _uuids_taken(self, uuids: Sequence[str]) -> set[str]:
         taken: set[str] = set()
         for start in range(0, len(uuids), _CHUNK):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from poam_sync.errors import ChainBroken
-from poam_sync.model import SyncValue
+from poam_sync.model import JsonValue, SyncValue
 
 if TYPE_CHECKING:
     from poam_sync.store._schema import StoredValue
@@ -151,6 +151,38 @@ class VerifyResult(_JsonRow):
             raise ChainBroken(self.message, seq=self.first_bad_seq)
 
 
+# A change-log row as stored, for streaming it out: seq, at, item_uuid, system, poam_id, field,
+# old_value, new_value (their canonical JSON text), source, actor, reason, batch_id, prev_hash,
+# hash
+StoredLogRow = tuple[
+    int, str, str, str, str, str, str, str, str, str | None, str | None, str | None, str, str
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPoint(_JsonRow):
+    """Where the change log stands: its last row (``seq``, ``hash``, ``at``) and row count;
+    what a signed checkpoint records (``seq`` 0 and the genesis hash for an empty log)."""
+
+    seq: int
+    hash: str
+    rows: int
+    at: datetime | None = None  # the last row's time
+
+
+@dataclass(frozen=True, slots=True)
+class ImportClash:
+    """A field a re-imported file changed while another side (Jira, ServiceNow, an edit) changed
+    it too: the canonical value was kept. Values as the item's JSON holds them."""
+
+    poam_id: str
+    item_uuid: str
+    field: str
+    baseline: JsonValue  # what the file held at its last import
+    canonical: JsonValue
+    file: JsonValue
+
+
 @dataclass(frozen=True, slots=True)
 class ImportOutcome(_JsonRow):
     """What an import did (or would do, on a dry run), by POA&M ID."""
@@ -161,3 +193,6 @@ class ImportOutcome(_JsonRow):
     missing: list[str] = field(default_factory=list)  # in the store, not in the file; kept
     changes: int = 0  # change-log rows written (or that would be written)
     dry_run: bool = False
+    source: str | None = None  # the file lineage whose baselines decided (None: none kept)
+    clashes: list[ImportClash] = field(default_factory=list)  # kept canonical, see ImportClash
+    kept: int = 0  # fields the file had not changed since its last import, left as they were

@@ -157,6 +157,30 @@ items = sa.Table(
     sa.Index(None, "owner_email"),
 )
 
+# What the workbench filters, sorts and counts on: one narrow row per item, written with the
+# item (poam_sync.store._browse.facets: the effective risk, the current due date and the FedRAMP
+# deadline as poam_sync.deadlines computes them). A scan of it reads a few MB at 100,000 items,
+# where a scan of ``items`` reads every item's JSON.
+item_facets = sa.Table(
+    "item_facets",
+    metadata,
+    sa.Column("uuid", sa.String(36), sa.ForeignKey("items.uuid"), primary_key=True),
+    sa.Column("system", sa.String(200), nullable=False),
+    sa.Column("poam_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("effective_risk", sa.String(20), nullable=True),
+    sa.Column("current_due", sa.Date, nullable=True),
+    sa.Column("fedramp_due", sa.Date, nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("owner_email", sa.String(320), nullable=True),
+    sa.Column("owner_name", sa.String(320), nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # no index on the dates: most items of a large POA&M are overdue or due, and a scan of this
+    # narrow table beats an index lookup per matching row
+    sa.Index(None, "poam_id"),
+    sa.Index(None, "status", "effective_risk"),  # the dashboard's counts, from the index alone
+)
+
 change_log = sa.Table(
     "change_log",
     metadata,
@@ -285,4 +309,27 @@ problems = sa.Table(
     sa.Column("remote_key", sa.String(200), nullable=True),
     sa.Index(None, "item_uuid", "connector"),
     sa.Index(None, "active"),
+)
+
+# The workbench's local accounts (poam_sync.web): a name, a role, an argon2 hash. Never deleted:
+# a disabled account keeps its name, so the change log's actors stay unambiguous.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),  # viewer | resolver | admin
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# Notifications poam-sync sent (poam_sync.notify): each event is sent once. ``key`` names the
+# event (``conflict:12``, ``digest:owner:alice@example.com:2026-12-07``, ...).
+notifications_sent = sa.Table(
+    "notifications_sent",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
 )

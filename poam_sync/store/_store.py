@@ -7,7 +7,8 @@ written in the same ``begin()`` block commit together or not at all.
 A :class:`StoreTx` is composed of one mixin class per job, all sharing the transaction's
 connection and clock (``_tx``): the items (``_items``), the change log and its hash chain, with
 how appends are serialized between writers (``_changelog``), the per-connector sync state
-(``_sync_state``), and conflicts and problems (``_conflicts``).
+(``_sync_state``), conflicts and problems (``_conflicts``), the workbench's accounts
+(``_users``), browsing items in SQL (``_browse``) and the notifications sent (``_notified``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from alembic.util import CommandError
 from poam_sync.errors import ConfigError, ItemNotFound, StoreError
 from poam_sync.model import PoamItem
 from poam_sync.store import _read_only
+from poam_sync.store._browse import BrowseTx
 from poam_sync.store._conflicts import ConflictsTx
 from poam_sync.store._engine import WRITE_OPTION, create_engine, migrate
 from poam_sync.store._items import ItemsTx
+from poam_sync.store._notified import NotifiedTx
 from poam_sync.store._rows import ChangeRow, LogQuery, VerifyResult
 from poam_sync.store._sync_state import SyncStateTx
 from poam_sync.store._tx import _now
+from poam_sync.store._users import UsersTx
 
 _URL_HINT = (
     "give a URL like sqlite:///poam-sync.db or postgresql+psycopg://user@host:5432/dbname "
@@ -49,7 +53,7 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-class StoreTx(ItemsTx, SyncStateTx, ConflictsTx):
+class StoreTx(ItemsTx, SyncStateTx, ConflictsTx, UsersTx, BrowseTx, NotifiedTx):
     """One database transaction of the store (get one from :meth:`Store.begin`).
 
     Every method comes from the mixins of the module docstring: a caller sees one object, and a

@@ -53,6 +53,7 @@ from poam_sync.sync.actions import (
     TakeRemote,
 )
 from poam_sync.sync.intake import ReadNews, describe
+from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
 from poam_sync.sync.results import CycleReport, ItemError, Unreadable
 from poam_sync.sync.rules import due_date_extension
 from poam_sync.sync.values import from_sync, to_sync
@@ -106,8 +107,10 @@ class Executor:
         report: CycleReport,
         *,
         now: Callable[[], datetime],
+        progress: ProgressSink | None = None,
     ) -> None:
         self.store = store
+        self.progress = progress
         self.connectors = connectors
         self.intents = intents
         self.report = report
@@ -137,7 +140,10 @@ class Executor:
             kept = tuple(p for p in the_plan.items if p.item_uuid not in not_imported)
             the_plan = replace(the_plan, items=kept)
         failed_items = self.apply_creates(the_plan, by_uuid)
-        for item_plan in the_plan.items:
+        total = len(the_plan.items)
+        for done, item_plan in enumerate(the_plan.items):
+            if done % PULL_STEP == 0:
+                self.tell(done, total)
             if stop.is_set():
                 log.info("sync.stopping", cycle_id=self.cycle_id, reason="stop requested")
                 return True
@@ -151,7 +157,14 @@ class Executor:
                 self.apply_item(item, item_plan, pulled, news)
             except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
                 self.fail(item, None, exc)
+        self.tell(total, total)
         return False
+
+    def tell(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            created = tuple(sorted(self.report.created.items()))
+            pushed = tuple(sorted(self.report.updated_remote.items()))
+            self.progress(Step("apply", done, total, created=created, pushed=pushed))
 
     def fail(self, item: PoamItem, connector: str | None, exc: Exception) -> None:
         """``item`` failed (it rolled back alone): log it and list it in the report."""
@@ -482,7 +495,8 @@ class Executor:
             )
 
     def _take(self, tx: StoreTx, current: PoamItem, actions: Sequence[Action]) -> None:
-        """Write remote values into the canonical record, one save per source connector."""
+        """Write remote values into the canonical record, one save per source connector and
+        actor."""
         by_source: dict[str, list[TakeRemote]] = defaultdict(list)
         for a in actions:
             if isinstance(a, TakeRemote):
@@ -491,8 +505,15 @@ class Executor:
         for a in actions:
             if isinstance(a, TakeNote):
                 notes[a.connector].append(a.note)
-        for source in sorted(set(by_source) | set(notes)):
-            takes = by_source.get(source, [])
+        # one save per source and actor, so that each change-log row names whoever changed
+        # that field (alice the due date, bob the status), not one actor for all of them
+        groups = [
+            (source, [a for a in by_source.get(source, []) if a.actor == actor], last)
+            for source in sorted(set(by_source) | set(notes))
+            for actor, last in _actors(by_source.get(source, []))
+        ]
+        saved: set[str] = set()  # counted once per source, as before
+        for source, takes, last in groups:
             names = {str(a.new): a.display_name for a in takes if a.display_name}
             updated = from_sync(current, {a.field: a.new for a in takes}, names=names)
             due = next((a for a in takes if a.field == "due_date"), None)
@@ -506,7 +527,7 @@ class Executor:
             if extension is not None:
                 changes = (*updated.milestone_changes, extension)
                 updated = updated.model_copy(update={"milestone_changes": changes})
-            if notes.get(source):
+            if last and notes.get(source):
                 updated = updated.model_copy(update={"notes": (*updated.notes, *notes[source])})
             actor = next((a.actor for a in takes if a.actor), None)
             reason = "; ".join(a.why for a in takes) or f"new comments from {source}"
@@ -514,8 +535,16 @@ class Executor:
                 updated, source=source, actor=actor, reason=reason, batch_id=self.cycle_id
             )
             if rows:
-                self.report.updated_local += 1
+                saved.add(source)
             current = updated
+        self.report.updated_local += len(saved)
+
+
+def _actors(takes: Sequence[TakeRemote]) -> list[tuple[str | None, bool]]:
+    """The distinct actors of ``takes`` in order, each with whether it is the last (at least
+    one, so that a source with only new notes is saved once)."""
+    actors = list(dict.fromkeys(a.actor for a in takes)) or [None]
+    return [(actor, n == len(actors) - 1) for n, actor in enumerate(actors)]
 
 
 def _note_baselines(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import uuid as _uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from poam_sync.connectors.base import Connector, RemoteRecord
-from poam_sync.errors import PoamSyncError
+from poam_sync.errors import PoamSyncError, RecordGone
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
@@ -50,6 +50,7 @@ from poam_sync.sync.plan import (
     TakeRemote,
     plan,
 )
+from poam_sync.sync.progress import ProgressSink, Step, counted
 from poam_sync.sync.reconcile import find_gone, list_ids
 from poam_sync.sync.results import CycleReport as CycleReport
 from poam_sync.sync.results import ItemError as ItemError
@@ -130,14 +131,19 @@ class Engine:
         force: bool = False,
         only: Iterable[str] | None = None,
         reconcile: bool | None = None,
+        progress: ProgressSink | None = None,
+        fetch: Mapping[str, Collection[str]] | None = None,
     ) -> CycleReport:
         """One cycle. ``force``: proceed although a guard trips; ``reconcile``: list every
         connector's ids to find vanished links (True), or not (False), whatever the period
-        says (None: every ``reconcile_every`` cycles)."""
+        says (None: every ``reconcile_every`` cycles); ``progress``: told how far it got.
+        ``fetch``: a *targeted* cycle (a webhook's, poam_sync/webhooks.py): instead of each
+        connector's pull, only these records (remote ids by connector) are read; no watermark
+        moves and no reconcile runs, so the next full cycle still sees everything."""
         cycle_id = _uuid.uuid4().hex[:12]
         report = CycleReport(cycle_id=cycle_id, dry_run=dry_run)
         names = [n for n in self.targets if only is None or n in set(only)]
-        bound = log.bind(cycle_id=cycle_id)
+        bound = log.bind(cycle_id=cycle_id, **({"targeted": True} if fetch is not None else {}))
 
         # 1. Prepare and pull every connector before pushing to any.
         pulled: dict[str, dict[str, RemoteRecord]] = {}
@@ -156,7 +162,11 @@ class Engine:
                 _warn(bound, "connector.prepare_failed", name, exc)
                 continue
             try:
-                records = {r.remote_id: r for r in connector.pull(marks[name])}
+                if fetch is None:
+                    arriving = counted(connector.pull(marks[name]), progress, name)
+                    records = {r.remote_id: r for r in arriving}
+                else:
+                    records = _fetch(connector, fetch.get(name, ()))
             except Exception as exc:  # noqa: BLE001 - one connector's failure, reported
                 report.failed_connectors[name] = _describe(exc)
                 _warn(bound, "connector.pull_failed", name, exc)
@@ -194,8 +204,8 @@ class Engine:
         report.errors += intake.errors
         states = [replace(s, pulled=intake.pulled[s.name]) for s in states]
         # 2b. The guards and the reconcile: a connector tripping a guard leaves the cycle.
-        due = reconcile if reconcile is not None else self._reconcile_due()
-        views = {n: frozenset(pulled[n]) for n in active if marks[n] is None}
+        due = reconcile if reconcile is not None else fetch is None and self._reconcile_due()
+        views = {n: frozenset(pulled[n]) for n in active if marks[n] is None and fetch is None}
         if due:
             listing = list_ids(connectors, active)
             report.reconciled = {n: len(ids) for n, ids in listing.ids.items()}
@@ -206,6 +216,8 @@ class Engine:
             states = self._leave_out(states, check_empty_side(states, views, self.guards), report)
         if due:
             states = self._vanished(states, views, connectors, items, report, dry_run)
+        if progress is not None:
+            progress(Step("plan", 0))
         the_plan = self._plan(items, states, taken, intake.skip, report)
         while not force:
             tripped = check_mass_change(the_plan, states, self.guards)
@@ -213,6 +225,8 @@ class Engine:
                 break
             states = self._leave_out(states, first_to_leave(tripped), report)
             the_plan = self._plan(items, states, taken, intake.skip, report, again=True)
+        if progress is not None:
+            progress(Step("plan", len(the_plan.items), len(the_plan.items)))
         active = [n for n in active if n not in report.guarded]
         report.plan = the_plan
         if dry_run:
@@ -235,7 +249,7 @@ class Engine:
         if self.fence is not None:  # asked now, before each item and each remote write
             self.fence()
             writers, stop = fenced(connectors, self.fence), FencedStop(self._stop, self.fence)
-        executor = Executor(self.store, writers, self._intents, report, now=_now)
+        executor = Executor(self.store, writers, self._intents, report, now=_now, progress=progress)
         stopped = executor.run(the_plan, items, kept, stop, reads)
         if self.fence is not None:
             self.fence()
@@ -248,7 +262,7 @@ class Engine:
         with self.store.begin() as tx:
             # A failure that could not be recorded for a retry keeps its connector's watermark
             # (every watermark when it concerned no one connector).
-            for name in active if not stopped and None not in failed else ():
+            for name in active if not stopped and None not in failed and fetch is None else ():
                 if name in failed:
                     continue
                 newest = pull_started - self.clock_skew
@@ -433,6 +447,19 @@ def _blocked(tx: StoreTx) -> dict[str, frozenset[tuple[str, str]]]:
         if not changed:
             found.setdefault(p.connector, set()).add((p.item_uuid, p.field))
     return {name: frozenset(keys) for name, keys in found.items()}
+
+
+def _fetch(connector: Connector, remote_ids: Iterable[str]) -> dict[str, RemoteRecord]:
+    """The records of a targeted cycle, read one by one; one gone since is left out."""
+    records: dict[str, RemoteRecord] = {}
+    for remote_id in sorted(remote_ids):
+        try:
+            record = connector.get(remote_id)
+        except RecordGone:
+            log.info("sync.fetch_gone", connector=connector.name, remote_id=remote_id)
+            continue
+        records[record.remote_id] = record
+    return records
 
 
 def _describe(exc: Exception) -> str:

@@ -105,7 +105,7 @@ def test_lowercase_poam_id_prop_is_matched(tmp_path: Path) -> None:
 
 def test_awesomecloud_duplicate_uuid_is_reported_not_merged() -> None:
     result = formats.read(b.AWESOME_XML)
-    assert result.system == "AwesomeCloudSSP1"  # import-ssp href
+    assert result.system == "AwesomeCloud Plan of Actions and Milestones"  # metadata title
     titles = [i.title for i in result.items]
     assert len(titles) == 7
     assert titles[0] == "Asset Inventory Out of Date"

@@ -14,6 +14,7 @@ from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.simulators.jira import RunningJira, start_jira_simulator
 from poam_sync.testing import new_stamp
 from tests.jira.conftest import FAST_RETRY, settings_for
+from tests.jira.test_sim_real_site import Site
 
 LAG = 30.0
 
@@ -121,3 +122,33 @@ def test_the_stamp_of_each_candidate_is_read_through_the_property_api_on_data_ce
         assert any("/properties/" in endpoint for endpoint in calls)
         assert all(r.stamp is not None for r in c.pull(None))
         c.close()
+
+
+def test_a_pull_survives_an_issue_deleted_while_the_index_still_shows_it(
+    lagging: RunningJira, mapping: JiraMapping, make: Make
+) -> None:
+    """The lagging index still lists a deleted issue: Jira refuses ``parent in (...)`` naming
+    it, so the sub-task lookup drops the key and asks again; on Data Center its stamp read
+    answers 404, so it is left out of the pull."""
+    c = make(mapping, search_lag_seconds=LAG)
+    milestone = {"id": "1", "description": "Patch", "due_date": None, "status": "open"}
+    kept = c.create(new_stamp(), _values(milestones=[milestone])).record
+    doomed = c.create(new_stamp(), _values(milestones=[milestone])).record
+    lagging.sim.advance_clock(LAG + 1)
+    lagging.sim.delete_issue(doomed.key)
+    pulled = {r.key: r for r in c.pull(None)}  # the index still lists the deleted issue
+    assert [m["description"] for m in pulled[kept.key].fields["milestones"]] == ["Patch"]
+
+
+def test_jql_naming_a_deleted_issue_is_refused_as_jira_refuses_it(mode: str) -> None:
+    with start_jira_simulator(mode=mode) as running:
+        site = Site(running)
+        key = site.create()["key"]
+        r = site.search(f"issuekey in ({key}, POAM-99, POAM-98)")
+        assert r.status_code == 400
+        assert r.json()["errorMessages"] == [
+            "An issue with key 'POAM-99' does not exist for field 'issuekey'.",
+            "An issue with key 'POAM-98' does not exist for field 'issuekey'.",
+        ]
+        assert site.search("parent = POAM-99").status_code == 400
+        assert site.keys(f"issuekey = {key}") == [key]

@@ -92,12 +92,22 @@ def _exercise(rec: Recorder) -> None:
     rec.call("GET", "priority")
     rec.call("GET", "project")
     rec.call("GET", "project/POAM", expand="issueTypes")
+    rec.call("GET", "project/POAM/statuses")
+    rec.call("GET", "project/POAM/components")
     rec.call("GET", "user/search", query="alice")
     task = {"project": {"key": "POAM"}, "issuetype": {"name": "Task"}}
     created = rec.call(
         "POST",
         "issue",
-        {"fields": task | {"summary": "One", "description": _adf("Text"), "labels": ["a"]}},
+        {
+            "fields": task
+            | {
+                "summary": "One",
+                "description": _adf("Text"),
+                "labels": ["a"],
+                "components": [{"name": "Web"}],
+            }
+        },
     )
     key = created["key"]
     rec.call(
@@ -138,6 +148,7 @@ def _exercise(rec: Recorder) -> None:
     rec.call("GET", f"issue/{key}/properties/poam-sync")
     rec.call("DELETE", f"issue/{key}/properties/poam-sync")
     rec.call("GET", f"issue/{key}", expand="changelog", properties="poam-sync")
+    rec.call("GET", f"issue/{key}/changelog", maxResults=1)
     rec.call("GET", "search/jql", jql="project = POAM", maxResults=1)
     rec.call(
         "POST",

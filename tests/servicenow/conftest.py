@@ -25,6 +25,18 @@ from poam_sync.simulators.servicenow import (
 )
 
 MAPPING_PATH = Path(__file__).resolve().parents[2] / "mappings" / "servicenow.yaml"
+TABLE = "sn_grc_issue"
+
+#: a plausible item's canonical values (what most tests create)
+FIELDS: dict[str, Any] = {
+    "title": "Outdated OpenSSL",
+    "description": "web-01",
+    "status": "open",
+    "owner": "alice@example.com",
+    "due_date": "2027-03-03",
+    "original_risk": "high",
+    "controls": ["SI-2"],
+}
 
 #: an office's own POA&M table, without correlation_id: the stamp goes into u_poam_sync_id
 OFFICE_TABLE = TableSpec(
@@ -50,6 +62,7 @@ def sn(sn_run: RunningServiceNow) -> Iterator[RunningServiceNow]:
     yield sn_run
     sn_run.sim.control.reset()
     sn_run.sim.reset_rules()
+    sn_run.sim.enable_client_credentials(False)
     sn_run.sim.lose_answers = 0
 
 

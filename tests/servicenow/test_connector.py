@@ -27,20 +27,9 @@ from poam_sync.simulators.servicenow import (
 )
 from poam_sync.testing import new_stamp
 
-from .conftest import MAPPING_PATH
+from .conftest import FIELDS, MAPPING_PATH, TABLE
 
 Make = Callable[..., ServiceNowConnector]
-TABLE = "sn_grc_issue"
-
-FIELDS = {
-    "title": "Outdated OpenSSL",
-    "description": "web-01",
-    "status": "open",
-    "owner": "alice@example.com",
-    "due_date": "2027-03-03",
-    "original_risk": "high",
-    "controls": ["SI-2"],
-}
 
 
 def _stamped(sn: RunningServiceNow, token: str) -> list[dict[str, str]]:
@@ -142,12 +131,24 @@ def test_check_reports_facts_without_secrets(make_connector: Make) -> None:
 
 
 def test_oauth_client_credentials(make_connector: Make, sn: RunningServiceNow) -> None:
+    sn.sim.enable_client_credentials()
     c = make_connector(
         user=None, password=None, client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET
     )
     assert c.check()["auth"] == f"OAuth client credentials (client {OAUTH_CLIENT_ID})"
     rec = c.create(new_stamp(), FIELDS).record
     assert sn.sim.record(TABLE, rec.remote_id)["sys_created_by"] == "admin"
+
+
+def test_client_credentials_on_an_instance_that_has_not_enabled_them_are_an_auth_error(
+    make_connector: Make,
+) -> None:
+    c = make_connector(
+        user=None, password=None, client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET
+    )
+    with pytest.raises(RemoteAuthError, match="refused OAuth client") as caught:
+        c.check()
+    assert caught.value.hint is not None and "OAuth application" in caught.value.hint
 
 
 def test_wrong_credentials_are_an_auth_error(make_connector: Make) -> None:
@@ -234,7 +235,8 @@ def test_values_are_stored_the_servicenow_way(make_connector: Make, sn: RunningS
     assert raw["state"] == "3"  # the code behind "Respond", discovered from sys_choice
     assert raw["priority"] == "2"
     assert raw["assigned_to"] == sn.sim.user_id("alice@example.com")
-    assert raw["due_date"] == "2027-03-03"  # a date: no time, no zone shift
+    # a date/time: the first second of the day in the instance's zone (Los Angeles), in UTC
+    assert raw["due_date"] == "2027-03-03 08:00:00"
     assert raw["u_controls"] == "SI-2"
     assert raw["correlation_id"].startswith("poam-sync:")
     assert raw["correlation_display"] == "contract/V-7"

@@ -216,3 +216,30 @@ def test_metadata_is_read_through_the_table_the_issue_extends(make_connector: Ma
     assert meta.sources[f"{TABLE}.state"] == TABLE  # the GRC states override task's
     assert "5 - Planning" in meta.codes[f"{TABLE}.priority"]
     assert "Pending" not in meta.codes[f"{TABLE}.state"]
+
+
+# -- what the mapping does not cover ----------------------------------------------------------
+
+
+def test_a_stock_instance_leaves_only_planning_uncovered_on_purpose(make_connector: Make) -> None:
+    (planning,) = make_connector().uncovered()
+    assert (planning.what, planning.value, planning.deliberate) == (
+        "priority",
+        "5 - Planning",
+        True,
+    )
+    assert "add `5 - Planning: <risk>` under risk_read_back:" in planning.hint
+    assert "audited" in planning.hint
+
+
+def test_a_state_the_site_added_is_uncovered_until_a_line_reads_it(
+    make_connector: Make, sn_mapping: ServiceNowMapping, deferred: str
+) -> None:
+    found = {(u.what, u.value, u.deliberate) for u in make_connector().uncovered()}
+    assert found == {("state", "Deferred", False), ("priority", "5 - Planning", True)}
+    covered = _with(
+        sn_mapping,
+        state_read_back={**sn_mapping.state_read_back, "Deferred": "risk_accepted"},
+        risk_read_back={"5 - Planning": "low"},
+    )
+    assert make_connector(mapping=covered).uncovered() == []

@@ -148,10 +148,19 @@ def test_401_without_or_with_wrong_credentials(sn: RunningServiceNow) -> None:
         }
 
 
-def test_oauth_client_credentials(sn: RunningServiceNow) -> None:
+def test_oauth_client_credentials_are_refused_until_enabled(sn: RunningServiceNow) -> None:
     s = requests.Session()
     s.trust_env = False
     s.verify = str(sn.ca_path)
+    grant = {
+        "grant_type": "client_credentials",
+        "client_id": OAUTH_CLIENT_ID,
+        "client_secret": OAUTH_CLIENT_SECRET,
+    }
+    off = s.post(f"{sn.url}/oauth_token.do", data=grant)
+    assert off.status_code == 401
+    assert off.json() == {"error_description": "access_denied", "error": "server_error"}
+    sn.sim.enable_client_credentials()
     bad = s.post(
         f"{sn.url}/oauth_token.do",
         data={

@@ -1,4 +1,5 @@
-"""The change log's hash chain: verify passes, and catches edits and deletions behind our back."""
+"""The change log's hash chain: verify passes, and catches edits and deletions behind our back
+(made after dropping the append-only triggers, as a database administrator could)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from poam_sync.model import Status
 from poam_sync.store import Store
 
 from .factory import make_item
+from .tamper import drop_append_only_guards
 
 
 def _fill(store: Store, n: int = 3) -> None:
@@ -75,6 +77,7 @@ def test_an_edited_row_is_named(store: Store, raw: sa.Engine, column: str, value
     _fill(store)
     target = store.log()[4].seq
     with raw.begin() as conn:
+        drop_append_only_guards(conn)
         conn.execute(sa.text(f"UPDATE change_log SET {column} = {value} WHERE seq = {target}"))
     result = store.verify_log()
     assert not result.ok
@@ -91,6 +94,7 @@ def test_a_rewritten_row_with_a_fresh_hash_breaks_the_next_link(
 ) -> None:
     _fill(store)
     with raw.begin() as conn:
+        drop_append_only_guards(conn)
         conn.execute(sa.text("UPDATE change_log SET hash = :h WHERE seq = 3"), {"h": "f" * 64})
     result = store.verify_log()
     assert (result.ok, result.first_bad_seq) == (False, 3)
@@ -99,6 +103,7 @@ def test_a_rewritten_row_with_a_fresh_hash_breaks_the_next_link(
 def test_a_deleted_row_is_named(store: Store, raw: sa.Engine) -> None:
     _fill(store)
     with raw.begin() as conn:
+        drop_append_only_guards(conn)
         conn.execute(sa.text("DELETE FROM change_log WHERE seq = 4"))
     result = store.verify_log()
     assert not result.ok
@@ -110,6 +115,7 @@ def test_deleting_the_last_rows_is_caught(store: Store, raw: sa.Engine) -> None:
     _fill(store)
     last = store.log()[-1].seq
     with raw.begin() as conn:
+        drop_append_only_guards(conn)
         conn.execute(sa.text(f"DELETE FROM change_log WHERE seq >= {last - 1}"))
     result = store.verify_log()
     assert not result.ok

@@ -45,6 +45,18 @@ def conflicted(world: World) -> World:
     return world
 
 
+def test_a_conflict_shows_where_its_item_lives(conflicted: World, tmp_path: Path) -> None:
+    world = conflicted
+    (conflict,) = json.loads(cli(world, tmp_path, "conflicts", "list", "--json").stdout)
+    shown = cli(world, tmp_path, "conflicts", "show", str(conflict["id"]))
+    assert shown.returncode == 0, shown.stderr
+    links = {k["connector"]: k for k in json.loads(shown.stdout)["links"]}
+    key = world.jira_key(world.store.item("acme", "V-1"))
+    assert links["jira"]["key"] == key
+    assert links["jira"]["url"].endswith(f"/browse/{key}")
+    assert links["servicenow"]["key"] and links["servicenow"]["url"].startswith("http")
+
+
 @pytest.mark.parametrize("take", ["local", "jira"])
 def test_settling_a_conflict_logs_it_and_the_next_cycle_pushes_the_choice(
     conflicted: World, tmp_path: Path, take: str
@@ -116,6 +128,59 @@ def test_sync_dry_run_prints_each_action_and_its_why(world: World, tmp_path: Pat
     assert all("not linked yet" in a["why"] for a in creates)
     with world.store.read() as tx:
         assert tx.links("jira") == []
+
+
+def test_a_dry_run_says_what_it_would_do_in_words(world: World, tmp_path: Path) -> None:
+    world.add(poam(1))
+    done = cli(world, tmp_path, "sync", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    summary = done.stderr.strip().splitlines()[-1]
+    assert summary.startswith("dry run ")
+    assert "would create jira 1, servicenow 1" in summary
+    assert "{" not in summary and " created " not in summary
+
+
+def test_a_sync_in_a_pipe_logs_its_progress_per_connector(world: World, tmp_path: Path) -> None:
+    world.add(poam(1))
+    done = cli(world, tmp_path, "sync")
+    assert done.returncode == 0, done.stderr
+    steps = [x for x in done.stderr.splitlines() if x.startswith("progress: ")]
+    assert "progress: pull jira 0/0" in steps and "progress: pull servicenow 0/0" in steps
+    assert steps[-1] == "progress: apply (created jira 1, servicenow 1) 1/1"
+    assert "\x1b" not in done.stderr  # no escape codes in a pipe
+
+
+def test_a_sync_on_a_terminal_draws_a_progress_bar(world: World, tmp_path: Path) -> None:
+    import pty
+
+    world.add(poam(1))
+    cfg = tmp_path / "poam-sync.yaml"
+    cfg.write_text(yaml.safe_dump(config_dict(world)), encoding="utf-8")
+    leader, follower = pty.openpty()
+    env = {**os.environ, **world.env, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "poam_sync", "--config", str(cfg), "sync"],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)  # read while it runs: a full terminal buffer would block the child
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child's side is closed
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert child.wait(timeout=120) == 0, drawn.decode(errors="replace")
+    text = drawn.decode(errors="replace")
+    assert "pull jira" in text and "apply" in text
+    assert "\u2501" in text  # the bar itself (rich draws it with box-drawing lines)
+    assert "progress: " not in text  # a terminal gets the bar, not the pipe's lines
 
 
 def test_sync_reports_an_unmapped_jira_status_once_with_its_fix(

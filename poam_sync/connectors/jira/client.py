@@ -27,6 +27,7 @@ place, :func:`http_session`; ``jira`` is pinned to the tested releases in ``pypr
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ untyped payload at the edge. :mod:`.records` and :mod:`.milestones` turn it into
 
 BULK_SIZE = 50  # Jira's limit for POST /issue/bulk
 RECONCILE_MAX = 50  # ids per search/jql reconcileIssues (Atlassian's OpenAPI)
+_MISSING_KEY = re.compile(r"An issue with key '([^']+)' does not exist")
 
 
 def http_session(client: JIRA) -> requests.Session:
@@ -245,6 +247,43 @@ class JiraClient:
             raise
         return found.get("value") if isinstance(found, dict) else None
 
+    def paged(
+        self, what: str, key: str, path: str, items: str, *, retried: bool = True
+    ) -> list[JiraJson]:
+        """Every element of an issue's ``startAt``-paged list (``comments`` under
+        ``/comment``, ``values`` under ``/changelog``), each page retried on its own (not
+        with ``retried=False``: for a caller that runs inside :meth:`call` already).
+
+        Pages are asked for 100 at a time, the most Cloud gives (it caps comments at 100 a
+        page whatever ``maxResults`` says, pycontribs/jira#1938); the end is the API's own
+        marker (``isLast``, else ``total``), never a short page."""
+        out: list[JiraJson] = []
+        while True:
+            start = len(out)
+
+            def page(start: int = start) -> JiraJson:
+                found: JiraJson = self.get(path, {"startAt": str(start), "maxResults": "100"})
+                return found
+
+            result = self.call(what, page, key=key) if retried else page()
+            values = result.get(items) or []
+            out += values
+            if result.get("isLast") is True or not values:
+                return out
+            if "isLast" not in result and len(out) >= int(result.get("total") or 0):
+                return out
+
+    def comments(self, key: str, *, retried: bool = True) -> list[JiraJson]:
+        """Every comment of ``key``, oldest first (Cloud pages them by 100)."""
+        path = f"issue/{key}/comment"
+        return self.paged("read comments", key, path, "comments", retried=retried)
+
+    def changelog(self, key: str) -> list[JiraJson]:
+        """Every changelog history of ``key``, oldest first: Cloud's ``GET
+        /issue/{key}/changelog`` (paged under ``values``), for an issue whose expanded
+        changelog was cut at 100."""
+        return self.paged("read changelog", key, f"issue/{key}/changelog", "values")
+
     def send(self, method: str, path: str, body: JiraJson) -> requests.Response:
         """PUT/POST ``body`` as JSON to ``/rest/api/2/<path>`` (not retried). A write to an
         issue is noted for the lagging search index."""
@@ -282,6 +321,45 @@ class JiraClient:
         return result
 
     # -- search ----------------------------------------------------------------------------
+
+    def search_keys(
+        self,
+        template: str,
+        keys: Sequence[str],
+        fields: list[str],
+        *,
+        cloud: bool,
+        properties: str,
+        expand: str | None = None,
+        reconcile: Sequence[str] = (),
+    ) -> list[JiraJson]:
+        """The issues a query naming ``keys`` finds (``template`` holds ``{keys}``).
+
+        Jira refuses the whole query when one of the keys names an issue that no longer
+        exists ("An issue with key 'POAM-9' does not exist for field 'parent'.", one message
+        per key); with a lagging index a deleted issue may still be in a search's results
+        while its key is refused. Such keys are dropped and the query asked again."""
+        todo = list(keys)
+        while todo:
+            jql = template.format(keys=", ".join(todo))
+            try:
+                return list(
+                    self.search(
+                        jql,
+                        fields,
+                        cloud=cloud,
+                        properties=properties,
+                        expand=expand,
+                        reconcile=reconcile,
+                    )
+                )
+            except RemoteRejected as exc:
+                gone = {k.upper() for k in _MISSING_KEY.findall(str(exc))}
+                left = [k for k in todo if k.upper() not in gone]
+                if not gone or len(left) == len(todo):
+                    raise
+                todo = left
+        return []
 
     def search(
         self,

@@ -10,7 +10,8 @@ by stamp, create, update, notes) and leaves each Jira specific to the module tha
 - :mod:`~poam_sync.connectors.jira.edits`: canonical values -> edits, refused fields reported;
 - :mod:`~poam_sync.connectors.jira.workflow`: status changes through planned transitions;
 - :mod:`~poam_sync.connectors.jira.milestones`: milestones as sub-tasks;
-- :mod:`~poam_sync.connectors.jira.directory`: owners' e-mails <-> Jira users.
+- :mod:`~poam_sync.connectors.jira.directory`: owners' e-mails <-> Jira users;
+- :mod:`~poam_sync.connectors.jira.coverage`: the site's values the mapping does not cover.
 
 JQL dates have minute granularity in the sync user's time zone, so pulls apply an overlap and
 de-duplicate.
@@ -33,6 +34,7 @@ from poam_sync.connectors.base import (
     Stamp,
     SyncValue,
     SyncValues,
+    Uncovered,
     WriteResult,
     as_text,
     mark_note,
@@ -44,6 +46,7 @@ from poam_sync.connectors.jira.client import (
     JiraJson,
     body_text,
 )
+from poam_sync.connectors.jira.coverage import uncovered
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.edits import JiraEditor
 from poam_sync.connectors.jira.inventory import list_issue_ids
@@ -127,6 +130,11 @@ class JiraConnector(Connector):
     def close(self) -> None:
         self.client.close()
 
+    def uncovered(self) -> Sequence[Uncovered]:
+        """The project's statuses (of the mapped issue types) and the site's priorities that
+        the mapping does not cover (:mod:`.coverage`), for ``config check``."""
+        return uncovered(self.client, self.mapping, self.synced_fields)
+
     def list_remote_ids(self) -> list[str]:
         """Every issue id of the project, ids only (:mod:`.inventory`), for the reconcile."""
         return list_issue_ids(self.client, self.site, self.settings.project_key)
@@ -152,13 +160,28 @@ class JiraConnector(Connector):
         )
 
     def _records(self, raws: Sequence[JiraJson]) -> list[RemoteRecord]:
-        self._read_stamps(raws)
+        gone = self._read_stamps(raws)
+        raws = [r for r in raws if str(r["key"]) not in gone]
+        self._complete_changelogs(raws)
         subs = self.milestones.subtasks_of(raws)
         return [self.reader.record(r, subs.get(str(r["id"]), [])) for r in raws]
 
-    def _read_stamps(self, raws: Sequence[JiraJson]) -> None:
+    def _complete_changelogs(self, raws: Sequence[JiraJson]) -> None:
+        """Cloud expands only an issue's newest 100 changelog histories: for a busier issue,
+        read the whole history (paged), so that each field's own last change is known."""
+        for raw in raws:
+            changelog = raw.get("changelog")
+            if not self.site.meta.cloud or not isinstance(changelog, dict):
+                continue
+            if int(changelog.get("total") or 0) > len(changelog.get("histories") or []):
+                key = str(raw["key"])
+                changelog["histories"] = self.client.changelog(key)
+
+    def _read_stamps(self, raws: Sequence[JiraJson]) -> set[str]:
         """Data Center's search returns no issue properties: read the stamp property of each
-        issue that carries a stamp label through the issue-property API."""
+        issue that carries a stamp label through the issue-property API. Returns the keys of
+        issues that turned out deleted (a lagging index still lists them)."""
+        gone: set[str] = set()
         prop = self.mapping.stamp.property
         for raw in raws:
             if prop in (raw.get("properties") or {}):
@@ -169,11 +192,16 @@ class JiraConnector(Connector):
             ):
                 continue
             key = str(raw["key"])
-            value = self.client.call(
-                "read stamp", functools.partial(self.client.issue_property, key, prop), key=key
-            )
+            try:
+                value = self.client.call(
+                    "read stamp", functools.partial(self.client.issue_property, key, prop), key=key
+                )
+            except RecordGone:
+                gone.add(key)
+                continue
             if value is not None:
                 raw["properties"] = {**(raw.get("properties") or {}), prop: value}
+        return gone
 
     def _fetch(self, keys: Sequence[str]) -> list[RemoteRecord]:
         """What we just wrote, read back so that a lagging search cannot hide it: Cloud names
@@ -181,9 +209,17 @@ class JiraConnector(Connector):
         found: list[RemoteRecord] = []
         for n in range(0, len(keys), RECONCILE_MAX):
             chunk = list(keys[n : n + RECONCILE_MAX])
-            jql = f"issuekey in ({', '.join(chunk)}) ORDER BY key ASC"
             ids = [i for k in chunk if (i := self.client.id_of(k)) is not None]
-            found += self._records(list(self._search(jql, reconcile=ids)))
+            raws = self.client.search_keys(
+                "issuekey in ({keys}) ORDER BY key ASC",
+                chunk,
+                self.reader.fields(),
+                cloud=self.site.meta.cloud,
+                properties=self.mapping.stamp.property,
+                expand="changelog",
+                reconcile=ids,
+            )
+            found += self._records(raws)
         missing = [k for k in keys if k not in {r.key for r in found}]
         for key in missing:
             try:
@@ -233,6 +269,7 @@ class JiraConnector(Connector):
         raw = self.client.call(
             "get issue", lambda: self.client.get_issue(remote_id, params), key=remote_id
         )
+        self._complete_changelogs([raw])
         return raw, self.milestones.subtasks_of([raw]).get(str(raw["id"]), [])
 
     def _catch_up(self) -> None:
@@ -416,9 +453,10 @@ class JiraConnector(Connector):
         marker = body.partition("\n")[0]
 
         def post() -> None:
-            # idempotent: a retry (or a re-run after a crash) never posts the note twice
-            comments = self.client.jira.comments(remote_id, max_results=5000)
-            if any(str(c.raw.get("body", "")).startswith(marker) for c in comments):
+            # idempotent: a retry (or a re-run after a crash) never posts the note twice; every
+            # page is read (Cloud gives 100 comments a page at most)
+            comments = self.client.comments(remote_id, retried=False)
+            if any(str(c.get("body", "")).startswith(marker) for c in comments):
                 return
             self.client.jira.add_comment(remote_id, body)
 

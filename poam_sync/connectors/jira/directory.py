@@ -6,17 +6,31 @@ then through ``/user/search``; answers (including "nobody") are cached for the c
 so a cycle asks Jira about each owner at most once.
 
 Reading an assignee, an e-mail the API hides and ``users:`` does not list is *unknown*, never
-a stand-in owner: the reader reports it and keeps the canonical owner.
+a stand-in owner: the reader reports it and keeps the canonical owner. A Data Center site may
+also *mask* e-mails (``jira.option.emailvisible``: ``bob at example dot com``): that text is
+not an e-mail and is never taken for one; the person is matched by username under ``users:``
+or reported as unknown, the same as a hidden e-mail.
 """
 
 from __future__ import annotations
+
+import re
 
 from poam_sync.connectors.base import FieldProblem
 from poam_sync.connectors.jira.client import JiraClient, JiraJson
 from poam_sync.connectors.jira.mapping import JiraMapping
 from poam_sync.connectors.jira.site import JiraSite
 
-__all__ = ["JiraDirectory"]
+__all__ = ["JiraDirectory", "shown_email"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def shown_email(user: JiraJson) -> str | None:
+    """The e-mail the API shows for ``user``, lower case; None when it hides it or shows it
+    masked (``bob at example dot com`` is not an e-mail)."""
+    shown = str(user.get("emailAddress") or "").strip()
+    return shown.lower() if _EMAIL.match(shown) else None
 
 
 class JiraDirectory:
@@ -43,7 +57,7 @@ class JiraDirectory:
             param = {"query": email} if cloud else {"username": email}
             users = self.client.call("user search", lambda: self.client.get("user/search", param))
             for user in users:
-                if str(user.get("emailAddress", "")).lower() == low:
+                if shown_email(user) == low:
                     found = user.get("accountId") if cloud else user.get("name")
                     break
         self._users[low] = found
@@ -53,8 +67,8 @@ class JiraDirectory:
         """A Jira user's e-mail: as the API shows it, else from ``users:`` by accountId /
         username; None when neither names it (Cloud hides e-mails by a user's choice, Data
         Center by ``jira.option.emailvisible``)."""
-        if user.get("emailAddress"):
-            return str(user["emailAddress"]).lower()
+        if (email := shown_email(user)) is not None:
+            return email
         ident = user.get("accountId") or user.get("name")
         entry = self.mapping.user_by_id(str(ident)) if ident else None
         return entry.email.lower() if entry is not None else None
@@ -73,10 +87,11 @@ class JiraDirectory:
         ident = str(user.get("accountId") if cloud else user.get("name"))
         who = f"{user.get('displayName') or ident} ({'accountId' if cloud else 'username'} {ident})"
         key = "account_id" if cloud else "username"
+        shows = "shows its e-mail masked" if user.get("emailAddress") else "shows no e-mail"
         return FieldProblem(
             "owner",
             "unknown_user",
-            f"the Jira assignee {who} shows no e-mail and is not under users: in "
+            f"the Jira assignee {who} {shows} and is not under users: in "
             "mappings/jira.yaml; the owner is left as it was",
             hint=f"add `{{email: <their e-mail>, {key}: {ident}}}` under users: in "
             "mappings/jira.yaml",

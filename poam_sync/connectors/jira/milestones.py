@@ -72,9 +72,9 @@ class JiraMilestones:
             return out
         keys = [p["key"] for p in parents if p["fields"].get("subtasks")]
         for n in range(0, len(keys), BULK_SIZE):
-            chunk = ", ".join(keys[n : n + BULK_SIZE])
-            search = self.client.search(
-                f"parent in ({chunk}) ORDER BY key ASC",
+            search = self.client.search_keys(
+                "parent in ({keys}) ORDER BY key ASC",
+                keys[n : n + BULK_SIZE],
                 _SUBTASK_FIELDS,
                 cloud=self.site.meta.cloud,
                 properties=self.mapping.stamp.property,

@@ -5,7 +5,8 @@ Cloud or Data Center, the project and issue-type ids creates need, the sync user
 (JQL dates are read in it), and the Jira field id behind each mapped field, found by name through
 ``GET /field`` so that mappings name custom fields instead of copying ``customfield_NNNNN`` ids.
 A mapping that names something the site lacks is a :class:`~poam_sync.errors.ConfigError` naming
-the option.
+the option; so is a name several fields share (Jira allows it), naming their ids: the mapping
+then gives the id, which is always taken as it is.
 """
 
 from __future__ import annotations
@@ -114,13 +115,27 @@ class JiraSite:
 
     def _load_ids(self) -> FieldIds:
         fields = self.client.call("field", lambda: self.client.jira.fields())
-        by_name: dict[str, str] = {}
+        by_id = {str(f["id"]).lower(): str(f["id"]) for f in fields}
+        by_name: dict[str, list[str]] = {}
         for f in fields:
-            by_name.setdefault(str(f["name"]).lower(), f["id"])
-            by_name[str(f["id"]).lower()] = f["id"]
+            by_name.setdefault(str(f["name"]).lower(), []).append(str(f["id"]))
 
         def resolve(option: str, target: str) -> str:
-            found = by_name.get(target.lower())
+            if target.lower() in by_id:
+                return by_id[target.lower()]  # the id itself: never ambiguous
+            named = by_name.get(target.lower(), [])
+            if len(named) > 1:
+                # Jira does not keep field names unique: guessing could write the POA&M
+                # into another team's field
+                ids = ", ".join(sorted(named))
+                raise ConfigError(
+                    f"[mappings/jira.yaml] {option} <- Jira has {len(named)} fields named "
+                    f"{target!r} ({ids}); poam-sync will not guess which one is meant",
+                    hint=f"name the field by its id instead, e.g. `{option.rpartition('.')[2]}: "
+                    f"{sorted(named)[0]}` (Jira's custom-field admin page shows which field "
+                    "the project's screens use)",
+                )
+            found = named[0] if named else None
             if found is None:
                 custom = sorted(f["name"] for f in fields if f.get("custom"))
                 raise ConfigError(

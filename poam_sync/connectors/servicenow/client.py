@@ -6,10 +6,11 @@ its helpers (:mod:`.metadata`, :mod:`.directory`, :mod:`.milestones`, :mod:`.not
 
 - The session trusts the configured CA and only it, sends our timeout on every request (pysnc
   passes none) and authenticates with basic auth or OAuth client credentials.
-- A response hook turns every error answer into our typed error (:func:`remote_error`) before
-  pysnc sees it; :meth:`TableClient.guarded` does the same for network trouble and pysnc's own
-  exceptions: a refused connection, an unresolved name, a TLS failure or a missing CA bundle is
-  :class:`~poam_sync.errors.RemoteUnreachable` at once, naming the URL (not retried).
+- A response hook turns every error answer into our typed error
+  (:func:`.answers.remote_error`) before pysnc sees it; :meth:`TableClient.guarded` does the
+  same for network trouble and pysnc's own exceptions: a refused connection, an unresolved
+  name, a TLS failure or a missing CA bundle is :class:`~poam_sync.errors.RemoteUnreachable` at
+  once, naming the URL (not retried).
 - pysnc retries neither POST nor PATCH, and its GET retries are turned off (``auto_retry=False``
   mounts no urllib3 ``Retry``; our adapter has ``max_retries=0``), so that one policy
   (:func:`~poam_sync.connectors._http.with_retries`) is in charge: :meth:`TableClient.call`
@@ -44,6 +45,7 @@ from poam_sync.connectors._http import (
     unreachable,
     with_retries,
 )
+from poam_sync.connectors.servicenow.answers import remote_error
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import (
     RecordGone,
@@ -58,6 +60,7 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 Row = dict[str, tuple[str, str]]  # column -> (value, display value)
+_ACCEPT = {"Accept": "application/json"}
 SYS_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -141,7 +144,10 @@ class _ClientCredentials(requests.auth.AuthBase):
                 f"({response.status_code})",
                 connector=self.connector,
                 status=response.status_code,
-                hint="check client_id/client_secret and the OAuth application on the instance",
+                hint="check client_id/client_secret and the OAuth application on the instance; "
+                "the client credentials grant is off on an instance until an admin sets "
+                "glide.oauth.inbound.client.credential.grant_type.enabled to true and gives "
+                "the OAuth application an OAuth Application User",
             )
         data = response.json()
         self.token = str(data["access_token"])
@@ -152,109 +158,6 @@ class _ClientCredentials(requests.auth.AuthBase):
             self._fetch()
         request.headers["Authorization"] = f"Bearer {self.token}"
         return request
-
-
-def _error_message(body: bytes | str) -> str:
-    """``message: detail`` from ServiceNow's ``{"error": {...}, "status": "failure"}``."""
-    try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-        return text[:200]
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict):
-        message = str(err.get("message") or "")
-        detail = str(err.get("detail") or "").strip()
-        return f"{message}: {detail}" if detail else message
-    return str(data)[:200]
-
-
-#: what each kind of 403 means and what to do (see :func:`refusal_kind`)
-REFUSAL_HINTS = {
-    "data_policy": "a data policy on the instance makes these fields mandatory for this write; "
-    "fill them in ServiceNow (or map them), or ask the admin to relax the policy",
-    "business_rule": "a business rule on the instance aborted the write (not a permission "
-    "problem): see the named rule under System Definition > Business Rules for its condition",
-    "acl": "an ACL refuses this write to the integration user: grant its role write access to "
-    "the table (System Security > Access Control), or check the user's roles",
-    "api_acl": "the instance's REST API ACL refuses the integration user: give it a role the "
-    "REST API access ACL allows (System Web Services > REST API Access Policies / ACLs)",
-    "forbidden": "the integration user lacks a role or an ACL blocks it",
-}
-
-
-def refusal_kind(text: str) -> str:
-    """Which of ServiceNow's 403s ``text`` (``message: detail``) is.
-
-    ``data_policy`` ("Data Policy Exception"), ``business_rule`` ("Operation against file 'x'
-    was aborted by Business Rule 'name^sys_id'"), ``acl`` ("ACL Exception Update Failed due to
-    security constraints"), ``api_acl`` ("User Not Authorized: Failed API level ACL
-    Validation"), else ``forbidden``."""
-    low = text.lower()
-    if "data policy exception" in low:
-        return "data_policy"
-    if "aborted by business rule" in low:
-        return "business_rule"
-    if "acl exception" in low or "security constraints" in low:
-        return "acl"
-    if "not authorized" in low or "acl validation" in low:
-        return "api_acl"
-    return "forbidden"
-
-
-def business_rule_name(text: str) -> str | None:
-    """The rule named by a business-rule abort (``'name^sys_id'``), or None."""
-    m = re.search(r"aborted by Business Rule '([^'^]*)", text, re.IGNORECASE)
-    return m.group(1) if m else None
-
-
-def mandatory_labels(text: str) -> list[str]:
-    """The field labels a data policy exception names as mandatory."""
-    _, sep, rest = text.partition("mandatory:")
-    if not sep:
-        return []
-    return [label.strip() for label in rest.split(",") if label.strip()]
-
-
-def remote_error(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    what: str,
-    connector: str,
-    key: str | None = None,
-) -> RemoteError | None:
-    """The typed error for an HTTP answer, or None when it succeeded."""
-    if status < 400:
-        return None
-    text = _error_message(body)
-    message = f"ServiceNow {what} failed with {status}: {text}"
-    if status == 429 or status >= 500:
-        return RemoteTransientError(
-            message,
-            connector=connector,
-            key=key,
-            status=status,
-            retry_after=parse_retry_after(headers.get("Retry-After")),
-        )
-    if status == 401:
-        return RemoteAuthError(
-            message, connector=connector, key=key, status=status,
-            hint="check the user/password or OAuth client in the connector settings",
-        )  # fmt: skip
-    if status == 403:
-        kind = refusal_kind(text)
-        if kind in ("acl", "api_acl"):
-            return RemoteAuthError(
-                message, connector=connector, key=key, status=status, hint=REFUSAL_HINTS[kind]
-            )
-        return RemoteRejected(
-            message, connector=connector, key=key, status=status, hint=REFUSAL_HINTS[kind]
-        )
-    if status == 404:
-        return RecordGone(message, connector=connector, key=key, status=status)
-    return RemoteRejected(message, connector=connector, key=key, status=status)
 
 
 def _network_error(
@@ -346,6 +249,11 @@ class TableClient:
         self.retry = retry
         self.breaker = CircuitBreaker(connector)  # reset by the connector's prepare()
         self.page_size = settings.page_size
+        #: where lists are read (``/api/now/v1/table`` answers an empty list with 404)
+        self.list_path = "/api/now/table"
+        #: tables whose rows a read ACL dropped: a first page came back empty although its
+        #: X-Total-Count said rows matched (ServiceNow KB3047115)
+        self.hidden: set[str] = set()
         self._log = log.bind(connector=connector, table=settings.table)
         self.session = build_session(settings, connector=connector, on_response=self._on_response)
         self._client = pysnc.ServiceNowClient(settings.url, self.session, auto_retry=False)
@@ -460,10 +368,15 @@ class TableClient:
             "sysparm_display_value": "all",
             "sysparm_exclude_reference_link": "true",
         }
-        url = f"{self.settings.url}/api/now/table/{table}"
+        url = f"{self.settings.url}{self.list_path}/{table}"
 
         def fetch() -> tuple[list[Row], bool]:
-            response = self.session.get(url, params=params, headers={"Accept": "application/json"})
+            try:
+                response = self.session.get(url, params=params, headers=_ACCEPT)
+            except RecordGone:
+                # a list is never "gone": /api/now/v1/table answers an empty result with 404
+                # "No Record found" where the unversioned path answers 200 (ServiceNow KB0551763)
+                return [], False
             result = response.json().get("result", [])
             if not isinstance(result, list):
                 raise RemoteTransientError(
@@ -471,14 +384,54 @@ class TableClient:
                     connector=self.connector,
                 )
             rows = [_row_of(item, fields) for item in result if isinstance(item, dict)]
+            total = response.headers.get("X-Total-Count", "")
+            if not rows and offset == 0 and after is None and total.isdigit() and int(total):
+                self.hidden.add(table)
             if response.links:
                 return rows, "next" in response.links
-            total = response.headers.get("X-Total-Count", "")
             if total.isdigit():
                 return rows, offset + size < int(total)
             return rows, len(rows) == size
 
         return self.call(fetch, what=f"GET {table}")
+
+    def refused(self, table: str, read: Callable[[], T]) -> tuple[bool, T | None]:
+        """Run a read of system table ``table``: (False, its result), or (True, None) when
+        the integration user may not read it (a 403, or every row dropped by a read ACL)."""
+        try:
+            result = read()
+        except (RemoteAuthError, RemoteRejected) as exc:
+            if exc.status == 403:
+                return True, None
+            raise
+        return table in self.hidden, result
+
+    def may_read(self, table: str, query: str) -> bool:
+        """Whether the integration user may read ``table`` (one row of ``query``)."""
+        refused, _ = self.refused(
+            table, lambda: self.page(table, ["sys_id"], query, after=None, size=1)
+        )
+        return not refused
+
+    def patch_display_values(self, table: str, sys_id: str, values: Mapping[str, str]) -> Row:
+        """PATCH ``values`` given as display values (choice *labels*), with
+        ``sysparm_input_display_value=true`` ("set field values using the display value",
+        Table API docs): for choice columns whose codes cannot be read from ``sys_choice``.
+        The answer's rows carry (code, label), so the caller learns the codes."""
+        url = f"{self.settings.url}/api/now/table/{table}/{sys_id}"
+        params = {
+            "sysparm_input_display_value": "true",
+            "sysparm_display_value": "all",
+            "sysparm_exclude_reference_link": "true",
+        }
+
+        def patch() -> Row:
+            response = self.session.patch(url, params=params, json=dict(values), headers=_ACCEPT)
+            result = response.json().get("result", {})
+            names = [k for k in result if isinstance(k, str)] if isinstance(result, dict) else []
+            return _row_of(result if isinstance(result, dict) else {}, names)
+
+        return self.guarded(patch, what=f"PATCH {table}/{sys_id}")
 
     def select(self, table: str, fields: Sequence[str], query: str) -> Iterator[Row]:
         """All records matching ``query``, page by page (see :meth:`pages`)."""

@@ -14,7 +14,8 @@ parts live beside it (ServiceNow docs "Table API", "REST API rate limiting"; PyS
   so that :meth:`ServiceNowConnector.project` is pure;
 - :mod:`.records`: rows <-> canonical values, the stamp, the watermark query;
 - :mod:`.directory`, :mod:`.milestones`, :mod:`.notes`: users, milestone child records and work
-  notes.
+  notes; :mod:`.history`: who changed each field last (``sys_audit``); :mod:`.dates`: days in
+  date/time columns.
 
 A create is repeated only after :meth:`ServiceNowConnector.find_by_stamp` shows that it did not
 happen, a work note only after the journal shows it is not there.
@@ -22,7 +23,7 @@ happen, a work note only after the journal shows it is not there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import structlog
@@ -36,18 +37,17 @@ from poam_sync.connectors.base import (
     Stamp,
     SyncValue,
     SyncValues,
+    Uncovered,
     WriteResult,
 )
-from poam_sync.connectors.servicenow.client import (
-    Row,
-    TableClient,
+from poam_sync.connectors.servicenow.answers import (
     business_rule_name,
-    checked_sys_id,
-    chunks,
     mandatory_labels,
     refusal_kind,
 )
+from poam_sync.connectors.servicenow.client import Row, TableClient, checked_sys_id, chunks
 from poam_sync.connectors.servicenow.directory import UserDirectory
+from poam_sync.connectors.servicenow.history import FieldHistory
 from poam_sync.connectors.servicenow.inventory import list_sys_ids
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata, load_metadata
@@ -55,7 +55,7 @@ from poam_sync.connectors.servicenow.milestones import Milestones
 from poam_sync.connectors.servicenow.notes import Journal
 from poam_sync.connectors.servicenow.records import RecordCodec, watermark_query
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
-from poam_sync.errors import RemoteError, RemoteRejected
+from poam_sync.errors import RemoteAuthError, RemoteError, RemoteRejected
 from poam_sync.model import Note
 
 log = structlog.get_logger(__name__)
@@ -74,6 +74,13 @@ GRC_STATE_NEEDS: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = {
         (("issue_manager", "Issue manager"),),
         (("due_date", "Due date"),),
     ),
+}
+
+
+#: choices the shipped mapping leaves out on purpose, and why
+LEFT_OUT_ON_PURPOSE = {
+    ("priority", "5 - Planning"): "the Original Risk Rating is audited, so only you can say "
+    "which risk a planning priority means",
 }
 
 
@@ -113,6 +120,7 @@ class ServiceNowConnector(Connector):
         self.users = UserDirectory(self.client)
         self.codec = RecordCodec(settings, mapping, self.users, connector=name)
         self.journal = Journal(self.client, self.table)
+        self.history = FieldHistory(self.client, self.table, mapping.fields)
         self.milestones = (
             Milestones(self.client, mapping, self.milestone_table) if mapping.milestones else None
         )
@@ -135,7 +143,12 @@ class ServiceNowConnector(Connector):
 
     def _load_metadata(self) -> Metadata:
         return load_metadata(
-            self.client, self.mapping, table=self.table, milestone_table=self.milestone_table
+            self.client,
+            self.mapping,
+            table=self.table,
+            milestone_table=self.milestone_table,
+            time_zone=self.settings.time_zone,
+            language=self.settings.language,
         )
 
     def _metadata(self) -> Metadata:
@@ -167,20 +180,79 @@ class ServiceNowConnector(Connector):
             "records_in_scope": str(total),
             "state_choices": ", ".join(f"{label}={code}" for label, code in states.items()),
             "milestone_table": self.milestone_table if self.mapping.milestones else "(not synced)",
+            "time_zone": f"{meta.zone.key} ({meta.zone_source})",
+            "cannot_read": ", ".join(self._unreadable(meta))
+            or "(none: every system table is readable)",
         }
 
-    def _records(self, rows: Sequence[Row]) -> list[RemoteRecord]:
-        """Records for a page of rows: milestones and notes fetched for the page at once."""
+    def _unreadable(self, meta: Metadata) -> list[str]:
+        """The system tables the integration user may not read (journal and audit probed)."""
+        lost = list(meta.unreadable)
+        if not self.journal.probe():
+            lost.append("sys_journal_field")
+        if not self.history.probe():
+            lost.append("sys_audit")
+        return lost
+
+    def uncovered(self) -> list[Uncovered]:
+        """The state and priority choices of the instance (read again, through inheritance)
+        that the mapping reads as no status or risk, each with the line that would cover it.
+        ``5 - Planning`` is reported as left out on purpose: the shipped mapping leaves it
+        unmapped because the Original Risk Rating is audited (see :data:`LEFT_OUT_ON_PURPOSE`).
+        Raises :class:`~poam_sync.errors.RemoteAuthError` when ``sys_choice`` cannot be read
+        (a least-privilege user): there is nothing to compare."""
+        meta = self._meta = self._load_metadata()
+        if meta.choices_unreadable:
+            raise RemoteAuthError(
+                "the integration user may not read sys_choice, so the instance's states and "
+                "priorities cannot be listed",
+                connector=self.name,
+                status=403,
+                hint="give the integration user a role that may read sys_choice (values the "
+                "mapping does not list are still reported on the records that hold them)",
+            )
+        m, out = self.mapping, []
+        where = f"the ServiceNow mapping of connector {self.name!r}"
+        if "status" in m.fields:
+            for label in meta.codes.get(f"{self.table}.{m.fields['status']}", {}):
+                if m.status_from_label(label) is None:
+                    out.append(
+                        Uncovered(
+                            "state",
+                            label,
+                            f"add `{label}: <status>` under state_read_back: in {where}",
+                        )
+                    )
+        if "original_risk" in m.fields:
+            for label in meta.codes.get(f"{self.table}.{m.fields['original_risk']}", {}):
+                if m.risk_from_label(label) is None:
+                    why = LEFT_OUT_ON_PURPOSE.get(("priority", label))
+                    hint = f"add `{label}: <risk>` under risk_read_back: in {where}"
+                    out.append(
+                        Uncovered(
+                            "priority",
+                            label,
+                            f"{why}; to cover it, {hint}" if why else hint,
+                            deliberate=why is not None,
+                        )
+                    )
+        return out
+
+    def _records(self, rows: Sequence[Row], since: str | None = None) -> list[RemoteRecord]:
+        """Records for a page of rows: milestones, notes and (with ``since``, a pull's
+        ``sys_created_on>=`` bound) field histories fetched for the page at once."""
         meta = self._metadata()
         ids = [r["sys_id"][0] for r in rows]
         children = self.milestones.read(ids, meta) if self.milestones else None
         notes = self.journal.read(ids)
+        history = self.history.read(rows, since)
         return [
             self.codec.record(
                 row,
                 meta,
                 children.get(row["sys_id"][0], []) if children is not None else None,
                 notes.get(row["sys_id"][0], []),
+                history.get(row["sys_id"][0]),
             )
             for row in rows
         ]
@@ -194,8 +266,10 @@ class ServiceNowConnector(Connector):
         fields = self.codec.columns()
         size = self.settings.page_size
 
+        audits = changed.replace("sys_updated_on", "sys_created_on", 1) if changed else None
+
         def fresh(rows: Sequence[Row]) -> Iterator[RemoteRecord]:
-            for record in self._records(rows):
+            for record in self._records(rows, audits):
                 if (record.remote_id, record.version) not in seen:
                     seen.add((record.remote_id, record.version))
                     yield record
@@ -212,7 +286,10 @@ class ServiceNowConnector(Connector):
                 in_scope = "^".join(filter(None, [scope, f"sys_idIN{','.join(chunk)}"]))
                 yield from fresh(list(self.client.select(self.table, fields, in_scope)))
         self._log.info(
-            "servicenow.pulled", since=since.isoformat() if since else None, records=len(seen)
+            "servicenow.pulled",
+            since=since.isoformat() if since else None,
+            records=len(seen),
+            field_actors=self.history.source,  # sys_audit, or the record's sys_updated_by
         )
 
     def get(self, remote_id: str) -> RemoteRecord:
@@ -338,10 +415,53 @@ class ServiceNowConnector(Connector):
             " or ".join(name for _, name in g) for g in groups if not any(current[c] for c, _ in g)
         ]
 
+    def _write_labels(
+        self, sys_id: str, changes: SyncValues, problems: list[FieldProblem]
+    ) -> Row | None:
+        """The choice columns whose codes cannot be read (``sys_choice`` unreadable), written
+        by their labels; their codes are learnt from the answer. A refused state is reported
+        as on any write. Returns the record as the answer showed it, or None."""
+        meta = self._metadata()
+        labels = self.codec.display_values(changes, meta)
+        if not labels:
+            return None
+        row = self._patch_or_without_state(
+            self.client.patch_display_values, sys_id, labels, changes, problems
+        )
+        if row is None:
+            return None
+        for column in labels:
+            code, shown = row.get(column, ("", ""))
+            meta.learn(self.table, column, code, shown)
+        return row
+
+    def _patch_or_without_state(
+        self,
+        patch: Callable[[str, str, Mapping[str, str]], Row],
+        sys_id: str,
+        values: Mapping[str, str],
+        changes: SyncValues,
+        problems: list[FieldProblem],
+    ) -> Row | None:
+        """PATCH ``values``; when the state is refused (a data policy, a business rule), write
+        the rest and report the state with what it lacks. None when nothing else was left."""
+        try:
+            return patch(self.table, sys_id, values)
+        except RemoteRejected as exc:
+            state = self.mapping.fields.get("status")
+            if exc.status != 403 or state not in values:
+                raise
+            problems.append(self._blocked_state(exc, changes, values, sys_id))
+            rest = {k: v for k, v in values.items() if k != state}
+            return patch(self.table, sys_id, rest) if rest else None
+
     def _after_create(
         self, row: Row, fields: SyncValues, problems: list[FieldProblem]
     ) -> WriteResult:
         sys_id = row["sys_id"][0]
+        shown = self._write_labels(sys_id, fields, problems)
+        if shown is not None:
+            row = {**row, **{k: v for k, v in shown.items() if k in row}}
         milestones = None
         if self.milestones is not None:
             # A record just created has no children: no need to read them, on the first try.
@@ -419,17 +539,12 @@ class ServiceNowConnector(Connector):
         values, problems = self.codec.values(changes, meta)
         row: Row | None = None
         if values:
-            try:
-                row = self.client.patch(self.table, remote_id, values)
-            except RemoteRejected as exc:
-                state = self.mapping.fields.get("status")
-                if exc.status != 403 or state not in values:
-                    raise
-                # The state is refused (a data policy, a business rule): write the rest, and
-                # report the state with what it lacks.
-                problems.append(self._blocked_state(exc, changes, values, remote_id))
-                rest = {k: v for k, v in values.items() if k != state}
-                row = self.client.patch(self.table, remote_id, rest) if rest else None
+            row = self._patch_or_without_state(
+                self.client.patch, remote_id, values, changes, problems
+            )
+        shown = self._write_labels(remote_id, changes, problems)
+        if shown is not None:
+            row = shown if row is None else {**row, **{k: v for k, v in shown.items() if k in row}}
         milestones: list[MilestoneValue] | None = None
         if "milestones" in changes and self.milestones is not None:
             milestones, found = self.milestones.write(

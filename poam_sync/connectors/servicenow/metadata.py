@@ -24,10 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import structlog
 
 from poam_sync.connectors.servicenow.client import TableClient
+from poam_sync.connectors.servicenow.dates import DATE_TIME, day_of, stored_value
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.errors import ConfigError, RemoteError
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,43 @@ class Metadata:
     lengths: dict[str, int]  # ServiceNowMapping.project key -> max length
     #: "table.column" -> the table whose rows were used ("task" for an inherited column)
     sources: dict[str, str] = field(default_factory=dict)
+    #: "table.column" -> sys_dictionary internal_type of the date columns
+    types: dict[str, str] = field(default_factory=dict)
+    #: the instance's time zone, in which date/time columns are read and written as days
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    #: where the zone came from: "settings", "glide.sys.default.tz" or "unknown (UTC)"
+    zone_source: str = "settings"
+    #: system tables the integration user cannot read (a least-privilege user), see
+    #: :data:`WHAT_IS_LOST`
+    unreadable: tuple[str, ...] = ()
+
+    @property
+    def choices_unreadable(self) -> bool:
+        return "sys_choice" in self.unreadable
+
+    def learn(self, table: str, column: str, value: str, label: str) -> None:
+        """A (code, label) pair a record showed (``sysparm_display_value=all``), for a choice
+        column whose ``sys_choice`` rows cannot be read."""
+        key = f"{table}.{column}"
+        if not value or not label or not self.choices_unreadable:
+            return
+        self.codes.setdefault(key, {}).setdefault(label, value)
+        self.labels.setdefault(key, {}).setdefault(value, label)
+
+    def day(self, table: str, column: str, raw: str) -> str | None:
+        """The canonical day of a stored date or date/time value."""
+        return day_of(raw, self.column_type(table, column), self.zone)
+
+    def stored_day(self, table: str, column: str, day: str | None) -> str:
+        """The value to write for canonical ``day``."""
+        return stored_value(day, self.column_type(table, column), self.zone)
+
+    def column_type(self, table: str, column: str) -> str:
+        """The dictionary's type, else the stock one: ``due_date`` (task's) is a date/time."""
+        known = self.types.get(f"{table}.{column}")
+        if known:
+            return known
+        return DATE_TIME if column == "due_date" else "glide_date"
 
     def code(self, table: str, column: str, label: str) -> str | None:
         return self.codes.get(f"{table}.{column}", {}).get(label)
@@ -48,7 +91,13 @@ class Metadata:
 
 
 def load_metadata(
-    client: TableClient, mapping: ServiceNowMapping, *, table: str, milestone_table: str
+    client: TableClient,
+    mapping: ServiceNowMapping,
+    *,
+    table: str,
+    milestone_table: str,
+    time_zone: str | None = None,
+    language: str = "en",
 ) -> Metadata:
     """Choice codes (``sys_choice``) and column lengths (``sys_dictionary``) for ``mapping``.
 
@@ -56,23 +105,129 @@ def load_metadata(
     client's retries), its message saying what could not be loaded; a
     :class:`~poam_sync.errors.ConfigError` when a mapped label is no choice of the instance.
     """
+    lost: list[str] = []
     try:
         chains = {t: table_hierarchy(client, t) for t in dict.fromkeys([table, milestone_table])}
-        codes, labels, sources = _choices(
-            client, mapping, chains, table=table, milestone_table=milestone_table
+
+        def choices(readable: bool = True) -> _Choices:
+            return _choices(
+                client,
+                mapping,
+                chains,
+                table=table,
+                milestone_table=milestone_table,
+                readable=readable,
+                language=language,
+            )
+
+        refused, read = client.refused("sys_choice", choices)
+        if refused or read is None:
+            lost.append("sys_choice")
+            read = choices(readable=False)
+        codes, labels, sources = read
+        refused, dictionary = client.refused(
+            "sys_dictionary",
+            lambda: _dictionary(
+                client, mapping, chains, table=table, milestone_table=milestone_table
+            ),
         )
-        lengths = _lengths(client, mapping, chains, table=table, milestone_table=milestone_table)
+        if refused or dictionary is None:
+            lost.append("sys_dictionary")
+            dictionary = {}, {}
+        lengths, types = dictionary
+        zone, zone_source = _zone(client, time_zone if time_zone else None, lost)
     except RemoteError as exc:
         raise _explained(exc) from exc
-    _check_labels(
-        codes,
-        mapping,
-        table=table,
-        milestone_table=milestone_table,
-        connector=client.connector,
-        sources=sources,
+    unreadable = tuple(lost)
+    for t in unreadable:
+        report_unreadable(client.connector, t)
+    if "sys_dictionary" in unreadable:
+        lengths = {k: STOCK_LENGTHS[k.rpartition(".")[2]] for k in _length_keys(mapping)}
+    if "sys_choice" not in unreadable:
+        _check_labels(
+            codes,
+            mapping,
+            table=table,
+            milestone_table=milestone_table,
+            connector=client.connector,
+            sources=sources,
+        )
+    return Metadata(codes, labels, lengths, sources, types, zone, zone_source, unreadable)
+
+
+#: the system tables a least-privilege integration user may be refused (admin-only on a stock
+#: instance), and what the connector does without each
+WHAT_IS_LOST = {
+    "sys_choice": "state and priority codes are learnt from the records read, and a label not "
+    "seen yet is written as a display value (sysparm_input_display_value); the mapping's labels "
+    "cannot be checked at start-up",
+    "sys_dictionary": "column lengths and types are a stock task's (short_description 160, "
+    "description 4000; due_date a date/time)",
+    "sys_journal_field": "work notes are written but not read back: notes added in ServiceNow "
+    "are not synced, and a note whose answer was lost may be written twice",
+    "sys_audit": "each field change is credited to the record's last updater (sys_updated_by)",
+    "sys_properties": "the instance's time zone (glide.sys.default.tz) is unknown: set "
+    "time_zone in the connector settings",
+}
+
+
+def report_unreadable(connector: str, table: str) -> None:
+    """Log, once per discovery, a system table the integration user may not read."""
+    log.warning(
+        "servicenow.cannot_read",
+        connector=connector,
+        system_table=table,
+        consequence=WHAT_IS_LOST[table],
+        hint=f"give the integration user a role that may read {table} to sync fully",
     )
-    return Metadata(codes, labels, lengths, sources)
+
+
+_Choices = tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]
+
+#: the lengths of a stock instance's task columns, used when sys_dictionary cannot be read
+STOCK_LENGTHS = {"short_description": 160, "description": 4000}
+
+
+def _length_keys(mapping: ServiceNowMapping) -> list[str]:
+    """The projection keys of the text columns whose stock length is known."""
+    m = mapping
+    keys = [m.fields[f] for f in ("title", "description") if f in m.fields]
+    if m.milestones is not None:
+        keys.append(f"milestone.{m.milestones.description_field}")
+    return [k for k in keys if k.rpartition(".")[2] in STOCK_LENGTHS]
+
+
+#: the system property holding the instance's time zone (ServiceNow docs, "Time zones":
+#: "Administrators should configure their system with a default timezone glide.sys.default.tz")
+ZONE_PROPERTY = "glide.sys.default.tz"
+
+
+def _zone(client: TableClient, configured: str | None, lost: list[str]) -> tuple[ZoneInfo, str]:
+    """The zone date/time columns are read and written in: the setting, else the instance's
+    ``glide.sys.default.tz``, else UTC (logged: set ``time_zone`` in the settings). Adds
+    ``sys_properties`` to ``lost`` when the user may not read it."""
+    if configured:
+        return ZoneInfo(configured), "settings"
+    refused, rows = client.refused(
+        "sys_properties",
+        lambda: client.page(
+            "sys_properties", ["name", "value"], f"name={ZONE_PROPERTY}", after=None, size=1
+        ),
+    )
+    if refused:
+        lost.append("sys_properties")
+    name = rows[0]["value"][0].strip() if rows else ""
+    try:
+        return ZoneInfo(name), ZONE_PROPERTY
+    except (ValueError, KeyError, OSError):  # empty, unreadable, or no zone zoneinfo knows
+        log.warning(
+            "servicenow.time_zone_unknown",
+            connector=client.connector,
+            property=ZONE_PROPERTY,
+            value=name or None,
+            hint="set time_zone in the connector settings; due dates are read in UTC meanwhile",
+        )
+        return ZoneInfo("UTC"), "unknown (UTC)"
 
 
 #: deeper than any stock hierarchy (cmdb_ci_aix_server is six levels down); a guard on loops
@@ -116,7 +271,9 @@ def _choices(
     *,
     table: str,
     milestone_table: str,
-) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, str]]:
+    readable: bool = True,
+    language: str = "en",
+) -> _Choices:
     m = mapping
     wanted: list[tuple[str, str]] = []
     if "status" in m.fields:
@@ -128,18 +285,31 @@ def _choices(
     codes: dict[str, dict[str, str]] = {f"{t}.{c}": {} for t, c in wanted}
     labels: dict[str, dict[str, str]] = {f"{t}.{c}": {} for t, c in wanted}
     sources: dict[str, str] = {}
-    if not wanted:
+    if not wanted or not readable:
         return codes, labels, sources
     tables = sorted({a for t, _ in wanted for a in chains[t]})
     query = (
         f"nameIN{','.join(tables)}^elementIN{','.join(sorted({c for _, c in wanted}))}"
         "^inactive=false"
     )
-    # element -> defining table -> [(value, label)] in the instance's order
-    found: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    for row in client.select("sys_choice", ["name", "element", "value", "label"], query):
-        per_table = found.setdefault(row["element"][0], {})
-        per_table.setdefault(row["name"][0], []).append((row["value"][0], row["label"][0]))
+    # element -> defining table -> [(value, label)] in the instance's order, in the mapping's
+    # language: a multi-language instance has a row per choice and language, the same value in
+    # each (ServiceNow docs, "Choices table"); rows of another language are never taken, and a
+    # table with none in that language gives its rows of the first language seen, once each
+    rows: dict[str, dict[str, dict[str, list[tuple[str, str]]]]] = {}
+    fields = ["name", "element", "value", "label", "language"]
+    for row in client.select("sys_choice", fields, query):
+        per_table = rows.setdefault(row["element"][0], {}).setdefault(row["name"][0], {})
+        per_table.setdefault(row["language"][0] or "en", []).append(
+            (row["value"][0], row["label"][0])
+        )
+    found: dict[str, dict[str, list[tuple[str, str]]]] = {
+        element: {
+            name: by_language.get(language) or next(iter(by_language.values()))
+            for name, by_language in per_table.items()
+        }
+        for element, per_table in rows.items()
+    }
     for t, column in wanted:
         key = f"{t}.{column}"
         source = _nearest(chains[t], found.get(column, {}))
@@ -152,36 +322,51 @@ def _choices(
     return codes, labels, sources
 
 
-def _lengths(
+def _dictionary(
     client: TableClient,
     mapping: ServiceNowMapping,
     chains: Mapping[str, list[str]],
     *,
     table: str,
     milestone_table: str,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Column lengths of the text columns (by projection key) and the types of the date
+    columns (by ``table.column``), each from the nearest table of the chain defining it."""
     m = mapping
     # (table, column) -> the projection's key
     wanted = {(table, m.fields[f]): m.fields[f] for f in ("title", "description") if f in m.fields}
+    dates = {
+        (table, m.fields[f]) for f in ("due_date", "scheduled_completion_date") if f in m.fields
+    }
     if m.milestones is not None:
         column = m.milestones.description_field
         wanted[(milestone_table, column)] = f"milestone.{column}"
-    if not wanted:
-        return {}
-    tables = sorted({a for t, _ in wanted for a in chains[t]})
-    elements = sorted({c for _, c in wanted})
+        dates.add((milestone_table, m.milestones.due_date_field))
+    if not wanted and not dates:
+        return {}, {}
+    tables = sorted({a for t, _ in (*wanted, *dates) for a in chains[t]})
+    elements = sorted({c for _, c in (*wanted, *dates)})
     query = f"nameIN{','.join(tables)}^elementIN{','.join(elements)}"
-    found: dict[str, dict[str, int]] = {}  # element -> defining table -> max length
-    for row in client.select("sys_dictionary", ["name", "element", "max_length"], query):
+    lengths_found: dict[str, dict[str, int]] = {}  # element -> defining table -> max length
+    types_found: dict[str, dict[str, str]] = {}  # element -> defining table -> internal type
+    fields = ["name", "element", "max_length", "internal_type"]
+    for row in client.select("sys_dictionary", fields, query):
         name, element, length = row["name"][0], row["element"][0], row["max_length"][0]
         if length.isdigit():
-            found.setdefault(element, {})[name] = int(length)
+            lengths_found.setdefault(element, {})[name] = int(length)
+        if row["internal_type"][0]:
+            types_found.setdefault(element, {})[name] = row["internal_type"][0]
     lengths: dict[str, int] = {}
     for (t, column), key in wanted.items():
-        source = _nearest(chains[t], found.get(column, {}))
+        source = _nearest(chains[t], lengths_found.get(column, {}))
         if source is not None:
-            lengths[key] = found[column][source]
-    return lengths
+            lengths[key] = lengths_found[column][source]
+    types: dict[str, str] = {}
+    for t, column in dates:
+        source = _nearest(chains[t], types_found.get(column, {}))
+        if source is not None:
+            types[f"{t}.{column}"] = types_found[column][source]
+    return lengths, types
 
 
 def _check_labels(

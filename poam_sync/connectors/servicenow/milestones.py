@@ -101,12 +101,13 @@ class Milestones:
         """One child record as a canonical milestone."""
         ms = self.ms
         code, display = row[ms.state_field]
+        meta.learn(self.table, ms.state_field, code, display)
         label = meta.label(self.table, ms.state_field, code) or display
         status = ms.read_back(label) or MilestoneStatus.OPEN
         return {
             "id": row[ms.id_field][0],
             "description": row[ms.description_field][0],
-            "due_date": row[ms.due_date_field][0][:10] or None,
+            "due_date": meta.day(self.table, ms.due_date_field, row[ms.due_date_field][0]),
             "status": status.value,
         }
 
@@ -137,31 +138,50 @@ class Milestones:
             columns = {
                 ms.id_field: item["id"],
                 ms.description_field: item["description"],
-                ms.due_date_field: item["due_date"] or "",
-                ms.state_field: self._code(item["status"], meta),
+                ms.due_date_field: meta.stored_day(self.table, ms.due_date_field, item["due_date"]),
             }
+            code = self._code(item["status"], meta)
+            if code is not None:
+                columns[ms.state_field] = code
             if item["id"] not in existing:
-                self._client.insert(self.table, {ms.parent_field: parent, **columns})
+                row = self._client.insert(self.table, {ms.parent_field: parent, **columns})
+                self._state_by_label(row["sys_id"][0], item["status"], meta)
                 continue
             sys_id, have = existing.pop(item["id"])
             if have != item:
                 self._client.patch(self.table, sys_id, columns)
+                self._state_by_label(sys_id, item["status"], meta)
         for mid, (sys_id, _) in existing.items():
             self._client.patch(self.table, sys_id, self.tombstone(mid, meta))
+            self._state_by_label(sys_id, MilestoneStatus.ARCHIVED.value, meta)
         return target, problems
+
+    def _state_by_label(self, sys_id: str, status: str, meta: Metadata) -> None:
+        """Write the state by its label when its code is unknown (``sys_choice`` cannot be
+        read), and learn the code from the answer."""
+        ms = self.ms
+        label = ms.states[MilestoneStatus(status)]
+        if meta.code(self.table, ms.state_field, label) is not None:
+            return
+        row = self._client.patch_display_values(self.table, sys_id, {ms.state_field: label})
+        code, shown = row.get(ms.state_field, ("", ""))
+        meta.learn(self.table, ms.state_field, code, shown)
 
     def tombstone(self, milestone_id: str, meta: Metadata) -> dict[str, str]:
         """The columns that retire a child: the archived state and the removed marker."""
         ms = self.ms
-        return {
-            ms.id_field: f"{REMOVED_PREFIX}{milestone_id}",
-            ms.state_field: self._code(MilestoneStatus.ARCHIVED.value, meta),
-        }
+        columns = {ms.id_field: f"{REMOVED_PREFIX}{milestone_id}"}
+        code = self._code(MilestoneStatus.ARCHIVED.value, meta)
+        return {**columns, ms.state_field: code} if code is not None else columns
 
-    def _code(self, status: str, meta: Metadata) -> str:
+    def _code(self, status: str, meta: Metadata) -> str | None:
+        """The state code of ``status``; None when ``sys_choice`` cannot be read and no
+        record showed it yet (the state is then written by its label)."""
         ms = self.ms
         label = ms.states[MilestoneStatus(status)]
         code = meta.code(self.table, ms.state_field, label)
+        if code is None and meta.choices_unreadable:
+            return None
         if code is None:
             raise ConfigError(
                 f"[{self._client.connector} mapping] milestones.states.{status} <- {label!r} "

@@ -12,13 +12,16 @@ through the Table API, which shows an entry as soon as it is written.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from poam_sync.connectors.base import mark_note, parse_note
 from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
+from poam_sync.connectors.servicenow.metadata import report_unreadable
 from poam_sync.connectors.servicenow.records import sn_time
 from poam_sync.model import Note
 
 JOURNAL_ELEMENTS = ("work_notes", "comments")
+JOURNAL = "sys_journal_field"
 
 
 class Journal:
@@ -27,11 +30,14 @@ class Journal:
     def __init__(self, client: TableClient, table: str) -> None:
         self._client = client
         self.table = table
+        #: False when the integration user cannot read sys_journal_field: notes are written
+        #: (once per attempt, unchecked) and none are read back
+        self.readable = True
 
     def read(self, record_ids: Sequence[str]) -> dict[str, list[Note]]:
         """Each record's notes, oldest first; several records in one query per 100."""
         out: dict[str, list[Note]] = {r: [] for r in record_ids}
-        if not record_ids:
+        if not record_ids or not self.readable:
             return out
         fields = ["sys_id", "element_id", "value", "sys_created_on", "sys_created_by"]
         entries: list[Row] = []
@@ -40,7 +46,12 @@ class Journal:
                 f"name={self.table}^element_idIN{','.join(chunk)}"
                 f"^elementIN{','.join(JOURNAL_ELEMENTS)}"
             )
-            entries += self._client.select("sys_journal_field", fields, query)
+            refused, rows = self._client.refused(JOURNAL, partial(self._select, fields, query))
+            if refused:
+                self.readable = False
+                report_unreadable(self._client.connector, JOURNAL)
+                return {r: [] for r in record_ids}
+            entries += rows or []
         entries.sort(key=lambda r: (r["sys_created_on"][0], r["sys_id"][0]))
         for row in entries:
             created = row["sys_created_on"][0]
@@ -54,6 +65,14 @@ class Journal:
                 )
             )
         return out
+
+    def _select(self, fields: list[str], query: str) -> list[Row]:
+        return list(self._client.select(JOURNAL, fields, query))
+
+    def probe(self) -> bool:
+        """Whether the journal can be read (one small read); for ``config check``."""
+        self.readable = self.readable and self._client.may_read(JOURNAL, f"name={self.table}")
+        return self.readable
 
     def add(self, sys_id: str, note: Note) -> None:
         """Append ``note`` as a work note, once, whatever answers get lost on the way (and

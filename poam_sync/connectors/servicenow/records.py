@@ -19,20 +19,23 @@ which column values canonical changes become.
   written (the instance keeps the first ``max_length`` characters) and reported; the projection
   cuts it the same way, so the shortened echo is not a change and the canonical value stays
   whole.
-- Dates are dates (``YYYY-MM-DD``), never date-times, so they never shift with a time zone.
+- A canonical date is a day; a date/time column (task's ``due_date``) holds the first second of
+  that day in the instance's time zone, in UTC, and is read back as its day there
+  (:mod:`.dates`); a date column holds the day as is.
 - Our stamp lives in ``stamp_field`` (``poam-sync:<uuid>``) and, when configured,
   ``system/poam_id`` in ``stamp_display_field``; otherwise both share ``stamp_field``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 import structlog
 
 from poam_sync.connectors.base import (
+    FieldChange,
     FieldProblem,
     MilestoneValue,
     RemoteRecord,
@@ -137,14 +140,18 @@ class RecordCodec:
         meta: Metadata,
         milestones: list[MilestoneValue] | None,
         notes: Sequence[Note] = (),
+        changes: Mapping[str, FieldChange] | None = None,
     ) -> RemoteRecord:
         """``row`` as the engine sees it; ``milestones`` None when they are not synced."""
         m = self.mapping
         fields: dict[str, SyncValue] = {}
         problems: list[FieldProblem] = []
+        people: dict[str, str] = {}
         sys_id = row["sys_id"][0]
         for canonical, column in m.fields.items():
             value, display = row.get(column, ("", ""))
+            if canonical in ("status", "original_risk"):
+                meta.learn(self.table, column, value, display)
             if canonical == "status":
                 label = meta.label(self.table, column, value) or display or value
                 status = m.status_from_label(label)
@@ -175,8 +182,10 @@ class RecordCodec:
                     problems.append(self._no_email(column, value, display))
                     continue
                 fields["owner"] = email
+                if display and display != value:
+                    people[email] = display  # the user's name, as the instance shows it
             elif canonical in ("due_date", "scheduled_completion_date"):
-                fields[canonical] = value[:10] or None
+                fields[canonical] = meta.day(self.table, column, value)
             elif canonical == "controls":
                 fields["controls"] = split_controls(value)
             else:
@@ -198,6 +207,8 @@ class RecordCodec:
             url=f"{self.settings.url}/nav_to.do?uri={self.table}.do?sys_id={sys_id}",
             notes=tuple(notes),
             problems=tuple(problems),
+            people=people,
+            field_changes=dict(changes or {}),
         )
 
     # -- what a read could not take ------------------------------------------------------------
@@ -257,6 +268,8 @@ class RecordCodec:
             if canonical == "status":
                 label = m.states[Status(as_text(value, canonical))]
                 code = meta.code(self.table, column, label)
+                if code is None and meta.choices_unreadable:
+                    continue  # written by its label: see display_values()
                 if code is None:
                     problems.append(
                         FieldProblem(
@@ -275,6 +288,8 @@ class RecordCodec:
                     continue
                 label = m.risks[RiskLevel(risk)]
                 code = meta.code(self.table, column, label)
+                if code is None and meta.choices_unreadable:
+                    continue  # written by its label: see display_values()
                 if code is None:
                     problems.append(
                         FieldProblem(
@@ -307,7 +322,7 @@ class RecordCodec:
                 out[column] = user
             elif canonical in ("due_date", "scheduled_completion_date"):
                 day = as_optional_text(value, canonical)
-                out[column] = day[:10] if day else ""
+                out[column] = meta.stored_day(self.table, column, day)
             elif canonical == "controls":
                 out[column] = join_controls(as_strings(value, canonical))
             else:  # title, description
@@ -317,6 +332,27 @@ class RecordCodec:
                     problems.append(self._too_long(canonical, column, len(text), limit))
                 out[column] = text
         return out, problems
+
+    def display_values(self, changes: SyncValues, meta: Metadata) -> dict[str, str]:
+        """The choice columns of ``changes`` whose codes are unknown because ``sys_choice``
+        cannot be read: column -> label, to be written as a display value."""
+        if not meta.choices_unreadable:
+            return {}
+        m = self.mapping
+        out: dict[str, str] = {}
+        for canonical, value in changes.items():
+            column = m.fields.get(canonical)
+            if column is None or value is None:
+                continue
+            if canonical == "status":
+                label = m.states[Status(as_text(value, canonical))]
+            elif canonical == "original_risk":
+                label = m.risks[RiskLevel(as_text(value, canonical))]
+            else:
+                continue
+            if meta.code(self.table, column, label) is None:
+                out[column] = label
+        return out
 
     def _too_long(self, canonical: str, column: str, length: int, limit: int) -> FieldProblem:
         return FieldProblem(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -34,6 +35,24 @@ class ServiceNowSettings(BaseModel):
     # the longest Retry-After waited out within a cycle; a longer one defers the work to a later one
     max_retry_after_seconds: float = Field(default=60.0, ge=0)
     timeout: float = Field(default=30.0, gt=0)
+    #: the instance's time zone (IANA name), in which date/time due dates are days; None: read
+    #: the instance's glide.sys.default.tz (UTC, logged, when the user cannot read it)
+    time_zone: str | None = None
+    #: the language of the mapping's labels (sys_choice.language on a multi-language instance)
+    language: str = "en"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(
+                f"{value!r} is no time zone (use an IANA name such as America/New_York)"
+            ) from None
+        return value
 
     @field_validator("url")
     @classmethod

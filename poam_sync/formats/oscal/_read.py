@@ -271,14 +271,12 @@ def _bad_problem(bad: _Bad, file: str, i: int) -> Problem:
 
 
 def _file_system(doc: dict[str, Any]) -> str | None:
+    """The system a POA&M is about, the same in every revision of it: its ``system-id``, else
+    its metadata title. The ``import-ssp`` href is no identity (it names the SSP's file, which
+    changes from one revision to the next), so month 2 lands where month 1 did."""
     sid = doc.get("system-id")
     if isinstance(sid, dict) and sid.get("id"):
         return str(sid["id"]).strip()
-    ssp = doc.get("import-ssp")
-    if isinstance(ssp, dict) and ssp.get("href"):
-        href = str(ssp["href"]).strip()
-        name = href.rsplit("/", 1)[-1] or href
-        return name.rsplit(".", 1)[0] if name.lower().endswith((".xml", ".json")) else name
     title = (doc.get("metadata") or {}).get("title")
     return str(title).strip() if title else None
 

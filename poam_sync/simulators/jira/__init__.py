@@ -12,12 +12,22 @@ the calls the ``jira`` package (pycontribs) and poam-sync make, as Jira does:
   comments, remote links (idempotent by ``globalId``), issue properties (JSON up to 32,768 chars);
 - search: Cloud serves ``search/jql`` (``nextPageToken``, ``isLast``, no ``total``; default
   fields ``id`` only) and answers 410 on the removed ``search``; Data Center serves ``search``
-  (``startAt``/``maxResults``/``total``). A JQL subset (see :mod:`.jql`), dates in the
-  searching user's time zone at minute granularity;
+  (``startAt``/``maxResults``/``total``). A JQL subset (see :mod:`.jql` and :mod:`.search`:
+  ``resolution = Unresolved``, ``statusCategory``, word search with a trailing ``*``,
+  ``component``, users by account id / e-mail / username, ``WAS``), dates in the searching
+  user's time zone at minute granularity; a value the site does not hold, and anything the
+  simulator cannot run, answers 400 with Jira's error body (never a 500);
+- history and comments page as Jira's do: ``GET /issue/{key}/changelog`` on Cloud (100 a
+  page under ``values``; Atlassian's OpenAPI ``PageBeanChangelog``), ``expand=changelog``
+  capped at the newest 100 histories on Cloud (every one on Data Center), comments 100 a
+  page on Cloud whatever ``maxResults`` asks (pycontribs/jira#1938), all on Data Center;
 - workflows: status changes only through ``transitions``; some transitions need a resolution
   on their screen, some statuses are several hops away. Status in an edit and fields that are
   not on a screen are refused with Jira's own 400 bodies;
 - every write moves ``updated`` and records a changelog history (author, field, from, to).
+- admin webhooks (:mod:`.webhooks`): registered at ``/rest/webhooks/1.0/webhook`` (or
+  :meth:`JiraSimulator.register_webhook`), sent after each write, signed with
+  ``X-Hub-Signature`` when the registration has a secret.
 
 A real site's data, on by default, because a simulator that holds only our default mapping's
 values hides every way real data breaks a sync:
@@ -37,6 +47,14 @@ values hides every way real data breaks a sync:
   (mozilla/jira-bugzilla-integration#180) are refused with Jira's messages;
 - admins can remove a transition, add a validator that refuses it, or require a field on its
   screen (:meth:`JiraSimulator.remove_transition`, ``add_validator``, ``require_field``).
+- people: everyone signs in with their own account (e-mail, or username on Data Center, and
+  the token ``sim-token``), so changes over HTTP are made by whoever signed in; Cloud users
+  may hide their e-mail (carol does); a Data Center site shows, hides or masks every e-mail
+  (``email_visibility``, ``jira.option.emailvisible``: "bob at example dot com"), see
+  :mod:`.users`;
+- custom-field names repeat, as Jira allows: two "Remediation Plan" fields of other
+  projects, and :meth:`JiraSimulator.duplicate_field` for more;
+- the project's components (``component`` in JQL) and ``GET /project/{key}/statuses``.
 
 v2 rich text is a plain string; v3 (Cloud only) uses the Atlassian Document Format. Faults,
 latency and call counters come from :mod:`poam_sync.simulators._base` (``/_sim/`` control

@@ -34,6 +34,7 @@ from poam_sync.simulators.jira.model import (
     SimUser,
 )
 from poam_sync.simulators.jira.routes import Handler, JiraRoutes, _Ctx
+from poam_sync.simulators.jira.webhooks import WEBHOOK_PATH
 
 
 class JiraSimulator(JiraHuman, JiraRoutes):
@@ -82,11 +83,12 @@ class JiraSimulator(JiraHuman, JiraRoutes):
         auth = headers.get("authorization", "")
         sync = self.users[0]
         if auth.startswith("Basic "):
+            # everyone signs in with their own account and the token (users.py)
             with suppress(ValueError, UnicodeDecodeError):
-                user, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-                login_ok = user == sync.email or (not self.cloud and user == sync.name)
-                if login_ok and secret == DEFAULT_TOKEN:
-                    return sync
+                login, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+                user = self.sign_in(login)
+                if user is not None and secret == DEFAULT_TOKEN:
+                    return user
         if auth.startswith("Bearer ") and not self.cloud and auth[7:] == DEFAULT_PAT:
             return sync
         return None
@@ -113,6 +115,9 @@ class JiraSimulator(JiraHuman, JiraRoutes):
         if path == "/rest/applinks/latest/listApplicationlinks":
             await _send_json(send, 200, [], {})  # no application links on this site
             return
+        if path.startswith(WEBHOOK_PATH):  # admin webhooks (simulators/jira/webhooks.py)
+            await self._send_webhook_resource(send, method, path, raw_body, base)
+            return
         handler, ctx_groups, version = self._route(method, path)
         if handler is None:
             await _send_json(send, 404, {"errorMessages": ["null for uri: " + path]}, {})
@@ -131,10 +136,19 @@ class JiraSimulator(JiraHuman, JiraRoutes):
                 status, payload = handler(ctx)
         except ApiError as exc:
             status, payload = exc.status, exc.body
-        if payload is None:
-            await _send_raw(send, status, b"", {})
-        else:
-            await _send_json(send, status, payload, {})
+        await _answer(send, status, payload)
+
+    async def _send_webhook_resource(
+        self, send: Send, method: str, path: str, raw_body: bytes, base: str
+    ) -> None:
+        try:
+            body = json.loads(raw_body) if raw_body else None
+            status, payload = self.webhook_resource(method, path, body, base)
+        except json.JSONDecodeError:
+            status, payload = 400, {"errorMessages": ["Unexpected character in the request body."]}
+        except ApiError as exc:
+            status, payload = exc.status, exc.body
+        await _answer(send, status, payload)
 
     def _route(self, method: str, path: str) -> tuple[Handler | None, dict[str, str], str]:
         for prefix in ("/rest/api/2/", "/rest/api/3/", "/rest/api/latest/"):
@@ -160,3 +174,11 @@ class JiraSimulator(JiraHuman, JiraRoutes):
             else:
                 return handler, groups, version
         return None, {}, version
+
+
+async def _answer(send: Send, status: int, payload: object) -> None:
+    """A handler's answer: JSON, or an empty body for None (204)."""
+    if payload is None:
+        await _send_raw(send, status, b"", {})
+    else:
+        await _send_json(send, status, payload, {})

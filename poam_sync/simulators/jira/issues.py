@@ -15,6 +15,7 @@ from typing import Any
 from poam_sync.simulators.jira.adf import from_adf
 from poam_sync.simulators.jira.model import (
     _CREATE_ONLY,
+    COMPONENTS,
     FIELD_BY_ID,
     FIELDS,
     ISSUE_MISSING,
@@ -62,6 +63,8 @@ class JiraIssues(JiraRender):
             return self.priorities[raw]
         if kind == "labels":
             return " ".join(raw)
+        if kind == "components":
+            return ", ".join(COMPONENTS[c] for c in raw)
         return str(raw)
 
     def _write(self, issue: JsonDict, author: SimUser, changes: dict[str, Any]) -> bool:
@@ -94,6 +97,12 @@ class JiraIssues(JiraRender):
         self._touch(issue, author, items)
         return True
 
+    def _changed(
+        self, issue: JsonDict, event: str, author: SimUser, extra: JsonDict | None = None
+    ) -> None:
+        """``issue`` was written (``event``: ``jira:issue_updated``, ...); the webhooks mixin
+        (:mod:`.webhooks`) sends it to the registered receivers."""
+
     def _touch(self, issue: JsonDict, author: SimUser, items: list[JsonDict]) -> None:
         now = self._tick()
         issue["updated"] = now
@@ -108,6 +117,8 @@ class JiraIssues(JiraRender):
             )
         issue["last_actor"] = author.account_id
         self._reindex(issue["id"])
+        if items:
+            self._changed(issue, "jira:issue_updated", author)
 
     def _parse_value(self, fid: str, value: Any, v3: bool) -> Any:
         """A request value as the stored form; ApiError(400) with Jira's messages when wrong."""
@@ -163,11 +174,37 @@ class JiraIssues(JiraRender):
                 )
                 raise ApiError(400, errors={fid: msg})
             return user.account_id
+        if kind == "components":
+            return self._components(fid, value)
         if kind == "priority":
             return self._lookup(fid, value, self.priorities, "The priority selected is invalid.")
         if kind == "resolution":
             return self._lookup(fid, value, RESOLUTIONS, "The resolution selected is invalid.")
         raise ApiError(400, errors={fid: NOT_ON_SCREEN.format(fid)})
+
+    @staticmethod
+    def _components(fid: str, value: Any) -> list[str]:
+        """``[{"name": "Web"}, {"id": "10101"}]`` -> component ids, refused as Jira does."""
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+            raise ApiError(400, errors={fid: "Field value must be an array of components."})
+        out: list[str] = []
+        for ref in value:
+            if "id" in ref:
+                if str(ref["id"]) not in COMPONENTS:
+                    raise ApiError(
+                        400, errors={fid: f"Component with id '{ref['id']}' does not exist."}
+                    )
+                out.append(str(ref["id"]))
+                continue
+            found = [c for c, name in COMPONENTS.items() if name == ref.get("name")]
+            if not found:
+                raise ApiError(
+                    400, errors={fid: f"Component name '{ref.get('name')}' is not valid"}
+                )
+            out.append(found[0])
+        return list(dict.fromkeys(out))
 
     @staticmethod
     def _lookup(fid: str, value: Any, table: dict[str, str], message: str) -> str:
@@ -283,6 +320,7 @@ class JiraIssues(JiraRender):
             "assignee": None,
             "reporter": author.account_id,
             "labels": [],
+            "components": [],
             "duedate": None,
             "parent": parent_id,
         }
@@ -305,9 +343,11 @@ class JiraIssues(JiraRender):
         self._by_key[key] = iid
         if parent_id:
             self.issues[parent_id]["subtasks"].append(iid)
+            self._reindex(parent_id)  # the parent's sub-tasks field changed too
         for text in comments:
             self._add_comment(issue, author, text)
         self._reindex(iid)
+        self._changed(issue, "jira:issue_created", author)
         return issue
 
     def _add_comment(self, issue: JsonDict, author: SimUser, body: str) -> JsonDict:
@@ -319,6 +359,7 @@ class JiraIssues(JiraRender):
         }
         issue["comments"].append(comment)
         self._touch(issue, author, [])
+        self._changed(issue, "comment_created", author, {"comment": dict(comment)})
         return comment
 
     def _delete(self, issue: JsonDict) -> None:
@@ -328,6 +369,8 @@ class JiraIssues(JiraRender):
         parent = self.issues.get(issue["fields"].get("parent") or "")
         if parent and issue["id"] in parent["subtasks"]:
             parent["subtasks"].remove(issue["id"])
+            self._reindex(parent["id"])
+        self._changed(issue, "jira:issue_deleted", self.users[0])
         del self.issues[issue["id"]]
         del self._by_key[issue["key"]]
         self._reindex(issue["id"])

@@ -8,10 +8,18 @@ Grammar (keywords case-insensitive)::
     not     := NOT not | "(" or ")" | clause
     clause  := field op value
     op      := = | != | ~ | !~ | > | >= | < | <= | IN | NOT IN | IS | IS NOT
+             | WAS | WAS NOT | WAS IN | WAS NOT IN
     value   := string | word | EMPTY | NULL | word "(" ")" | "(" value {, value} ")"
 
 The parser builds a tree of :class:`Clause`, :class:`BoolOp` and :class:`Not`; the simulator
 evaluates it against its issues (it knows the fields, users and time zones).
+
+What it does not support is refused as Jira refuses a query it cannot run: a
+:class:`JqlError`, answered 400 with Jira's error body (``{"errorMessages": [...], "errors":
+{}}``, the ``ErrorCollection`` of Atlassian's OpenAPI file), never a 500. That covers
+functions with arguments, the history predicates of ``WAS`` (``BEFORE``, ``AFTER``, ``ON``,
+``DURING``, ``BY``) and ``CHANGED``, which real Jira supports
+(support.atlassian.com/jira-software-cloud/docs/jql-operators/) and this simulator does not.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+
+
+_WAS_PREDICATES = ("BEFORE", "AFTER", "ON", "DURING", "BY", "FROM", "TO")
+_UNSUPPORTED = "Error in the JQL Query: {0} is not supported by this Jira simulator."
 
 
 class JqlError(ValueError):
@@ -52,7 +64,9 @@ class Value:
 @dataclass(frozen=True)
 class Clause:
     field: str
-    op: str  # "=", "!=", "~", "!~", ">", ">=", "<", "<=", "in", "not in", "is", "is not"
+    # "=", "!=", "~", "!~", ">", ">=", "<", "<=", "in", "not in", "is", "is not", "was",
+    # "was not", "was in", "was not in"
+    op: str
     values: tuple[Value, ...]
 
 
@@ -193,12 +207,22 @@ class _Parser:
             if nxt is not None and nxt.is_word("NOT"):
                 self.take()
                 op = "is not"
+        elif tok.is_word("WAS"):
+            op = self.was_op()
+        elif tok.is_word("CHANGED"):
+            raise JqlError(_UNSUPPORTED.format("the operator 'CHANGED'"))
         else:
             raise JqlError(
                 f"Error in the JQL Query: expecting an operator after '{field}', "
                 f"found '{tok.text}'."
             )
-        if op in ("in", "not in"):
+        nxt = self.peek()
+        if op in ("in", "not in", "was in", "was not in") and nxt is not None and nxt.text != "(":
+            listed = self.value()  # only a list function may stand here: in openSprints()
+            if not listed.function:
+                raise JqlError(f"Error in the JQL Query: expected '(' after '{op.upper()}'.")
+            clause = Clause(field, op, (listed,))
+        elif op in ("in", "not in", "was in", "was not in"):
             opening = self.take()
             if opening.text != "(":
                 raise JqlError(f"Error in the JQL Query: expected '(' after '{op.upper()}'.")
@@ -207,8 +231,26 @@ class _Parser:
                 values.append(self.value())
             if sep.text != ")":
                 raise JqlError("Error in the JQL Query: expected ')' to close the list.")
-            return Clause(field, op, tuple(values))
-        return Clause(field, op, (self.value(),))
+            clause = Clause(field, op, tuple(values))
+        else:
+            clause = Clause(field, op, (self.value(),))
+        nxt = self.peek()
+        if op.startswith("was") and nxt is not None and nxt.is_word(*_WAS_PREDICATES):
+            raise JqlError(_UNSUPPORTED.format(f"the WAS predicate '{nxt.text.upper()}'"))
+        return clause
+
+    def was_op(self) -> str:
+        """After ``WAS``: ``NOT``, ``IN``, ``NOT IN`` or nothing."""
+        op = "was"
+        nxt = self.peek()
+        if nxt is not None and nxt.is_word("NOT"):
+            self.take()
+            op = "was not"
+            nxt = self.peek()
+        if nxt is not None and nxt.is_word("IN"):
+            self.take()
+            op += " in"
+        return op
 
     def value(self) -> Value:
         tok = self.take()
@@ -222,9 +264,7 @@ class _Parser:
         if nxt is not None and nxt.text == "(":
             self.take()
             if self.take().text != ")":
-                raise JqlError(
-                    "Error in the JQL Query: functions with arguments are not supported."
-                )
+                raise JqlError(_UNSUPPORTED.format(f"the function '{tok.text}' with arguments"))
             return Value(tok.text, function=True)
         return Value(tok.text)
 

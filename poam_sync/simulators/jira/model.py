@@ -113,6 +113,9 @@ DC_PRIORITIES = PRIORITIES | {
     "10004": "Trivial",
 }
 ISSUE_TYPES = {"10001": ("Task", False), "10002": ("Sub-task", True)}
+# The project's components (searchable as ``component``, by name or id: "JQL fields",
+# support.atlassian.com/jira-software-cloud/docs/jql-fields/#Component)
+COMPONENTS = {"10100": "Web", "10101": "Database", "10102": "Identity"}
 PROJECT_ID = "10000"
 
 
@@ -125,12 +128,13 @@ class FieldDef:
     custom: bool = False
     on_screens: bool = True
     searchable: bool = True
+    clauses: tuple[str, ...] = ()  # JQL names of a system field, when not its id
 
     @property
     def clause_names(self) -> list[str]:
         if self.custom:
             return [f"cf[{self.id.removeprefix('customfield_')}]", self.name]
-        return [self.id]
+        return list(self.clauses) or [self.id]
 
 
 def _cf(num: int, name: str, kind: str, schema_type: str, plugin: str, **kw: Any) -> FieldDef:
@@ -147,7 +151,7 @@ def _cf(num: int, name: str, kind: str, schema_type: str, plugin: str, **kw: Any
 def _sys(fid: str, name: str, kind: str, schema_type: str, **kw: Any) -> FieldDef:
     schema: JsonDict = {"type": schema_type, "system": fid}
     if schema_type == "array":
-        schema["items"] = "string" if fid == "labels" else "issuelinks"
+        schema["items"] = {"labels": "string", "components": "component"}.get(fid, "issuelinks")
     return FieldDef(fid, name, schema, kind, **kw)
 
 
@@ -163,6 +167,7 @@ FIELDS: tuple[FieldDef, ...] = (
     _sys("assignee", "Assignee", "user", "user"),
     _sys("reporter", "Reporter", "user", "user"),
     _sys("labels", "Labels", "labels", "array"),
+    _sys("components", "Component/s", "components", "array", clauses=("component",)),
     _sys("duedate", "Due date", "date", "date"),
     _sys("parent", "Parent", "parent", "issuelink"),
     _sys("subtasks", "Sub-tasks", "subtasks", "array", on_screens=False),
@@ -175,6 +180,14 @@ FIELDS: tuple[FieldDef, ...] = (
     _cf(10044, "Verification Evidence", "text", "string", "textfield", on_screens=False),
 )
 FIELD_BY_ID = {f.id: f for f in FIELDS}
+# Jira does not keep custom-field names unique: two teams' "Remediation Plan" fields are two
+# fields, told apart only by id ("Multiple custom fields with the same name", JQL then needs
+# cf[id]: support.atlassian.com/jira-software-cloud/docs/jql-fields/#Custom-field). These
+# belong to other projects' screens: listed by GET /field, not settable on POAM issues.
+OTHER_FIELDS = (
+    _cf(10045, "Remediation Plan", "text", "string", "textarea", on_screens=False),
+    _cf(10046, "Remediation Plan", "text", "string", "textarea", on_screens=False),
+)
 _CREATE_ONLY = {"project", "issuetype", "parent", "reporter"}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from poam_sync.simulators.jira.adf import to_adf
 from poam_sync.simulators.jira.model import (
     _CATEGORIES,
+    COMPONENTS,
     FIELD_BY_ID,
     FIELDS,
     ISSUE_TYPES,
@@ -70,6 +71,9 @@ class JiraRender(JiraUsers):
         if issue_types:
             out["issueTypes"] = [self._issuetype_json(t, base) for t in ISSUE_TYPES]
         return out
+
+    def _component_json(self, cid: str, base: str) -> JsonDict:
+        return {"self": f"{base}/rest/api/2/component/{cid}", "id": cid, "name": COMPONENTS[cid]}
 
     def _resolution_json(self, rid: str, base: str) -> JsonDict:
         return {
@@ -154,6 +158,8 @@ class JiraRender(JiraUsers):
                 "startAt": 0,
             }
         value = f.get(fid)
+        if fid == "components":
+            return [self._component_json(c, base) for c in value or []]
         if FIELD_BY_ID[fid].kind == "labels":
             return list(value or [])
         return value
@@ -208,8 +214,11 @@ class JiraRender(JiraUsers):
             props = {k: issue["properties"][k] for k in properties if k in issue["properties"]}
             out["properties"] = props
         if expand and "changelog" in expand.split(","):
+            # Cloud caps the expanded changelog at its newest 100 histories (the rest through
+            # GET /issue/{key}/changelog, paged); Data Center expands every history
             histories = [self._history_json(h, base) for h in reversed(issue["changelog"])]
-            histories = histories[:100]
+            if self.cloud:
+                histories = histories[:100]
             out["changelog"] = {
                 "startAt": 0,
                 "maxResults": len(histories),

@@ -14,7 +14,9 @@ from typing import Any
 from poam_sync.simulators.jira import jql as _jql
 from poam_sync.simulators.jira.adf import from_adf
 from poam_sync.simulators.jira.model import (
+    COMPONENTS,
     FIELDS,
+    ISSUE_TYPES,
     MAX_BULK,
     MAX_PROPERTY_CHARS,
     PROJECT_ID,
@@ -23,11 +25,13 @@ from poam_sync.simulators.jira.model import (
     SEARCH_REMOVED,
     STATUSES,
     ApiError,
+    FieldDef,
     JsonDict,
     SimUser,
     jira_time,
 )
-from poam_sync.simulators.jira.search import JiraSearch, _decode_token, _encode_token
+from poam_sync.simulators.jira.search import _decode_token, _encode_token
+from poam_sync.simulators.jira.webhooks import JiraWebhooks
 from poam_sync.simulators.jira.workflow import JiraWorkflow
 
 
@@ -53,7 +57,7 @@ class _Ctx:
 Handler = Callable[[_Ctx], tuple[int, Any]]
 
 
-class JiraRoutes(JiraWorkflow, JiraSearch):
+class JiraRoutes(JiraWorkflow, JiraWebhooks):
     """The handlers of the REST API and the table that routes requests to them."""
 
     def _build_routes(self) -> dict[tuple[str, str], Handler]:
@@ -66,6 +70,8 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             ("GET", "priority"): self._h_priorities,
             ("GET", "project"): lambda ctx: (200, [self._project_json(ctx.base)]),
             ("GET", "project/{key}"): self._h_project,
+            ("GET", "project/{key}/statuses"): self._h_project_statuses,
+            ("GET", "project/{key}/components"): self._h_components,
             ("GET", "user/search"): self._h_user_search,
             ("POST", "issue"): self._h_create,
             ("POST", "issue/bulk"): self._h_bulk,
@@ -73,6 +79,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             ("PUT", "issue/{key}"): self._h_edit,
             ("DELETE", "issue/{key}"): self._h_delete,
             ("PUT", "issue/{key}/assignee"): self._h_assign,
+            ("GET", "issue/{key}/changelog"): self._h_changelog,
             ("GET", "issue/{key}/comment"): self._h_comments,
             ("POST", "issue/{key}/comment"): self._h_add_comment,
             ("GET", "issue/{key}/transitions"): self._h_transitions,
@@ -106,13 +113,28 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
 
     def _h_myself(self, ctx: _Ctx) -> tuple[int, Any]:
         out = self.user_json(ctx.user, ctx.base)
-        if self.cloud:
-            out["emailAddress"] = ctx.user.email  # one always sees one's own e-mail
+        out["emailAddress"] = ctx.user.email  # one always sees one's own e-mail
         return 200, out
+
+    def duplicate_field(self, name: str) -> str:
+        """Add another custom field named ``name`` (as another team's field with the same
+        name, on other projects' screens); returns its id."""
+        with self.lock:
+            known = [f for f in (*FIELDS, *self.other_fields) if f.name == name]
+            taken = [int(f.id.removeprefix("customfield_")) for f in self.other_fields]
+            num = max([10099, *taken]) + 1
+            schema: JsonDict = dict(known[0].schema) if known else {"type": "string"}
+            schema["customId"] = num
+            kind = known[0].kind if known else "text"
+            field = FieldDef(
+                f"customfield_{num}", name, schema, kind, custom=True, on_screens=False
+            )
+            self.other_fields.append(field)
+            return field.id
 
     def _h_fields(self, ctx: _Ctx) -> tuple[int, Any]:
         out = []
-        for f in FIELDS:
+        for f in (*FIELDS, *self.other_fields):
             item: JsonDict = {
                 "id": f.id,
                 "key": f.id,
@@ -142,6 +164,29 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         expand = ctx.param("expand") or ""
         return 200, self._project_json(ctx.base, issue_types="issueTypes" in expand)
 
+    def _h_project_statuses(self, ctx: _Ctx) -> tuple[int, Any]:
+        """``GET /project/{key}/statuses``: each issue type with the statuses its workflow
+        holds (Atlassian's OpenAPI, "Get all statuses for project": ``IssueTypeWithStatus``)."""
+        self._h_project(ctx)  # 404 for another project
+        out = []
+        for tid, (name, subtask) in ISSUE_TYPES.items():
+            transitions = self.workflows.get(tid, [])
+            held = dict.fromkeys(["10000", *(t.to for t in transitions)])  # To Do: initial
+            out.append(
+                {
+                    "self": f"{ctx.base}/rest/api/2/issuetype/{tid}",
+                    "id": tid,
+                    "name": name,
+                    "subtask": subtask,
+                    "statuses": [self._status_json(s, ctx.base) for s in held],
+                }
+            )
+        return 200, out
+
+    def _h_components(self, ctx: _Ctx) -> tuple[int, Any]:
+        self._h_project(ctx)
+        return 200, [self._component_json(c, ctx.base) for c in COMPONENTS]
+
     def _h_user_search(self, ctx: _Ctx) -> tuple[int, Any]:
         term = (ctx.param("query") if self.cloud else ctx.param("username")) or ""
         if not term:
@@ -153,7 +198,7 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             names = [user.display_name.lower()]
             if not self.cloud:
                 names.append(user.name)
-            if user.email_visible or not self.cloud:
+            if self.email_searchable(user):
                 names.append(user.email)
             if any(n.startswith(term) or n == term for n in names):
                 found.append(self.user_json(user, ctx.base))
@@ -234,12 +279,50 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         self._write(issue, ctx.user, {"assignee": target})
         return 204, None
 
-    def _h_comments(self, ctx: _Ctx) -> tuple[int, Any]:
+    def _h_changelog(self, ctx: _Ctx) -> tuple[int, Any]:
+        """``GET /issue/{key}/changelog`` (Cloud): the whole history, oldest first, in pages
+        of at most 100 under ``values`` with ``isLast`` (Atlassian's OpenAPI,
+        ``PageBeanChangelog``; ``maxResults`` defaults to 100). Data Center has no such
+        endpoint: its ``expand=changelog`` carries every history instead."""
+        if not self.cloud:
+            raise ApiError(404, [f"null for uri: /rest/api/2/issue/{ctx.groups['key']}/changelog"])
         issue = self._find(ctx.groups["key"])
-        start = int(ctx.param("startAt") or 0)
-        limit = int(ctx.param("maxResults") or 5000)
-        comments = [self._comment_json(c, issue, ctx.base, ctx.v3) for c in issue["comments"]]
-        page = comments[start : start + limit]
+        start = max(0, _int_param("startAt", ctx.param("startAt"), 0))
+        limit = max(1, min(_int_param("maxResults", ctx.param("maxResults"), 100), 100))
+        histories = issue["changelog"]
+        page = [self._history_json(h, ctx.base) for h in histories[start : start + limit]]
+        last = start + limit >= len(histories)
+        out: JsonDict = {
+            "self": f"{ctx.base}/rest/api/2/issue/{issue['key']}/changelog"
+            f"?startAt={start}&maxResults={limit}",
+            "maxResults": limit,
+            "startAt": start,
+            "total": len(histories),
+            "isLast": last,
+            "values": page,
+        }
+        if not last:
+            out["nextPage"] = (
+                f"{ctx.base}/rest/api/2/issue/{issue['key']}/changelog"
+                f"?startAt={start + limit}&maxResults={limit}"
+            )
+        return 200, out
+
+    def _h_comments(self, ctx: _Ctx) -> tuple[int, Any]:
+        """Comments in pages: Cloud answers at most 100 a page whatever ``maxResults`` asks
+        (its default is 100; pycontribs/jira#1938: "Cloud appears to respect the maxResults
+        default, and always returns a maximum of 100 comments"); Data Center returns them all
+        unless ``maxResults`` says otherwise (the same report)."""
+        issue = self._find(ctx.groups["key"])
+        start = max(0, _int_param("startAt", ctx.param("startAt"), 0))
+        asked = _int_param("maxResults", ctx.param("maxResults"), 100 if self.cloud else 0)
+        comments = issue["comments"]
+        if ctx.param("orderBy") in ("-created",):
+            comments = list(reversed(comments))
+        limit = min(max(asked, 0), 100) if self.cloud else (asked or len(comments))
+        page = [
+            self._comment_json(c, issue, ctx.base, ctx.v3) for c in comments[start : start + limit]
+        ]
         return 200, {
             "startAt": start,
             "maxResults": limit,
@@ -377,16 +460,16 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
             expand = ctx.param("expand")
             props = _split(ctx.params.get("properties")) or []
             max_results = ctx.param("maxResults")
-        return jql, fields, expand, list(props), int(max_results or 50)
+        return jql, fields, expand, list(props), _int_param("maxResults", max_results, 50)
 
     def _h_search_old(self, ctx: _Ctx) -> tuple[int, Any]:
         if self.cloud:
             raise ApiError(410, [SEARCH_REMOVED])
         jql, fields, expand, _ignored, limit = self._search_args(ctx)
-        start = int(
-            (ctx.body or {}).get("startAt", 0)
-            if ctx.method == "POST"
-            else ctx.param("startAt") or 0
+        start = _int_param(
+            "startAt",
+            (ctx.body or {}).get("startAt", 0) if ctx.method == "POST" else ctx.param("startAt"),
+            0,
         )
         limit = max(0, min(limit, 1000))
         hits = self.search(jql, ctx.user)
@@ -425,7 +508,10 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         if not self.cloud:
             raise ApiError(404, ["null for uri: /rest/api/2/search/jql"])
         jql, fields, expand, props, limit = self._search_args(ctx)
-        query = _jql.parse(jql) if jql.strip() else None
+        try:
+            query = _jql.parse(jql) if jql.strip() else None
+        except _jql.JqlError as exc:
+            raise ApiError(400, [str(exc)]) from None
         if query is None or query.where is None:
             raise ApiError(
                 400,
@@ -456,6 +542,16 @@ class JiraRoutes(JiraWorkflow, JiraSearch):
         if not out["isLast"]:
             out["nextPageToken"] = _encode_token(start + limit, jql)
         return 200, out
+
+
+def _int_param(name: str, value: object, default: int) -> int:
+    """A whole-number parameter; Jira answers 400 to one that is not."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ApiError(400, [f"The value '{value}' for parameter '{name}' is not valid."]) from None
 
 
 def _split(values: list[str] | None) -> list[str] | None:

@@ -54,11 +54,14 @@ def start_jira_simulator(
     host: str = "127.0.0.1",
     port: int = 0,
     search_lag: float = 0.0,
+    email_visibility: str = "show",
 ) -> RunningJira:
     """Start a simulator on ``host:port`` (0: any free port); ``.url`` is its base URL.
 
-    ``search_lag``: seconds before searches see a write (see :mod:`.state`)."""
+    ``search_lag``: seconds before searches see a write (see :mod:`.state`);
+    ``email_visibility``: Data Center's show / hide / mask (see :mod:`.users`)."""
     sim = _load(state, mode, search_lag)
+    sim.set_email_visibility(email_visibility)
     sim.control.set_latency(latency_ms)
     server = ServerThread(sim.app, host=host, port=port)
     server.start()

@@ -25,7 +25,9 @@ from poam_sync.simulators.jira.model import (
     DC_PRIORITIES,
     DEFAULT_USERS,
     MODES,
+    OTHER_FIELDS,
     PRIORITIES,
+    FieldDef,
     JsonDict,
     SimUser,
     _now_ms,
@@ -42,9 +44,14 @@ class JiraState:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
+        #: Data Center's ``jira.option.emailvisible``: show, hide or mask (see :mod:`.users`)
+        self.email_visibility = "show"
         self.control = SimControl()
         self.lock = threading.RLock()
         self.users: tuple[SimUser, ...] = DEFAULT_USERS
+        #: custom fields of other projects' screens that ``GET /field`` lists too (names may
+        #: repeat: see :meth:`~.routes.JiraRoutes.duplicate_field`)
+        self.other_fields: list[FieldDef] = list(OTHER_FIELDS)
         self.workflows = default_workflows()
         #: the priority scheme: Cloud's Highest..Lowest; Data Center adds Blocker..Trivial
         self.priorities: dict[str, str] = dict(PRIORITIES if mode == "cloud" else DC_PRIORITIES)

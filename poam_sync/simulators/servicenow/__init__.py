@@ -14,6 +14,8 @@ codes", "Encoded query strings"; PySNC 1.2.1 as observed):
   ``sysparm_fields`` (dot-walked too), ``sysparm_display_value`` (``true``/``false``/``all``),
   ``sysparm_exclude_reference_link``, ``sysparm_suppress_pagination_header``,
   ``sysparm_no_count``.
+- An outbound call on each change of a configured table, as the business rule of
+  docs/operations.md makes it (:mod:`.webhooks`, :meth:`ServiceNowSimulator.send_changes_to`).
 - Tables with dictionaries and choices: ``task``, ``sn_grc_issue``,
   ``sn_irm_cont_auth_milestone_task``, ``sys_user``, ``sys_choice``, ``sys_journal_field`` (work
   notes and comments written by PATCHing ``work_notes``/``comments``), ``sys_dictionary``,
@@ -29,6 +31,14 @@ codes", "Encoded query strings"; PySNC 1.2.1 as observed):
 - Users as a real directory has them: an e-mail in mixed case, and a service account
   (:data:`SERVICE_ACCOUNT_USER`) with no e-mail. Text queries ignore case, as an instance's do
   (ServiceNow docs, "Set case and accent sensitivity on a per-column basis").
+- Every user signs in with its ``user_name`` and ``sim-password``; only ``admin`` has the admin
+  role. A least-privilege instance (``least_privilege=True``, or
+  :meth:`~.human.ServiceNowHuman.restrict_non_admins`) hides the system tables
+  (:data:`ADMIN_ONLY_TABLES`) and ``sys_user.email`` from everyone else, e.g.
+  :data:`INTEGRATION_USER`.
+- ``due_date`` is a date/time, stored and sent in UTC, shown in each user's time zone or the
+  instance's (``glide.sys.default.tz``, :meth:`~.human.ServiceNowHuman.set_time_zone`);
+  ``sysparm_input_display_value=true`` writes choice labels and local date/times.
 - Basic auth and OAuth client credentials (``POST /oauth_token.do``); 401 with the instance's
   body otherwise. The Batch API (``POST /api/now/v1/batch``).
 - Data policies: :meth:`ServiceNowSimulator.require_for_state` makes a state need a field, as a
@@ -52,10 +62,12 @@ combines the mixins, each built on the ones before it):
 
 from poam_sync.simulators.servicenow.app import ServiceNowSimulator
 from poam_sync.simulators.servicenow.model import (
+    ADMIN_ONLY_TABLES,
     ADMIN_PASSWORD,
     ADMIN_USER,
     ANALYST_USER,
     DEFAULT_USERS,
+    INTEGRATION_USER,
     OAUTH_CLIENT_ID,
     OAUTH_CLIENT_SECRET,
     SERVICE_ACCOUNT_USER,
@@ -91,11 +103,13 @@ from poam_sync.simulators.servicenow.tables import (
 )
 
 __all__ = [
+    "ADMIN_ONLY_TABLES",
     "ADMIN_PASSWORD",
     "ADMIN_USER",
     "ANALYST_USER",
     "DEFAULT_USERS",
     "GRC_ISSUE_STATES",
+    "INTEGRATION_USER",
     "MILESTONE_STATES",
     "OAUTH_CLIENT_ID",
     "OAUTH_CLIENT_SECRET",

@@ -25,7 +25,13 @@ from poam_sync.simulators._base import (
 )
 from poam_sync.simulators.servicenow.auth import ServiceNowAuth
 from poam_sync.simulators.servicenow.human import ServiceNowHuman
-from poam_sync.simulators.servicenow.model import ADMIN_USER, DEFAULT_USERS, SimError
+from poam_sync.simulators.servicenow.model import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    DEFAULT_USERS,
+    SimError,
+)
+from poam_sync.simulators.servicenow.state import DEFAULT_TIME_ZONE
 from poam_sync.simulators.servicenow.table_api import ServiceNowTableApi
 from poam_sync.simulators.servicenow.tables import TableSpec, default_tables
 
@@ -39,7 +45,17 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
         extra_tables: Sequence[TableSpec] = (),
         users: Iterable[tuple[str, str, str, str]] = DEFAULT_USERS,
         control: SimControl | None = None,
+        time_zone: str = DEFAULT_TIME_ZONE,
+        least_privilege: bool = False,
+        client_credentials: bool = False,
+        languages: Sequence[str] = ("en",),
     ) -> None:
+        """``least_privilege``: users without the admin role cannot read the system tables
+        (:data:`~.model.ADMIN_ONLY_TABLES`) nor ``sys_user.email`` (see
+        :meth:`~.human.ServiceNowHuman.restrict_non_admins`); ``client_credentials``: the OAuth
+        client credentials grant is enabled (it is off on an instance until an admin sets
+        its property, see :mod:`.auth`); ``languages``: a multi-language instance, whose
+        ``sys_choice`` holds a row per choice and language (see :mod:`.human`)."""
         super().__init__(control=control)
         specs = [*default_tables(), *extra_tables]
         for spec in specs:
@@ -53,6 +69,15 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
                 {"user_name": user_name, "name": name, "email": email, "time_zone": tz},
                 ADMIN_USER,
             )
+            self.passwords.setdefault(user_name, ADMIN_PASSWORD)
+        self.set_time_zone(time_zone)
+        if least_privilege:
+            self.restrict_non_admins()
+        if client_credentials:
+            self.enable_client_credentials()
+        for language in languages:
+            if language != "en":
+                self.translate_choices(language)
         self.app = SimMiddleware(self._asgi, self.control, _fault_response)
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -103,13 +128,21 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
             who = user or self._authenticate(headers)
             if path == "/api/now/v1/batch" and method == "POST":
                 return self._batch(body, headers, base=base, user=who)
-            m = re.fullmatch(r"/api/now(?:/v[12])?/table/([A-Za-z0-9_]+)(?:/([^/]+))?/?", path)
+            m = re.fullmatch(r"/api/now(?:/(v[12]))?/table/([A-Za-z0-9_]+)(?:/([^/]+))?/?", path)
             if not m:
                 raise SimError(400, "Requested URI does not represent any resource", path)
-            table, sys_id = m.group(1), m.group(2)
+            version, table, sys_id = m.group(1), m.group(2), m.group(3)
             params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
             with self.lock:
-                return self._table(method, table, sys_id, params, headers, body, base, who)
+                status, out_headers, payload = self._table(
+                    method, table, sys_id, params, headers, body, base, who
+                )
+            listed = version == "v1" and method == "GET" and sys_id is None and status == 200
+            if listed and payload == b'{"result": []}':
+                # v1 answers an empty list as 404 "No Record found"; the unversioned path and
+                # v2 answer 200 with [] (ServiceNow KB0551763)
+                raise SimError(404, "No Record found", "Records not found")
+            return status, out_headers, payload
         except SimError as exc:
             payload = json.dumps(exc.body()).encode()
             return exc.status, {"content-type": "application/json"}, payload

@@ -15,7 +15,19 @@ ANALYST_USER = "dave.analyst"
 #: a service account: a real user record with no e-mail (scanners and integrations assign
 #: issues as such accounts; sys_user.email is an optional field)
 SERVICE_ACCOUNT_USER = "svc.vuln_scanner"
+#: a least-privilege integration user: no admin role, so the system tables and e-mails a
+#: restricted instance hides are hidden from it (see ServiceNowHuman.restrict_non_admins)
+INTEGRATION_USER = "poam_sync.integration"
 TOKEN_LIFETIME_S = 1800
+#: the tables a least-privilege user cannot read on a stock instance ("system tables are
+#: admin-only by default"): journal entries, choices, the dictionary, audit rows, properties
+ADMIN_ONLY_TABLES = (
+    "sys_journal_field",
+    "sys_choice",
+    "sys_dictionary",
+    "sys_audit",
+    "sys_properties",
+)
 
 Row = dict[str, str]
 Json = Any
@@ -31,6 +43,8 @@ DEFAULT_USERS = (
     # e-mail as a directory sync writes it: mixed case (found by any case, see query.py)
     ("erin", "Erin Evans", "Erin.Evans@Example.com", "Europe/London"),
     (SERVICE_ACCOUNT_USER, "Vulnerability Scanner (service account)", "", "UTC"),
+    # no time zone of its own: the instance's applies (a profile's default)
+    (INTEGRATION_USER, "poam-sync integration", "poam-sync@example.com", ""),
 )
 
 

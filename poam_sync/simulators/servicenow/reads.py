@@ -1,23 +1,33 @@
 """Reading records: selecting by encoded query, dot-walking, and display values.
 
-Display values of date-times are shown in the acting user's time zone, as on an instance;
-raw values are UTC. ``sysparm_display_value`` (``true``/``false``/``all``) and reference links
-shape each rendered field.
+Date/time columns (``glide_date_time``: ``sys_updated_on``, and ``due_date``, which a GRC issue
+inherits from task) hold UTC: "All times are stored in Coordinated Universal Time (UTC). They
+are displayed globally based on the system time zone, but are displayed to users in their local
+time zone according to user preferences" (ServiceNow docs, "Time zones",
+https://docs.servicenow.com/bundle/geneva-servicenow-platform/page/administer/time/reference/r_TimeZones.html).
+So a raw value (``sysparm_display_value=false``, or ``value`` with ``all``) is UTC, and a value
+written as text through the Table API is taken as UTC ("If you pass the information as TEXT ...
+it's considered as UTC"; "The WS date/time responses come back in UTC as well", ServiceNow
+community, "SOAP web service and time zones examples"); a display value is in the acting user's
+time zone, or the system time zone (``glide.sys.default.tz`` in ``sys_properties``;
+:attr:`~.state.ServiceNowState.time_zone`) for a user who has none. Date columns
+(``glide_date``) are plain days. ``sysparm_display_value`` (``true``/``false``/``all``) and
+reference links shape each rendered field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from poam_sync.simulators.servicenow.model import Json, Row
 from poam_sync.simulators.servicenow.query import EncodedQuery, _predicate, _sort_key, parse_query
-from poam_sync.simulators.servicenow.records import ServiceNowRecords
 from poam_sync.simulators.servicenow.tables import _SYSTEM_COLUMNS
+from poam_sync.simulators.servicenow.webhooks import ServiceNowWebhooks
 
 
-class ServiceNowReads(ServiceNowRecords):
+class ServiceNowReads(ServiceNowWebhooks):
     """Selecting and rendering records as the Table API shows them."""
 
     def _field_value(self, table: str, row: Row, name: str) -> str:
@@ -95,16 +105,80 @@ class ServiceNowReads(ServiceNowRecords):
                 return value
             return target.get(spec.display_field, value)
         if col.choices:
-            return dict(col.choices).get(value, value)
+            translated = self._translated(table, name, value, viewer)
+            return translated or dict(col.choices).get(value, value)
         if col.type == "glide_date_time":
             return self._local_time(value, viewer)
         return value
 
-    def _local_time(self, value: str, viewer: str) -> str:
-        tz = "UTC"
+    def user_time_zone(self, user_name: str) -> str:
+        """The user's own time zone, else the instance's (a profile's default)."""
         for user in self.rows["sys_user"].values():
-            if user.get("user_name") == viewer:
-                tz = user.get("time_zone") or "UTC"
+            if user.get("user_name") == user_name and user.get("time_zone"):
+                return user["time_zone"]
+        return self.time_zone
+
+    def _translated(self, table: str, name: str, value: str, viewer: str) -> str | None:
+        """A choice's label in the viewer's language (``sys_user.preferred_language``), as an
+        instance renders display values in the session's language; None for English."""
+        if not self.translated:
+            return None
+        language = next(
+            (
+                u.get("preferred_language", "")
+                for u in self.rows["sys_user"].values()
+                if u.get("user_name") == viewer
+            ),
+            "",
+        )
+        if not language or language == "en":
+            return None
+        found: dict[str, str] = {}  # table -> label: the table's own row wins over its parent's
+        for row in self.rows["sys_choice"].values():
+            if row["language"] == language and row["element"] == name and row["value"] == value:
+                found[row["name"]] = row["label"]
+        return found.get(table) or found.get(self.tables[table].extends or "")
+
+    def _hidden(self, table: str, name: str, viewer: str) -> bool:
+        """Whether a field-level ACL hides ``name`` (dot-walked too) from ``viewer``."""
+        if not self.hidden_fields or viewer in self.admins:
+            return False
+        head, _, rest = name.partition(".")
+        if not rest:
+            return (table, name) in self.hidden_fields
+        col = self._column(table, head)
+        target = col.reference if col is not None else None
+        return target is not None and self._hidden(target, rest, viewer)
+
+    def _is_date_time(self, table: str, name: str) -> bool:
+        col = self._column(table, name)
+        return col is not None and col.type == "glide_date_time"
+
+    def from_display(self, table: str, values: Mapping[str, Json], user: str) -> dict[str, Json]:
+        """Values given as display values (``sysparm_input_display_value=true``, or a person
+        at the form): a choice by its label, a date/time in ``user``'s time zone. References
+        resolve by display value on every write anyway (see .records)."""
+        out = dict(values)
+        for name, raw in values.items():
+            col = self._column(table, name)
+            if col is None or raw is None:
+                continue
+            if col.choices and raw not in dict(col.choices):
+                out[name] = {label: v for v, label in col.choices}.get(str(raw), raw)
+            if col.type == "glide_date_time" and raw:
+                out[name] = self._utc_of_local(str(raw), user)
+        return out
+
+    def _utc_of_local(self, shown: str, user: str) -> str:
+        try:
+            local = datetime.strptime(shown, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return shown  # kept as typed, as any other value the instance cannot parse
+        zone = ZoneInfo(self.user_time_zone(user))
+        return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _local_time(self, value: str, viewer: str) -> str:
+        tz = self.user_time_zone(viewer)
         try:
             when = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         except ValueError:
@@ -128,6 +202,11 @@ class ServiceNowReads(ServiceNowRecords):
         for name in names:
             col = None if "." in name else self._column(table, name)
             if "." not in name and col is None:
+                continue
+            if self._hidden(table, name, viewer):
+                # a field-level read ACL: the field comes back empty (ServiceNow KB2971488,
+                # "API response returns empty fields"; the record itself is readable)
+                out[name] = {"display_value": "", "value": ""} if display == "all" else ""
                 continue
             value = (
                 ""

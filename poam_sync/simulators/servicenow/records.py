@@ -151,6 +151,8 @@ class ServiceNowRecords(ServiceNowState):
         self._check_rules(table, "", row, "insert")
         self.rows[table][sys_id] = row
         self._journal(table, sys_id, journal, user, now)
+        self._audit(spec, sys_id, {}, row, user)
+        self._changed(table, row, "insert", user)
         return row
 
     def _update(self, table: str, sys_id: str, values: Mapping[str, Json], user: str) -> Row:
@@ -169,10 +171,45 @@ class ServiceNowRecords(ServiceNowState):
             sys_updated_by=user,
             sys_mod_count=str(int(candidate.get("sys_mod_count") or 0) + 1),
         )
+        before = dict(row)
         row.clear()
         row.update(candidate)
         self._journal(table, sys_id, journal, user, now)
+        self._audit(self._spec(table), sys_id, before, row, user)
+        self._changed(table, row, "update", user)
         return row
+
+    def _audit(self, spec: TableSpec, sys_id: str, before: Row, after: Row, user: str) -> None:
+        """One ``sys_audit`` row per field an insert or update of an audited table changed.
+
+        ServiceNow docs, "Sys Audit and Audit Relationship Change tables"
+        (https://docs.servicenow.com/bundle/kingston-platform-administration/page/administer/security/concept/c_UnderstandingTheSysAuditTable.html):
+        "tracks inserts changes to audited records"; columns Table name, Field name, Document
+        key (the record's sys_id), User, Old value, New value; "Reference fields: Displays the
+        unique sys_id value", "Date and time fields: ... in UTC as stored in the database".
+        Task tables are audited (Mastering ServiceNow, "Auditing and versioning": "Some
+        tables, such as the Task table, are audited"); system fields are not."""
+        if not spec.audited:
+            return
+        for name, new in after.items():
+            old = before.get(name, "")
+            if name.startswith("sys_") or name == "number" or new == old:
+                continue
+            self._insert(
+                "sys_audit",
+                {
+                    "tablename": spec.name,
+                    "fieldname": name,
+                    "documentkey": sys_id,
+                    "user": user,
+                    "oldvalue": old,
+                    "newvalue": new,
+                },
+                user,
+            )
+
+    def _changed(self, table: str, row: Row, operation: str, user: str) -> None:
+        """``row`` of ``table`` was written; the business rules of :mod:`.webhooks` call out."""
 
     def _apply(
         self, table: str, row: Row, values: Mapping[str, Json], *, check_policy: bool
@@ -194,6 +231,8 @@ class ServiceNowRecords(ServiceNowState):
                 value = self._resolve_reference(col.reference, value)
             if col.type == "boolean":
                 value = "true" if value.lower() in ("true", "1") else "false"
+            if col.type == "glide_date_time" and len(value) == 10:
+                value += " 00:00:00"  # a day alone is its first second (UTC, as all text input)
             row[name] = value[: col.max_length] if col.type == "string" else value
         if check_policy and "state" in row:
             needed = self.state_policies.get((table, row["state"]), ())

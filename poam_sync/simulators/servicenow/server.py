@@ -105,8 +105,9 @@ def serve(*, host: str, port: int, tls_dir: Path, state: Path | None, latency_ms
     print(f"ServiceNow simulator ready at {run.url}", flush=True)
     print(f"CA certificate: {run.ca_path}", flush=True)
     print(
-        f"basic auth {ADMIN_USER} / {ADMIN_PASSWORD}; OAuth client {OAUTH_CLIENT_ID} / "
-        f"{OAUTH_CLIENT_SECRET}",
+        f"basic auth {ADMIN_USER} / {ADMIN_PASSWORD} (every user: its user_name / "
+        f"{ADMIN_PASSWORD}); OAuth client {OAUTH_CLIENT_ID} / {OAUTH_CLIENT_SECRET} (the client "
+        "credentials grant is off, as on an instance, until enabled)",
         flush=True,
     )
     ca = shlex.quote(str(run.ca_path.resolve()))

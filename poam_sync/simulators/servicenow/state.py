@@ -22,6 +22,11 @@ from poam_sync.simulators.servicenow.model import (
 )
 from poam_sync.simulators.servicenow.tables import Column, TableSpec
 
+#: the time zone a new instance usually has ("The system has a default time zone usually as
+#: US/Pacific", ServiceNow community, "SOAP web service and time zones examples",
+#: https://www.servicenow.com/community/united-kingdom-snug/soap-web-service-and-time-zones-examples/ba-p/2270667)
+DEFAULT_TIME_ZONE = "America/Los_Angeles"
+
 
 class ServiceNowState:
     """The state of one simulated instance, saved and loaded as JSON."""
@@ -32,7 +37,15 @@ class ServiceNowState:
         self.tables: dict[str, TableSpec] = {}
         self._column_index: dict[str, tuple[TableSpec, dict[str, Column]]] = {}
         self.rows: dict[str, dict[str, Row]] = {}
+        # every user signs in with its user_name and ADMIN_PASSWORD (see ServiceNowSimulator)
         self.passwords: dict[str, str] = {ADMIN_USER: ADMIN_PASSWORD}
+        #: users with the admin role: the restrictions below do not apply to them
+        self.admins: set[str] = {ADMIN_USER}
+        #: table -> how it refuses a user without the admin role: "empty" (200 with the rows
+        #: dropped after the query, as a read ACL does) or "forbidden" (403)
+        self.unreadable: dict[str, str] = {}
+        #: (table, column) a field-level read ACL hides from users without the admin role
+        self.hidden_fields: set[tuple[str, str]] = set()
         self.oauth_clients: dict[str, tuple[str, str]] = {
             OAUTH_CLIENT_ID: (OAUTH_CLIENT_SECRET, ADMIN_USER)
         }
@@ -51,6 +64,10 @@ class ServiceNowState:
         # table -> predicate of the rows the integration user may read; rows failing it are
         # removed from a page *after* the page was cut (see hide_rows)
         self.row_acl: dict[str, Callable[[Row], bool]] = {}
+        #: whether sys_choice holds rows in languages other than English (translate_choices)
+        self.translated = False
+        #: the instance's time zone (the ``glide.sys.default.tz`` property, see .reads)
+        self.time_zone = DEFAULT_TIME_ZONE
         # answers to lose after the request was carried out (see lose_next_answers)
         self.lose_answers = 0
         self.lose_methods: frozenset[str] = frozenset()

@@ -43,6 +43,9 @@ class ServiceNowTableApi(ServiceNowReads):
         self._spec(table)
         if self.acl_denied.get((table, "api")) == "api":
             raise SimError(403, "User Not Authorized", "Failed API level ACL Validation")
+        refused = None if user in self.admins else self.unreadable.get(table)
+        if refused == "forbidden":
+            raise SimError(403, "User Not Authorized", "Failed API level ACL Validation")
         display = params.get("sysparm_display_value", "false").lower()
         if display not in ("true", "false", "all"):
             display = "false"
@@ -63,11 +66,11 @@ class ServiceNowTableApi(ServiceNowReads):
         json_headers = {"content-type": "application/json"}
         no_body = headers.get("x-no-response-body", "").lower() == "true"
         if method == "GET" and sys_id is None:
-            return self._list(table, params, render, base)
+            return self._list(table, params, render, base, hide_all=refused == "empty")
         if method == "GET":
             row = self.rows[table].get(sys_id or "")
             readable = self.row_acl.get(table)
-            if row is None or (readable is not None and not readable(row)):
+            if row is None or refused or (readable is not None and not readable(row)):
                 raise SimError(
                     404,
                     "No Record found",
@@ -86,6 +89,10 @@ class ServiceNowTableApi(ServiceNowReads):
                 raise SimError(400, "Exception while reading request", "Invalid JSON body") from exc
             if not isinstance(values, dict):
                 raise SimError(400, "Exception while reading request", "The body must be an object")
+            if params.get("sysparm_input_display_value", "false").lower() == "true":
+                # "set field values using the display value" (Table API docs): choice labels,
+                # date/times in the user's zone
+                values = self.from_display(table, values, user)
         if method == "POST":
             if sys_id is not None:
                 raise SimError(405, "Method not Supported", "POST to a record is not allowed")
@@ -117,6 +124,8 @@ class ServiceNowTableApi(ServiceNowReads):
         params: dict[str, str],
         render: Any,
         base: str,
+        *,
+        hide_all: bool = False,
     ) -> tuple[int, dict[str, str], bytes]:
         # Plain field=value parameters filter too (Table API docs, "name-value pairs").
         extra = [
@@ -138,6 +147,8 @@ class ServiceNowTableApi(ServiceNowReads):
         readable = self.row_acl.get(table)
         if readable is not None:  # row ACLs run after the page was cut (KB3047115)
             page = [r for r in page if readable(r)]
+        if hide_all:  # a table the user may not read: every row is dropped, after the query
+            page = []
         out = {"content-type": "application/json"}
         if params.get("sysparm_no_count", "false").lower() != "true":
             out["x-total-count"] = str(total)

@@ -44,6 +44,8 @@ class TableSpec:
     display_field: str = "number"
     #: the parent table (``sys_db_object.super_class``): columns of the same name are inherited
     extends: str | None = None
+    #: inserts and updates of its records are written to ``sys_audit`` (see .records)
+    audited: bool = False
 
 
 _SYSTEM_COLUMNS = (
@@ -103,7 +105,8 @@ def task_columns() -> tuple[Column, ...]:
         Column("state", "integer", "State", choices=TASK_STATES, default="1"),
         Column("priority", "integer", "Priority", choices=PRIORITIES, default="4"),
         Column("assigned_to", "reference", "Assigned to", reference="sys_user"),
-        Column("due_date", "glide_date", "Due date"),
+        # a date/time, stored in UTC (see the module docstring of .reads)
+        Column("due_date", "glide_date_time", "Due date"),
         Column("close_notes", label="Close notes", max_length=4000),
         Column("active", "boolean", "Active", default="true"),
         Column("work_notes", "journal_input", "Work notes"),
@@ -147,13 +150,14 @@ GRC_ISSUE_OWN_COLUMNS = (
 def default_tables() -> list[TableSpec]:
     return [
         # task first: the tables extending it find its sys_db_object row
-        TableSpec("task", "Task", task_columns(), "TASK"),
+        TableSpec("task", "Task", task_columns(), "TASK", audited=True),
         TableSpec(
             "sn_grc_issue",
             "Issue",
             (*issue_columns(), *GRC_ISSUE_OWN_COLUMNS),
             "ISS",
             extends="task",
+            audited=True,
         ),
         TableSpec(
             "sn_irm_cont_auth_milestone_task",
@@ -168,6 +172,7 @@ def default_tables() -> list[TableSpec]:
                 Column("work_notes", "journal_input", "Work notes"),
             ),
             "CAMT",
+            audited=True,
         ),
         TableSpec(
             "sys_user",
@@ -177,6 +182,7 @@ def default_tables() -> list[TableSpec]:
                 Column("name", label="Name"),
                 Column("email", label="Email"),
                 Column("time_zone", label="Time zone"),
+                Column("preferred_language", label="Language"),
                 Column("active", "boolean", "Active", default="true"),
             ),
             None,
@@ -222,6 +228,32 @@ def default_tables() -> list[TableSpec]:
             ),
             None,
             "element",
+        ),
+        TableSpec(
+            "sys_audit",
+            "Sys Audit",
+            (
+                Column("tablename", label="Table name", max_length=80),
+                Column("fieldname", label="Field name", max_length=80),
+                Column("documentkey", label="Document key", max_length=32),
+                Column("user", label="User"),
+                Column("oldvalue", label="Old value", max_length=8000),
+                Column("newvalue", label="New value", max_length=8000),
+                Column("reason", label="Reason"),
+            ),
+            None,
+            "documentkey",
+        ),
+        TableSpec(
+            "sys_properties",
+            "System Property",
+            (
+                Column("name", label="Name"),
+                Column("value", label="Value", max_length=4000),
+                Column("type", label="Type", default="string"),
+            ),
+            None,
+            "name",
         ),
         TableSpec(
             "sys_db_object",
