@@ -101,6 +101,8 @@ def import_cmd(
         for path in paths:
             if not path.exists():
                 raise UsageError(f"{path}: no such file")
+        with open_store():  # the store is opened (and made) first, as by every writing command
+            pass
         # Every file is read before anything is written: with --strict, one bad file (or
         # row) anywhere means nothing is written, and the files that are good go in together.
         reads = [(path, read_one(path)) for path in paths]

@@ -238,6 +238,8 @@ def unreadable_cells(
 ) -> list[tuple[str, Unreadable]]:
     """The cells of ``row`` in ``columns`` (header names) that hold an :class:`Unreadable`
     value, as (header as written, value)."""
+    if Unreadable not in map(type, row):
+        return []  # the common case, and always for CSV and OSCAL
     wanted = {fold(c) for c in columns}
     out = []
     for key, idxs in hm.columns.items():
