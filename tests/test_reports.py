@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from poam_sync.reports import DueRow, ReportData, render
 from poam_sync.store import ConflictRow, ProblemRow
@@ -63,6 +66,15 @@ def test_csv_neutralizes_formulas() -> None:
     cells = [cell for row in rows[1:] for cell in row]
     assert all(not cell.startswith(("=", "+", "-", "@")) for cell in cells), cells
     assert "'=cmd|' /C calc'!A0" in cells
+
+
+@pytest.mark.parametrize("lead", ["\t", "\r", "+", "-", "@", "="])
+def test_csv_neutralizes_tab_and_cr_prefixes_too(lead: str) -> None:
+    hostile = replace(data().conflicts[0], remote=lead + "cmd|' /C calc'!A0")
+    rows = list(
+        csv.reader(io.StringIO(render(replace(data(), conflicts=(hostile,)), "status", "csv")))
+    )
+    assert rows[1][6] == "'" + lead + "cmd|' /C calc'!A0"
 
 
 def test_json_has_the_three_values_and_their_age() -> None:

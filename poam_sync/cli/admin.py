@@ -22,6 +22,7 @@ from poam_sync.cli._app import (
     simulate_app,
 )
 from poam_sync.errors import PoamSyncError, UsageError
+from poam_sync.redact import mask_url_credentials as masked
 
 if TYPE_CHECKING:
     from poam_sync.connectors.base import Connector, Uncovered
@@ -170,7 +171,7 @@ def _print_uncovered(name: str, gaps: Sequence[Uncovered] | PoamSyncError) -> in
     if isinstance(gaps, PoamSyncError):
         err.print(
             f"  [yellow]{esc(name)}: could not list the remote's values to compare with the "
-            f"mapping[/]: {esc(str(gaps))}"
+            f"mapping[/]: {esc(masked(str(gaps)))}"
         )
         return 1
     counted = 0
@@ -208,9 +209,9 @@ def config_check() -> None:
                     connector.close()
             except PoamSyncError as exc:
                 failures += 1
-                err.print(f"[red]{cfg.name}[/]: {esc(str(exc))}")
+                err.print(f"[red]{cfg.name}[/]: {esc(masked(str(exc)))}")
                 continue
-            shown = ", ".join(f"{k}={v}" for k, v in facts.items())
+            shown = masked(", ".join(f"{k}={v}" for k, v in facts.items()))
             err.print(f"[green]{cfg.name}[/] ({cfg.type}): {esc(shown)}")
             warnings += _print_uncovered(cfg.name, gaps)
         total = len(config.connectors)
@@ -218,12 +219,12 @@ def config_check() -> None:
         if warnings:
             reached += f"; {warnings} remote value(s) the mapping does not cover"
         if failures:
-            err.print(f"[red]failed[/]: {esc(str(config.source))} is valid; {reached}")
+            err.print(f"[red]failed[/]: {esc(masked(str(config.source)))} is valid; {reached}")
         elif warnings:
-            where = esc(str(config.source))
+            where = esc(masked(str(config.source)))
             err.print(f"[yellow]ok, with warnings[/]: {where} is valid; {reached}")
         else:
-            err.print(f"[green]ok[/]: {esc(str(config.source))} is valid; {reached}")
+            err.print(f"[green]ok[/]: {esc(masked(str(config.source)))} is valid; {reached}")
         return 1 if failures else 0
 
     raise typer.Exit(guarded(body))

@@ -31,12 +31,16 @@ from poam_sync.cli._app import (
 )
 from poam_sync.cli._output import Column, emit, pick_columns, pick_format
 from poam_sync.deadlines import current_due_date, due_state
-from poam_sync.errors import UsageError
+from poam_sync.errors import InputError, UsageError
 from poam_sync.model import PoamItem, RiskLevel, Status
 
 if TYPE_CHECKING:
-    from poam_sync.store import ImportOutcome, LinkRow
+    from poam_sync.store import ImportOutcome, LinkRow, StoreTx
     from poam_sync.store._rows import ImportClash
+
+
+# one file's import: what it did, the clashes not recorded as conflicts, its lineage
+_Imported = tuple["ImportOutcome", Sequence["ImportClash"], str]
 
 
 @app.command("import")
@@ -74,53 +78,90 @@ def import_cmd(
     from poam_sync.store._import_merge import lineage
     from poam_sync.sync.file_imports import record_clashes
 
+    def read_one(path: Path) -> formats.ReadResult | InputError:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as progress:
+            task = progress.add_task(f"reading {path.name}", total=None)
+
+            def tick(done: int, total: int, task: TaskID = task, p: Progress = progress) -> None:
+                p.update(task, completed=done, total=total)
+
+            try:
+                return formats.read(path, format=fmt, system=system, progress=tick)
+            except InputError as exc:
+                return exc
+
     def body() -> int:
+        for path in paths:
+            if not path.exists():
+                raise UsageError(f"{path}: no such file")
+        with open_store():  # the store is opened (and made) first, as by every writing command
+            pass
+        # Every file is read before anything is written: with --strict, one bad file (or
+        # row) anywhere means nothing is written, and the files that are good go in together.
+        reads = [(path, read_one(path)) for path in paths]
+        bad = any(isinstance(r, InputError) or r.problems for _, r in reads)
+        write = not dry_run and not (strict and bad)
         results: list[dict[str, object]] = []  # one per file, for --json
         rejected = 0
         author = who(actor)  # never blank in the change log
+        batch = f"import-{uuid.uuid4().hex[:12]}"
+
+        def import_one(tx: StoreTx, path: Path, read: formats.ReadResult) -> _Imported:
+            target = system or read.system or "default"
+            items = [
+                i if i.system == target else i.model_copy(update={"system": target})
+                for i in read.items
+            ]
+            lineage_name = source or lineage(read.format, target, path.name)
+            outcome = tx.import_items(
+                items,
+                system=target,
+                actor=author,
+                batch_id=batch,
+                dry_run=not write,
+                source=lineage_name,
+            )
+            unrecorded = record_clashes(tx, outcome, actor=author) if write else outcome.clashes
+            return outcome, unrecorded, lineage_name
+
         with open_store() as store:
-            for path in paths:
-                if not path.exists():
-                    raise UsageError(f"{path}: no such file")
-                with Progress(
-                    TextColumn("[progress.description]{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    console=err,
-                    transient=True,
-                    disable=not err.is_terminal,
-                ) as progress:
-                    task = progress.add_task(f"reading {path.name}", total=None)
-
-                    def tick(
-                        done: int, total: int, task: TaskID = task, p: Progress = progress
-                    ) -> None:
-                        p.update(task, completed=done, total=total)
-
-                    read = formats.read(path, format=fmt, system=system, progress=tick)
+            done: dict[Path, _Imported] = {}
+            readable = [(p, r) for p, r in reads if not isinstance(r, InputError)]
+            if write and strict:
+                with store.begin() as tx:  # one transaction: all files or none
+                    for good_path, good in readable:
+                        done[good_path] = import_one(tx, good_path, good)
+            for path, read in reads:
+                if isinstance(read, InputError):
+                    rejected += 1
+                    err.print(
+                        f"[red]not imported[/] [bold]{esc(path.name)}[/]: the file cannot be read"
+                    )
+                    print_problems([read.problem])
+                    results.append(
+                        {
+                            "file": str(path),
+                            "format": None,
+                            "written": False,
+                            "rejected": [problem_json(read.problem)],
+                        }
+                    )
+                    continue
+                if path not in done:
+                    with store.begin() as tx:  # without --strict each file is its own
+                        done[path] = import_one(tx, path, read)
+                outcome, unrecorded, lineage_name = done[path]
                 target = system or read.system or "default"
-                items = [
-                    i if i.system == target else i.model_copy(update={"system": target})
-                    for i in read.items
-                ]
                 rejected += len(read.problems)
-                write = not dry_run and not (strict and read.problems)
-                batch = f"import-{uuid.uuid4().hex[:12]}"
-                lineage_name = source or lineage(read.format, target, path.name)
-                with store.begin() as tx:
-                    outcome = tx.import_items(
-                        items,
-                        system=target,
-                        actor=author,
-                        batch_id=batch,
-                        dry_run=not write,
-                        source=lineage_name,
-                    )
-                    unrecorded = (
-                        record_clashes(tx, outcome, actor=author) if write else outcome.clashes
-                    )
                 verb = "imported" if write else "would import"
-                if strict and read.problems and not dry_run:
+                if strict and bad and not dry_run:
                     verb = "not imported (--strict)"
                 err.print(
                     f"{verb} [bold]{esc(path.name)}[/] ({read.format}, system {target!r}): "
@@ -169,10 +210,11 @@ def import_cmd(
             print_json(results)
         if rejected:
             err.print(
-                "[yellow]some rows were rejected[/]: fix them in the file and import it again "
-                "(the good rows are in; re-importing changes only what changed)"
+                "[yellow]some rows or files were rejected[/]: fix them and import again "
+                "(the good ones are in; re-importing changes only what changed)"
                 if not strict
-                else "[yellow]nothing was written[/]: fix the rows above and import again"
+                else "[yellow]nothing was written[/] (--strict): fix the files and rows above "
+                "and import again"
             )
         return 1 if rejected else 0
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from poam_sync.errors import Problem
+from poam_sync.errors import InputError, Problem
 from poam_sync.model import (
     DeviationStatus,
     Milestone,
@@ -88,48 +91,204 @@ def is_blank_word(text: str | None) -> bool:
     return text is None or fold(text) in _BLANKS
 
 
-_EXCEL_EPOCH = date(1899, 12, 30)
 _EXCEL_ERRORS = frozenset(
     {"#VALUE!", "#REF!", "#N/A", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
 )
-_ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?$")
-_US_DATE = re.compile(r"^(\d{1,2})[-/](\d{1,2})[-/](\d{2}|\d{4})$")
+
+
+class Unreadable(str):
+    """A workbook cell whose value cannot be used: a formula without a cached value (the text
+    is the formula, ``=...``), an Excel error value (``#REF!``) or a date serial outside
+    Excel's calendar. ``why`` says which; :func:`text_of` gives the raw text (for ``extra``),
+    :func:`parse_date` refuses it, and the readers make it a row error in the columns they
+    model (see :func:`unreadable_cells`)."""
+
+    why: str
+
+    def __new__(cls, text: str, why: str) -> Unreadable:
+        obj = super().__new__(cls, text)
+        obj.why = why
+        return obj
+
+
+# Excel's 1900 date system: serial 1 is 1900-01-01 and serial 60 is 1900-02-29, a day that
+# does not exist (Lotus 1-2-3's leap-year bug, kept by Excel); serial 2958465 is 9999-12-31.
+# https://learn.microsoft.com/en-us/office/troubleshoot/excel/wrongly-assumes-1900-is-leap-year
+EXCEL_MAX_SERIAL = 2958465
+_EXCEL_EPOCH = date(1899, 12, 30)  # for serials from 61 on
+_TIME = r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+_ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})" + _TIME, re.ASCII)
+_US_DATE = re.compile(r"(\d{1,2})[-/](\d{1,2})[-/](\d{4})", re.ASCII)
+_SHORT_YEAR = re.compile(r"\d{1,2}[-/]\d{1,2}[-/]\d{2}", re.ASCII)
+_DATE_HINT = "write it as YYYY-MM-DD or M/D/YYYY"
+
+
+def excel_serial_date(serial: float) -> date:
+    """The calendar day of an Excel (1900 system) serial; raises :class:`CellError` outside
+    1..2958465 and for serial 60, Excel's fictional 1900-02-29."""
+    day = int(serial)
+    if not 1 <= day <= EXCEL_MAX_SERIAL:
+        raise CellError(
+            f"{serial!r} is not an Excel date (serials run from 1, 1900-01-01, to "
+            f"{EXCEL_MAX_SERIAL}, 9999-12-31)",
+            _DATE_HINT,
+        )
+    if day == 60:
+        raise CellError(
+            "serial 60 is 1900-02-29, a day Excel shows but that does not exist", _DATE_HINT
+        )
+    return _EXCEL_EPOCH + timedelta(days=day + (1 if day < 60 else 0))
+
+
+def _checked_time(m: re.Match[str]) -> None:
+    hour, minute, second, zone = m[4], m[5], m[6], m[7]
+    if hour is not None and (int(hour) > 23 or int(minute) > 59):
+        raise ValueError(f"{hour}:{minute} is not a time of day")
+    if second is not None and int(second) > 59:
+        raise ValueError(f"second {second} does not exist")
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        if int(digits[:2]) > 14 or int(digits[2:]) > 59:
+            raise ValueError(f"{zone} is not a time zone offset")
 
 
 def parse_date(value: object) -> date | None:
     """A date from a cell: Excel date, ISO text (``2024-03-01``, ``2024-03-01T17:00:00-04:00``,
-    ``2014/05/23``), or US text (``3/03/2027``, ``03-01-24``). Raises :class:`CellError`.
+    ``2014/05/23``), US text (``3/03/2027``) or an Excel serial. Raises :class:`CellError`
+    for anything else: two-digit years, trailing text, impossible days or times, digits that
+    are not ASCII, serials outside Excel's calendar, Excel error values, formulas without a
+    cached value. Blank words (``N/A``, ``-``) are no date.
 
     An ISO date-time keeps its written calendar date: no time zone conversion can shift it.
     """
     if value is None:
         return None
+    if isinstance(value, Unreadable):
+        raise CellError(value.why, "type the value into the cell, or fix the formula in Excel")
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if 0 < value < 2958466:  # Excel serial day numbers up to 9999-12-31
-            return _EXCEL_EPOCH + timedelta(days=int(value))
-        raise CellError(f"{value!r} is not a date")
+    if isinstance(value, bool):
+        raise CellError(f"{value!r} is not a date", _DATE_HINT)
+    if isinstance(value, int | float):
+        return excel_serial_date(value)
     text = str(value).strip()
-    if not text or is_blank_word(text) or text in _EXCEL_ERRORS:
-        # an Excel error cached by a date formula (the template's Scheduled Completion Date
-        # formula yields #VALUE! on bad input): no date; the caller may apply the rule
+    if not text or is_blank_word(text):
         return None
+    if text in _EXCEL_ERRORS:
+        raise CellError(f"{text} is an Excel error value, not a date", _DATE_HINT)
     try:
-        m = _ISO_DATE.match(text)
+        m = _ISO_DATE.fullmatch(text)
         if m:
+            _checked_time(m)
             return date(int(m[1]), int(m[2]), int(m[3]))
-        m = _US_DATE.match(text)
+        m = _US_DATE.fullmatch(text)
         if m:
-            year = int(m[3])
-            if year < 100:
-                year += 2000
-            return date(year, int(m[1]), int(m[2]))
+            return date(int(m[3]), int(m[1]), int(m[2]))
     except ValueError as exc:
-        raise CellError(f"{text!r} is not a valid date ({exc})", "write it as YYYY-MM-DD") from exc
-    raise CellError(f"{text!r} is not a date", "write it as YYYY-MM-DD or MM/DD/YYYY")
+        raise CellError(f"{text!r} is not a valid date ({exc})", _DATE_HINT) from exc
+    if _SHORT_YEAR.fullmatch(text):
+        raise CellError(f"{text!r} has a two-digit year, which is ambiguous", _DATE_HINT)
+    raise CellError(f"{text!r} is not a date", _DATE_HINT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identifiers and text values
+
+# Control characters (Cc) and format characters (Cf: bidi overrides and isolates, zero-width
+# marks) make an id that looks like another one: refused in every format.
+_BAD_ID_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def check_id(value: object) -> str:
+    """A POA&M ID from a cell: text (or a whole number) without control characters, bidi
+    overrides or zero-width marks. Raises :class:`CellError`."""
+    if isinstance(value, Unreadable):
+        raise CellError(value.why, "type the POA&M ID into the cell")
+    if isinstance(value, bool):
+        raise CellError(f"the id is {value!r}, not text", "write the POA&M ID as text")
+    if isinstance(value, float) and not value.is_integer():
+        raise CellError(
+            f"the id is the number {value!r}; ids are text",
+            "format the column as Text in the spreadsheet and type the id again",
+        )
+    text = text_of(value) or ""
+    for ch in text:
+        if unicodedata.category(ch) in _BAD_ID_CATEGORIES and ch not in "\t":
+            raise CellError(
+                f"the id {text!r} holds the invisible character U+{ord(ch):04X} "
+                f"({unicodedata.name(ch, 'control')})",
+                "retype the POA&M ID without control or direction characters",
+            )
+    return text
+
+
+def check_text(value: object, what: str = "text") -> None:
+    """A text field's cell must hold text (or a number), not TRUE/FALSE. Raises CellError."""
+    if isinstance(value, bool):
+        raise CellError(
+            f"the {what} is the boolean {str(value).upper()}, not text",
+            f"type the {what} as text",
+        )
+
+
+def unreadable_cells(
+    hm: HeaderMap, row: Sequence[object], columns: Iterable[str]
+) -> list[tuple[str, Unreadable]]:
+    """The cells of ``row`` in ``columns`` (header names) that hold an :class:`Unreadable`
+    value, as (header as written, value)."""
+    if Unreadable not in map(type, row):
+        return []  # the common case, and always for CSV and OSCAL
+    wanted = {fold(c) for c in columns}
+    out = []
+    for key, idxs in hm.columns.items():
+        if key not in wanted:
+            continue
+        for i in idxs:
+            value = row[i] if i < len(row) else None
+            if isinstance(value, Unreadable):
+                out.append((hm.names[i], value))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+
+MEMORY_ENV = "POAM_SYNC_IMPORT_MEMORY_MB"
+DEFAULT_MEMORY_MB = 1024
+
+
+def memory_cap_bytes() -> int:
+    """The resident memory an import may use: ``POAM_SYNC_IMPORT_MEMORY_MB``, else 1 GiB."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    megabytes = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MEMORY_MB
+    return megabytes * 1024 * 1024
+
+
+def _resident_bytes() -> int | None:
+    try:  # Linux: the second field of statm is the resident set, in pages
+        pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None  # elsewhere: not measured
+
+
+def check_memory(file: str, sheet: str | None = None) -> None:
+    """Stop an import whose process holds more memory than the cap, with a clear error."""
+    used = _resident_bytes()
+    cap = memory_cap_bytes()
+    if used is not None and used > cap:
+        raise InputError(
+            Problem(
+                f"reading the file takes {used // 2**20:,} MiB of memory, more than the "
+                f"{cap // 2**20:,} MiB allowed; nothing was imported",
+                file=file,
+                sheet=sheet,
+                hint=f"split the file, or raise the limit with {MEMORY_ENV}",
+                code="too_much_memory",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from poam_sync.errors import Problem
 from poam_sync.formats._common import (
     CellError,
     HeaderMap,
+    Unreadable,
+    check_id,
+    check_text,
     deviation_word,
     fold,
     milestone_changes_text,
@@ -31,6 +34,7 @@ from poam_sync.formats._common import (
     split_cves,
     split_list,
     text_of,
+    unreadable_cells,
     yes_no,
 )
 from poam_sync.formats._milestones import complete_from_changes
@@ -103,6 +107,11 @@ MANDATORY_HEADERS: tuple[str, ...] = (
 MODELED: frozenset[str] = frozenset(
     fold(h) for h in (*V3_HEADERS, *REMEDIATION_PLAN, STATUS, PLANNED_MILESTONES, MILESTONE_CHANGES)
 )
+SCHEDULED = "Scheduled Completion Date"
+# Modeled columns whose formula without a cached value, or error value, is a row error (the
+# Scheduled Completion Date has a rule instead).
+_MUST_READ = MODELED - {fold(SCHEDULED)}
+_UNREADABLE_HINT = "type the value into the cell, or fix the formula in Excel and save again"
 
 # Words accepted in our own "Status" column (CSV, or a FedRAMP sheet that carries one).
 _STATUS_WORDS: dict[str, Status] = {s.value: s for s in Status} | {
@@ -187,7 +196,20 @@ def row_to_item(
             )
             return None
 
-    poam_id = cell(POAM_ID)
+    def cell_problem(exc: CellError, column: str) -> Problem:
+        return problem(
+            exc.message,
+            file=ctx.file,
+            sheet=ctx.sheet,
+            row=rownum,
+            column=column,
+            hint=exc.hint,
+        )
+
+    try:
+        poam_id = check_id(hm.get(row, POAM_ID))
+    except CellError as exc:
+        return [cell_problem(exc, hm.name_of(POAM_ID))]
     if not poam_id:
         return [
             problem(
@@ -201,6 +223,13 @@ def row_to_item(
             )
         ]
 
+    for column, value in unreadable_cells(hm, row, _MUST_READ):
+        problems.append(cell_problem(CellError(value.why, _UNREADABLE_HINT), column))
+    for name in ("Weakness Name", "Weakness Description"):
+        try:
+            check_text(hm.get(row, name), name)
+        except CellError as exc:
+            problems.append(cell_problem(exc, hm.name_of(name)))
     original, original_label = parsed(parse_risk, "Original Risk Rating") or (None, None)
     adjusted, adjusted_label = parsed(parse_risk, "Adjusted Risk Rating") or (None, None)
     ra = parsed(parse_deviation, "Risk Adjustment")
@@ -223,7 +252,9 @@ def row_to_item(
         else None
     )
     detected = parsed(parse_date, "Original Detection Date")
-    scheduled = parsed(parse_date, "Scheduled Completion Date")
+    # the template's formula without a cached value, or its error value: the rule computes it
+    raw_scheduled = hm.get(row, SCHEDULED)
+    scheduled = None if isinstance(raw_scheduled, Unreadable) else parsed(parse_date, SCHEDULED)
     status_date = parsed(parse_date, "Status Date")
     kev = parsed(parse_yes_no, BOD_TRACKING)
     kev_due = parsed(parse_date, BOD_DUE)

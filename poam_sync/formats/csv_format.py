@@ -16,7 +16,13 @@ import structlog
 
 from poam_sync.errors import InputError, Problem
 from poam_sync.formats import _fedramp_columns as cols
-from poam_sync.formats._common import HeaderMap, neutralize, problem, row_is_empty
+from poam_sync.formats._common import (
+    HeaderMap,
+    check_memory,
+    neutralize,
+    problem,
+    row_is_empty,
+)
 from poam_sync.model import PoamItem
 
 FORMAT = "csv"
@@ -25,21 +31,73 @@ HEADER_SEARCH_ROWS = 20
 _log = structlog.get_logger(__name__)
 
 
+# A quoted field may hold line breaks, but one that runs on for this many lines is an
+# unterminated quote swallowing the rows after it (docs/formats.md, "Limits").
+MAX_FIELD_LINES = 200
+MAX_CELL_CHARS = 131_072  # the csv module's own field limit
+
+
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings: tuple[str, ...] = ("utf-16",)  # Excel's "Unicode Text" and some exports
+    else:
+        encodings = ("utf-8-sig", "cp1252")
+    for encoding in encodings:
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
     raise InputError(
         Problem(
-            "the CSV is neither UTF-8 nor Windows-1252 text",
+            "the CSV is neither UTF-8, UTF-16 (with a byte order mark) nor Windows-1252 text",
             file=path.name,
             hint="save it as CSV UTF-8",
             code="bad_csv",
         )
     )
+
+
+def _bad_csv(file: str, message: str, line: int | None, hint: str) -> InputError:
+    return InputError(Problem(message, file=file, row=line, hint=hint, code="bad_csv"))
+
+
+def _records(text: str, file: str) -> list[tuple[int, list[str]]]:
+    """(first line, fields) of each record; quoting errors name the line the quote opened."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out: list[tuple[int, list[str]]] = []
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return out
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                raise _bad_csv(
+                    file,
+                    f"a quoted field opened on line {line} is never closed: the quote swallows "
+                    "every row after it",
+                    line,
+                    'close the quote (or double a quote inside the text, ""), then import again',
+                ) from exc
+            raise _bad_csv(
+                file,
+                f"the CSV cannot be parsed at line {line}: {exc}",
+                line,
+                f"fix the quoting on that line (a cell holds at most {MAX_CELL_CHARS:,} "
+                "characters)",
+            ) from exc
+        if reader.line_num - line >= MAX_FIELD_LINES:
+            raise _bad_csv(
+                file,
+                f"a quoted field opened on line {line} runs on for {reader.line_num - line + 1} "
+                f"lines (at most {MAX_FIELD_LINES}): a quote is probably not closed",
+                line,
+                "close the quote where the cell should end, then import again",
+            )
+        out.append((line, row))
+        line = reader.line_num + 1
 
 
 def read(
@@ -59,12 +117,9 @@ def read(
                 code="bad_csv",
             )
         )
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise InputError(
-            Problem(f"the CSV cannot be parsed: {exc}", file=file, code="bad_csv")
-        ) from exc
+    records = _records(text, file)
+    check_memory(file)
+    rows = [r for _, r in records]
     header_at = next(
         (
             i
@@ -93,7 +148,7 @@ def read(
     seen: dict[str, int] = {}
     data = rows[header_at + 1 :]
     for n, row in enumerate(data):
-        rownum = header_at + 2 + n
+        rownum = records[header_at + 1 + n][0]
         if progress and n % 500 == 0:
             progress(n, len(data))
         cells: list[object] = [c if c.strip() else None for c in row]

@@ -23,6 +23,8 @@ from poam_sync.errors import InputError, Problem
 from poam_sync.formats._common import (
     CellError,
     HeaderMap,
+    check_id,
+    check_text,
     fold,
     parse_date,
     parse_milestone_changes,
@@ -33,6 +35,7 @@ from poam_sync.formats._common import (
     row_is_empty,
     split_list,
     text_of,
+    unreadable_cells,
 )
 from poam_sync.formats._xlsx import iter_rows, open_workbook
 from poam_sync.model import (
@@ -322,6 +325,19 @@ def _group_to_item(
 
     def cell(*names: str) -> str | None:
         return text_of(hm.get(row, *names))
+
+    for mrownum, mrow in [(rownum, row), *g.more]:
+        for column, value in unreadable_cells(hm, mrow, MAPPED):
+            fail(
+                CellError(value.why, "type the value into the cell, or fix the formula"),
+                mrownum,
+                column,
+            )
+    for column, check in ((ITEM_ID, check_id), (DESCRIPTION, check_text)):
+        try:
+            check(hm.get(row, column))
+        except CellError as exc:
+            fail(exc, rownum, column)
 
     status, status_when = parsed(parse_status, row, rownum, *STATUS) or (Status.OPEN, None)
     completed_on = parsed(parse_date, row, rownum, COMPLETED)

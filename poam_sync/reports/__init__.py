@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
+from poam_sync.formats._common import neutralize
 from poam_sync.model import PoamItem, SyncValue
 
 if TYPE_CHECKING:
@@ -277,12 +278,17 @@ def _csv(data: ReportData, kind: Kind) -> str:
         ]
     )
 
-    def safe(value: str) -> str:  # no formula injection when opened in a spreadsheet
-        return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    def safe(value: str) -> str:
+        # no formula injection when opened in a spreadsheet (OWASP CSV injection advice:
+        # = + - @ TAB CR get a leading quote; https://owasp.org/www-community/attacks/CSV_Injection)
+        return neutralize(value)
+
+    def put(cells: list[str]) -> None:  # every cell: connector and field names come from config
+        writer.writerow([safe(c) for c in cells])
 
     now = data.generated_at
     for c in data.conflicts:
-        writer.writerow(
+        put(
             [
                 "conflict",
                 safe(c.poam_id),
@@ -298,7 +304,7 @@ def _csv(data: ReportData, kind: Kind) -> str:
         )
     if kind == "status":
         for p in data.problems:
-            writer.writerow(
+            put(
                 [
                     "problem",
                     safe(p.poam_id or ""),
@@ -313,7 +319,7 @@ def _csv(data: ReportData, kind: Kind) -> str:
                 ]
             )
         for d in data.due:
-            writer.writerow(
+            put(
                 [
                     "due",
                     safe(d.poam_id),

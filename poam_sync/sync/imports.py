@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from poam_sync.connectors.base import RemoteRecord, Stamp
 from poam_sync.model import PoamItem
@@ -32,6 +33,8 @@ from poam_sync.sync.state import ConnectorState, FieldPolicy
 from poam_sync.sync.values import from_sync
 
 _IMPORT_NAMESPACE = _uuid.UUID("8d0f3a56-6a43-4c3f-9e55-2f1f1c4a9b10")
+
+_T = TypeVar("_T")
 
 Import = tuple[PoamItem, ConnectorState, RemoteRecord]
 """A new item, the connector it comes from, and the record it is made of."""
@@ -58,9 +61,12 @@ def find_imports(
                 if why is not None:
                     skipped.append(why)
                 elif stamp.item_uuid not in items and stamp.item_uuid not in imports:
-                    new = restored_item(c, record, stamp)
-                    used.add((new.system, new.poam_id))
-                    imports[new.uuid] = (new, c, record)
+                    restored = _built(restored_item, c, record, stamp)
+                    if isinstance(restored, str):
+                        skipped.append(restored)
+                        continue
+                    used.add((restored.system, restored.poam_id))
+                    imports[restored.uuid] = (restored, c, record)
                 continue
             if not c.allow_import:
                 skipped.append(f"{c.name} {record.key}: not linked, and imports are off for it")
@@ -72,10 +78,32 @@ def find_imports(
                     "link it by hand"
                 )
                 continue
-            new = imported_item(c, record, poam_id)
+            new = _built(imported_item, c, record, poam_id)
+            if isinstance(new, str):
+                skipped.append(new)
+                continue
             used.add((new.system, new.poam_id))
             imports[new.uuid] = (new, c, record)
     return list(imports.values()), skipped
+
+
+def _built(
+    build: Callable[[ConnectorState, RemoteRecord, _T], PoamItem],
+    c: ConnectorState,
+    record: RemoteRecord,
+    arg: _T,
+) -> PoamItem | str:
+    """The item ``build`` makes of a record, or why the record is skipped: a value the model
+    refuses (a date that is no date) leaves the whole record out, never half imported and
+    never as an empty field."""
+    try:
+        return build(c, record, arg)
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        fields = sorted(
+            {str(e["loc"][0]) for e in getattr(exc, "errors", lambda: [])() if e.get("loc")}
+        )
+        what = ", ".join(fields) if fields else str(exc).splitlines()[0]
+        return f"{c.name} {record.key}: not imported, a value cannot be read ({what}); fix it there"
 
 
 def _stamped(

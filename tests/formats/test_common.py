@@ -32,7 +32,12 @@ from tests.formats import builders as b
     [
         (datetime(2027, 3, 3, 0, 0), date(2027, 3, 3)),
         ("3/03/2027", date(2027, 3, 3)),
-        ("03-01-24", date(2024, 3, 1)),
+        ("03-01-2024", date(2024, 3, 1)),
+        ("2024-03-01T23:59:59Z", date(2024, 3, 1)),
+        (1, date(1900, 1, 1)),  # Excel serials, with the 1900 leap-year bug
+        (59, date(1900, 2, 28)),
+        (61, date(1900, 3, 1)),
+        (2958465, date(9999, 12, 31)),
         ("2024-02-29", date(2024, 2, 29)),
         ("2014/05/23", date(2014, 5, 23)),
         ("2023-06-23T17:00:00-04:00", date(2023, 6, 23)),  # the written day, no tz shift
@@ -47,11 +52,34 @@ def test_parse_date(value: object, expected: date | None) -> None:
     assert parse_date(value) == expected
 
 
-@pytest.mark.parametrize("value", ["2023-02-29", "13/45/2024", "next week", "2025-13-01"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2023-02-29",
+        "13/45/2024",
+        "next week",
+        "2025-13-01",
+        "12/31/99",  # a two-digit year
+        "03-01-24",
+        "2027-03-03 garbage",
+        "2027-03-03T25:00",
+        "2027-03-03T12:61",
+        "2027-03-03T12:00:00+25:00",
+        "\u0662\u0660\u0662\u0667-\u0660\u0663-\u0660\u0663",  # Arabic-Indic digits
+        "#REF!",
+    ],
+)
 def test_parse_date_rejects(value: str) -> None:
     with pytest.raises(CellError) as info:
         parse_date(value)
     assert value in info.value.message and info.value.hint
+
+
+@pytest.mark.parametrize("serial", [0, -5, 60, 2958466, True])
+def test_parse_date_rejects_serials_excel_has_no_day_for(serial: object) -> None:
+    with pytest.raises(CellError) as info:
+        parse_date(serial)
+    assert str(serial) in info.value.message
 
 
 def test_fold_case_and_whitespace() -> None:

@@ -366,3 +366,13 @@ def test_a_new_owner_from_a_remote_is_one_person_with_its_name_and_no_organizati
     unnamed = plan_item(item(), [connector(pulled=[record(owner="dan@example.com")])], {})
     (take,) = [a for a in unnamed.actions if isinstance(a, TakeRemote)]
     assert take.display_name is None and "no name, organization unknown" in take.why
+
+
+def test_an_unknown_remote_record_with_an_unreadable_value_is_skipped_not_half_imported() -> None:
+    bad = record("sn-8", title="Bad date", due_date="2026-13-45")
+    good = record("sn-9", title="Found by the GRC office")
+    snow = connector("servicenow", linked=False, pulled=[bad, good], allow_import=True)
+    result = plan({}, [snow], {})
+    assert [p.poam_id for p in result.items] == ["KEY-sn-9"]
+    (why,) = result.skipped
+    assert "KEY-sn-8" in why and "due_date" in why and "not imported" in why

@@ -12,6 +12,13 @@ from defusedxml import ElementTree as SafeET
 from poam_sync.errors import InputError, Problem
 from poam_sync.formats.oscal._vocab import ROOT
 
+# Limits (docs/formats.md, "Limits"): NIST's POA&M examples are under 10 levels deep; XML
+# deeper than MAX_DEPTH is refused (turning it into the JSON shape recurses), JSON deeper than
+# Python's recursion limit (about 1,000) is refused by the parser.
+MAX_BYTES = 256 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NUMBER_DIGITS = 30
+
 # ---------------------------------------------------------------------------------------------
 # XML -> the JSON shape
 
@@ -109,13 +116,25 @@ def _xml_to_json(elem: Any) -> Any:
     return out
 
 
+def _xml_depth_ok(root: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        elem, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        stack.extend((child, depth + 1) for child in elem)
+    return True
+
+
 def load_xml(path: Path) -> dict[str, Any]:
+    _too_big(path, MAX_BYTES)
     try:
         root = SafeET.parse(str(path), forbid_dtd=True).getroot()
     except DefusedXmlException as exc:
         raise InputError(
             Problem(
-                f"the XML declares entities or external references, which are refused: {exc}",
+                "the XML has a DTD, entity declarations or external references, which are "
+                f"refused (an XML bomb or XXE attack looks like this): {exc}",
                 file=path.name,
                 hint="remove the DOCTYPE / ENTITY declarations (OSCAL needs none)",
                 code="xml_unsafe",
@@ -136,6 +155,8 @@ def load_xml(path: Path) -> dict[str, Any]:
     name = _local(root.tag)
     if name != ROOT:
         raise _not_poam(path, name)
+    if not _xml_depth_ok(root):
+        raise _too_deep(path, "bad_xml")
     doc = _xml_to_json(root)
     # system-id in XML is an element whose text is the id
     sid = doc.get("system-id")
@@ -157,9 +178,77 @@ def _not_poam(path: Path, found: str) -> InputError:
     )
 
 
+class _Refused(ValueError):
+    """A JSON document refused while it is parsed (a duplicate key, a huge number)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)  # at C speed; the pairs are looked at only when a key repeats
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _Refused(
+            f"the key {key!r} appears twice in one object; JSON readers disagree on "
+            "which one counts, so the document is refused"
+        )
+    return out
+
+
+def _number(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _Refused(f"a number with {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+    return int(text)
+
+
+def _constant(text: str) -> float:
+    raise _Refused(f"{text} is not a JSON number")
+
+
+def _too_big(path: Path, limit: int) -> None:
+    size = path.stat().st_size
+    if size > limit:
+        raise InputError(
+            Problem(
+                f"the file is {size:,} bytes; OSCAL files are read up to {limit:,} bytes",
+                file=path.name,
+                hint="split the POA&M into smaller documents",
+                code="too_large",
+            )
+        )
+
+
+def _too_deep(path: Path, code: str) -> InputError:
+    return InputError(
+        Problem(
+            f"the document is nested too deeply (more than {MAX_DEPTH} levels); an OSCAL "
+            "POA&M needs far fewer",
+            file=path.name,
+            hint="check the tool that wrote it; OSCAL documents are a few levels deep",
+            code=code,
+        )
+    )
+
+
 def load_json(path: Path) -> dict[str, Any]:
+    _too_big(path, MAX_BYTES)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        doc = json.loads(
+            path.read_text(encoding="utf-8-sig"),
+            object_pairs_hook=_no_duplicates,
+            parse_int=_number,
+            parse_constant=_constant,
+        )
+    except _Refused as exc:
+        raise InputError(
+            Problem(
+                f"the JSON is refused: {exc}",
+                file=path.name,
+                hint="fix the document (one value per key, ordinary numbers), then import again",
+                code="bad_json",
+            )
+        ) from exc
+    except RecursionError as exc:
+        raise _too_deep(path, "bad_json") from exc
     except json.JSONDecodeError as exc:
         raise InputError(
             Problem(
@@ -183,4 +272,4 @@ def load_json(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get(ROOT), dict):
         found = next(iter(doc), "nothing") if isinstance(doc, dict) else type(doc).__name__
         raise _not_poam(path, str(found))
-    return doc
+    return doc  # nesting: json refuses what is deeper than Python's recursion limit

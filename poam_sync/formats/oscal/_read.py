@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid as _uuid
 from collections.abc import Callable
 from datetime import date
@@ -11,9 +12,11 @@ from typing import Any
 
 import structlog
 
-from poam_sync.errors import Problem
+from poam_sync.errors import InputError, Problem
 from poam_sync.formats._common import (
     CellError,
+    check_id,
+    check_memory,
     fold,
     parse_date,
     parse_risk,
@@ -61,11 +64,56 @@ def _prop(obj: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _as_date(text: object) -> date | None:
-    try:
-        return parse_date(text)
-    except CellError:
+class _Bad(ValueError):
+    """A value of a poam-item (or what it refers to) that cannot be used: where, and why."""
+
+    def __init__(self, path: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.hint = hint
+
+
+_UUID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[45][0-9A-Fa-f]{3}-[89ABab][0-9A-Fa-f]{3}-[0-9A-Fa-f]{12}",
+    re.ASCII,
+)  # the OSCAL uuid datatype (RFC 4122 versions 4 and 5)
+
+
+def _date_at(value: object, path: str) -> date | None:
+    """An OSCAL date / date-time: a value that does not parse is an error, never no date."""
+    if value is None:
         return None
+    if not isinstance(value, str):
+        raise _Bad(path, f"{value!r} is not a date (a text value is expected)")
+    try:
+        return parse_date(value)
+    except CellError as exc:
+        raise _Bad(path, exc.message, "write it as YYYY-MM-DD or an ISO date-time") from exc
+
+
+def _obj(value: object, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Bad(path, f"an object is expected here, not {type(value).__name__}")
+    return value
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Bad(path, f"an array is expected here, not {type(value).__name__}")
+    return value
+
+
+def _opt_text(value: object, path: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Bad(path, f"text is expected here, not {json.dumps(value)[:40]}")
+    return value
 
 
 def _text(value: object) -> str:
@@ -80,13 +128,34 @@ def read(
 ) -> tuple[list[PoamItem], list[Problem], str | None]:
     is_xml = path.suffix.lower() == ".xml" or path.read_bytes()[:64].lstrip().startswith(b"<")
     doc = (load_xml(path) if is_xml else load_json(path))[ROOT]
+    check_memory(path.name)
     fmt = "oscal-xml" if is_xml else "oscal-json"
     file = path.name
     problems: list[Problem] = []
 
+    def entries(kind: str) -> list[Any]:
+        found = doc.get(kind)
+        if found is None:
+            return []
+        if not isinstance(found, list):
+            raise InputError(
+                _shape(f"'{kind}' must be an array, not {type(found).__name__}", file, None, kind)
+            )
+        return found
+
     def index(kind: str) -> dict[str, tuple[int, dict[str, Any]]]:
         out: dict[str, tuple[int, dict[str, Any]]] = {}
-        for i, obj in enumerate(doc.get(kind) or []):
+        for i, obj in enumerate(entries(kind)):
+            if not isinstance(obj, dict):
+                problems.append(
+                    _shape(
+                        f"{kind}[{i}] must be an object, not {type(obj).__name__}; it was not used",
+                        file,
+                        i + 1,
+                        f"{kind}[{i}]",
+                    )
+                )
+                continue
             uid = str(obj.get("uuid", "")).lower()
             if uid in out:
                 problems.append(
@@ -112,11 +181,23 @@ def read(
     items: list[PoamItem] = []
     seen_uuid: dict[str, int] = {}
     seen_id: dict[str, int] = {}
-    poam_items = doc.get("poam-items") or []
+    if not isinstance(doc.get("metadata", {}), dict):
+        raise InputError(_shape("'metadata' must be an object", file, None, "metadata"))
+    poam_items = entries("poam-items")
     for i, pi in enumerate(poam_items):
         if progress:
             progress(i, len(poam_items))
         where = f"poam-items[{i}]"
+        if not isinstance(pi, dict):
+            problems.append(
+                _shape(
+                    f"{where} must be an object, not {type(pi).__name__}; it was not imported",
+                    file,
+                    i + 1,
+                    where,
+                )
+            )
+            continue
         uid = str(pi.get("uuid", "")).lower()
         if uid in seen_uuid:
             problems.append(
@@ -132,7 +213,18 @@ def read(
             )
             continue
         seen_uuid[uid] = i + 1
-        result = _poam_item(pi, i, risks, observations, file, fmt, final_system)
+        try:
+            result = _poam_item(pi, i, risks, observations, file, fmt, final_system)
+        except _Bad as bad:
+            result = [_bad_problem(bad, file, i)]
+        except (AttributeError, TypeError, ValueError) as exc:  # a shape no check above foresaw
+            result = [
+                _bad_problem(
+                    _Bad(where, f"an element has the wrong type ({type(exc).__name__}: {exc})"),
+                    file,
+                    i,
+                )
+            ]
         if isinstance(result, list):
             problems.extend(result)
             continue
@@ -158,6 +250,29 @@ def read(
     return items, problems, system or file_system
 
 
+def _shape(message: str, file: str, row: int | None, column: str) -> Problem:
+    """A part of the document that has the wrong JSON type (checked where it is read)."""
+    return problem(
+        message,
+        file=file,
+        row=row,
+        column=column,
+        hint="check the document against the NIST OSCAL POA&M schema",
+        code="bad_oscal",
+    )
+
+
+def _bad_problem(bad: _Bad, file: str, i: int) -> Problem:
+    return problem(
+        f"{bad.message}; the poam-item was not imported",
+        file=file,
+        row=i + 1,
+        column=bad.path,
+        hint=bad.hint or "fix the value (the NIST OSCAL POA&M schema says what it may be)",
+        code="bad_oscal",
+    )
+
+
 def _file_system(doc: dict[str, Any]) -> str | None:
     """The system a POA&M is about, the same in every revision of it: its ``system-id``, else
     its metadata title. The ``import-ssp`` href is no identity (it names the SSP's file, which
@@ -179,10 +294,23 @@ def _poam_item(
     system: str,
 ) -> PoamItem | list[Problem]:
     where = f"poam-items[{i}]"
+    raw_uuid = pi.get("uuid")
+    if raw_uuid is not None and not (isinstance(raw_uuid, str) and _UUID.fullmatch(raw_uuid)):
+        raise _Bad(f"{where}.uuid", f"{raw_uuid!r} is not a uuid", "use an RFC 4122 uuid")
+    title = _opt_text(pi.get("title"), f"{where}.title")
+    description = _opt_text(pi.get("description"), f"{where}.description")
+    remarks = _opt_text(pi.get("remarks"), f"{where}.remarks")
+    for j, prop in enumerate(_list(pi.get("props"), f"{where}.props")):
+        _obj(prop, f"{where}.props[{j}]")
+    raw_id = _prop(pi, "poam-id")
+    try:
+        poam_id = check_id(raw_id).strip() if raw_id is not None else ""
+    except CellError as exc:
+        raise _Bad(f"{where}.props[POAM-ID]", exc.message, exc.hint) from exc
     problems: list[Problem] = []
     linked_risks: list[dict[str, Any]] = []
-    for j, ref in enumerate(pi.get("related-risks") or []):
-        rid = str(ref.get("risk-uuid", "")).lower()
+    for j, ref in enumerate(_list(pi.get("related-risks"), f"{where}.related-risks")):
+        rid = str(_obj(ref, f"{where}.related-risks[{j}]").get("risk-uuid", "")).lower()
         if rid not in risks:
             problems.append(
                 problem(
@@ -198,8 +326,10 @@ def _poam_item(
         else:
             linked_risks.append(risks[rid][1])
     linked_obs: list[dict[str, Any]] = []
-    for j, ref in enumerate(pi.get("related-observations") or []):
-        oid = str(ref.get("observation-uuid", "")).lower()
+    for j, ref in enumerate(_list(pi.get("related-observations"), f"{where}.related-observations")):
+        oid = str(
+            _obj(ref, f"{where}.related-observations[{j}]").get("observation-uuid", "")
+        ).lower()
         if oid not in observations:
             problems.append(
                 problem(
@@ -218,6 +348,7 @@ def _poam_item(
         return problems
 
     risk = linked_risks[0] if linked_risks else {}
+    risk_at = f"risks[{risks[str(risk.get('uuid')).lower()][0]}]" if risk else where
     raw_status = _text(risk.get("status")) or "open"
     status = RISK_STATUS.get(fold(raw_status))
     if status is None:
@@ -226,7 +357,7 @@ def _poam_item(
                 f"unknown risk status {raw_status!r}",
                 file=file,
                 row=i + 1,
-                column=f"{where} -> risks[{risks[str(risk.get('uuid')).lower()][0]}].status",
+                column=f"{where} -> {risk_at}.status",
                 hint="use open, investigating, remediating, deviation-requested, "
                 "deviation-approved or closed",
                 code="unknown_status",
@@ -281,16 +412,22 @@ def _poam_item(
 
     milestones: list[Milestone] = []
     remediation_plan = None
-    for rem in risk.get("remediations") or []:
-        lifecycle = fold(rem.get("lifecycle", ""))
+    for n, rem in enumerate(_list(risk.get("remediations"), f"{risk_at}.remediations")):
+        rem_at = f"{risk_at}.remediations[{n}]"
+        lifecycle = fold(_obj(rem, rem_at).get("lifecycle", ""))
         if lifecycle == "planned" and remediation_plan is None:
             remediation_plan = _text(rem.get("description")) or None
-        for task in rem.get("tasks") or []:
-            if fold(task.get("type", "")) != "milestone":
+        for t, task in enumerate(_list(rem.get("tasks"), f"{rem_at}.tasks")):
+            task_at = f"{rem_at}.tasks[{t}]"
+            if fold(_obj(task, task_at).get("type", "")) != "milestone":
                 continue
-            timing = task.get("timing") or {}
-            due = _as_date((timing.get("on-date") or {}).get("date")) or _as_date(
-                (timing.get("within-date-range") or {}).get("end")
+            timing = _obj(task.get("timing"), f"{task_at}.timing")
+            due = _date_at(
+                _obj(timing.get("on-date"), f"{task_at}.timing.on-date").get("date"),
+                f"{task_at}.timing.on-date.date",
+            ) or _date_at(
+                _obj(timing.get("within-date-range"), f"{task_at}.timing").get("end"),
+                f"{task_at}.timing.within-date-range.end",
             )
             done = lifecycle == "completed"
             mstatus = MilestoneStatus.COMPLETED if done else MilestoneStatus.OPEN
@@ -303,13 +440,18 @@ def _poam_item(
                     description=_text(task.get("title")),
                     due_date=due,
                     status=mstatus,
-                    completed_on=_as_date(_prop(task, "completed-on")),
+                    completed_on=_date_at(
+                        _prop(task, "completed-on"), f"{task_at}.props[completed-on]"
+                    ),
                 )
             )
     changes: list[MilestoneChange] = []
     completed_on = None
-    for entry in (risk.get("risk-log") or {}).get("entries") or []:
-        on = _as_date(entry.get("start"))
+    log_at = f"{risk_at}.risk-log.entries"
+    for e, entry in enumerate(
+        _list(_obj(risk.get("risk-log"), f"{risk_at}.risk-log").get("entries"), log_at)
+    ):
+        on = _date_at(_obj(entry, f"{log_at}[{e}]").get("start"), f"{log_at}[{e}].start")
         kind = _prop(entry, "type") or ("status-change" if entry.get("status-change") else "log")
         heading, body = _text(entry.get("title")), _text(entry.get("description"))
         # a description that repeats the title (OSCAL requires both) is said once
@@ -318,17 +460,27 @@ def _poam_item(
             completed_on = on  # the closing entry: kept as the completion date
             continue
         changes.append(MilestoneChange(kind=kind, on=on, text=text))
-    collected = [d for d in (_as_date(o.get("collected")) for o in linked_obs) if d]
+    collected = [
+        d
+        for d in (
+            _date_at(
+                o.get("collected"),
+                f"observations[{observations[str(o.get('uuid')).lower()][0]}].collected",
+            )
+            for o in linked_obs
+        )
+        if d
+    ]
     vendor = _prop(risk, "vendor-dependency")
     kev = _prop(risk, "kev-catalog")
-    poam_id = (_prop(pi, "poam-id") or str(pi.get("uuid", ""))).strip()
-    deadline = _as_date(risk.get("deadline"))
+    poam_id = poam_id or str(pi.get("uuid", "")).strip()
+    deadline = _date_at(risk.get("deadline"), f"{risk_at}.deadline")
     item = PoamItem(
         poam_id=poam_id or f"OSCAL-{i + 1}",
         system=system,
         uuid=str(pi.get("uuid") or _uuid.uuid4()).lower(),
-        title=_text(pi.get("title")) or _text(risk.get("title")),
-        description=_text(pi.get("description")) or _text(risk.get("description")),
+        title=title or _text(risk.get("title")),
+        description=description or _text(risk.get("description")),
         controls=controls,
         source_identifier=source_identifier,
         cves=tuple(cves),
@@ -342,7 +494,7 @@ def _poam_item(
             VendorDependency(dependent=fold(vendor) not in {"no", "false"}) if vendor else None
         ),
         kev=(fold(kev) in {"yes", "true"}) if kev else None,
-        kev_due_date=_as_date(_prop(risk, "kev-due-date")),
+        kev_due_date=_date_at(_prop(risk, "kev-due-date"), f"{risk_at}.props[kev-due-date]"),
         detected_on=min(collected) if collected else None,
         scheduled_completion_date=deadline,
         due_date=deadline,
@@ -350,7 +502,7 @@ def _poam_item(
         milestones=tuple(milestones),
         milestone_changes=tuple(changes),
         remediation_plan=remediation_plan,
-        comments=_text(pi.get("remarks")) or None,
+        comments=remarks or None,
         provenance=Provenance(format=fmt, file=file, sheet=None, row=i + 1),
         extra=extra,
     )
