@@ -207,8 +207,9 @@ def test_pending_intents_of_an_older_store_become_pending_claims(tmp_path: Path)
         conn.execute(
             sa.text(
                 "INSERT INTO items (uuid, system, poam_id, status, updated_at, data) "
-                "VALUES ('u1', 'acme', 'V-1', 'open', '2026-01-01 00:00:00', '{}')"
-            )
+                "VALUES ('u1', 'acme', 'V-1', 'open', '2026-01-01 00:00:00', :data)"
+            ),
+            {"data": '{"poam_id": "V-1", "system": "acme", "uuid": "u1"}'},  # a stored item
         )
         for token, finished in (("t1", None), ("t2", None), ("t3", "2026-01-02 00:00:00")):
             conn.execute(
