@@ -52,6 +52,7 @@ REMEDIATION_PLAN = ("Remediation Plan", "Overall Remediation Plan")
 BOD_TRACKING = "Binding Operational Directive 22-01 tracking"
 BOD_DUE = "Binding Operational Directive 22-01 Due Date"
 STATUS = "Status"
+SYSTEM = "System"  # our CSV's column: the system each item belongs to (not a FedRAMP column)
 PLANNED_MILESTONES = "Planned Milestones"
 MILESTONE_CHANGES = "Milestone Changes"
 
@@ -105,7 +106,8 @@ MANDATORY_HEADERS: tuple[str, ...] = (
 )
 
 MODELED: frozenset[str] = frozenset(
-    fold(h) for h in (*V3_HEADERS, *REMEDIATION_PLAN, STATUS, PLANNED_MILESTONES, MILESTONE_CHANGES)
+    fold(h)
+    for h in (*V3_HEADERS, *REMEDIATION_PLAN, STATUS, SYSTEM, PLANNED_MILESTONES, MILESTONE_CHANGES)
 )
 SCHEDULED = "Scheduled Completion Date"
 # Modeled columns whose formula without a cached value, or error value, is a row error (the

@@ -139,6 +139,8 @@ def read(
             )
         )
     hm = HeaderMap.from_row(rows[header_at])
+    if system is None and hm.has(cols.SYSTEM):
+        system = _file_system(hm, rows[header_at + 1 :], file)
     final_system = system or "default"
     ctx = cols.RowContext(
         file=file, sheet=None, format=FORMAT, system=final_system, closed_tab=False
@@ -179,6 +181,25 @@ def read(
     return items, problems, system
 
 
+def _file_system(hm: HeaderMap, rows: Sequence[Sequence[str]], file: str) -> str | None:
+    """The one system the file's ``System`` column names (our export writes it), so that a
+    CSV round trip lands where it came from; a file of several systems is refused whole."""
+    named = {str(v).strip() for row in rows if (v := hm.get(row, cols.SYSTEM)) and str(v).strip()}
+    if len(named) > 1:
+        shown = ", ".join(repr(n) for n in sorted(named)[:5])
+        raise InputError(
+            Problem(
+                f"the System column names more than one system ({shown}); an import goes "
+                "into one system",
+                file=file,
+                column=hm.name_of(cols.SYSTEM),
+                hint="export one system at a time, or import with --system NAME",
+                code="several_systems",
+            )
+        )
+    return next(iter(named), None)
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -191,12 +212,14 @@ def write(items: Sequence[PoamItem], path: Path) -> None:
     headers, _ = cols.export_headers(items)
     if cols.STATUS not in headers:
         headers.append(cols.STATUS)
+    if cols.SYSTEM not in headers:  # read back by the import: a round trip keeps the system
+        headers.append(cols.SYSTEM)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(headers)
         for item in items:
-            cells = cols.item_to_cells(item)
+            cells = {**cols.item_to_cells(item), cols.SYSTEM: item.system}
             writer.writerow(
                 [_text(cells[h] if h in cells else cols.extra_cell(item, h)) for h in headers]
             )
