@@ -59,6 +59,16 @@ def scheduled_completion(item: PoamItem) -> date | None:
     return by_rule
 
 
+def later_than_the_rule(item: PoamItem) -> date | None:
+    """The rule's date when an open item's scheduled completion date is later than the FedRAMP
+    rule allows (a file may say so; the item is kept, the person importing is told); else None."""
+    committed = item.scheduled_completion_date
+    if item.status.is_closed or committed is None:
+        return None
+    allowed = scheduled_completion(item)
+    return allowed if allowed is not None and committed > allowed else None
+
+
 def current_due_date(item: PoamItem) -> date | None:
     """The date an open item is due now: its current due date, else its scheduled completion
     date, else the rule's date; a KEV due date wins when earlier."""

@@ -150,3 +150,22 @@ def test_another_file_of_the_same_items_has_its_own_lineage(tmp_path: Path, url:
     renamed = write_csv(tmp_path / "poam-january.csv", title="December title")
     cli(url, "import", str(renamed), "--system", "acme", "--source", "csv/acme/poam-december.csv")
     assert item(url)["status"] == "remediating"
+
+
+def test_a_date_later_than_the_fedramp_rule_is_kept_and_told(tmp_path: Path, url: str) -> None:
+    # V-1 is High, detected 2026-01-05: the rule allows 30 days (2026-02-04), the file says July.
+    code, out, err = cli(
+        url, "import", str(write_csv(tmp_path / "poam.csv")), "--system", "acme", "--json"
+    )
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert {
+        "poam_id": "V-1",
+        "scheduled_completion_date": "2026-07-04",
+        "rule_allows": "2026-02-04",
+    } in result["later_than_rule"]
+    said = " ".join(err.split())
+    assert (
+        "later than the FedRAMP rule V-1: scheduled 2026-07-04, the rule allows 2026-02-04" in said
+    )
+    assert item(url)["scheduled_completion_date"] == "2026-07-04"

@@ -178,6 +178,7 @@ def import_cmd(
                     )
                     err.print(f"  [yellow]missing[/] from this file but kept: {esc(shown)}{more}")
                 print_clashes(outcome, unrecorded, written=write)
+                late = print_late(read.items)
                 print_problems(read.problems)
                 results.append(
                     {
@@ -192,6 +193,7 @@ def import_cmd(
                         "changes": outcome.changes,
                         "source": lineage_name,
                         "kept": outcome.kept,
+                        "later_than_rule": late,
                         "clashes": [
                             {
                                 "poam_id": c.poam_id,
@@ -219,6 +221,33 @@ def import_cmd(
         return 1 if rejected else 0
 
     raise typer.Exit(guarded(body))
+
+
+def print_late(items: Sequence[PoamItem]) -> list[dict[str, str]]:
+    """Warn of each open item scheduled later than the FedRAMP rule allows (kept as the file
+    says); the same as JSON."""
+    from poam_sync.deadlines import effective_risk, later_than_the_rule
+
+    late: list[dict[str, str]] = []
+    for item in items:
+        allowed = later_than_the_rule(item)
+        if allowed is None or item.scheduled_completion_date is None:
+            continue
+        late.append(
+            {
+                "poam_id": item.poam_id,
+                "scheduled_completion_date": item.scheduled_completion_date.isoformat(),
+                "rule_allows": allowed.isoformat(),
+            }
+        )
+        risk = effective_risk(item)
+        err.print(
+            f"  [yellow]later than the FedRAMP rule[/] {esc(item.poam_id)}: scheduled "
+            f"{item.scheduled_completion_date}, the rule allows {allowed} (detected "
+            f"{item.detected_on}, risk {risk.value if risk else 'unknown'}); kept as the file "
+            "says: record a deviation or move the date"
+        )
+    return late
 
 
 def print_clashes(
