@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from poam_sync.errors import ItemNotFound, StoreError
 from poam_sync.model import SyncValue, SyncValues
@@ -223,11 +224,15 @@ class SyncStateTx(TxBase):
     def set_watermark(self, connector: str, value: datetime) -> None:
         if value.tzinfo is None:
             raise ValueError("a watermark must be a timezone-aware datetime")
-        done = self._conn.execute(
-            sa.update(watermarks).where(watermarks.c.connector == connector).values(value=value)
+        # One statement, so two processes setting a new connector's first watermark at once
+        # cannot both insert it (an update-then-insert lost that race on PostgreSQL).
+        insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(watermarks).values(connector=connector, value=value)
+        self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[watermarks.c.connector], set_={"value": statement.excluded.value}
+            )
         )
-        if done.rowcount == 0:
-            self._conn.execute(sa.insert(watermarks).values(connector=connector, value=value))
 
 
 def _link_row(r: sa.Row[Any]) -> LinkRow:
