@@ -30,10 +30,11 @@ the choice of remote records to import in :mod:`poam_sync.sync.imports`.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from operator import itemgetter
 from typing import Literal
 
 from poam_sync.connectors.base import RemoteRecord, SyncValue, SyncValues
@@ -128,6 +129,27 @@ _NO_VALUES: SyncValues = {}
 
 _Linked = tuple[ConnectorState, LinkInfo, RemoteRecord | None]
 
+_Getter = Callable[[SyncValues], object]
+"""The values of a connector's synced fields, in its field order (``KeyError`` if one is
+missing): one C call, so that two sets of values compare as one tuple."""
+
+
+def _getter(fields: tuple[str, ...]) -> _Getter:
+    if not fields:
+        return lambda _values: ()
+    # itemgetter of one name returns the value alone, not a 1-tuple: compared the same way.
+    getter: _Getter = itemgetter(*fields)
+    return getter
+
+
+_QuietLookups = tuple[
+    Mapping[str, LinkInfo],  # links
+    Mapping[str, RemoteRecord],  # pulled
+    frozenset[str],  # items with open conflicts
+    Mapping[str, SyncValues],  # baselines
+    _Getter,
+]
+
 
 @dataclass(frozen=True, slots=True)
 class _Index:
@@ -136,18 +158,29 @@ class _Index:
     stamped: Mapping[str, Mapping[str, RemoteRecord]]  # connector -> item uuid -> record
     conflicted: Mapping[str, frozenset[str]]  # connector -> item uuids with open conflicts
     fields: Mapping[str, tuple[str, ...]]  # connector -> synced fields, in a stable order
+    getters: Mapping[str, _Getter]  # connector -> its synced fields' values, as one tuple
+    #: per connector, what :func:`_quiet` reads for every item, looked up once per cycle
+    quiet: tuple[_QuietLookups, ...]
 
     @classmethod
     def build(cls, connectors: Sequence[ConnectorState]) -> _Index:
+        fields = {c.name: tuple(sorted(c.synced_fields)) for c in connectors}
+        getters = {name: _getter(names) for name, names in fields.items()}
+        conflicted = {
+            c.name: frozenset(uuid for uuid, _field in c.open_conflicts) for c in connectors
+        }
         return cls(
             stamped={
                 c.name: {r.stamp.item_uuid: r for r in c.pulled.values() if r.stamp is not None}
                 for c in connectors
             },
-            conflicted={
-                c.name: frozenset(uuid for uuid, _field in c.open_conflicts) for c in connectors
-            },
-            fields={c.name: tuple(sorted(c.synced_fields)) for c in connectors},
+            conflicted=conflicted,
+            fields=fields,
+            getters=getters,
+            quiet=tuple(
+                (c.links, c.pulled, conflicted[c.name], c.baselines, getters[c.name])
+                for c in connectors
+            ),
         )
 
 
@@ -226,13 +259,24 @@ def plan_item(
     ``index``: lookups over all connectors that ``plan`` builds once for every item (built
     here when not given).
     """
-    draft = _Draft(
-        item.uuid,
-        to_sync(item),
-        policies,
-        local_changed_at or {},
-        index if index is not None else _Index.build(connectors),
-    )
+    local = to_sync(item)
+    if index is None:
+        index = _Index.build(connectors)
+    if _quiet(item, local, index):
+        return ItemPlan(item.uuid, item.poam_id, item.system, ())
+    return _plan_item(item, local, connectors, policies, local_changed_at, index)
+
+
+def _plan_item(
+    item: PoamItem,
+    local: dict[str, SyncValue],
+    connectors: Sequence[ConnectorState],
+    policies: Mapping[str, FieldPolicy],
+    local_changed_at: Mapping[str, datetime] | None,
+    index: _Index,
+) -> ItemPlan:
+    """:func:`plan_item` once the item is known not to be quiet."""
+    draft = _Draft(item.uuid, local, policies, local_changed_at or {}, index)
     linked: list[_Linked] = []
     unlinked: list[tuple[ConnectorState, LinkInfo | None]] = []  # no link, or a broken one
     for c in connectors:
@@ -251,6 +295,32 @@ def plan_item(
     for c, broken in unlinked:
         _unlinked(draft, item, c, broken, new_local)
     return ItemPlan(item.uuid, item.poam_id, item.system, tuple(draft.actions))
+
+
+def _quiet(item: PoamItem, local: SyncValues, index: _Index) -> bool:
+    """Whether the five steps below would find nothing to do for this item (most items, most
+    cycles): linked everywhere, changed nowhere remotely, no open conflict, no note, and every
+    synced field equal to its baseline. Said without making a draft: one tuple comparison per
+    connector instead of a loop over the fields. Any doubt (a field without a baseline, a
+    value that differs only before projection) answers no, and the steps decide."""
+    if item.notes:
+        return False  # step 4 may push a note
+    uuid = item.uuid
+    for links, pulled, conflicted, baselines, getter in index.quiet:
+        link = links.get(uuid)
+        if link is None or link.broken or link.remote_id in pulled:
+            return False  # step 5, or step 1: a record came in
+        if uuid in conflicted:
+            return False  # step 1 looks at the open conflicts again
+        base = baselines.get(uuid)
+        if base is None:
+            return False
+        try:
+            if getter(local) != getter(base):
+                return False  # step 3: a field moved here
+        except KeyError:
+            return False  # a field never agreed on (or not offered here): step 3 decides
+    return True
 
 
 # -- step 1: what each linked connector says, field by field -----------------------------------
@@ -534,6 +604,8 @@ def _notes(d: _Draft, item: PoamItem, linked: Sequence[_Linked]) -> None:
                     )
                 )
     all_notes = [*item.notes, *taken]
+    if not all_notes:
+        return  # the common case: no comment anywhere, nothing to push
     for c, link, record in linked:
         # The note ids known there (a list of str, as the executor writes it): not narrowed
         # with as_strings, which would check every list on the planner's path.
@@ -628,10 +700,20 @@ def plan(
     failed: list[PlanFailure] = []
     try:
         for item in items.values():
-            changed_at = local_changed_at.get(item.uuid)
             try:
+                # plan_item, inlined: this loop runs once per item of the store
+                local = to_sync(item)
                 results.append(
-                    plan_item(item, connectors, policies, local_changed_at=changed_at, index=index)
+                    ItemPlan(item.uuid, item.poam_id, item.system, ())
+                    if _quiet(item, local, index)
+                    else _plan_item(
+                        item,
+                        local,
+                        connectors,
+                        policies,
+                        local_changed_at.get(item.uuid),
+                        index,
+                    )
                 )
             except Exception as exc:  # noqa: BLE001 - one item never stops the plan
                 failed.append(PlanFailure(item.uuid, item.poam_id, exc))
