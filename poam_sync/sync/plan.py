@@ -129,15 +129,14 @@ _NO_VALUES: SyncValues = {}
 
 _Linked = tuple[ConnectorState, LinkInfo, RemoteRecord | None]
 
-_Getter = Callable[[SyncValues], object]
+_Getter = Callable[[SyncValues], tuple[SyncValue, ...]]
 """The values of a connector's synced fields, in its field order (``KeyError`` if one is
 missing): one C call, so that two sets of values compare as one tuple."""
 
 
 def _getter(fields: tuple[str, ...]) -> _Getter:
-    if not fields:
-        return lambda _values: ()
-    # itemgetter of one name returns the value alone, not a 1-tuple: compared the same way.
+    if len(fields) < 2:  # itemgetter of one name gives the value alone, not a 1-tuple
+        return lambda values: tuple(values[name] for name in fields)
     getter: _Getter = itemgetter(*fields)
     return getter
 
@@ -148,6 +147,7 @@ _QuietLookups = tuple[
     frozenset[str],  # items with open conflicts
     Mapping[str, SyncValues],  # baselines
     _Getter,
+    int,  # which of ``_Index.distinct`` reads the same fields of the local values
 ]
 
 
@@ -161,11 +161,16 @@ class _Index:
     getters: Mapping[str, _Getter]  # connector -> its synced fields' values, as one tuple
     #: per connector, what :func:`_quiet` reads for every item, looked up once per cycle
     quiet: tuple[_QuietLookups, ...]
+    #: one getter per distinct set of synced fields: the local values are read once for all
+    #: the connectors that sync the same fields (most often all of them)
+    distinct: tuple[_Getter, ...]
 
     @classmethod
     def build(cls, connectors: Sequence[ConnectorState]) -> _Index:
         fields = {c.name: tuple(sorted(c.synced_fields)) for c in connectors}
-        getters = {name: _getter(names) for name, names in fields.items()}
+        shared = {names: _getter(names) for names in dict.fromkeys(fields.values())}
+        getters = {name: shared[names] for name, names in fields.items()}
+        slot = {names: k for k, names in enumerate(shared)}
         conflicted = {
             c.name: frozenset(uuid for uuid, _field in c.open_conflicts) for c in connectors
         }
@@ -178,9 +183,17 @@ class _Index:
             fields=fields,
             getters=getters,
             quiet=tuple(
-                (c.links, c.pulled, conflicted[c.name], c.baselines, getters[c.name])
+                (
+                    c.links,
+                    c.pulled,
+                    conflicted[c.name],
+                    c.baselines,
+                    getters[c.name],
+                    slot[fields[c.name]],
+                )
                 for c in connectors
             ),
+            distinct=tuple(shared.values()),
         )
 
 
@@ -305,8 +318,12 @@ def _quiet(item: PoamItem, local: SyncValues, index: _Index) -> bool:
     value that differs only before projection) answers no, and the steps decide."""
     if item.notes:
         return False  # step 4 may push a note
+    try:
+        wanted = [getter(local) for getter in index.distinct]
+    except KeyError:
+        return False  # a synced field the canonical values do not have: step 3 decides
     uuid = item.uuid
-    for links, pulled, conflicted, baselines, getter in index.quiet:
+    for links, pulled, conflicted, baselines, getter, k in index.quiet:
         link = links.get(uuid)
         if link is None or link.broken or link.remote_id in pulled:
             return False  # step 5, or step 1: a record came in
@@ -316,10 +333,10 @@ def _quiet(item: PoamItem, local: SyncValues, index: _Index) -> bool:
         if base is None:
             return False
         try:
-            if getter(local) != getter(base):
+            if getter(base) != wanted[k]:
                 return False  # step 3: a field moved here
         except KeyError:
-            return False  # a field never agreed on (or not offered here): step 3 decides
+            return False  # a field never agreed on: step 3 decides
     return True
 
 
@@ -531,9 +548,25 @@ def _outgoing(
     base = c.baselines.get(d.item_uuid, _NO_VALUES)
     remote = record.fields if record is not None else _NO_VALUES
     left_alone = d.left_alone.get(c.name, _NO_FIELDS)
-    project = c.project
+    fields = d.index.fields[c.name]
+    getter = d.index.getters[c.name]
+    try:
+        # The common case: every field has a baseline and, when a record came, a remote
+        # value; the three sides are read as three tuples, in field order.
+        b_vals = getter(base)
+        r_vals = getter(remote) if record is not None else b_vals
+        rows = zip(fields, getter(new_local), r_vals, b_vals, strict=True)
+    except KeyError:
+        rows = None
+    if rows is not None:
+        for name, value, remote_value, agreed in rows:
+            if value == remote_value and remote_value == agreed:
+                continue  # all three agree (an agreed value projects to itself)
+            if name not in left_alone:
+                _converge(d, c, link, record, name, value, remote_value, agreed)
+        return
     b_val: SyncValue | _Missing
-    for name in d.index.fields[c.name]:
+    for name in fields:
         if name in left_alone:
             continue  # in conflict, or settling this cycle: no write goes out
         if name in base:
@@ -547,39 +580,53 @@ def _outgoing(
         value = new_local.get(name)
         if value == r_val and r_val == b_val:
             continue  # all three agree (the common case: an agreed value projects to itself)
-        want = project(name, value)
-        if want != r_val:
-            if c.blocked and (d.item_uuid, name) in c.blocked:
-                # This connector refused this very value (a blocked transition, reported
-                # then): not pushed again until the canonical value changes.
-                continue
-            remote_moved = b_val is not _MISSING and r_val != b_val
-            why = f"{name} is {_show(want)} here"
-            if remote_moved:
-                # The remote moved too, and the policy keeps ours: overriding it is said.
-                policy = d.policy(name)
-                why += f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but " + (
-                    f"the field is owned by {_owner_name(policy.owner)}: put back"
-                    if policy.mode == "authority" and policy.owner != c.name
-                    else f"policy {policy.mode} keeps ours"
-                )
-            else:
-                # Only we moved (here, or in another connector this cycle): push it.
-                why += f", {_show(r_val)} in {c.name} ({link.remote_key})"
-            d.actions.append(
-                PushField(
-                    c.name,
-                    link.remote_id,
-                    name,
-                    want,
-                    r_val if remote_moved else None,
-                    why,
-                    overridden=remote_moved,
-                )
+        _converge(d, c, link, record, name, value, r_val, b_val)
+
+
+def _converge(
+    d: _Draft,
+    c: ConnectorState,
+    link: LinkInfo,
+    record: RemoteRecord | None,
+    name: str,
+    value: SyncValue,
+    r_val: SyncValue,
+    b_val: SyncValue | _Missing,
+) -> None:
+    """One field not yet equal on all three sides (and not left alone): push or agree."""
+    want = c.project(name, value)
+    if want != r_val:
+        if c.blocked and (d.item_uuid, name) in c.blocked:
+            # This connector refused this very value (a blocked transition, reported then):
+            # not pushed again until the canonical value changes.
+            return
+        remote_moved = b_val is not _MISSING and r_val != b_val
+        why = f"{name} is {_show(want)} here"
+        if remote_moved:
+            # The remote moved too, and the policy keeps ours: overriding it is said.
+            policy = d.policy(name)
+            why += f"; {c.name} changed it to {_show(r_val)}{_actor(record, name)} but " + (
+                f"the field is owned by {_owner_name(policy.owner)}: put back"
+                if policy.mode == "authority" and policy.owner != c.name
+                else f"policy {policy.mode} keeps ours"
             )
-        elif b_val is _MISSING or b_val != want:
-            # Already equal on the remote (both moved alike, or a first agreement): record it.
-            d.actions.append(SetBaseline(c.name, name, want, f"{name} agreed: {_show(want)}"))
+        else:
+            # Only we moved (here, or in another connector this cycle): push it.
+            why += f", {_show(r_val)} in {c.name} ({link.remote_key})"
+        d.actions.append(
+            PushField(
+                c.name,
+                link.remote_id,
+                name,
+                want,
+                r_val if remote_moved else None,
+                why,
+                overridden=remote_moved,
+            )
+        )
+    elif b_val is _MISSING or b_val != want:
+        # Already equal on the remote (both moved alike, or a first agreement): record it.
+        d.actions.append(SetBaseline(c.name, name, want, f"{name} agreed: {_show(want)}"))
 
 
 # -- step 4: notes, a union, never echoed back -------------------------------------------------
