@@ -141,6 +141,10 @@ def _getter(fields: tuple[str, ...]) -> _Getter:
     return getter
 
 
+def _read(getter: _Getter, values: SyncValues) -> tuple[SyncValue, ...]:
+    return getter(values)
+
+
 _QuietLookups = tuple[
     Mapping[str, LinkInfo],  # links
     Mapping[str, RemoteRecord],  # pulled
@@ -318,8 +322,14 @@ def _quiet(item: PoamItem, local: SyncValues, index: _Index) -> bool:
     value that differs only before projection) answers no, and the steps decide."""
     if item.notes:
         return False  # step 4 may push a note
+    distinct = index.distinct
     try:
-        wanted = [getter(local) for getter in index.distinct]
+        # (Not a comprehension, which is a function call of its own in Python 3.11.)
+        wanted = (
+            (distinct[0](local),)
+            if len(distinct) == 1
+            else tuple(map(_read, distinct, (local,) * len(distinct)))
+        )
     except KeyError:
         return False  # a synced field the canonical values do not have: step 3 decides
     uuid = item.uuid
@@ -463,7 +473,7 @@ def _resolve_offers(d: _Draft) -> dict[str, SyncValue]:
         return local  # the common case: nothing came in (never mutated by the later steps)
     new_local = dict(local)
     for name, offers in sorted(d.offers.items()):
-        if len({repr(o.value) for o in offers}) == 1:
+        if len(offers) == 1 or len({repr(o.value) for o in offers}) == 1:
             # One connector changed the field, or several changed it to the same value.
             offer = offers[0]
             shown = _whole_owner(name, offer) if name == "owner" else (None, "")
