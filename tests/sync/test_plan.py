@@ -376,3 +376,30 @@ def test_an_unknown_remote_record_with_an_unreadable_value_is_skipped_not_half_i
     assert [p.poam_id for p in result.items] == ["KEY-sn-9"]
     (why,) = result.skipped
     assert "KEY-sn-8" in why and "due_date" in why and "not imported" in why
+
+
+def test_with_nothing_pulled_an_item_still_gets_what_its_conflicts_and_notes_need() -> None:
+    # The planner settles most items with one comparison per connector (nothing pulled, every
+    # field at its baseline); these have nothing pulled either, but something to do.
+    ours = Note(id="n-1", origin="local", body="Rescan planned")
+    open_c = {(item().uuid, "status"): OpenConflict(7, "risk_accepted", "open")}
+    cases = {
+        "a field never agreed, that the remote did not say": (
+            item(),
+            connector(baseline={"title": "Weak TLS"}),
+            None,
+        ),
+        "a note not there yet": (item(notes=[ours.model_dump()]), connector(), "PushNote"),
+        "a conflict both sides now settle": (
+            item(),
+            connector(open_conflicts=open_c),
+            "CloseConflict",
+        ),
+        "a local change": (item(title="Weak TLS 1.0"), connector(), "PushField"),
+    }
+    for what, (it, c, expected) in cases.items():
+        alone = plan_item(it, [c], {})
+        assert expected in kinds(alone.actions) if expected else alone.actions == (), what
+        assert plan({it.uuid: it}, [c], {}).items == (alone,), what
+    quiet = plan({item().uuid: item()}, [connector(), connector("servicenow", remote_id="abc")], {})
+    assert [p.actions for p in quiet.items] == [()]
