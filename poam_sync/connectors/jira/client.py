@@ -54,6 +54,7 @@ from poam_sync.errors import (
     RemoteRejected,
     RemoteTransientError,
 )
+from poam_sync.telemetry import count_response
 
 __all__ = [
     "BULK_SIZE",
@@ -209,6 +210,7 @@ class JiraClient:
                 )
 
             client = self.call("connect", connect)
+            http_session(client).hooks["response"].append(count_response(self.connector))
             if isinstance(s.verify, Path):
                 # REQUESTS_CA_BUNDLE would otherwise override the CA we were told to trust
                 http_session(client).trust_env = False
