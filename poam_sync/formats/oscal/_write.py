@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from poam_sync.errors import UsageError
-from poam_sync.formats.oscal import _native
+from poam_sync.formats.oscal import _native, _xml
 from poam_sync.formats.oscal._read import OWN_FIELDS
 from poam_sync.formats.oscal._vocab import (
     FEDRAMP_NS,
@@ -411,7 +411,10 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = None) -> None:
+def write(
+    items: Sequence[PoamItem], path: Path, *, system_name: str | None = None, xml: bool = False
+) -> None:
+    """The OSCAL POA&M of ``items`` as JSON, or with ``xml`` as XML (the same document)."""
     if not items:
         raise UsageError(
             "no POA&M items to export: an OSCAL POA&M needs at least one poam-item",
@@ -419,6 +422,10 @@ def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = No
         )
     doc = to_document(items, system_name=system_name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if xml:
+        _xml.write_xml(doc, path, indent=len(items) <= 1000)
+        _log.info("oscal.write", file=path.name, items=len(items), xml=True)
+        return
     # indented for people; large documents compact (the indenting encoder is pure Python)
     indent = 2 if len(items) <= 1000 else None
     path.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
