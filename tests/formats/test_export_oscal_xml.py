@@ -49,7 +49,8 @@ def _back(elem: ET.Element, kind: str) -> dict[str, Any]:
             value = {flag: c.attrib[flag], text_key: c.text}
         else:
             value = _back(c, child)
-        if key != _local(c.tag):  # a group: JSON names it apart from its members
+        # a group: JSON names it apart from its members (but for relevant-evidence)
+        if key != _local(c.tag) or key == "relevant-evidence":
             out.setdefault(key, []).append(value)
         else:
             out[key] = value

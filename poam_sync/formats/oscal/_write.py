@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from poam_sync.errors import UsageError
-from poam_sync.formats.oscal import _native, _xml
+from poam_sync.formats.oscal import _narrative, _native, _xml
 from poam_sync.formats.oscal._read import OWN_FIELDS
 from poam_sync.formats.oscal._vocab import (
     FEDRAMP_NS,
@@ -172,7 +172,10 @@ def _observation(
     observation: dict[str, Any] = {
         "uuid": _uid(key, "observation"),
         "title": _clean(item.title) or item.poam_id,
-        "description": item.description.strip() or item.title or item.poam_id,
+        "description": _narrative.text(item.extra, _narrative.OBSERVATION)
+        or item.description.strip()
+        or item.title
+        or item.poam_id,
         "methods": ["TEST"],
         "types": ["finding"],
         "origins": [{"actors": [{"type": "tool", "actor-uuid": tool}]}],
@@ -188,7 +191,13 @@ def _observation(
         # OSCAL requires `collected`; say that the detection date is not known, so an import
         # does not take the stand-in for one
         observation["props"] = _p("detection-date", "unknown", POAM_SYNC_NS)
+    evidence = _narrative.evidence(item.extra)
+    if evidence:
+        observation["relevant-evidence"] = evidence
     observation["collected"] = _dt(collected)
+    remarks = _narrative.text(item.extra, _narrative.OBSERVATION_REMARKS)
+    if remarks:
+        observation["remarks"] = remarks
     return observation
 
 
@@ -309,7 +318,7 @@ def _risk(
         "uuid": _uid(key, "risk"),
         "title": _clean(item.title) or item.poam_id,
         "description": text,
-        "statement": text,
+        "statement": _narrative.text(item.extra, _narrative.RISK_STATEMENT) or text,
         "status": STATUS_TO_RISK[item.status],
     }
     props = _props(item)

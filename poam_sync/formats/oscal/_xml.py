@@ -144,8 +144,18 @@ _SPEC: dict[str, tuple[tuple[str, ...], tuple[_Child, ...]]] = {
             ("types", "type", _TEXT),
             ("origins", "origin", "origin"),
             ("subjects", "subject", "subject"),
+            ("relevant-evidence", "relevant-evidence", "relevant-evidence"),
             ("collected", "collected", _TEXT),
             ("expires", "expires", _TEXT),
+            ("remarks", "remarks", _MULTI),
+        ),
+    ),
+    "relevant-evidence": (
+        ("href",),
+        (
+            ("description", "description", _MULTI),
+            ("props", "prop", "prop"),
+            ("links", "link", "link"),
             ("remarks", "remarks", _MULTI),
         ),
     ),
@@ -267,11 +277,27 @@ def _q(name: str) -> str:
     return name
 
 
+_BULLET = re.compile(r"^\* (.*)$")
+_NUMBERED = re.compile(r"^\d+\. (.*)$")
+
+
 def _markup(parent: ET.Element, name: str, text: str) -> None:
+    """Blocks apart by a blank line: a block of ``* `` (or ``1. ``) lines is a list, any other
+    block a paragraph (the reader turns lists back into those lines)."""
     wrapper = ET.SubElement(parent, _q(name))
     blocks = [b.strip() for b in re.split(r"\n\s*\n", _text(text))]
     for block in [b for b in blocks if b] or [""]:
-        ET.SubElement(wrapper, _q("p")).text = " ".join(block.split())
+        lines = block.splitlines()
+        for pattern, tag in ((_BULLET, "ul"), (_NUMBERED, "ol")):
+            found = [pattern.match(line.strip()) for line in lines]
+            if lines and all(found):
+                listing = ET.SubElement(wrapper, _q(tag))
+                for match in found:
+                    assert match is not None
+                    ET.SubElement(listing, _q("li")).text = " ".join(match[1].split())
+                break
+        else:
+            ET.SubElement(wrapper, _q("p")).text = " ".join(block.split())
 
 
 def _fill(elem: ET.Element, kind: str, value: dict[str, Any]) -> None:
