@@ -25,7 +25,7 @@ from poam_sync.formats._common import (
     row_is_empty,
     text_of,
 )
-from poam_sync.formats._xlsx import iter_rows, open_workbook
+from poam_sync.formats._xlsx_cells import iter_rows, open_workbook
 from poam_sync.model import PoamItem
 
 FORMAT = "fedramp-xlsx"
