@@ -32,7 +32,13 @@ from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
 from poam_sync.formats._common import EXCEL_MAX_SERIAL, check_memory
 from poam_sync.formats._xlsx import MAX_COLUMNS, check_archive, open_openpyxl, openpyxl_rows
-from poam_sync.formats._xlsx_scan import LOOSE_TEXT, SheetScan, Unsure, scan_sheet
+from poam_sync.formats._xlsx_scan import (
+    LOOSE_TEXT,
+    SheetScan,
+    Unsure,
+    check_well_formed,
+    scan_sheet,
+)
 
 READER_ENV = "POAM_SYNC_XLSX_READER"
 READERS = ("calamine", "openpyxl")
@@ -227,9 +233,11 @@ def sheet_members(path: Path) -> dict[str, str]:
                 raise Unsure("the 1904 date system")
             rels = _rels(zf, office[0])
             for kind, target in rels.values():
-                shared = kind.endswith("/sharedStrings") and target in zf.namelist()
-                if shared and LOOSE_TEXT.search(zf.read(target)):
-                    raise Unsure("shared strings calamine reads otherwise (white space)")
+                if kind.endswith(("/sharedStrings", "/styles")) and target in zf.namelist():
+                    part = zf.read(target)
+                    check_well_formed(part)
+                    if LOOSE_TEXT.search(part):
+                        raise Unsure(f"{target}: text calamine reads otherwise")
             members: dict[str, str] = {}
             for sheet in book.iter(f"{_MAIN}sheet"):
                 rel = rels.get(sheet.get(f"{_REL}id", ""))
