@@ -21,6 +21,8 @@ from typing import TypeVar
 
 import structlog
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's poam_sync
+
 from poam_sync import formats
 from poam_sync.formats._xlsx_cells import READER_ENV
 from poam_sync.model import Milestone, Person, PoamItem, RiskLevel, Status
