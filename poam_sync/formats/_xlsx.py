@@ -1,11 +1,13 @@
-"""Opening workbooks safely (openpyxl, read-only) with errors that say what to do.
+"""Opening workbooks safely, and the openpyxl reader (read-only), with errors that say what to do.
 
-Before openpyxl inflates anything, the zip's central directory is checked: entry count, total
-uncompressed size, compression ratio and member names (a zip bomb or a path-traversal name is
-refused in milliseconds). Rows are read to the sheet's real end, whatever its ``<dimension>``
-record says, up to Excel's own row limit. A formula without a cached value, an Excel error
-value and a date serial outside Excel's calendar come back as :class:`Unreadable` cells, so a
-reader can tell them from blank cells.
+The readers go through ``_xlsx_cells``, which reads cells with python-calamine and comes here
+for the archive check and for the sheets calamine cannot read exactly. Before anything is
+inflated, the zip's central directory is checked: entry count, total uncompressed size,
+compression ratio and member names (a zip bomb or a path-traversal name is refused in
+milliseconds). Rows are read to the sheet's real end, whatever its ``<dimension>`` record says,
+up to Excel's own row limit. A formula without a cached value, an Excel error value and a date
+serial outside Excel's calendar come back as :class:`Unreadable` cells, so a reader can tell
+them from blank cells.
 """
 
 from __future__ import annotations
