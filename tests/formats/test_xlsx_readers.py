@@ -4,6 +4,7 @@ files with the same message, and the public files import to exactly the same ite
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -155,3 +156,66 @@ def test_imports_are_the_same_with_either_reader(
         fast = _read_with("calamine", path, monkeypatch)
         slow = _read_with("openpyxl", path, monkeypatch)
         assert fast == slow, path.name
+
+
+# Cells written into the sheet XML by hand, as other tools write them: each kind calamine reads
+# otherwise than openpyxl (trimmed white space, decoded _xHHHH_ escapes, rich text runs) or
+# cannot read (damaged XML); the readers must still agree.
+_XML_CELLS = {
+    "loose-space": '<c r="A2" t="inlineStr"><is><t>  padded  </t></is></c>',
+    "blank-text": '<c r="A2" t="inlineStr"><is><t>      </t></is></c>',
+    "rich-runs": '<c r="A2" t="inlineStr"><is><r><t>Apply the </t></r><r><t>patch</t></r></is></c>',
+    "phonetic": '<c r="A2" t="inlineStr"><is><t>base</t>'
+    '<rPh sb="0" eb="1"><t> PH</t></rPh></is></c>',
+    "escape": '<c r="A2" t="inlineStr"><is><t>line_x000D_break</t></is></c>',
+    "cached-string": '<c r="A2" t="str"><f>A1</f><v> cached </v></c>',
+    "shared-formula": '<c r="A2"><f t="shared" si="0"/></c>',
+    "error-no-value": '<c r="A2" t="e"><v>#NAME?</v></c>',
+    "float-text": '<c r="A2"><v>19506.0</v></c><c r="B2"><v>1E3</v></c>',
+    "entity-formula": '<c r="A2"><f>IF(A1&lt;&gt;"",&quot;a&amp;b&quot;,"")</f></c>',
+    "damaged": '<c r="A2" t="inlineStr"><is><t>unclosed</is></c>',
+    "comment": '<c r="A2" t="inlineStr"><is><t>a</t><!-- note --></is></c>',
+    "no-reference": '<c t="inlineStr"><is><t>where</t></is></c>',
+}
+
+
+def _with_cells(folder: Path, name: str, cells: str) -> Path:
+    base = folder / "base.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["POAM ID", "Weakness Name"])
+    wb.save(base)
+    path = folder / f"{name}.xlsx"
+    with zipfile.ZipFile(base) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(
+                    b"</sheetData>", f'<row r="2">{cells}</row></sheetData>'.encode()
+                )
+            z.writestr(info.filename, data)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(_XML_CELLS))
+def test_readers_agree_on_cells_written_by_other_tools(name: str, tmp_path: Path) -> None:
+    _assert_agree(_with_cells(tmp_path, name, _XML_CELLS[name]))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"<t>", b"<t>line_x000D_ "),  # escapes and trimmed white space: openpyxl reads it all
+        (b"</sst>", b"</sst"),  # damaged: the same refusal
+    ],
+    ids=["escape", "damaged"],
+)
+def test_readers_agree_on_odd_shared_strings(old: bytes, new: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "shared.xlsx"
+    with zipfile.ZipFile(b.FEDRAMP_V21) as zin, zipfile.ZipFile(path, "w") as z:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/sharedStrings.xml":
+                assert old in data
+                data = data.replace(old, new, 1)
+            z.writestr(info.filename, data)
+    _assert_agree(path)
