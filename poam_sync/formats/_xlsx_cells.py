@@ -61,7 +61,8 @@ def _give_up(exc: BaseException) -> bool:
 
 
 class _Doubt(Exception):
-    """A value calamine gives that openpyxl might give differently."""
+    """A value calamine gives that openpyxl might give differently (the message, logged at
+    debug level, names the kind of value, never the value)."""
 
 
 def reader_name() -> str:
@@ -120,7 +121,9 @@ class CalamineBook:
             except BaseException as exc:
                 if not _give_up(exc):
                     raise
-                _log.debug("xlsx.openpyxl_fallback", sheet=ws.title, reason=str(exc))
+                _log.debug(
+                    "xlsx.openpyxl_fallback", file=self.path.name, sheet=ws.title, reason=str(exc)
+                )
                 ws._fallback = True
         return ws._rows
 
@@ -144,25 +147,25 @@ def _row(values: list[Any]) -> tuple[object, ...]:
             out.append(v or None)
         elif t is float:
             if v > EXCEL_MAX_SERIAL or v < -_MAX_EXACT:
-                raise _Doubt(f"the number {v!r} may be a date serial past Excel's calendar")
+                raise _Doubt("a number that may be a date serial past Excel's calendar")
             out.append(int(v) if v.is_integer() else v)
         elif t is bool or t is int:
             out.append(v)
         elif t is date:
             day = datetime(v.year, v.month, v.day)
             if day < _FIRST_REAL_DAY:
-                raise _Doubt(f"the date {v} may be serial 60 or below")
+                raise _Doubt("a date that may be serial 60 or below")
             out.append(day)
         elif t is datetime:
             if v < _FIRST_REAL_DAY or v.microsecond:
-                raise _Doubt(f"the date-time {v} may be rounded differently")
+                raise _Doubt("a date-time that may be rounded differently")
             out.append(v)
         elif t is timedelta:
             if v < timedelta(days=1) or v.microseconds:
-                raise _Doubt(f"the duration {v} may be a serial below 1")
+                raise _Doubt("a duration that may be a serial below 1")
             out.append(v)
         elif t is time:
-            raise _Doubt(f"the time {v} is a serial below 1")
+            raise _Doubt("a time of day: a serial below 1")
         else:
             raise _Doubt(f"a value of type {t.__name__}")
     while out and out[-1] is None:
@@ -266,7 +269,8 @@ def open_workbook(path: Path, reader: str | None = None) -> Iterator[Any]:
         except BaseException as exc:
             if not _give_up(exc):
                 raise
-            _log.debug("xlsx.openpyxl_fallback", file=path.name, reason=str(exc))
+            reason = str(exc).replace(str(path), path.name)
+            _log.debug("xlsx.openpyxl_fallback", file=path.name, reason=reason)
         else:
             try:
                 book = CalamineBook(path, wb, members)
