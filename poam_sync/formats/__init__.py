@@ -24,7 +24,7 @@ from poam_sync.formats import (
 from poam_sync.formats._common import HeaderMap, fold
 from poam_sync.formats._fedramp_columns import is_fedramp_header
 from poam_sync.formats._header import ExportHeader
-from poam_sync.formats._xlsx import iter_rows, open_workbook
+from poam_sync.formats._xlsx_cells import iter_rows, open_workbook
 from poam_sync.model import PoamItem
 
 READ_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal", "csv")
