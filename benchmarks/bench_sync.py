@@ -1,14 +1,19 @@
 """The sync engine at scale: initial sync, an idle cycle, and the planner alone.
 
 1. Initial sync of N items (default 10,000) to both simulators with 20 ms latency per call;
-2. an idle cycle over the N linked items (nothing changed anywhere);
-3. the pure planner on M items (default 100,000) with two linked connectors.
+2. the first cycle after it, which finds our own creates in its pull window (echoes);
+3. an idle cycle over the N linked items (nothing changed anywhere);
+4. the pure planner on M items (default 100,000) with two linked connectors.
+
+``--mode echo`` runs only 1 and 2, twice: with the pulls leaving out the records still at the
+version our creates read back, and without (every record in the window read whole, mapped and
+planned, as before), alternately, so both are measured in the same window of a shared machine.
 
 Each simulator runs in its own process, so wall times and memory are the syncing process's.
 Prints wall time, remote calls per item and peak memory (RSS of this process).
 
     python benchmarks/bench_sync.py [--items 10000] [--latency-ms 20] [--plan-items 100000]
-                                    [--plan-only]
+        [--mode all|echo] [--plan-only]
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ class Sim:
         self.proc.wait(timeout=20)
 
 
-def bench_sync(n: int, latency_ms: int) -> None:
+def bench_sync(n: int, latency_ms: int, *, idle: bool = True, skip_echoes: bool = True) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jira = Sim(
             "from poam_sync.simulators.jira import serve;"
@@ -156,24 +161,44 @@ def bench_sync(n: int, latency_ms: int) -> None:
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
                     f"peak RSS {rss_mib():.0f} MiB"
                 )
-                # The first cycle after creating reads its own writes back once (echoes). A pull
-                # reaches back over the overlap (plus JQL's minute granularity), so records
-                # changed in that window are read again by design; the idle cycle is measured
-                # once the window has passed, as in a daemon's steady state.
-                engine.run_cycle()
-                time.sleep(125)
-                engine.run_cycle()
+                # The first cycle after creating finds its own writes in the pull window: the
+                # pulls list versions and leave out records still at the version each create
+                # read back (echoes), unless told not to (every record read whole, as before).
+                for target in engine.targets.values() if not skip_echoes else ():
+                    target.connector.skips_echoes = False
                 for sim in (jira, snow):
                     sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
                 start = time.perf_counter()
                 report = engine.run_cycle()
                 took = time.perf_counter() - start
+                jc, sc = jira.calls(), snow.calls()
                 print(
-                    f"idle cycle over {n} linked items: {took:.2f} s; Jira {jira.calls()} calls, "
-                    f"ServiceNow {snow.calls()} calls; pushed {dict(report.updated_remote)}; "
+                    f"first cycle after the initial sync of {n} items "
+                    f"({'echoes left out' if skip_echoes else 'echoes read whole'}): "
+                    f"{took:.2f} s; pulled {dict(report.pulled)}; Jira {jc} calls, "
+                    f"ServiceNow {sc} calls; pushed {dict(report.updated_remote)}, "
+                    f"taken {report.updated_local}; errors {len(report.errors)}; "
                     f"peak RSS {rss_mib():.0f} MiB"
                 )
+                if idle:
+                    # A pull reaches back over the overlap (plus JQL's minute granularity); the
+                    # idle cycle is measured once the window has passed, as in a daemon's steady
+                    # state.
+                    time.sleep(125)
+                    engine.run_cycle()
+                    for sim in (jira, snow):
+                        sim.control("reset", {})
+                        sim.control("latency", {"ms": latency_ms})
+                    start = time.perf_counter()
+                    report = engine.run_cycle()
+                    took = time.perf_counter() - start
+                    print(
+                        f"idle cycle over {n} linked items: {took:.2f} s; "
+                        f"Jira {jira.calls()} calls, ServiceNow {snow.calls()} calls; "
+                        f"pushed {dict(report.updated_remote)}; "
+                        f"peak RSS {rss_mib():.0f} MiB"
+                    )
             store.close()
         finally:
             jira.stop()
@@ -224,9 +249,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--plan-items", type=int, default=100_000)
+    parser.add_argument("--mode", choices=["all", "echo"], default="all")
+    parser.add_argument("--rounds", type=int, default=1, help="echo mode: rounds of A/B")
     parser.add_argument("--plan-only", action="store_true", help="only the planner alone")
     args = parser.parse_args()
     configure(verbose=0, json=False)
+    if args.mode == "echo":
+        for _ in range(args.rounds):
+            for skip in (False, True):
+                bench_sync(args.items, args.latency_ms, idle=False, skip_echoes=skip)
+        return
     bench_plan(args.plan_items)
     if not args.plan_only:
         bench_sync(args.items, args.latency_ms)

@@ -276,6 +276,9 @@ class Connector(ABC):
     name: str
     #: canonical fields this connector syncs, per its mapping
     synced_fields: frozenset[str]
+    #: whether :meth:`pull` takes ``known`` (the engine passes it only then, so a connector
+    #: written before it existed keeps working)
+    skips_echoes: bool = False
 
     def prepare(self) -> None:
         """Load what :meth:`project` needs (choice lists, column lengths, workflow) from the
@@ -294,11 +297,18 @@ class Connector(ABC):
         """Reach the remote and authenticate; return facts for ``config check`` (no secrets)."""
 
     @abstractmethod
-    def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
+    def pull(
+        self, since: datetime | None, known: Mapping[str, str] | None = None
+    ) -> Iterator[RemoteRecord]:
         """Records in scope changed at or after ``since`` (all of them when None).
 
         The connector applies its own overlap (clock granularity) and de-duplicates; the engine
         tolerates records it has already seen.
+
+        ``known``: remote id -> the version the engine already holds (our own writes, read
+        back). A record still at that version (or, where versions are ordered, older: a lagging
+        index) may be left out, and should be read as cheaply as the remote allows (versions
+        first, whole records only for the ones that moved): it is an echo.
         """
 
     @abstractmethod

@@ -48,6 +48,31 @@ class SyncStateTx(TxBase):
         query = sa.select(links).where(links.c.item_uuid == item_uuid).order_by(links.c.connector)
         return [_link_row(r) for r in self._conn.execute(query)]
 
+    def link_versions(self, connector: str) -> dict[str, str]:
+        """``{remote_id: remote_version}`` of the connector's working links that remember a
+        version (the pull leaves out records still at it: sync/echoes.py)."""
+        query = sa.select(links.c.remote_id, links.c.remote_version).where(
+            links.c.connector == connector,
+            links.c.state != "broken",
+            links.c.remote_version.is_not(None),
+        )
+        return {str(r.remote_id): str(r.remote_version) for r in self._conn.execute(query)}
+
+    def set_link_versions(self, connector: str, versions: Mapping[str, str | None]) -> None:
+        """Set the remembered remote version of links of ``connector``: ``{item_uuid:
+        version or None}`` (one statement for them all)."""
+        if not versions:
+            return
+        statement = (
+            sa.update(links)
+            .where(
+                links.c.connector == connector,
+                links.c.item_uuid == sa.bindparam("b_item"),
+            )
+            .values(remote_version=sa.bindparam("b_version"), updated_at=self._clock())
+        )
+        self._conn.execute(statement, [{"b_item": u, "b_version": v} for u, v in versions.items()])
+
     def link_by_remote(self, connector: str, remote_id: str) -> LinkRow | None:
         row = self._conn.execute(
             sa.select(links).where(links.c.connector == connector, links.c.remote_id == remote_id)

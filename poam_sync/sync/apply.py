@@ -51,6 +51,7 @@ from poam_sync.sync.actions import (
 )
 from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant
 from poam_sync.sync.creates import CreateStep, agreed_baselines, link_row
+from poam_sync.sync.echoes import remember_quiet, settled_version
 from poam_sync.sync.intake import ReadNews, describe
 from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
 from poam_sync.sync.results import CycleReport, ItemError, Unreadable
@@ -150,6 +151,7 @@ class Executor:
         )
         failed_items = creates.run(the_plan, by_uuid)
         total = len(the_plan.items)
+        quiet: set[str] = set()  # items with nothing to do (their pulled records: echoes?)
         for done, item_plan in enumerate(the_plan.items):
             if done % PULL_STEP == 0:
                 self.tell(done, total)
@@ -158,6 +160,8 @@ class Executor:
                 return True
             news = reads.get(item_plan.item_uuid, ())
             if item_plan.item_uuid in failed_items or not (item_plan.actions or news):
+                if item_plan.item_uuid not in failed_items:
+                    quiet.add(item_plan.item_uuid)
                 continue  # nothing to do: no transaction either (an idle cycle stays cheap)
             item = by_uuid.get(item_plan.item_uuid)
             if item is None:
@@ -167,6 +171,7 @@ class Executor:
             except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
                 self.fail(item, None, exc)
         self.tell(total, total)
+        remember_quiet(self.store, pulled, quiet)
         return False
 
     def tell(self, done: int, total: int) -> None:
@@ -202,13 +207,13 @@ class Executor:
                     reason=f"new record {record.key} in {source}",
                     batch_id=self.cycle_id,
                 )
-                _link(tx, item_plan.item_uuid, source, record)
                 baselines = {
                     a.field: a.value
                     for a in item_plan.actions
                     if isinstance(a, SetBaseline) and a.connector == source
                 }
                 baselines[NOTES_BASELINE] = [n.id for n in record.notes]
+                _link(tx, item_plan.item_uuid, source, record, baselines)
                 tx.set_baselines(item_plan.item_uuid, source, baselines)
                 news = ReadNews(source, record, record.problems, ())
                 new_problems = _record_reads(tx, item_plan.item_uuid, item_plan.poam_id, news)
@@ -234,9 +239,9 @@ class Executor:
     def adopt(self, item_plan: ItemPlan, name: str, record: RemoteRecord, item: PoamItem) -> None:
         """Link a remote record carrying our stamp (a create that finished before a crash)."""
         with self.store.begin() as tx:
-            _link(tx, item_plan.item_uuid, name, record)
             # Agree only on what already matches; the canonical record wins the rest next cycle.
             base = agreed_baselines(self.connectors[name], item, record)
+            _link(tx, item_plan.item_uuid, name, record, base)
             tx.set_baselines(item_plan.item_uuid, name, base)
             tx.finish_claims(name, [item_plan.item_uuid])
         self.report.adopted += 1
@@ -322,12 +327,6 @@ class Executor:
                         code="broken_link",
                         message=f"the linked {name} record is gone: {reason}",
                     )
-                for name, records in pulled.items():
-                    link = tx.link(item.uuid, name)
-                    if link is not None and link.remote_id in records:
-                        record = records[link.remote_id]
-                        if record.version != link.remote_version:
-                            _link(tx, item.uuid, name, record)
                 _note_baselines(tx, item, actions, w.written_notes, w.baselines, pulled)
                 for name, values in w.baselines.items():
                     if name in w.failed and name not in w.written_notes:
@@ -336,6 +335,8 @@ class Executor:
                         }
                     if values:
                         tx.set_baselines(item.uuid, name, values)
+                for name, records in pulled.items():
+                    _remember(tx, item.uuid, name, records)
                 for name, cleared_field in w.cleared:
                     tx.clear_problems(item.uuid, name, cleared_field, kind="write")
                 for name, bad_field, code, message in w.problems:
@@ -414,7 +415,9 @@ class Executor:
         saved: set[str] = set()  # counted once per source, as before
         for source, takes, last in groups:
             names = {str(a.new): a.display_name for a in takes if a.display_name}
-            updated = from_sync(current, {a.field: a.new for a in takes}, names=names)
+            updated = from_sync(
+                current, {a.field: a.new for a in takes}, names=names, today=self.now().date()
+            )
             due = next((a for a in takes if a.field == "due_date"), None)
             extension = (
                 due_date_extension(
@@ -490,5 +493,24 @@ def _record_reads(tx: StoreTx, item_uuid: str, poam_id: str, news: ReadNews) -> 
     return fresh
 
 
-def _link(tx: StoreTx, item_uuid: str, connector: str, record: RemoteRecord) -> None:
-    tx.set_link(link_row(item_uuid, connector, record))
+def _link(
+    tx: StoreTx,
+    item_uuid: str,
+    connector: str,
+    record: RemoteRecord,
+    baselines: Mapping[str, SyncValue],
+) -> None:
+    tx.set_link(link_row(item_uuid, connector, record, settled_version(record, baselines)))
+
+
+def _remember(tx: StoreTx, item_uuid: str, name: str, records: Mapping[str, RemoteRecord]) -> None:
+    """The link to a record pulled for this item remembers its version when the record holds
+    the baselines now (an echo the next pull leaves out), and forgets it when not. (After a
+    write this cycle the record has moved past the version pulled: the next pull reads it.)"""
+    link = tx.link(item_uuid, name)
+    if link is None or link.remote_id not in records:
+        return
+    record = records[link.remote_id]
+    version = settled_version(record, tx.baselines(item_uuid, name))
+    if (version, record.key, record.url) != (link.remote_version, link.remote_key, link.url):
+        tx.set_link(link_row(item_uuid, name, record, version))

@@ -27,6 +27,7 @@ from poam_sync.model import PoamItem
 from poam_sync.store import LinkRow
 from poam_sync.sync.actions import NOTES_BASELINE, CreateRemote, ItemPlan, Plan
 from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant, claim_batch
+from poam_sync.sync.echoes import settled_version
 from poam_sync.sync.intake import describe
 from poam_sync.sync.results import CycleReport
 from poam_sync.sync.values import to_sync
@@ -131,13 +132,20 @@ class CreateStep:
         a record left unlinked keeps its claim pending and is found by its stamp next cycle)."""
 
         def record(tx: StoreTx, batch: Sequence[_Created]) -> None:
-            tx.add_links([link_row(p.item_uuid, name, r.record) for p, _a, r in batch])
             base: dict[str, dict[str, SyncValue]] = {}
             for item_plan, action, result in batch:
                 failed_fields = {p.field for p in result.problems}
                 values = {k: v for k, v in action.fields.items() if k not in failed_fields}
                 values[NOTES_BASELINE] = []
                 base[item_plan.item_uuid] = values
+            # the version read back with each create is remembered when the record holds just
+            # what we wrote: the next pull leaves it out (an echo, sync/echoes.py)
+            links = [
+                link_row(p.item_uuid, name, r.record, settled_version(r.record, base[p.item_uuid]))
+                for p, _a, r in batch
+            ]
+            tx.add_links(links)
+            for item_plan, _action, result in batch:
                 for p in result.problems:
                     tx.report_problem(
                         item_uuid=item_plan.item_uuid,
@@ -170,13 +178,17 @@ class CreateStep:
                 self.fail(items[one[0].item_uuid], name, exc)
 
 
-def link_row(item_uuid: str, connector: str, record: RemoteRecord) -> LinkRow:
+def link_row(
+    item_uuid: str, connector: str, record: RemoteRecord, version: str | None = None
+) -> LinkRow:
+    """The link to ``record``; ``version``: the remote version it remembers, only one whose
+    record holds the baselines (:func:`poam_sync.sync.echoes.settled_version`), else None."""
     return LinkRow(
         item_uuid=item_uuid,
         connector=connector,
         remote_id=record.remote_id,
         remote_key=record.key,
-        remote_version=record.version,
+        remote_version=version,
         url=record.url,
     )
 

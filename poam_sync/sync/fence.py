@@ -52,6 +52,7 @@ class FencedConnector(Connector):
         self._fence = fence
         self.name = inner.name
         self.synced_fields = inner.synced_fields
+        self.skips_echoes = inner.skips_echoes
 
     def __getattr__(self, name: str) -> object:
         # what a connector offers beyond the base class (read as the connector's own)
@@ -66,8 +67,10 @@ class FencedConnector(Connector):
     def check(self) -> dict[str, str]:
         return self._inner.check()
 
-    def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
-        return self._inner.pull(since)
+    def pull(
+        self, since: datetime | None, known: Mapping[str, str] | None = None
+    ) -> Iterator[RemoteRecord]:
+        return self._inner.pull(since, known)
 
     def get(self, remote_id: str) -> RemoteRecord:
         return self._inner.get(remote_id)

@@ -189,6 +189,23 @@ class ConnectorContract:
         assert got.fields["title"] == "Edited in the remote UI"
         assert got.version != rec.version
 
+    def test_pull_given_what_we_hold_leaves_the_echo_out_and_takes_an_edit_after_it(
+        self, harness: Harness
+    ) -> None:
+        """``pull(since, known)`` (``skips_echoes``): a record at the version we hold is left
+        out; a remote edit right after our write (the same second) is a new version."""
+        c = harness.connector
+        if not c.skips_echoes:
+            pytest.skip("this connector's pull takes no known versions")
+        rec = c.create(new_stamp(), base_fields(harness)).record
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        known = {rec.remote_id: rec.version}
+        assert rec.remote_id not in {r.remote_id for r in c.pull(since, known)}
+        harness.human_update(rec.remote_id, "title", "Edited right after our write")
+        changed = {r.remote_id: r for r in c.pull(since, known)}
+        assert rec.remote_id in changed
+        assert changed[rec.remote_id].fields["title"] == "Edited right after our write"
+
     def test_pull_from_the_future_returns_nothing(self, harness: Harness) -> None:
         c = harness.connector
         c.create(new_stamp(), base_fields(harness))

@@ -38,6 +38,17 @@ def test_the_simulator_audits_each_changed_field(
     assert due["newvalue"] == "2027-04-01 10:00:00"  # UTC, as stored (noon in Berlin, CEST)
 
 
+def test_reading_history_by_document_key_finds_what_a_full_scan_finds(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    first, second = _edited(make_connector, sn), _edited(make_connector, sn)
+    sn.sim.human_update(TABLE, first, {"short_description": "Later"}, user="carol")
+    every = sn.sim.records("sys_audit", "documentkeyISNOTEMPTY")  # no key named: a full scan
+    for query in (f"documentkey={first}", f"documentkeyIN{second},{first.upper()}"):
+        keys = {first, second} if "IN" in query else {first}
+        assert sn.sim.records("sys_audit", query) == [r for r in every if r["documentkey"] in keys]
+
+
 def test_each_field_is_credited_to_whoever_changed_it(
     make_connector: Make, sn: RunningServiceNow
 ) -> None:

@@ -22,6 +22,25 @@ def two(store: Store) -> tuple[PoamItem, PoamItem]:
     return a, b
 
 
+def test_remembered_versions_are_read_and_set_for_many_links_at_once(
+    store: Store, two: tuple[PoamItem, PoamItem]
+) -> None:
+    a, b = two
+    with store.begin() as tx:
+        tx.set_link(LinkRow(a.uuid, "jira", "10001", "SEC-1", "v1"))
+        tx.set_link(LinkRow(b.uuid, "jira", "10002", "SEC-2", None))
+        tx.set_link(LinkRow(a.uuid, "servicenow", "abc123", "POA0001", "3"))
+    with store.read() as tx:
+        # only working links that remember a version, of the one connector
+        assert tx.link_versions("jira") == {"10001": "v1"}
+    with store.begin() as tx:
+        tx.set_link_versions("jira", {a.uuid: None, b.uuid: "v7"})
+        tx.mark_link_broken(a.uuid, "servicenow", "gone")
+    with store.read() as tx:
+        assert tx.link_versions("jira") == {"10002": "v7"}
+        assert tx.link_versions("servicenow") == {}  # a broken link is read whole, always
+
+
 def test_links_round_trip_and_upsert(store: Store, two: tuple[PoamItem, PoamItem]) -> None:
     a, b = two
     with store.begin() as tx:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -133,8 +133,10 @@ def test_an_imported_record_with_an_unknown_value_keeps_the_default_and_says_so(
         hint="add `5 - Planning: <risk>` under read_risks: in mappings/servicenow.yaml",
     )
 
-    def unreadable_priority(since: datetime | None) -> Iterator[RemoteRecord]:
-        for r in pull(since):
+    def unreadable_priority(
+        since: datetime | None, known: Mapping[str, str] | None = None
+    ) -> Iterator[RemoteRecord]:
+        for r in pull(since, known):
             fields = {k: v for k, v in r.fields.items() if k != "original_risk"}
             yield replace(r, fields=fields, problems=(unknown,))
 
@@ -245,7 +247,9 @@ def test_a_failed_record_is_fetched_again_although_the_pull_no_longer_returns_it
 
     jira = engine.targets["jira"].connector
     pull = jira.pull
-    monkeypatch.setattr(jira, "pull", lambda since: iter(()) if since else pull(since))
+    monkeypatch.setattr(
+        jira, "pull", lambda since, known=None: iter(()) if since else pull(since, known)
+    )
     later = engine.run_cycle()
     assert later.ok, later.errors
     assert world.store.item("acme", "V-2").title == "Engineer title"

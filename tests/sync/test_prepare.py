@@ -30,7 +30,7 @@ def test_a_connector_whose_prepare_fails_is_left_out_like_a_failed_pull(
         mark = tx.watermark("jira")
     jira = engine.targets["jira"].connector
     pulls: list[object] = []
-    monkeypatch.setattr(jira, "pull", lambda since: pulls.append(since) or iter(()))
+    monkeypatch.setattr(jira, "pull", lambda since, known=None: pulls.append(since) or iter(()))
 
     def unreachable() -> None:
         raise RemoteError("workflow metadata unavailable", connector="jira")
@@ -63,7 +63,7 @@ def test_a_connector_bug_in_pull_leaves_that_connector_out_and_the_cycle_goes_on
         mark = tx.watermark("servicenow")
     snow = engine.targets["servicenow"].connector
 
-    def broken(since: object) -> Any:
+    def broken(since: object, known: object = None) -> Any:
         raise KeyError("sys_id")  # not one of ours: a bug, never a halted cycle
 
     monkeypatch.setattr(snow, "pull", broken)

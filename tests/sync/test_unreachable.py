@@ -3,7 +3,7 @@ URL) and left alone after a few tries, and the cycle ends instead of retrying fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -56,8 +56,10 @@ def test_servicenow_dying_mid_cycle_is_skipped_after_a_few_tries(
     snow = engine.targets["servicenow"].connector
     real_pull = snow.pull
 
-    def pull_then_die(since: datetime | None) -> Iterator[RemoteRecord]:
-        records = list(real_pull(since))
+    def pull_then_die(
+        since: datetime | None, known: Mapping[str, str] | None = None
+    ) -> Iterator[RemoteRecord]:
+        records = list(real_pull(since, known))
         snow.close()  # its pooled connection would hold the simulator's shutdown up
         world.snow.stop()  # gone between the pull and the pushes
         sent.clear()

@@ -54,6 +54,7 @@ from poam_sync.errors import (
     RemoteRejected,
     RemoteTransientError,
 )
+from poam_sync.telemetry import count_response
 
 __all__ = [
     "BULK_SIZE",
@@ -209,6 +210,7 @@ class JiraClient:
                 )
 
             client = self.call("connect", connect)
+            http_session(client).hooks["response"].append(count_response(self.connector))
             if isinstance(s.verify, Path):
                 # REQUESTS_CA_BUNDLE would otherwise override the CA we were told to trust
                 http_session(client).trust_env = False
@@ -367,16 +369,19 @@ class JiraClient:
         fields: list[str],
         *,
         cloud: bool,
-        properties: str,
+        properties: str | None,
         expand: str | None = None,
         reconcile: Sequence[str] = (),
+        page_size: int | None = None,
     ) -> Iterator[JiraJson]:
         """All issues matching ``jql``, page by page (each page retried on its own).
 
-        Cloud pages ``search/jql`` by ``nextPageToken`` (at most 100 a page); Data Center pages
-        ``search`` by ``startAt``.
+        Cloud pages ``search/jql`` by ``nextPageToken`` (at most 100 a page, or ``page_size``
+        for a listing of a field or two); Data Center pages ``search`` by ``startAt``.
         """
         size = min(self.settings.page_size, 100) if cloud else self.settings.page_size
+        if page_size is not None and cloud:
+            size = page_size
         wanted = list(dict.fromkeys([*reconcile, *self._consistent(cloud)]))[:RECONCILE_MAX]
         ids = [int(i) for i in wanted] if cloud else []
         if cloud:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -45,6 +45,7 @@ from poam_sync.connectors.jira.client import (
     JiraClient,
     JiraJson,
     body_text,
+    parse_jira_time,
 )
 from poam_sync.connectors.jira.coverage import uncovered
 from poam_sync.connectors.jira.directory import JiraDirectory
@@ -69,6 +70,8 @@ _FETCH_SIZE = 100
 
 class JiraConnector(Connector):
     """The Jira side of poam-sync (see the module docstring)."""
+
+    skips_echoes = True  # pull(since, known) leaves out records still at their version
 
     def __init__(
         self,
@@ -228,9 +231,15 @@ class JiraConnector(Connector):
                 continue  # gone by key too: really gone
         return found
 
-    def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
+    def pull(
+        self, since: datetime | None, known: Mapping[str, str] | None = None
+    ) -> Iterator[RemoteRecord]:
         """Issues in scope updated since ``since`` less the overlap and the search lag (a
-        change the index showed late is still inside the next pull's window)."""
+        change the index showed late is still inside the next pull's window).
+
+        With ``known`` (issue id -> the ``updated`` we hold), the window is listed with
+        ``fields=updated`` first and only issues whose ``updated`` moved are read whole
+        (:meth:`_pull_moved`)."""
         self._catch_up()
         s = self.settings
         jql = f'project = "{s.project_key}" AND issuetype = "{self.mapping.issue_type}"'
@@ -242,6 +251,9 @@ class JiraConnector(Connector):
             )
             jql += f' AND updated >= "{bound.strftime("%Y/%m/%d %H:%M")}"'  # floors to the minute
         jql += " ORDER BY key ASC"
+        if known:
+            yield from self._pull_moved(jql, known)
+            return
         seen: set[tuple[str, str]] = set()
         batch: list[JiraJson] = []
         for raw in self._search(jql):
@@ -255,6 +267,44 @@ class JiraConnector(Connector):
                 batch = []
         if batch:
             yield from self._records(batch)
+
+    def _pull_moved(self, jql: str, known: Mapping[str, str]) -> Iterator[RemoteRecord]:
+        """The issues ``jql`` finds whose ``updated`` is not the one in ``known``.
+
+        The listing asks for ``updated`` alone, at the most a page allows (Cloud: "The greatest
+        number of items returned per page is achieved when requesting id or key only. It
+        returns max 5000 issues", Atlassian's OpenAPI for ``GET /rest/api/3/search/jql``,
+        ``maxResults``; with any field the site may answer fewer, and the pages follow
+        ``nextPageToken``). ``updated`` carries milliseconds, so a person's edit right after
+        ours is a new version; an ``updated`` older than the one we hold is a lagging index
+        (we read our write back from the issue itself) and is left out too: the change that
+        follows ours is in a later window."""
+        moved: list[str] = []
+        seen: set[str] = set()
+        listing = self.client.search(
+            jql, ["updated"], cloud=self.site.meta.cloud, properties=None, page_size=5000
+        )
+        for raw in listing:
+            issue_id, updated = str(raw["id"]), str(raw["fields"]["updated"])
+            if issue_id in seen:
+                continue
+            seen.add(issue_id)
+            held = known.get(issue_id)
+            if held is not None and (held == updated or _older(updated, held)):
+                continue  # an echo of what we hold
+            moved.append(str(raw["key"]))
+        for n in range(0, len(moved), _FETCH_SIZE):
+            chunk = moved[n : n + _FETCH_SIZE]
+            raws = self.client.search_keys(
+                "issuekey in ({keys}) ORDER BY key ASC",
+                chunk,
+                self.reader.fields(),
+                cloud=self.site.meta.cloud,
+                properties=self.mapping.stamp.property,
+                expand="changelog",
+            )
+            yield from self._records(raws)
+        self.log.info("jira.pulled", listed=len(seen), read=len(moved))
 
     def get(self, remote_id: str) -> RemoteRecord:
         raw, subs = self._get_full(remote_id)
@@ -461,6 +511,14 @@ class JiraConnector(Connector):
             self.client.jira.add_comment(remote_id, body)
 
         self.client.call("add comment", post, key=remote_id)
+
+
+def _older(updated: str, held: str) -> bool:
+    """Whether Jira time ``updated`` is before ``held`` (False when either does not parse)."""
+    try:
+        return parse_jira_time(updated) < parse_jira_time(held)
+    except ValueError:
+        return False
 
 
 def _jql_escape(text: str) -> str:

@@ -8,7 +8,7 @@ failures into ``poam_sync.errors``, retry only what is safe to repeat, speak can
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -73,6 +73,8 @@ def translate(exc: MemoryFault, *, connector: str, key: str | None, what: str) -
 
 
 class MemoryConnector(Connector):
+    skips_echoes = True  # pull(since, known) leaves out records still at their version
+
     def __init__(
         self,
         settings: MemorySettings | None = None,
@@ -146,9 +148,13 @@ class MemoryConnector(Connector):
             ),
         )
 
-    def pull(self, since: datetime | None) -> Iterator[RemoteRecord]:
+    def pull(
+        self, since: datetime | None, known: Mapping[str, str] | None = None
+    ) -> Iterator[RemoteRecord]:
         # Everything when ``since`` is None; else changes at or after it, starting earlier by
-        # the overlap (the remote floors its clock). A record seen twice is yielded once.
+        # the overlap (the remote floors its clock). A record seen twice is yielded once; one
+        # still at the version in ``known`` (an echo of our own write) is not mapped at all.
+        known = known or {}
         bound = None if since is None else since - timedelta(seconds=self.settings.overlap_seconds)
         size = self.settings.page_size
         seen: set[tuple[str, int]] = set()
@@ -158,6 +164,9 @@ class MemoryConnector(Connector):
                 "query", partial(self.remote.query, since=bound, offset=offset, limit=size)
             )
             for raw in page:
+                held = known.get(raw.id)
+                if held is not None and held.isdigit() and raw.version <= int(held):
+                    continue  # what we hold already (or newer): an echo
                 if (raw.id, raw.version) not in seen:
                     seen.add((raw.id, raw.version))
                     yield self._record(raw)

@@ -17,6 +17,7 @@ reference links shape each rendered field.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -43,7 +44,7 @@ class ServiceNowReads(ServiceNowWebhooks):
     def select(self, table: str, query: str) -> list[Row]:
         """Rows of ``table`` matching an encoded query, in its order (default: creation)."""
         parsed = parse_query(query)
-        rows: Iterable[Row] = self.rows[table].values()
+        rows: Iterable[Row] = self._by_document(table, parsed) or self.rows[table].values()
         if parsed.groups:
             match = self._compile(table, parsed)
             rows = [r for r in rows if match(r)]
@@ -59,6 +60,44 @@ class ServiceNowReads(ServiceNowWebhooks):
 
             result.sort(key=key, reverse=desc)
         return result
+
+    def _by_document(self, table: str, parsed: EncodedQuery) -> list[Row] | None:
+        """The ``sys_audit`` rows a ``documentkey=`` / ``documentkeyIN`` term can match, from an
+        index (a real instance indexes ``sys_audit`` by document key, so reading one record's
+        history does not cost a pass over every audit row ever written); None: no such term.
+        The whole query is still applied to them."""
+        if table != "sys_audit":
+            return None
+        term = next(
+            (
+                g[0]
+                for g in parsed.groups
+                if len(g) == 1 and g[0].field == "documentkey" and g[0].op in ("=", "IN")
+            ),
+            None,
+        )
+        if term is None:
+            return None
+        index = self._audit_index()
+        keys = {term.value.lower()} if term.op == "=" else set(term.value.lower().split(","))
+        found = sorted((hit for k in keys for hit in index.get(k, ())), key=lambda h: h[0])
+        return [row for _, row in found]
+
+    def _audit_index(self) -> dict[str, list[tuple[int, Row]]]:
+        """document key -> its audit rows with their place in creation order; brought up to
+        date with the rows written since (the audit table only grows)."""
+        rows = self.rows["sys_audit"]
+        index: dict[str, list[tuple[int, Row]]] = self.__dict__.setdefault("_audit_by_doc", {})
+        seen: int = self.__dict__.get("_audit_seen", 0)
+        if len(rows) < seen or self.__dict__.get("_audit_rows") is not rows:  # a new state
+            index.clear()
+            seen = 0
+            self.__dict__["_audit_rows"] = rows
+        if len(rows) > seen:
+            for n, row in enumerate(itertools.islice(rows.values(), seen, None), start=seen):
+                index.setdefault(str(row.get("documentkey", "")).lower(), []).append((n, row))
+            self.__dict__["_audit_seen"] = len(rows)
+        return index
 
     def _is_numeric(self, table: str, name: str) -> bool:
         col = self._column(table, name)
