@@ -1,13 +1,16 @@
 """The sync engine at scale: initial sync, an idle cycle, and the planner alone.
 
-1. Initial sync of N items (default 10,000) to both simulators with 20 ms latency per call;
+1. Initial sync of N items (default 10,000), each with K milestones (default 2; 0 is the
+   no-milestone variant), to both simulators with 20 ms latency per call;
 2. an idle cycle over the N linked items (nothing changed anywhere);
 3. the pure planner on M items (default 100,000) with two linked connectors.
 
 Each simulator runs in its own process, so wall times and memory are the syncing process's.
-Prints wall time, remote calls per item and peak memory (RSS of this process).
+Prints wall time, remote calls per item per system, the floor those calls set (calls x latency /
+requests in flight per host) and peak memory (RSS of this process).
 
-    python benchmarks/bench_sync.py [--items 10000] [--latency-ms 20] [--plan-items 100000]
+    python benchmarks/bench_sync.py [--items 10000] [--milestones 2] [--latency-ms 20]
+        [--in-flight 4] [--plan-items 100000] [--initial-only]
 """
 
 from __future__ import annotations
@@ -43,9 +46,17 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def item(n: int) -> PoamItem:
+def item(n: int, milestones: int = 0) -> PoamItem:
     return PoamItem.model_validate(
         {
+            "milestones": [
+                {
+                    "id": f"M{k + 1}",
+                    "description": f"Milestone {k + 1} of weakness {n}",
+                    "due_date": f"2027-0{k % 9 + 1}-15",
+                }
+                for k in range(milestones)
+            ],
             "poam_id": f"V-{n:06d}",
             "system": "bench",
             "uuid": f"00000000-0000-4000-8000-{n:012d}",
@@ -93,7 +104,14 @@ class Sim:
         self.proc.wait(timeout=20)
 
 
-def bench_sync(n: int, latency_ms: int) -> None:
+def bench_sync(
+    n: int,
+    latency_ms: int,
+    *,
+    milestones: int = 2,
+    in_flight: int | None = None,
+    initial_only: bool = False,
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jira = Sim(
             "from poam_sync.simulators.jira import serve;"
@@ -131,13 +149,18 @@ def bench_sync(n: int, latency_ms: int) -> None:
                     },
                 },
             }
+            if in_flight is not None:
+                raw["sync"] = {"max_in_flight": in_flight}
             config = parse_config(
                 raw, env={"JIRA_TOKEN": "sim-token", "SN_PASSWORD": "sim-password"}
             )
             store = Store.open(db_url)
             with store.begin() as tx:
                 tx.import_items(
-                    [item(i) for i in range(n)], system="bench", actor="bench", batch_id="b"
+                    [item(i, milestones) for i in range(n)],
+                    system="bench",
+                    actor="bench",
+                    batch_id="b",
                 )
             with build_engine(config, store) as engine:
                 engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
@@ -148,13 +171,21 @@ def bench_sync(n: int, latency_ms: int) -> None:
                 report = engine.run_cycle()
                 took = time.perf_counter() - start
                 jc, sc = jira.calls(), snow.calls()
+                limit = in_flight or 4
+                floor = max(jc, sc) * latency_ms / 1000 / limit
                 print(
-                    f"initial sync of {n} items ({latency_ms} ms/call): {took:.1f} s; "
+                    f"initial sync of {n} items with {milestones} milestones each "
+                    f"({latency_ms} ms/call, {limit} in flight per host): {took:.1f} s "
+                    f"(floor {floor:.1f} s: {max(jc, sc)} calls x {latency_ms} ms / {limit}); "
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
                     f"Jira {jc} calls ({jc / n:.3f}/item), "
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
-                    f"peak RSS {rss_mib():.0f} MiB"
+                    f"peak RSS {rss_mib():.0f} MiB",
+                    flush=True,
                 )
+                if initial_only:
+                    store.close()  # the engine's exit closes the connectors, not the store
+                    return
                 # The first cycle after creating reads its own writes back once (echoes). A pull
                 # reaches back over the overlap (plus JQL's minute granularity), so records
                 # changed in that window are read again by design; the idle cycle is measured
@@ -218,10 +249,22 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--plan-items", type=int, default=100_000)
+    parser.add_argument("--milestones", type=int, default=2, help="per item; 0: none")
+    parser.add_argument("--in-flight", type=int, default=None, help="sync.max_in_flight")
+    parser.add_argument(
+        "--initial-only", action="store_true", help="the initial sync alone (no planner, no idle)"
+    )
     args = parser.parse_args()
     configure(verbose=0, json=False)
-    bench_plan(args.plan_items)
-    bench_sync(args.items, args.latency_ms)
+    if not args.initial_only:
+        bench_plan(args.plan_items)
+    bench_sync(
+        args.items,
+        args.latency_ms,
+        milestones=args.milestones,
+        in_flight=args.in_flight,
+        initial_only=args.initial_only,
+    )
 
 
 if __name__ == "__main__":

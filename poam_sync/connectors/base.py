@@ -276,6 +276,10 @@ class Connector(ABC):
     name: str
     #: canonical fields this connector syncs, per its mapping
     synced_fields: frozenset[str]
+    #: how many of this connector's writes the executor may have under way at once; 1 (the
+    #: default) keeps it to one thread at a time. An HTTP connector whose sessions go through
+    #: a host limiter (connectors/_inflight.py) sets its configured ``max_in_flight``.
+    max_in_flight: int = 1
 
     def prepare(self) -> None:
         """Load what :meth:`project` needs (choice lists, column lengths, workflow) from the

@@ -34,7 +34,6 @@ import pysnc
 import requests
 import structlog
 from pysnc.client import BatchAPI
-from requests.adapters import HTTPAdapter
 
 from poam_sync.connectors._http import (
     CircuitBreaker,
@@ -45,6 +44,7 @@ from poam_sync.connectors._http import (
     unreachable,
     with_retries,
 )
+from poam_sync.connectors._inflight import DEFAULT_IN_FLIGHT, LimitedAdapter, limiter_for
 from poam_sync.connectors.servicenow.answers import remote_error
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import (
@@ -65,32 +65,6 @@ SYS_ID = re.compile(r"[0-9a-f]{32}")
 
 
 # -- the session -------------------------------------------------------------------------------
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """pysnc passes no timeout; every request of the session gets ours."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(max_retries=0)
-        self.timeout = timeout
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
-        verify: bool | str = True,
-        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self.timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
 
 
 class _ClientCredentials(requests.auth.AuthBase):
@@ -186,7 +160,12 @@ def build_session(
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= otherwise
     session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
-    session.mount("https://", _TimeoutAdapter(settings.timeout))
+    # every request holds a slot of the host's limiter, shared by the process (and sends our
+    # timeout: pysnc passes none)
+    limit = settings.max_in_flight or DEFAULT_IN_FLIGHT
+    session.mount(
+        "https://", LimitedAdapter(limiter_for(settings.url, limit), timeout=settings.timeout)
+    )
     if settings.client_id:
         session.auth = _ClientCredentials(settings, connector)
     else:
