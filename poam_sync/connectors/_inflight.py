@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -154,13 +155,15 @@ def _reset_in(value: str | None, *, now: float | None) -> float | None:
     return max(0.0, when - current)
 
 
-_limiters: dict[str, HostLimiter] = {}
+#: the limiters in use, by host; one lives as long as a session's adapter holds it
+_limiters: weakref.WeakValueDictionary[str, HostLimiter] = weakref.WeakValueDictionary()
 _registry_lock = threading.Lock()
 
 
 def limiter_for(url: str, limit: int = DEFAULT_IN_FLIGHT) -> HostLimiter:
     """The process's limiter for the host of ``url`` (made on first use; narrowed to
-    ``limit`` when an earlier user allowed more)."""
+    ``limit`` when a user of it allowed more). Once no session holds it, it is gone: the next
+    user starts afresh."""
     host = origin(url)
     with _registry_lock:
         found = _limiters.get(host)

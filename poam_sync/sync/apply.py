@@ -42,6 +42,7 @@ from poam_sync.sync.actions import (
     Action,
     AdoptRemote,
     CloseConflict,
+    CreateRemote,
     ItemPlan,
     LinkBroken,
     Plan,
@@ -189,6 +190,8 @@ class Executor:
             news = reads.get(item_plan.item_uuid, ())
             if item_plan.item_uuid in failed_items or not (item_plan.actions or news):
                 continue  # nothing to do: no transaction either (an idle cycle stays cheap)
+            if not news and all(isinstance(a, CreateRemote) for a in item_plan.actions):
+                continue  # the creates step recorded all of it (an initial sync stays cheap)
             item = by_uuid.get(item_plan.item_uuid)
             if item is None:
                 continue
