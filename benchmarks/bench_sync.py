@@ -46,6 +46,11 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def item(n: int, milestones: int = 0) -> PoamItem:
     return PoamItem.model_validate(
         {
@@ -167,9 +172,9 @@ def bench_sync(
                 for sim in (jira, snow):
                     sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_s()
                 report = engine.run_cycle()
-                took = time.perf_counter() - start
+                took, cpu = time.perf_counter() - start, cpu_s() - cpu
                 jc, sc = jira.calls(), snow.calls()
                 limit = in_flight or 4
                 floor = max(jc, sc) * latency_ms / 1000 / limit
@@ -180,7 +185,7 @@ def bench_sync(
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
                     f"Jira {jc} calls ({jc / n:.3f}/item), "
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
-                    f"peak RSS {rss_mib():.0f} MiB",
+                    f"peak RSS {rss_mib():.0f} MiB; CPU of this process {cpu:.1f} s",
                     flush=True,
                 )
                 if initial_only:
@@ -208,6 +213,7 @@ def bench_sync(
         finally:
             jira.stop()
             snow.stop()
+            print(f"CPU of both simulators, whole run: {cpu_s(resource.RUSAGE_CHILDREN):.1f} s")
 
 
 def bench_plan(m: int) -> None:

@@ -315,7 +315,9 @@ def test_sub_tasks_of_a_create_batch_share_bulk_calls_across_parents(
     connector.create(new_stamp(), {"title": "warm"})  # the site's ids, loaded once
     jira_sim.sim.control.reset()
     stamps = [new_stamp() for _ in range(30)]
-    batch = [(s, {"title": f"x{n}", "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)]
+    batch = [
+        (s, {"title": f"x{n}", "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)
+    ]
     results = connector.create_many(batch)  # type: ignore[arg-type]
     assert all(not isinstance(r, Exception) for r in results)
     calls = dict(jira_sim.sim.control.calls)
@@ -342,7 +344,9 @@ def test_a_sub_task_bulk_call_whose_answer_is_lost_is_never_repeated_blind(
     control.reset()
     control.after_call = after
     stamps = [new_stamp() for _ in range(3)]
-    batch = [(s, {"title": f"x{n}", "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)]
+    batch = [
+        (s, {"title": f"x{n}", "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)
+    ]
     results = connector.create_many(batch)  # type: ignore[arg-type]
     control.after_call = None
     assert all(not isinstance(r, Exception) for r in results)
