@@ -9,6 +9,11 @@ cycle), and its baselines did not move, so the plan finds the same work again. W
 could not read (:mod:`poam_sync.sync.intake`) is recorded as read problems in the item's own
 transaction.
 
+Remote writes run in the executor's lanes (sync/lanes.py): a few threads, each connector held
+to its ``max_in_flight``, while this thread does every store write, item after item in the
+order they were handed out; with no connector allowing more than one call at a time, all of it
+runs in this thread.
+
 Creates (sync/creates.py) are claimed and crash-safe: a claim row, unique per item and
 connector, is committed before the remote create, so of two processes only one creates; a crash
 between the remote create and the link leaves the claim pending, and the next cycle looks the
