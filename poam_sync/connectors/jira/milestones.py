@@ -6,9 +6,10 @@ call, edits summary and due date, and walks each to its mapped status.
 
 At an issue's creation its sub-tasks are created with those of the other issues of the same
 bulk round, 50 to a bulk call whatever parent they have (:meth:`JiraMilestones.create_fresh`):
-Jira's bulk create takes sub-tasks, each naming its ``parent`` (Atlassian's OpenAPI,
-``POST /rest/api/2/issue/bulk``: "Creates upto 50 issues and, where the option to create
-subtasks is enabled in Jira, subtasks"). A new issue has no sub-tasks, so nothing is read first.
+Jira's bulk create takes sub-tasks, each naming its ``parent`` (Atlassian's OpenAPI for
+``POST /rest/api/3/issue/bulk``, which v2 shares: "Creates upto 50 issues and, where the option
+to create subtasks is enabled in Jira, subtasks"; per-element refusals come back in ``errors``
+with their ``failedElementNumber``). A new issue has no sub-tasks, so nothing is read first.
 Such a bulk call is sent once: when its answer is lost, each of its parents is settled by
 :meth:`JiraMilestones.sync`, which reads the parent's sub-tasks before creating any.
 
