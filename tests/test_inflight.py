@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
+from poam_sync.config import parse_config
 from poam_sync.connectors._inflight import HostLimiter, backoff_seconds, limiter_for
 from poam_sync.connectors.memory import MemoryConnector
 from poam_sync.sync.lanes import Lanes
+from poam_sync.wiring import build_connector
 
 NOW = 1_800_000_000.0  # a fixed UNIX time for the header arithmetic
 
@@ -104,3 +106,19 @@ def test_lanes_keep_a_connector_to_its_own_share() -> None:
             f.result()
     assert peak["one"] == 1  # never two calls at once to a connector that allows one
     assert 1 <= peak["many"] <= 3
+
+
+def test_the_global_bound_reaches_connectors_whose_entry_does_not_set_one() -> None:
+    from tests.test_config import ENV, ROOT, example
+
+    raw = example()
+    raw["sync"] = {"max_in_flight": 2}
+    raw["connectors"]["servicenow"]["max_in_flight"] = 6  # type: ignore[index]
+    config = parse_config(raw, env=ENV, base=ROOT)
+    jira = build_connector(config.connector("jira"), max_in_flight=config.sync.max_in_flight)
+    snow = build_connector(config.connector("servicenow"), max_in_flight=2)
+    try:
+        assert (jira.max_in_flight, snow.max_in_flight) == (2, 6)
+    finally:
+        jira.close()
+        snow.close()
