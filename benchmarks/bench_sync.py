@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import re
 import resource
 import ssl
@@ -109,6 +110,15 @@ class Sim:
         self.proc.wait(timeout=20)
 
 
+def _seed(db_url: str, n: int, milestones: int) -> None:
+    store = Store.open(db_url)
+    with store.begin() as tx:
+        tx.import_items(
+            [item(i, milestones) for i in range(n)], system="bench", actor="bench", batch_id="b"
+        )
+    store.close()
+
+
 def bench_sync(
     n: int,
     latency_ms: int,
@@ -159,14 +169,14 @@ def bench_sync(
             config = parse_config(
                 raw, env={"JIRA_TOKEN": "sim-token", "SN_PASSWORD": "sim-password"}
             )
+            # the items are written by a child process, so that this one's peak RSS is the sync's
+            seeding = multiprocessing.get_context("fork").Process(
+                target=_seed, args=(db_url, n, milestones)
+            )
+            seeding.start()
+            seeding.join()
+            assert seeding.exitcode == 0
             store = Store.open(db_url)
-            with store.begin() as tx:
-                tx.import_items(
-                    [item(i, milestones) for i in range(n)],
-                    system="bench",
-                    actor="bench",
-                    batch_id="b",
-                )
             with build_engine(config, store) as engine:
                 engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
                 for sim in (jira, snow):
