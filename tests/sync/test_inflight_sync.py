@@ -28,6 +28,8 @@ def test_an_initial_sync_in_flight_stays_within_the_bound_and_creates_each_recor
     jira = limiter_for(world.jira.url, 3)  # the live limiters of the engine's sessions
     snow = limiter_for(world.snow.url, 3)
     jira.peak = snow.peak = 0
+    for sim in (world.jira.sim, world.snow.sim):
+        sim.control.set_latency(20)  # as a real site answers: long enough for calls to overlap
     report = engine.run_cycle()
     assert report.errors == []
     assert dict(report.created) == {"jira": 120, "servicenow": 120}
