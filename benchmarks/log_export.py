@@ -1,13 +1,17 @@
-"""`poam-sync log export` of a 1,000,000-row change log: wall time and peak memory.
+"""`poam-sync log export` and `log verify` of a 1,000,000-row change log: wall time and peak
+memory.
 
 Fills a fresh store with generated items (about 17 change-log rows each, through the store's
 own import) until the log holds ``--rows`` rows, then runs, each in a process of its own (peak
 RSS from ``wait4``):
 
 - ``log export --format jsonl`` and ``--format csv`` of the whole log;
+- ``log verify`` of the whole chain, ``log checkpoint`` (which verifies before it signs) and
+  ``log verify --checkpoint`` (the whole chain, then the rows after the checkpointed head);
 - the same export of one item's rows: the process's own floor (Python, the CLI, the driver);
-- the floor for the work itself: the same rows read with the database driver alone and written
-  by ``csv.writer``, with none of our code (SQLite only).
+- the floors for the work itself, with none of our code (SQLite only): the same rows read with
+  the database driver alone and written by ``csv.writer``; and read and chained with
+  ``hashlib.sha256`` (a stand-in for the canonical row: the columns joined).
 
 Constant memory shows as the whole-log RSS staying at the one-item RSS.
 
@@ -34,6 +38,15 @@ with open(sys.argv[2], "w", newline="") as out:
     writer = csv.writer(out, lineterminator="\\n")
     for row in conn.execute("SELECT * FROM change_log ORDER BY seq"):
         writer.writerow(row)
+"""
+
+_VERIFY_FLOOR = """
+import hashlib, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+prev = "0" * 64
+for row in conn.execute("SELECT * FROM change_log ORDER BY seq"):
+    text = prev + "\\n" + "|".join(map(str, row[:12]))
+    prev = hashlib.sha256(text.encode()).hexdigest()
 """
 
 
@@ -115,6 +128,17 @@ def main() -> None:
         wall, rss = measure([*cli, "--format", fmt, "-o", str(out)])
         size = out.stat().st_size / 2**20
         results.append((f"log export --format {fmt}, {rows:,} rows ({size:,.0f} MiB)", wall, rss))
+    log = [sys.executable, "-m", "poam_sync", "--db", url, "log"]
+    key, checkpoint = folder / "bench.key", folder / "checkpoint.json"
+    for path in (key, Path(f"{key}.pub"), checkpoint):
+        path.unlink(missing_ok=True)
+    wall, rss = measure([*log, "verify"])
+    results.append((f"log verify, {rows:,} rows", wall, rss))
+    subprocess.run([*log, "keygen", "-o", str(key)], capture_output=True, check=True)
+    wall, rss = measure([*log, "checkpoint", "--key", str(key), "-o", str(checkpoint)])
+    results.append(("log checkpoint (verifies the chain, then signs)", wall, rss))
+    wall, rss = measure([*log, "verify", "--checkpoint", str(checkpoint), "--key", str(key)])
+    results.append(("log verify --checkpoint", wall, rss))
     one = [*cli, "--format", "jsonl", "--item", "B0-V-00001", "-o", str(folder / "one.jsonl")]
     wall, rss = measure(one)
     results.append(("log export of one item's rows (process floor)", wall, rss))
@@ -122,6 +146,9 @@ def main() -> None:
         script = [sys.executable, "-c", _FLOOR, str(db_file), str(folder / "floor.csv")]
         wall, rss = measure(script)
         results.append(("floor: sqlite3 + csv.writer alone, the same rows", wall, rss))
+        script = [sys.executable, "-c", _VERIFY_FLOOR, str(db_file)]
+        wall, rss = measure(script)
+        results.append(("floor: sqlite3 + hashlib chaining alone, the same rows", wall, rss))
     print(f"{'what':<64} {'wall':>8} {'peak RSS':>10}")
     for what, wall, rss in results:
         print(f"{what:<64} {wall:>7.1f}s {rss:>7.0f} MiB")

@@ -30,8 +30,10 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -251,6 +253,24 @@ def _notify(notifier: Notifier | None, lock: LeaderLock, report: CycleReport | N
         notifier.after_cycle(report)
 
 
+def _read_gauges(engine: Engine, state: DaemonState) -> None:
+    """What the store holds now, for /metrics: open conflicts and problems, items by status,
+    overdue open items (a few aggregate queries, never a pass over the items in Python)."""
+    try:
+        with engine.store.read() as tx:
+            state.open_conflicts = len(tx.conflicts(state="open"))
+            state.open_problems = len(tx.problems())
+            by_status: Counter[str] = Counter()
+            for (status, _risk), n in tx.status_risk_counts(None).items():
+                by_status[status] += n
+            state.items_by_status = dict(by_status)
+            due = tx.due_by_owner(None, today=datetime.now(UTC).date(), soon_days=0)
+            state.overdue_items = sum(o.overdue for o in due)
+    except PoamSyncError:
+        state.open_conflicts = state.open_problems = state.overdue_items = None
+        state.items_by_status = None
+
+
 def _cycle(
     engine: Engine,
     lock: LeaderLock,
@@ -301,11 +321,12 @@ def _cycle(
     state.changed["updated_local"] += report.updated_local
     state.changed["imported"] += report.imported
     state.changed["adopted"] += report.adopted
-    try:
-        with engine.store.read() as tx:
-            state.open_conflicts = len(tx.conflicts(state="open"))
-    except PoamSyncError:
-        state.open_conflicts = None
+    state.claimed_elsewhere.update(report.claimed_elsewhere)
+    now = time.time()
+    for name in report.pulled:
+        if name not in report.failed_connectors and name not in report.guarded:
+            state.connector_success[name] = now
+    _read_gauges(engine, state)
     if report.ok:
         state.last_success = time.time()
         state.last_error = None

@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from poam_sync.errors import ConfigError
+from poam_sync.telemetry import TELEMETRY, Telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,11 @@ class DaemonState:
     items_failed: int = 0
     conflicts_found: int = 0
     open_conflicts: int | None = None
+    open_problems: int | None = None
+    items_by_status: dict[str, int] | None = None
+    overdue_items: int | None = None
+    claimed_elsewhere: Counter[str] = field(default_factory=Counter)  # connector -> creates
+    connector_success: dict[str, float] = field(default_factory=dict)  # connector -> time()
     changed: Counter[str] = field(default_factory=Counter)  # kind of change -> items
     last_success: float | None = None  # time.time() of the last cycle that ended well
     last_cycle_seconds: float | None = None
@@ -78,6 +84,36 @@ def _metric(lines: list[str], name: str, kind: str, help_text: str) -> None:
     lines.append(f"# TYPE poam_sync_{name} {kind}")
 
 
+def _label(value: str) -> str:
+    """A label value as the text format wants it: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _remote_metrics(lines: list[str], t: Telemetry) -> None:
+    _metric(lines, "remote_calls_total", "counter", "HTTP answers from the remotes.")
+    for (name, method, status), n in sorted(t.remote_calls.items()):
+        lines.append(
+            f'poam_sync_remote_calls_total{{connector="{_label(name)}",method="{method}",'
+            f'status="{status}"}} {n}'
+        )
+    _metric(lines, "remote_retries_total", "counter", "Remote calls tried again.")
+    for name, n in sorted(t.retries.items()):
+        lines.append(f'poam_sync_remote_retries_total{{connector="{_label(name)}"}} {n}')
+    _metric(lines, "rate_limit_waits_total", "counter", "Waits a remote asked for (Retry-After).")
+    for name, n in sorted(t.rate_limit_waits.items()):
+        lines.append(f'poam_sync_rate_limit_waits_total{{connector="{_label(name)}"}} {n}')
+    _metric(lines, "rate_limit_wait_seconds_total", "counter", "Seconds spent in those waits.")
+    for name, secs in sorted(t.rate_limit_wait_seconds.items()):
+        lines.append(
+            f'poam_sync_rate_limit_wait_seconds_total{{connector="{_label(name)}"}} {secs:.3f}'
+        )
+    _metric(lines, "webhooks_total", "counter", "Webhook calls received, by outcome.")
+    for (source, outcome), n in sorted(t.webhooks.items()):
+        lines.append(
+            f'poam_sync_webhooks_total{{source="{_label(source)}",outcome="{_label(outcome)}"}} {n}'
+        )
+
+
 def metrics_text(state: DaemonState) -> str:
     """The metrics in Prometheus text format (every line ends with a line feed)."""
     lines: list[str] = []
@@ -95,6 +131,31 @@ def metrics_text(state: DaemonState) -> str:
     if state.open_conflicts is not None:
         _metric(lines, "open_conflicts", "gauge", "Conflicts waiting for a person.")
         lines.append(f"poam_sync_open_conflicts {state.open_conflicts}")
+    if state.open_problems is not None:
+        _metric(lines, "open_problems", "gauge", "Problems waiting for a fix (unmapped, ...).")
+        lines.append(f"poam_sync_open_problems {state.open_problems}")
+    if state.items_by_status is not None:
+        _metric(lines, "items", "gauge", "Canonical items by status.")
+        for status, n in sorted(state.items_by_status.items()):
+            lines.append(f'poam_sync_items{{status="{_label(status)}"}} {n}')
+    if state.overdue_items is not None:
+        _metric(lines, "overdue_items", "gauge", "Open items past their due date.")
+        lines.append(f"poam_sync_overdue_items {state.overdue_items}")
+    _metric(lines, "claimed_elsewhere_total", "counter", "Creates left to another process.")
+    for name, n in sorted(state.claimed_elsewhere.items()):
+        lines.append(f'poam_sync_claimed_elsewhere_total{{connector="{_label(name)}"}} {n}')
+    _metric(
+        lines,
+        "connector_last_success_timestamp_seconds",
+        "gauge",
+        "When each connector last synced without failing.",
+    )
+    for name, at in sorted(state.connector_success.items()):
+        lines.append(
+            f'poam_sync_connector_last_success_timestamp_seconds{{connector="{_label(name)}"}} '
+            f"{at:.3f}"
+        )
+    _remote_metrics(lines, TELEMETRY.snapshot())
     _metric(lines, "leader", "gauge", "1 while this process leads its database.")
     lines.append(f"poam_sync_leader {1 if state.role == 'leader' else 0}")
     if state.last_success is not None:

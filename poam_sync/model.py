@@ -10,6 +10,7 @@ must not change.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid as _uuid
 from collections.abc import Mapping
@@ -163,6 +164,7 @@ class Provenance(_Frozen):
 _CONTROL_RE = re.compile(r"^\s*([A-Za-z]{2})\s*-\s*0*(\d+)\s*(?:([(.])\s*0*(\d+)\s*\)?)?\s*$")
 
 
+@functools.lru_cache(maxsize=8192)  # a small vocabulary, met on every item built or loaded
 def normalize_control(raw: str) -> str:
     """``ac-2.1`` (OSCAL), ``AC-02 (1)``, ``ac-2(1)`` -> ``AC-2(1)``; anything else is kept
     stripped. An upper-case dotted id is an eMASS assessment procedure and stays one:

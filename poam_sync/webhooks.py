@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from poam_sync.config import Config, JiraWebhookConfig, WebhooksConfig
+from poam_sync.telemetry import TELEMETRY
 
 log = structlog.get_logger(__name__)
 
@@ -277,10 +278,12 @@ class Receivers:
             found = targets(parsed)
         except Refused as exc:
             bound.warning("webhook.refused", status=exc.status, error=exc.message)
+            TELEMETRY.webhook(source, f"refused_{exc.status}")
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         for connector, remote_id, key in found:
             self.pulls.put(connector, remote_id)
             bound.info("webhook.queued", connector=connector, remote_key=key)
+        TELEMETRY.webhook(source, "queued" if found else "ignored")
         return JSONResponse({"queued": len(found)}, status_code=202)
 
 

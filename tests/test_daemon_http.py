@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from poam_sync.health import DaemonState, HttpServer, metrics_text
 from tests.sync.conftest import World, poam
@@ -19,7 +20,7 @@ from tests.test_daemon_leader import cfg as cfg  # the daemons' configuration, s
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
-_SAMPLE = re.compile(r'^poam_sync_[a-z_]+(\{[a-z_]+="[a-z_]+"\})? -?[0-9]+(\.[0-9]+)?$')
+_NAME = re.compile(r"^poam_sync_[a-z_]+$")
 
 
 def _session() -> requests.Session:
@@ -29,22 +30,17 @@ def _session() -> requests.Session:
 
 
 def _samples(text: str) -> dict[str, float]:
-    """Each sample of a Prometheus text exposition, checking every line's form."""
+    """Each sample of a Prometheus text exposition, read with prometheus-client's own parser
+    (which refuses a malformed line); every name prefixed, every family typed."""
     assert text.endswith("\n")
     found: dict[str, float] = {}
-    typed: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _hash, _type, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge")
-            typed.add(name)
-        elif line.startswith("# HELP "):
-            continue
-        else:
-            assert _SAMPLE.match(line), line
-            name, value = line.rsplit(" ", 1)
-            assert name.split("{")[0] in typed, f"{name} has no TYPE line before it"
-            found[name] = float(value)
+    for family in text_string_to_metric_families(text):
+        assert family.type in ("counter", "gauge"), family
+        assert family.documentation, f"{family.name} has no HELP"
+        for sample in family.samples:
+            assert _NAME.match(sample.name), sample.name
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return found
 
 
@@ -89,6 +85,36 @@ def test_metrics_are_prometheus_text_with_every_name_prefixed() -> None:
     assert samples["poam_sync_last_success_timestamp_seconds"] == 1765000000.5
 
 
+def test_metrics_count_remote_calls_retries_webhooks_and_what_the_store_holds() -> None:
+    from poam_sync.telemetry import TELEMETRY
+
+    TELEMETRY.call("jira", "get", 200)
+    TELEMETRY.call("jira", "get", 200)
+    TELEMETRY.call("servicenow", "patch", 429)
+    TELEMETRY.retry("servicenow", waited=1.5, rate_limited=True)
+    TELEMETRY.webhook("jira", "refused_401")
+    state = DaemonState(role="leader", open_problems=2, overdue_items=1)
+    state.items_by_status = {"open": 5, "completed": 1}
+    state.claimed_elsewhere["jira"] = 3
+    state.connector_success["jira"] = 1765000000.0
+    samples = _samples(metrics_text(state))
+    assert samples['poam_sync_remote_calls_total{connector="jira",method="GET",status="200"}'] >= 2
+    assert (
+        samples['poam_sync_remote_calls_total{connector="servicenow",method="PATCH",status="429"}']
+        >= 1
+    )
+    assert samples['poam_sync_rate_limit_waits_total{connector="servicenow"}'] >= 1
+    assert samples['poam_sync_rate_limit_wait_seconds_total{connector="servicenow"}'] >= 1.5
+    assert samples['poam_sync_webhooks_total{outcome="refused_401",source="jira"}'] >= 1
+    assert samples['poam_sync_items{status="open"}'] == 5
+    assert samples["poam_sync_open_problems"] == 2
+    assert samples["poam_sync_overdue_items"] == 1
+    assert samples['poam_sync_claimed_elsewhere_total{connector="jira"}'] == 3
+    assert samples['poam_sync_connector_last_success_timestamp_seconds{connector="jira"}'] == (
+        1765000000.0
+    )
+
+
 def _url(proc: Proc) -> str:
     for line in proc.lines:
         if line.startswith("{") and json.loads(line)["event"] == "daemon.http":
@@ -123,6 +149,11 @@ def test_two_daemons_report_leader_and_standby_on_readyz_and_in_their_metrics(
         assert roles["leader"]["poam_sync_cycles_total"] >= 1
         assert roles["leader"]['poam_sync_items_total{kind="created"}'] == 4  # 2 items x 2 sides
         assert roles["standby"]["poam_sync_cycles_total"] == 0
+        # the leader's own calls to both simulators, counted by connector, method and status
+        calls = {k: v for k, v in roles["leader"].items() if "remote_calls_total" in k}
+        assert any('connector="jira"' in k and 'status="201"' in k for k in calls), calls
+        assert any('connector="servicenow"' in k for k in calls), calls
+        assert roles["leader"]['poam_sync_items{status="open"}'] == 2
         assert all(d.stop() == 0 for d in daemons)
     finally:
         for d in daemons:

@@ -4,6 +4,7 @@ sync and a round of edits: exactly one remote record per item per connector at t
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,9 @@ from tests.test_daemon_leader import cfg as cfg  # the daemons' configuration, s
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
-ITEMS = 120
+# CI runs 120 items; the issue's full figure, 500, is a longer run outside it:
+#   POAM_SYNC_TURNS_ITEMS=500 pytest tests/test_daemon_turns.py
+ITEMS = int(os.environ.get("POAM_SYNC_TURNS_ITEMS", "120"))
 KILL_EVERY = 40  # remote calls between two kills
 KILLS = 5
 
@@ -70,7 +73,7 @@ def test_daemons_killed_and_restarted_in_turns_never_create_twice(world: World, 
                 mark = calls
 
         kill_in_turns(KILLS)
-        _wait_linked(world, ITEMS, seconds=180)
+        _wait_linked(world, ITEMS, seconds=max(180, ITEMS))
         # A round of edits, pushed while the daemons are killed in turns again.
         world.add(*(poam(n, title=f"Edited weakness {n}") for n in range(1, ITEMS + 1, 3)))
         kill_in_turns(KILLS + 2)

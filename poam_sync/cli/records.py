@@ -276,7 +276,9 @@ def export_cmd(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", help="fedramp-xlsx | emass-xlsx | oscal-json | csv", show_default=False
+            "--format",
+            help="fedramp-xlsx | emass-xlsx | oscal-json | oscal-xml | csv",
+            show_default=False,
         ),
     ],
     output: Annotated[
@@ -304,7 +306,8 @@ def export_cmd(
         typer.Option(help="POA&M date for the header, YYYY-MM-DD (default: today)."),
     ] = None,
 ) -> None:
-    """Write the canonical record as a FedRAMP or eMASS workbook, OSCAL POA&M JSON or CSV."""
+    """Write the canonical record as a FedRAMP or eMASS workbook, OSCAL POA&M JSON or XML, or
+    CSV."""
     from poam_sync import formats
 
     def body() -> None:

@@ -44,6 +44,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from poam_sync.errors import RemoteError, RemoteTransientError, RemoteUnreachable
+from poam_sync.telemetry import TELEMETRY
 
 __all__ = [
     "CircuitBreaker",
@@ -271,6 +272,8 @@ def with_retries(
         exc = state.outcome.exception() if state.outcome else None
         retry_after = exc.retry_after if isinstance(exc, RemoteTransientError) else None
         delay = policy.delay(state.attempt_number, retry_after)
+        name = getattr(exc, "connector", None) or (breaker.connector if breaker else None)
+        TELEMETRY.retry(name or what, waited=delay, rate_limited=retry_after is not None)
         log.info("remote.retry", what=what, attempt=state.attempt_number, wait_s=round(delay, 2))
         return delay
 

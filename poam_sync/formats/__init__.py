@@ -24,11 +24,11 @@ from poam_sync.formats import (
 from poam_sync.formats._common import HeaderMap, fold
 from poam_sync.formats._fedramp_columns import is_fedramp_header
 from poam_sync.formats._header import ExportHeader
-from poam_sync.formats._xlsx import iter_rows, open_workbook
+from poam_sync.formats._xlsx_cells import iter_rows, open_workbook
 from poam_sync.model import PoamItem
 
 READ_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal", "csv")
-WRITE_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal-json", "csv")
+WRITE_FORMATS = ("fedramp-xlsx", "emass-xlsx", "oscal-json", "oscal-xml", "csv")
 
 __all__ = [
     "READ_FORMATS",
@@ -169,8 +169,9 @@ def write(
     header: ExportHeader | None = None,
 ) -> None:
     """Export ``items`` as ``fedramp-xlsx`` (v3.0), ``emass-xlsx`` (classic RMF import
-    template), ``oscal-json`` (OSCAL 1.1.2) or ``csv``. ``header``: what the workbook says
-    about itself (provider, system, impact level, date); ``system_name`` fills its system."""
+    template), ``oscal-json`` or ``oscal-xml`` (OSCAL 1.1.2, one document) or ``csv``.
+    ``header``: what the workbook says about itself (provider, system, impact level, date);
+    ``system_name`` fills its system."""
     header = header or ExportHeader()
     if system_name and not header.system_name:
         header = header.model_copy(update={"system_name": system_name})
@@ -181,6 +182,8 @@ def write(
         emass_write.write(items, path, header=header)
     elif format in {"oscal-json", "oscal"}:
         oscal.write(items, path, system_name=system_name)
+    elif format == "oscal-xml":
+        oscal.write(items, path, system_name=system_name, xml=True)
     elif format == "csv":
         csv_format.write(items, path)
     else:

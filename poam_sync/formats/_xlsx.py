@@ -1,11 +1,13 @@
-"""Opening workbooks safely (openpyxl, read-only) with errors that say what to do.
+"""Opening workbooks safely, and the openpyxl reader (read-only), with errors that say what to do.
 
-Before openpyxl inflates anything, the zip's central directory is checked: entry count, total
-uncompressed size, compression ratio and member names (a zip bomb or a path-traversal name is
-refused in milliseconds). Rows are read to the sheet's real end, whatever its ``<dimension>``
-record says, up to Excel's own row limit. A formula without a cached value, an Excel error
-value and a date serial outside Excel's calendar come back as :class:`Unreadable` cells, so a
-reader can tell them from blank cells.
+The readers go through ``_xlsx_cells``, which reads cells with python-calamine and comes here
+for the archive check and for the sheets calamine cannot read exactly. Before anything is
+inflated, the zip's central directory is checked: entry count, total uncompressed size,
+compression ratio and member names (a zip bomb or a path-traversal name is refused in
+milliseconds). Rows are read to the sheet's real end, whatever its ``<dimension>`` record says,
+up to Excel's own row limit. A formula without a cached value, an Excel error value and a date
+serial outside Excel's calendar come back as :class:`Unreadable` cells, so a reader can tell
+them from blank cells.
 """
 
 from __future__ import annotations
@@ -106,8 +108,9 @@ def _cause(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_workbook(path: Path) -> Iterator[Any]:
-    """The workbook in read-only, values-only mode, closed (file included) on exit.
+def open_openpyxl(path: Path) -> Iterator[Any]:
+    """The workbook opened by openpyxl in read-only, values-only mode, closed (file included)
+    on exit.
 
     openpyxl parses workbook XML with defusedxml when that is installed, which poam-sync
     requires: a DOCTYPE with entities is refused.
@@ -130,6 +133,21 @@ def open_workbook(path: Path) -> Iterator[Any]:
 
 def _clip(text: str, size: int = 60) -> str:
     return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def formula_cell(formula: str) -> Unreadable:
+    """A formula cell without a cached value (``formula`` without its ``=``)."""
+    text = "=" + formula
+    return Unreadable(
+        text,
+        f"the cell holds a formula without a cached value ({_clip(text)}): the tool "
+        "that saved the file did not calculate it",
+    )
+
+
+def error_cell(value: str) -> Unreadable:
+    """A cell holding an Excel error value such as ``#REF!``."""
+    return Unreadable(value, f"the cell holds the Excel error value {value}")
 
 
 class _Parser(WorkSheetParser):  # type: ignore[misc]
@@ -159,22 +177,15 @@ class _Parser(WorkSheetParser):  # type: ignore[misc]
             )
             cell["value"] = Unreadable(serial_bad, why)
         elif formula is not None and raw is None and cell["value"] is None:
-            text = "=" + (formula.text or "")
-            cell["value"] = Unreadable(
-                text,
-                f"the cell holds a formula without a cached value ({_clip(text)}): the tool "
-                "that saved the file did not calculate it",
-            )
+            cell["value"] = formula_cell(formula.text or "")
         elif cell["data_type"] == "e" and isinstance(cell["value"], str):
-            cell["value"] = Unreadable(
-                cell["value"], f"the cell holds the Excel error value {cell['value']}"
-            )
+            cell["value"] = error_cell(cell["value"])
         return cell
 
 
-def iter_rows(ws: Any, file: str) -> Iterator[tuple[object, ...]]:
-    """Rows of a read-only sheet as value tuples, from row 1 to the sheet's real last row (a
-    missing row is an empty tuple); a damaged or oversized sheet becomes an InputError."""
+def openpyxl_rows(ws: Any, file: str) -> Iterator[tuple[object, ...]]:
+    """Rows of an openpyxl read-only sheet as value tuples, from row 1 to the sheet's real last
+    row (a missing row is an empty tuple); a damaged or oversized sheet becomes an InputError."""
 
     def damaged(message: str, code: str = "bad_xlsx", hint: str = _RESAVE) -> InputError:
         return InputError(Problem(message, file=file, sheet=ws.title, hint=hint, code=code))
@@ -216,5 +227,5 @@ def iter_rows(ws: Any, file: str) -> Iterator[tuple[object, ...]]:
                 yield tuple(values)
     except InputError:
         raise
-    except Exception as exc:  # same reason as in open_workbook
+    except Exception as exc:  # same reason as in open_openpyxl
         raise damaged(f"the sheet cannot be read: {_cause(exc)}") from exc

@@ -37,7 +37,7 @@ from poam_sync.formats._common import (
     text_of,
     unreadable_cells,
 )
-from poam_sync.formats._xlsx import iter_rows, open_workbook
+from poam_sync.formats._xlsx_cells import iter_rows, open_workbook
 from poam_sync.model import (
     Milestone,
     MilestoneChange,

@@ -25,7 +25,7 @@ from poam_sync.formats._common import (
     row_is_empty,
     text_of,
 )
-from poam_sync.formats._xlsx import iter_rows, open_workbook
+from poam_sync.formats._xlsx_cells import iter_rows, open_workbook
 from poam_sync.model import PoamItem
 
 FORMAT = "fedramp-xlsx"
@@ -124,7 +124,8 @@ def read_workbook(
             file=file,
             sheet=ws.title,
             format=FORMAT,
-            system=system or "",  # set once the whole file is read
+            # what the file says may come from a later sheet: items are fixed up at the end
+            system=system or file_system or "",
             closed_tab="closed" in fold(ws.title),
         )
         data = itertools.chain(head[header_at + 1 :], rows)
@@ -178,7 +179,10 @@ def read_workbook(
                 )
             )
     final_system = system or file_system or "default"
-    items = [i.model_copy(update={"system": final_system}) for i in items]
+    items = [
+        i if i.system == final_system else i.model_copy(update={"system": final_system})
+        for i in items
+    ]
     if progress:
         progress(done, done)
     _log.info("fedramp_xlsx.read", file=file, items=len(items), problems=len(problems))

@@ -17,7 +17,8 @@ from html import escape
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
 from poam_sync.formats._common import neutralize
-from poam_sync.model import PoamItem, SyncValue
+from poam_sync.model import SyncValue
+from poam_sync.reports._late import LateRow, late_rows, owner
 
 if TYPE_CHECKING:
     from poam_sync.store import ConflictRow, LinkRow, ProblemRow, Store
@@ -48,15 +49,10 @@ class ReportData:
     items_open: int
     # item uuid -> its links (the Jira key, the ServiceNow number, their URLs)
     links: Mapping[str, tuple[LinkRow, ...]] = field(default_factory=dict)
+    late: tuple[LateRow, ...] = ()
 
     def links_of(self, item_uuid: str) -> tuple[LinkRow, ...]:
         return self.links.get(item_uuid, ())
-
-
-def _owner(item: PoamItem) -> str:
-    if item.owner is None:
-        return "(no owner)"
-    return item.owner.email or item.owner.name or item.owner.org or "(no owner)"
 
 
 def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14) -> ReportData:
@@ -65,6 +61,7 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
     today = today or datetime.now(UTC).date()
     items = store.items()
     due: list[DueRow] = []
+    late = late_rows(items)
     for item in items:
         state = due_state(item, today, soon_days=due_soon_days)
         if state not in ("overdue", "due_soon"):
@@ -75,7 +72,7 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
                 item.poam_id,
                 item.system,
                 item.title,
-                _owner(item),
+                owner(item),
                 when,
                 state,
                 (when - today).days if when else None,
@@ -97,6 +94,7 @@ def collect(store: Store, *, today: date | None = None, due_soon_days: int = 14)
         items_total=len(items),
         items_open=sum(1 for i in items if not i.status.is_closed),
         links={u: tuple(rows) for u, rows in by_item.items()},
+        late=late,
     )
 
 
@@ -173,6 +171,18 @@ class DueJson(TypedDict):
     links: list[LinkJson]
 
 
+class LateJson(TypedDict):
+    poam_id: str
+    system: str
+    title: str
+    owner: str
+    scheduled_completion_date: str  # YYYY-MM-DD
+    rule_allows: str
+    days_over: int
+    risk: str
+    links: list[LinkJson]
+
+
 class ReportJson(TypedDict):
     """A JSON report: conflicts, and for ``status`` the rest."""
 
@@ -182,6 +192,7 @@ class ReportJson(TypedDict):
     items_open: NotRequired[int]
     problems: NotRequired[list[ProblemJson]]
     due: NotRequired[list[DueJson]]
+    late: NotRequired[list[LateJson]]
 
 
 def _text(value: SyncValue) -> str:
@@ -248,7 +259,22 @@ def as_json(data: ReportData, kind: Kind) -> ReportJson:
         out["items_open"] = data.items_open
         out["problems"] = [_problem_dict(p) for p in data.problems]
         out["due"] = [_due_dict(d, data.links_of(d.item_uuid)) for d in data.due]
+        out["late"] = [_late_dict(r, data.links_of(r.item_uuid)) for r in data.late]
     return out
+
+
+def _late_dict(r: LateRow, links: tuple[LinkRow, ...] = ()) -> LateJson:
+    return {
+        "poam_id": r.poam_id,
+        "system": r.system,
+        "title": r.title,
+        "owner": r.owner,
+        "scheduled_completion_date": r.scheduled.isoformat(),
+        "rule_allows": r.allowed.isoformat(),
+        "days_over": r.days_over,
+        "risk": r.risk,
+        "links": link_json(links),
+    }
 
 
 def render(data: ReportData, kind: Kind, fmt: Literal["html", "csv", "json"]) -> str:
@@ -333,6 +359,21 @@ def _csv(data: ReportData, kind: Kind) -> str:
                     safe(_links_text(data.links_of(d.item_uuid))),
                 ]
             )
+        for r in data.late:
+            put(
+                [
+                    "late",
+                    safe(r.poam_id),
+                    "",
+                    "scheduled_completion_date",
+                    f"{r.days_over} d over",
+                    str(r.scheduled),
+                    str(r.allowed),
+                    safe(f"{r.owner}: {r.title} (risk {r.risk}; the rule allows {r.allowed})"),
+                    "",
+                    safe(_links_text(data.links_of(r.item_uuid))),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -390,6 +431,7 @@ def _html(data: ReportData, kind: Kind) -> str:
             ("Open conflicts", len(data.conflicts), "bad" if data.conflicts else "good"),
             ("Overdue items", overdue, "bad" if overdue else "good"),
             ("Due soon", len(data.due) - overdue, "warn" if len(data.due) - overdue else "good"),
+            ("Later than the rule", len(data.late), "warn" if data.late else "good"),
             ("Sync problems", len(data.problems), "warn" if data.problems else "good"),
             ("Open items", data.items_open, ""),
         ]
@@ -459,8 +501,34 @@ def _html(data: ReportData, kind: Kind) -> str:
             parts.append("</table>")
         else:
             parts.append('<p class="empty">Nothing overdue or due soon.</p>')
+        parts.append(_late_table(data))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _late_table(data: ReportData) -> str:
+    e = escape
+    title = f"Scheduled later than the FedRAMP rule allows ({len(data.late)})"
+    if not data.late:
+        return f'<h2>{title}</h2><p class="empty">None: every open item is scheduled within it.</p>'
+    out = [
+        f"<h2>{title}</h2>",
+        "<table><tr><th>POA&amp;M ID</th><th>Title</th><th>Owner</th><th>Risk</th>"
+        "<th>Scheduled</th><th>Rule allows</th><th>Over by</th></tr>",
+    ]
+    for r in data.late:
+        out.append(
+            f"<tr><td>{e(r.poam_id)}<br><small>{e(r.system)}</small>"
+            f"{_links_html(data.links_of(r.item_uuid))}</td><td>{e(r.title)}</td>"
+            f"<td>{e(r.owner)}</td><td>{e(r.risk)}</td><td>{e(str(r.scheduled))}</td>"
+            f'<td>{e(str(r.allowed))}</td><td class="due_soon">{r.days_over} d</td></tr>'
+        )
+    out.append("</table>")
+    out.append(
+        '<p class="meta">Record a deviation, or move the date: <code>poam-sync items set '
+        "POAM_ID scheduled_completion_date=YYYY-MM-DD --reason TEXT</code>.</p>"
+    )
+    return "".join(out)
 
 
 def _problem_text(p: ProblemRow) -> str:

@@ -500,7 +500,9 @@ class Executor:
         saved: set[str] = set()  # counted once per source, as before
         for source, takes, last in groups:
             names = {str(a.new): a.display_name for a in takes if a.display_name}
-            updated = from_sync(current, {a.field: a.new for a in takes}, names=names)
+            updated = from_sync(
+                current, {a.field: a.new for a in takes}, names=names, today=self.now().date()
+            )
             due = next((a for a in takes if a.field == "due_date"), None)
             extension = (
                 due_date_extension(

@@ -10,6 +10,7 @@ remote: settling never writes to a remote itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -84,7 +85,8 @@ def settle_conflict(
         assert not isinstance(value, _NoValue)
         chosen, taken_from = value, "value"  # neither side: a value of the person's own
     why = f"conflict {conflict_id} on {row.field} settled ({taken_from}): {reason}"
-    updated = from_sync(item, {row.field: chosen})
+    # a milestone the settlement completes is completed on the day it is settled
+    updated = from_sync(item, {row.field: chosen}, today=datetime.now(UTC).date())
     if not tx.save(updated, source=source, actor=actor, reason=why):
         # The canonical value did not change (take local): the settlement is still logged.
         tx.log_event(

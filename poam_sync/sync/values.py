@@ -49,21 +49,26 @@ def to_sync(item: PoamItem) -> dict[str, SyncValue]:
 
 
 def from_sync(
-    item: PoamItem, changes: SyncValues, *, names: Mapping[str, str] | None = None
+    item: PoamItem,
+    changes: SyncValues,
+    *,
+    names: Mapping[str, str] | None = None,
+    today: date | None = None,
 ) -> PoamItem:
     """``item`` with connector values written into it (what a remote change means here).
 
     ``names``: e-mail -> display name of the people the remote named (``RemoteRecord.people``),
     so that a new owner is one whole person. The owner must be text or None and the milestones
     a list of :class:`MilestoneValue` (``TypeError`` or ``ValueError`` otherwise); every value
-    is then validated by the model."""
+    is then validated by the model. ``today``: the completion date of a milestone the remote
+    completed that is not completed here (None: left without one)."""
     values: dict[str, object] = {}
     for name, value in changes.items():
         if name == "owner":
             email = as_optional_text(value, "owner")
             values["owner"] = _owner(item.owner, email, display_name(names or {}, email))
         elif name == "milestones":
-            values["milestones"] = _milestones(item, as_milestones(value))
+            values["milestones"] = _milestones(item, as_milestones(value), today)
         else:
             values[name] = value
     return with_fields(item, values) if values else item
@@ -89,9 +94,14 @@ def _owner(
     return {"email": email, "name": name, "org": None}
 
 
-def _milestones(item: PoamItem, value: list[MilestoneValue]) -> list[dict[str, JsonValue]]:
-    """Remote milestones, keeping the completion dates only the canonical record holds."""
+def _milestones(
+    item: PoamItem, value: list[MilestoneValue], today: date | None
+) -> list[dict[str, JsonValue]]:
+    """Remote milestones, keeping the completion dates only the canonical record holds; one
+    completed remotely gets ``today`` (the remotes keep no completion date of their own)."""
     completed_on = {m.id: _iso(m.completed_on) for m in item.milestones}
+    done_here = {m.id for m in item.milestones if m.status.value == "completed"}
+    fresh = _iso(today)
     return [
         {
             "id": m["id"],
@@ -99,7 +109,11 @@ def _milestones(item: PoamItem, value: list[MilestoneValue]) -> list[dict[str, J
             "due_date": m["due_date"],
             "status": m["status"],
             # a milestone completed here keeps its date while the remote says completed too
-            "completed_on": completed_on.get(m["id"]) if m["status"] == "completed" else None,
+            "completed_on": (
+                (completed_on.get(m["id"]) if m["id"] in done_here else fresh)
+                if m["status"] == "completed"
+                else None
+            ),
         }
         for m in value
     ]

@@ -1,5 +1,6 @@
 """Tampering as a database administrator would: first drop the append-only triggers that
-migration 0003 puts on ``change_log`` (an owner of the tables can), then edit the rows."""
+migration 0003 puts on ``change_log`` and the forward-only triggers that migration 0007 puts on
+``chain_head`` (an owner of the tables can), then edit the rows."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import sqlalchemy as sa
 
 
 def drop_append_only_guards(conn: sa.Connection) -> None:
-    """Remove the triggers that refuse UPDATE, DELETE and TRUNCATE on the change log."""
+    """Remove the triggers that refuse UPDATE, DELETE and TRUNCATE on the change log and
+    anything but a forward move on the chain head."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("DROP TRIGGER change_log_append_only ON change_log"))
         conn.execute(sa.text("DROP TRIGGER change_log_no_truncate ON change_log"))
+        conn.execute(sa.text("DROP TRIGGER chain_head_forward_only ON chain_head"))
+        conn.execute(sa.text("DROP TRIGGER chain_head_no_truncate ON chain_head"))
         return
     conn.execute(sa.text("DROP TRIGGER change_log_no_update"))
     conn.execute(sa.text("DROP TRIGGER change_log_no_delete"))
+    for name in ("chain_head_no_delete", "chain_head_insert_last_row", "chain_head_update_forward"):
+        conn.execute(sa.text(f"DROP TRIGGER {name}"))
 
 
 def truncate_and_rewrite_head(raw: sa.Engine, keep: int) -> None:

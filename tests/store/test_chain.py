@@ -167,6 +167,7 @@ def test_concurrent_writers_keep_one_linear_chain(db_url: str) -> None:
 def test_a_deleted_chain_head_stops_appends_and_fails_verify(store: Store, raw: sa.Engine) -> None:
     _fill(store)
     with raw.begin() as conn:
+        drop_append_only_guards(conn)
         conn.execute(sa.text("DELETE FROM chain_head"))
     result = store.verify_log()
     assert (result.ok, result.message) == (False, "the chain head record is missing")

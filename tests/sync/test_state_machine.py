@@ -2,7 +2,9 @@
 and in ServiceNow, injected remote faults and crashes of the syncing process between and during
 cycles. After enough clean cycles:
 
-* every synced field is equal on all three sides, or an open conflict names it;
+* every synced field is equal on all three sides, or an open conflict or problem names it;
+* a value no mapping lists (Jira's Blocked or Backlog, ServiceNow's 5 - Planning priority) is
+  never read as "empty": the Original Risk Rating, which nothing here edits, never changes;
 * no item has two Jira issues or two ServiceNow records;
 * the change log verifies;
 * no value disappears without a change-log row (replaying the log gives every current value).
@@ -49,6 +51,10 @@ DUES = st.sampled_from(["2027-01-15", "2027-02-28", "2027-06-30"])
 JIRA_STATUS = {"open": "To Do", "remediating": "In Progress", "completed": "Done"}
 SNOW_STATE = {"open": "New", "remediating": "Respond", "completed": "Closed Complete"}
 FIELDS = ("title", "status", "due_date")
+# What real sites hold that no shipped mapping lists (the realistic vocabulary, issue 14)
+UNMAPPED_JIRA_STATUSES = st.sampled_from(["Blocked", "Backlog", "On Hold"])
+UNMAPPED_JIRA_PRIORITIES = st.sampled_from(["Lowest"])
+SEED_RISK = "high"
 
 
 class Crash(BaseException):
@@ -167,6 +173,36 @@ class SyncMachine(RuleBasedStateMachine):
         }[field]
         self.snow.sim.human_update("sn_grc_issue", link.remote_id, {column: value()})
 
+    @rule(n=st.integers(1, ITEMS), data=st.data())
+    def unmapped_value_in_jira(self, n: int, data: st.DataObject) -> None:
+        """Someone picks a status or a priority the mapping does not list."""
+        link = self._link(n, "jira")
+        if link is None or link.state != "active":
+            return
+        if data.draw(st.booleans()):
+            status = data.draw(UNMAPPED_JIRA_STATUSES)
+            self.jira.sim.human_transition(link.remote_key, status, user_email="bob@example.com")
+        else:
+            priority = data.draw(UNMAPPED_JIRA_PRIORITIES)
+            self.jira.sim.human_edit(
+                link.remote_key, "priority", {"name": priority}, user_email="bob@example.com"
+            )
+
+    @rule(n=st.integers(1, ITEMS))
+    def unmapped_priority_in_servicenow(self, n: int) -> None:
+        """A GRC analyst picks 5 - Planning, which the shipped mapping leaves out on purpose."""
+        link = self._link(n, "servicenow")
+        if link is None or link.state != "active":
+            return
+        self.snow.sim.human_update("sn_grc_issue", link.remote_id, {"priority": "5 - Planning"})
+
+    @rule(which=st.sampled_from(["jira", "servicenow"]), count=st.integers(1, 3))
+    def answers_come_too_late(self, which: str, count: int) -> None:
+        """The remote does the write but its answer arrives after our timeout."""
+        sim = self.jira.sim if which == "jira" else self.snow.sim
+        sim.control.add_fault(kind="late", count=count, methods=("POST", "PUT", "PATCH"))
+        self._cycle()
+
     @rule(
         which=st.sampled_from(["jira", "servicenow"]),
         status=st.sampled_from([429, 500, 503]),
@@ -231,7 +267,11 @@ class SyncMachine(RuleBasedStateMachine):
     def assert_converged(self) -> None:
         assert self.store.verify_log().ok
         with self.store.begin() as tx:
-            conflicts = {(c.item_uuid, c.connector, c.field) for c in tx.conflicts(state="open")}
+            conflicts: set[tuple[str | None, str, str | None]] = {
+                (c.item_uuid, c.connector, c.field) for c in tx.conflicts(state="open")
+            }
+            # an unmapped remote value is reported as a problem on the field, not synced
+            conflicts |= {(p.item_uuid, p.connector, p.field) for p in tx.problems()}
             links = {
                 name: {lk.item_uuid: lk for lk in tx.links(name)} for name in ("jira", "servicenow")
             }
@@ -253,6 +293,10 @@ class SyncMachine(RuleBasedStateMachine):
                         name,
                         field,
                     )
+        # a value no mapping lists is never read as "empty" (nothing here edits the risk)
+        assert all(
+            i.original_risk is not None and i.original_risk.value == SEED_RISK for i in items
+        )
         # no duplicates on either side
         sync_user = self.jira.sim.user_by_email("sync@example.com")
         jira_ids = Counter(

@@ -56,6 +56,7 @@ from poam_sync.errors import (
     RemoteRejected,
     RemoteTransientError,
 )
+from poam_sync.telemetry import count_response
 
 __all__ = [
     "BULK_SIZE",
@@ -221,6 +222,7 @@ class JiraClient:
 
             client = self.call("connect", connect)
             session = http_session(client)
+            session.hooks["response"].append(count_response(self.connector))
             if isinstance(s.verify, Path):
                 # REQUESTS_CA_BUNDLE would otherwise override the CA we were told to trust
                 session.trust_env = False

@@ -55,6 +55,7 @@ from poam_sync.errors import (
     RemoteTransientError,
     RemoteUnreachable,
 )
+from poam_sync.telemetry import count_response
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -171,6 +172,7 @@ def build_session(
     else:
         password = settings.password.get_secret_value() if settings.password else ""
         session.auth = requests.auth.HTTPBasicAuth(settings.user or "", password)
+    session.hooks["response"].append(count_response(connector))  # /metrics
     session.hooks["response"].append(on_response)
     return session
 

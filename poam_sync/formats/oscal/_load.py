@@ -53,6 +53,12 @@ _GROUPS = {
     "responsible-party": "responsible-parties",
     "responsible-role": "responsible-roles",
     "party-uuid": "party-uuids",
+    "email-address": "email-addresses",
+    "telephone-number": "telephone-numbers",
+    "member-of-organization": "member-of-organizations",
+    "location-uuid": "location-uuids",
+    "external-id": "external-ids",
+    "address": "addresses",
     "related-response": "related-responses",
     "relevant-evidence": "relevant-evidence",
     "logged-by": "logged-by",
@@ -73,8 +79,24 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+# inline markup as the JSON form writes it (OSCAL markup is Markdown in JSON: NIST, "Markup
+# Datatypes", https://pages.nist.gov/metaschema/specification/datatypes/#markup-data-types)
+_INLINE = {"code": "`", "strong": "**", "b": "**", "em": "*", "i": "*"}
+
+
+def _inline(elem: Any) -> str:
+    """An element's text with ``code``, ``strong`` and ``em`` in their Markdown marks."""
+    parts = [elem.text or ""]
+    for child in elem:
+        mark = _INLINE.get(_local(child.tag), "")
+        parts.append(f"{mark}{_inline(child)}{mark}")
+        parts.append(child.tail or "")
+    return " ".join("".join(parts).split())
+
+
 def _markup_text(elem: Any) -> str:
-    """Markup (``<p>``, ``<h1>``, ``<ul>``...) as plain text, blocks separated by blank lines."""
+    """Markup (``<p>``, ``<h1>``, ``<ul>``...) as text, blocks separated by blank lines, list
+    items as ``* `` lines (``1. `` in an ``<ol>``), inline code, strong and em as Markdown."""
     blocks = []
     children = list(elem)
     if not children:
@@ -82,7 +104,15 @@ def _markup_text(elem: Any) -> str:
     if elem.text and elem.text.strip():
         blocks.append(" ".join(elem.text.split()))
     for child in children:
-        text = " ".join("".join(child.itertext()).split())
+        name = _local(child.tag)
+        if name in {"ul", "ol"}:
+            items = [_inline(li) for li in child]
+            text = "\n".join(
+                f"{n}. {t}" if name == "ol" else f"* {t}"
+                for n, t in enumerate((t for t in items if t), start=1)
+            )
+        else:
+            text = _inline(child)
         if text:
             blocks.append(text)
         if child.tail and child.tail.strip():

@@ -22,6 +22,7 @@ from poam_sync.formats._common import (
     parse_risk,
     problem,
 )
+from poam_sync.formats.oscal import _narrative
 from poam_sync.formats.oscal._load import load_json, load_xml
 from poam_sync.formats.oscal._native import Index
 from poam_sync.formats.oscal._vocab import (
@@ -407,6 +408,11 @@ def _poam_item(
         prop_value = _prop(risk, prop_name)
         if prop_value:
             extra[key] = prop_value
+    title = title or _text(risk.get("title"))
+    description = description or _text(risk.get("description"))
+    extra |= _narrative.read(
+        title=title, description=description, risks=linked_risks, observations=linked_obs
+    )
     own = _own_fields(pi)
     extra.update(own.pop("extra", None) or {})
 
@@ -479,8 +485,8 @@ def _poam_item(
         poam_id=poam_id or f"OSCAL-{i + 1}",
         system=system,
         uuid=str(pi.get("uuid") or _uuid.uuid4()).lower(),
-        title=title or _text(risk.get("title")),
-        description=description or _text(risk.get("description")),
+        title=title,
+        description=description,
         controls=controls,
         source_identifier=source_identifier,
         cves=tuple(cves),

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from poam_sync.errors import UsageError
-from poam_sync.formats.oscal import _native
+from poam_sync.formats.oscal import _narrative, _native, _xml
 from poam_sync.formats.oscal._read import OWN_FIELDS
 from poam_sync.formats.oscal._vocab import (
     FEDRAMP_NS,
@@ -172,7 +172,10 @@ def _observation(
     observation: dict[str, Any] = {
         "uuid": _uid(key, "observation"),
         "title": _clean(item.title) or item.poam_id,
-        "description": item.description.strip() or item.title or item.poam_id,
+        "description": _narrative.text(item.extra, _narrative.OBSERVATION)
+        or item.description.strip()
+        or item.title
+        or item.poam_id,
         "methods": ["TEST"],
         "types": ["finding"],
         "origins": [{"actors": [{"type": "tool", "actor-uuid": tool}]}],
@@ -188,7 +191,13 @@ def _observation(
         # OSCAL requires `collected`; say that the detection date is not known, so an import
         # does not take the stand-in for one
         observation["props"] = _p("detection-date", "unknown", POAM_SYNC_NS)
+    evidence = _narrative.evidence(item.extra)
+    if evidence:
+        observation["relevant-evidence"] = evidence
     observation["collected"] = _dt(collected)
+    remarks = _narrative.text(item.extra, _narrative.OBSERVATION_REMARKS)
+    if remarks:
+        observation["remarks"] = remarks
     return observation
 
 
@@ -309,7 +318,7 @@ def _risk(
         "uuid": _uid(key, "risk"),
         "title": _clean(item.title) or item.poam_id,
         "description": text,
-        "statement": text,
+        "statement": _narrative.text(item.extra, _narrative.RISK_STATEMENT) or text,
         "status": STATUS_TO_RISK[item.status],
     }
     props = _props(item)
@@ -411,7 +420,10 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = None) -> None:
+def write(
+    items: Sequence[PoamItem], path: Path, *, system_name: str | None = None, xml: bool = False
+) -> None:
+    """The OSCAL POA&M of ``items`` as JSON, or with ``xml`` as XML (the same document)."""
     if not items:
         raise UsageError(
             "no POA&M items to export: an OSCAL POA&M needs at least one poam-item",
@@ -419,6 +431,10 @@ def write(items: Sequence[PoamItem], path: Path, *, system_name: str | None = No
         )
     doc = to_document(items, system_name=system_name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if xml:
+        _xml.write_xml(doc, path, indent=len(items) <= 1000)
+        _log.info("oscal.write", file=path.name, items=len(items), xml=True)
+        return
     # indented for people; large documents compact (the indenting encoder is pure Python)
     indent = 2 if len(items) <= 1000 else None
     path.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
