@@ -1,6 +1,7 @@
 """The sync engine at scale: initial sync, an idle cycle, and the planner alone.
 
-1. Initial sync of N items (default 10,000) to both simulators with 20 ms latency per call;
+1. Initial sync of N items (default 10,000), each with K milestones (default 2; 0 is the
+   no-milestone variant), to both simulators with 20 ms latency per call;
 2. the first cycle after it, which finds our own creates in its pull window (echoes);
 3. an idle cycle over the N linked items (nothing changed anywhere);
 4. the pure planner on M items (default 100,000) with two linked connectors.
@@ -10,16 +11,18 @@ version our creates read back, and without (every record in the window read whol
 planned, as before), alternately, so both are measured in the same window of a shared machine.
 
 Each simulator runs in its own process, so wall times and memory are the syncing process's.
-Prints wall time, remote calls per item and peak memory (RSS of this process).
+Prints wall time, remote calls per item per system, the floor those calls set (calls x latency /
+requests in flight per host) and peak memory (RSS of this process).
 
-    python benchmarks/bench_sync.py [--items 10000] [--latency-ms 20] [--plan-items 100000]
-        [--mode all|echo] [--plan-only]
+    python benchmarks/bench_sync.py [--items 10000] [--milestones 2] [--latency-ms 20]
+        [--in-flight 4] [--plan-items 100000] [--mode all|echo] [--plan-only] [--initial-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import re
 import resource
 import ssl
@@ -49,9 +52,22 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def item(n: int) -> PoamItem:
+def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def item(n: int, milestones: int = 0) -> PoamItem:
     return PoamItem.model_validate(
         {
+            "milestones": [
+                {
+                    "id": f"M{k + 1}",
+                    "description": f"Milestone {k + 1} of weakness {n}",
+                    "due_date": f"2027-0{k % 9 + 1}-15",
+                }
+                for k in range(milestones)
+            ],
             "poam_id": f"V-{n:06d}",
             "system": "bench",
             "uuid": f"00000000-0000-4000-8000-{n:012d}",
@@ -99,7 +115,25 @@ class Sim:
         self.proc.wait(timeout=20)
 
 
-def bench_sync(n: int, latency_ms: int, *, idle: bool = True, skip_echoes: bool = True) -> None:
+def _seed(db_url: str, n: int, milestones: int) -> None:
+    store = Store.open(db_url)
+    with store.begin() as tx:
+        tx.import_items(
+            [item(i, milestones) for i in range(n)], system="bench", actor="bench", batch_id="b"
+        )
+    store.close()
+
+
+def bench_sync(
+    n: int,
+    latency_ms: int,
+    *,
+    milestones: int = 2,
+    in_flight: int | None = None,
+    initial_only: bool = False,
+    idle: bool = True,
+    skip_echoes: bool = True,
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jira = Sim(
             "from poam_sync.simulators.jira import serve;"
@@ -137,30 +171,43 @@ def bench_sync(n: int, latency_ms: int, *, idle: bool = True, skip_echoes: bool 
                     },
                 },
             }
+            if in_flight is not None:
+                raw["sync"] = {"max_in_flight": in_flight}
             config = parse_config(
                 raw, env={"JIRA_TOKEN": "sim-token", "SN_PASSWORD": "sim-password"}
             )
+            # the items are written by a child process, so that this one's peak RSS is the sync's
+            seeding = multiprocessing.get_context("fork").Process(
+                target=_seed, args=(db_url, n, milestones)
+            )
+            seeding.start()
+            seeding.join()
+            assert seeding.exitcode == 0
             store = Store.open(db_url)
-            with store.begin() as tx:
-                tx.import_items(
-                    [item(i) for i in range(n)], system="bench", actor="bench", batch_id="b"
-                )
             with build_engine(config, store) as engine:
                 engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
                 for sim in (jira, snow):
                     sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_s()
                 report = engine.run_cycle()
-                took = time.perf_counter() - start
+                took, cpu = time.perf_counter() - start, cpu_s() - cpu
                 jc, sc = jira.calls(), snow.calls()
+                limit = in_flight or 4
+                floor = max(jc, sc) * latency_ms / 1000 / limit
                 print(
-                    f"initial sync of {n} items ({latency_ms} ms/call): {took:.1f} s; "
+                    f"initial sync of {n} items with {milestones} milestones each "
+                    f"({latency_ms} ms/call, {limit} in flight per host): {took:.1f} s "
+                    f"(floor {floor:.1f} s: {max(jc, sc)} calls x {latency_ms} ms / {limit}); "
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
                     f"Jira {jc} calls ({jc / n:.3f}/item), "
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
-                    f"peak RSS {rss_mib():.0f} MiB"
+                    f"peak RSS {rss_mib():.0f} MiB; CPU of this process {cpu:.1f} s",
+                    flush=True,
                 )
+                if initial_only:
+                    store.close()  # the engine's exit closes the connectors, not the store
+                    return
                 # The first cycle after creating finds its own writes in the pull window: the
                 # pulls list versions and leave out records still at the version each create
                 # read back (echoes), unless told not to (every record read whole, as before).
@@ -203,6 +250,7 @@ def bench_sync(n: int, latency_ms: int, *, idle: bool = True, skip_echoes: bool 
         finally:
             jira.stop()
             snow.stop()
+            print(f"CPU of both simulators, whole run: {cpu_s(resource.RUSAGE_CHILDREN):.1f} s")
 
 
 def bench_plan(m: int) -> None:
@@ -249,19 +297,26 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--plan-items", type=int, default=100_000)
+    parser.add_argument("--milestones", type=int, default=2, help="per item; 0: none")
+    parser.add_argument("--in-flight", type=int, default=None, help="sync.max_in_flight")
     parser.add_argument("--mode", choices=["all", "echo"], default="all")
     parser.add_argument("--rounds", type=int, default=1, help="echo mode: rounds of A/B")
     parser.add_argument("--plan-only", action="store_true", help="only the planner alone")
+    parser.add_argument(
+        "--initial-only", action="store_true", help="the initial sync alone (no planner, no idle)"
+    )
     args = parser.parse_args()
     configure(verbose=0, json=False)
+    common: dict[str, Any] = {"milestones": args.milestones, "in_flight": args.in_flight}
     if args.mode == "echo":
         for _ in range(args.rounds):
             for skip in (False, True):
-                bench_sync(args.items, args.latency_ms, idle=False, skip_echoes=skip)
+                bench_sync(args.items, args.latency_ms, idle=False, skip_echoes=skip, **common)
         return
-    bench_plan(args.plan_items)
+    if not args.initial_only:
+        bench_plan(args.plan_items)
     if not args.plan_only:
-        bench_sync(args.items, args.latency_ms)
+        bench_sync(args.items, args.latency_ms, initial_only=args.initial_only, **common)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ class SyncConfig(_Frozen):
     # every this many cycles of one process, each connector lists the ids of all its records to
     # find linked records deleted remotely (0: only on `sync --reconcile`)
     reconcile_every: int = Field(default=12, ge=0)
+    # requests in flight per remote host, for every connector whose entry does not set its own
+    # max_in_flight (None: 4); shared by all that talk to one host (connectors/_inflight.py)
+    max_in_flight: int | None = Field(default=None, ge=1, le=64)
 
 
 class ScheduleConfig(_Frozen):

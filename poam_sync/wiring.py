@@ -14,9 +14,19 @@ from poam_sync.sync.fence import Fence
 from poam_sync.sync.plan import FieldPolicy
 
 
-def build_connector(cfg: ConnectorConfig) -> Connector:
-    """The connector for one configuration entry, by its registered type."""
-    return connector_type(cfg.type).build(cfg.settings, cfg.mapping, cfg.name)
+def build_connector(cfg: ConnectorConfig, *, max_in_flight: int | None = None) -> Connector:
+    """The connector for one configuration entry, by its registered type; ``max_in_flight``
+    (the configuration's ``sync.max_in_flight``) for a type that takes it and whose entry does
+    not say."""
+    kind = connector_type(cfg.type)
+    settings = cfg.settings
+    if (
+        max_in_flight is not None
+        and "max_in_flight" in kind.settings_model.model_fields
+        and settings.get("max_in_flight") is None
+    ):
+        settings = {**settings, "max_in_flight": max_in_flight}
+    return kind.build(settings, cfg.mapping, cfg.name)
 
 
 def policies(config: Config) -> dict[str, FieldPolicy]:
@@ -32,7 +42,7 @@ def build_engine(config: Config, store: Store, *, fence: Fence | None = None) ->
     try:
         targets = []
         for cfg in config.connectors:
-            connector = build_connector(cfg)
+            connector = build_connector(cfg, max_in_flight=config.sync.max_in_flight)
             connectors.append(connector)
             targets.append(
                 SyncTarget(

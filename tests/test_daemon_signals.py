@@ -44,6 +44,8 @@ def test_sigterm_mid_cycle_finishes_the_item_in_hand_then_stops_before_daemon_st
     monkeypatch.setattr(Executor, "apply_item", applying)
     raw = config_dict(world)
     raw["schedule"] = {"interval_seconds": 5}
+    # one item in hand at a time (with requests in flight, the items handed out are finished)
+    raw["sync"] = {"max_in_flight": 1}
     config = parse_config(raw, env=world.env)
     with structlog.testing.capture_logs() as logs:
         code = run_daemon(config, world.db_url)

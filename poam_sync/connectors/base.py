@@ -279,6 +279,10 @@ class Connector(ABC):
     #: whether :meth:`pull` takes ``known`` (the engine passes it only then, so a connector
     #: written before it existed keeps working)
     skips_echoes: bool = False
+    #: how many of this connector's writes the executor may have under way at once; 1 (the
+    #: default) keeps it to one thread at a time. An HTTP connector whose sessions go through
+    #: a host limiter (connectors/_inflight.py) sets its configured ``max_in_flight``.
+    max_in_flight: int = 1
 
     def prepare(self) -> None:
         """Load what :meth:`project` needs (choice lists, column lengths, workflow) from the

@@ -58,6 +58,38 @@ class ClaimsTx(TxBase):
         )
         return done.first() is not None  # a row comes back only when this insert made it
 
+    def claim_creates(
+        self, connector: str, wanted: Sequence[tuple[str, str]], *, owner: str, leader: bool = False
+    ) -> set[str]:
+        """:meth:`claim_create` for many ``(item uuid, token)`` pairs in a few statements (an
+        initial sync claims thousands): the item uuids this call claimed. Every item must
+        exist (:class:`~poam_sync.errors.ItemNotFound` otherwise, as for one)."""
+        if not wanted:
+            return set()
+        uuids = [u for u, _t in wanted]
+        self._require_items(uuids, f"claim a {connector} create")
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        now = self._clock()
+        rows = [
+            {
+                "item_uuid": u,
+                "connector": connector,
+                "token": t,
+                "owner": owner,
+                "leader": leader,
+                "attempt": 1,
+                "claimed_at": now,
+            }
+            for u, t in wanted
+        ]
+        done = self._conn.execute(
+            insert(create_claims)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=_KEY)
+            .returning(create_claims.c.item_uuid)
+        )
+        return {str(r[0]) for r in done}
+
     def create_claim(self, item_uuid: str, connector: str) -> ClaimRow | None:
         row = self._conn.execute(
             sa.select(create_claims).where(

@@ -32,6 +32,17 @@ class SyncStateTx(TxBase):
         ).one_or_none()
         return None if row is None else _link_row(row)
 
+    def linked(self, connector: str, item_uuids: Sequence[str]) -> set[str]:
+        """Which of ``item_uuids`` have a link to ``connector`` (one query per 500)."""
+        out: set[str] = set()
+        for n in range(0, len(item_uuids), 500):
+            chunk = list(item_uuids[n : n + 500])
+            query = sa.select(links.c.item_uuid).where(
+                links.c.connector == connector, links.c.item_uuid.in_(chunk)
+            )
+            out |= {str(u) for u in self._conn.execute(query).scalars()}
+        return out
+
     def links(self, connector: str) -> list[LinkRow]:
         query = sa.select(links).where(links.c.connector == connector).order_by(links.c.item_uuid)
         return [_link_row(r) for r in self._conn.execute(query)]

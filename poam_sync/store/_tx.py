@@ -7,7 +7,7 @@ same transaction, and read the same clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -35,6 +35,20 @@ class TxBase:
                 f"cannot {doing} for item {item_uuid}: no item has that uuid",
                 hint="save the item first",
             )
+
+    def _require_items(self, item_uuids: Sequence[str], doing: str) -> None:
+        """:meth:`_require_item` for many, in one query per 500."""
+        found: set[str] = set()
+        for n in range(0, len(item_uuids), 500):
+            chunk = list(item_uuids[n : n + 500])
+            found |= set(
+                self._conn.execute(sa.select(items_t.c.uuid).where(items_t.c.uuid.in_(chunk)))
+                .scalars()
+                .all()
+            )
+        for uuid in item_uuids:
+            if uuid not in found:
+                self._require_item(uuid, doing)
 
     def _uuid_taken(self, uuid: str) -> bool:
         found = self._conn.execute(

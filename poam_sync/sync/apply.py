@@ -9,6 +9,11 @@ cycle), and its baselines did not move, so the plan finds the same work again. W
 could not read (:mod:`poam_sync.sync.intake`) is recorded as read problems in the item's own
 transaction.
 
+Remote writes run in the executor's lanes (sync/lanes.py): a few threads, each connector held
+to its ``max_in_flight``, while this thread does every store write, item after item in the
+order they were handed out; with no connector allowing more than one call at a time, all of it
+runs in this thread.
+
 Creates (sync/creates.py) are claimed and crash-safe: a claim row, unique per item and
 connector, is committed before the remote create, so of two processes only one creates; a crash
 between the remote create and the link leaves the claim pending, and the next cycle looks the
@@ -17,9 +22,12 @@ record up by its stamp before creating anything (no duplicates, ever).
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -39,6 +47,7 @@ from poam_sync.sync.actions import (
     Action,
     AdoptRemote,
     CloseConflict,
+    CreateRemote,
     ItemPlan,
     LinkBroken,
     Plan,
@@ -53,6 +62,7 @@ from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant
 from poam_sync.sync.creates import CreateStep, agreed_baselines, link_row
 from poam_sync.sync.echoes import remember_quiet, settled_version
 from poam_sync.sync.intake import ReadNews, describe
+from poam_sync.sync.lanes import Lanes
 from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
 from poam_sync.sync.results import CycleReport, ItemError, Unreadable
 from poam_sync.sync.rules import due_date_extension
@@ -80,6 +90,8 @@ class _Writes:
     broken: dict[str, str] = field(default_factory=dict)  # connector -> why the link broke
     failed: set[str] = field(default_factory=set)  # connectors whose writes failed
     written_notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[ItemError] = field(default_factory=list)  # for the report, in this thread
+    pushed: list[str] = field(default_factory=list)  # connectors updated
 
     @classmethod
     def of(cls, actions: Sequence[Action]) -> _Writes:
@@ -116,6 +128,7 @@ class Executor:
         self.report = report
         self.cycle_id = report.cycle_id
         self.now = now
+        self._lanes: Lanes | None = None  # the remote-write threads, while run() runs
 
     def run(
         self,
@@ -149,7 +162,28 @@ class Executor:
             self.adopt,
             self.claim_timeout,
         )
-        failed_items = creates.run(the_plan, by_uuid)
+        with Lanes(self.connectors) as lanes:
+            self._lanes = lanes
+            try:
+                failed_items = creates.run(the_plan, by_uuid, lanes)
+                return self._apply_items(the_plan, by_uuid, pulled, stop, reads, failed_items)
+            finally:
+                self._lanes = None
+
+    def _apply_items(
+        self,
+        the_plan: Plan,
+        by_uuid: Mapping[str, PoamItem],
+        pulled: Pulled,
+        stop: threading.Event,
+        reads: Mapping[str, Sequence[ReadNews]],
+        failed_items: set[str],
+    ) -> bool:
+        """Each item on its own. With lanes (sync/lanes.py), an item's remote writes run in
+        one while this thread commits the items handed out before it, in their order."""
+        lanes = self._lanes
+        concurrent = lanes is not None and lanes.workers > 1
+        pending: deque[tuple[PoamItem, ItemPlan, Sequence[ReadNews], Future[_Writes]]] = deque()
         total = len(the_plan.items)
         quiet: set[str] = set()  # items with nothing to do (their pulled records: echoes?)
         for done, item_plan in enumerate(the_plan.items):
@@ -157,22 +191,49 @@ class Executor:
                 self.tell(done, total)
             if stop.is_set():
                 log.info("sync.stopping", cycle_id=self.cycle_id, reason="stop requested")
+                while pending:  # handed out already: finished, remote writes and all
+                    self._finish(*pending.popleft(), pulled)
                 return True
             news = reads.get(item_plan.item_uuid, ())
             if item_plan.item_uuid in failed_items or not (item_plan.actions or news):
                 if item_plan.item_uuid not in failed_items:
                     quiet.add(item_plan.item_uuid)
                 continue  # nothing to do: no transaction either (an idle cycle stays cheap)
+            if not news and all(isinstance(a, CreateRemote) for a in item_plan.actions):
+                continue  # the creates step recorded all of it (an initial sync stays cheap)
             item = by_uuid.get(item_plan.item_uuid)
             if item is None:
                 continue
-            try:
-                self.apply_item(item, item_plan, pulled, news)
-            except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
-                self.fail(item, None, exc)
+            if not concurrent or not _writes_remotely(item_plan.actions):
+                try:
+                    self.apply_item(item, item_plan, pulled, news)
+                except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
+                    self.fail(item, None, exc)
+                continue
+            assert lanes is not None
+            remote = functools.partial(self._remote_writes, item, item_plan.actions)
+            pending.append((item, item_plan, news, lanes.submit(remote)))
+            while len(pending) >= lanes.window:
+                self._finish(*pending.popleft(), pulled)
+        while pending:
+            self._finish(*pending.popleft(), pulled)
         self.tell(total, total)
         remember_quiet(self.store, pulled, quiet)
         return False
+
+    def _finish(
+        self,
+        item: PoamItem,
+        item_plan: ItemPlan,
+        news: Sequence[ReadNews],
+        future: Future[_Writes],
+        pulled: Pulled,
+    ) -> None:
+        """In this thread: what an item's remote writes did, then its transaction."""
+        try:
+            self._after_writes(item, item_plan, pulled, future.result(), news)
+        except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
+            self.fail(item, None, exc)
 
     def tell(self, done: int, total: int) -> None:
         if self.progress is not None:
@@ -255,10 +316,30 @@ class Executor:
         pulled: Pulled,
         reads: Sequence[ReadNews] = (),
     ) -> None:
-        actions = item_plan.actions
+        writes = self._remote_writes(item, item_plan.actions)
+        self._after_writes(item, item_plan, pulled, writes, reads)
+
+    def _remote_writes(self, item: PoamItem, actions: Sequence[Action]) -> _Writes:
+        """The item's remote writes (in a lane when there are lanes): fields, then notes.
+        Touches neither the store nor the report: what they did is in the answer."""
         writes = _Writes.of(actions)
         self._push_fields(item, writes)
         self._push_notes(item, actions, writes)
+        return writes
+
+    def _after_writes(
+        self,
+        item: PoamItem,
+        item_plan: ItemPlan,
+        pulled: Pulled,
+        writes: _Writes,
+        reads: Sequence[ReadNews] = (),
+    ) -> None:
+        """In the calling thread: count the writes, adopt, then the item's transaction."""
+        self.report.errors += writes.errors
+        for name in writes.pushed:
+            self.report.updated_remote[name] += 1
+        actions = item_plan.actions
         for a in actions:
             if isinstance(a, AdoptRemote):
                 try:
@@ -267,21 +348,25 @@ class Executor:
                     self.fail(item, a.connector, exc)
         self._commit(item, actions, pulled, writes, reads)
 
+    def _slot(self, connector: str) -> AbstractContextManager[None]:
+        return self._lanes.slot(connector) if self._lanes is not None else nullcontext()
+
     def _push_fields(self, item: PoamItem, w: _Writes) -> None:
         """One update per connector with every field that moved here."""
         for name, fields in w.pushes.items():
             remote_id = next(iter(fields.values())).remote_id
             try:
-                result = self.connectors[name].update(
-                    remote_id, {f: a.value for f, a in fields.items()}
-                )
+                with self._slot(name):
+                    result = self.connectors[name].update(
+                        remote_id, {f: a.value for f, a in fields.items()}
+                    )
             except RecordGone as exc:
                 w.broken[name] = str(exc)  # recorded in the transaction, with a problem
                 w.failed.add(name)
                 continue
             except RemoteError as exc:
                 w.failed.add(name)
-                self.report.errors.append(ItemError(item.poam_id, name, str(exc)))
+                w.errors.append(ItemError(item.poam_id, name, str(exc)))
                 continue
             bad = {p.field for p in result.problems if p.code not in _WRITTEN_ANYWAY}
             for p in result.problems:
@@ -290,17 +375,18 @@ class Executor:
                 if f not in bad:
                     w.baselines[name][f] = a.value
                     w.cleared.append((name, f))
-            self.report.updated_remote[name] += 1
+            w.pushed.append(name)
 
     def _push_notes(self, item: PoamItem, actions: Sequence[Action], w: _Writes) -> None:
         for a in actions:
             if isinstance(a, PushNote) and a.connector not in w.failed:
                 try:
-                    self.connectors[a.connector].add_note(a.remote_id, a.note)
+                    with self._slot(a.connector):
+                        self.connectors[a.connector].add_note(a.remote_id, a.note)
                     w.written_notes[a.connector].append(a.note.id)
                 except RemoteError as exc:
                     w.failed.add(a.connector)
-                    self.report.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
+                    w.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
 
     def _commit(
         self,
@@ -440,6 +526,10 @@ class Executor:
                 saved.add(source)
             current = updated
         self.report.updated_local += len(saved)
+
+
+def _writes_remotely(actions: Sequence[Action]) -> bool:
+    return any(isinstance(a, PushField | PushNote) for a in actions)
 
 
 def _actors(takes: Sequence[TakeRemote]) -> list[tuple[str | None, bool]]:

@@ -112,14 +112,18 @@ def claim_batch(
     now: datetime,
     timeout: timedelta = CLAIM_TIMEOUT,
 ) -> Claimed:
-    """Claim the creates of ``wanted`` (item uuid, stamp token) in ``connector``."""
+    """Claim the creates of ``wanted`` (item uuid, stamp token) in ``connector``: a few
+    statements for the whole batch, then one by one only for the pairs claimed before."""
     out = Claimed()
-    for item_uuid, token in wanted:
-        if tx.link(item_uuid, connector) is not None:  # linked since this cycle planned
-            tx.finish_claims(connector, [item_uuid])
-            out.elsewhere[item_uuid] = "another process linked a record to it meanwhile"
-            continue
-        if tx.claim_create(item_uuid, connector, token, owner=me.owner, leader=me.leader):
+    linked = tx.linked(connector, [u for u, _t in wanted])  # linked since this cycle planned
+    if linked:
+        tx.finish_claims(connector, sorted(linked))
+    for item_uuid in linked:
+        out.elsewhere[item_uuid] = "another process linked a record to it meanwhile"
+    todo = [(u, t) for u, t in wanted if u not in linked]
+    made = tx.claim_creates(connector, todo, owner=me.owner, leader=me.leader)
+    for item_uuid, _token in todo:
+        if item_uuid in made:
             out.fresh.append(item_uuid)
             continue
         claim = tx.create_claim(item_uuid, connector)

@@ -53,6 +53,7 @@ class FencedConnector(Connector):
         self.name = inner.name
         self.synced_fields = inner.synced_fields
         self.skips_echoes = inner.skips_echoes
+        self.max_in_flight = inner.max_in_flight
 
     def __getattr__(self, name: str) -> object:
         # what a connector offers beyond the base class (read as the connector's own)

@@ -300,3 +300,57 @@ def test_a_chunk_that_keeps_failing_gives_one_error_per_item(
     assert all(isinstance(r, RemoteTransientError) for r in results)
     jira_sim.sim.control.reset()
     assert jira_sim.sim.search("project = POAM", jira_sim.sim.users[0]) == []
+
+
+def _two_milestones(n: int) -> list[dict[str, object]]:
+    return [
+        {"id": str(k), "description": f"Step {k} of {n}", "due_date": None, "status": "open"}
+        for k in (1, 2)
+    ]
+
+
+def test_sub_tasks_of_a_create_batch_share_bulk_calls_across_parents(
+    jira_sim: RunningJira, connector: JiraConnector
+) -> None:
+    connector.create(new_stamp(), {"title": "warm"})  # the site's ids, loaded once
+    jira_sim.sim.control.reset()
+    stamps = [new_stamp() for _ in range(30)]
+    batch = [
+        (s, {"title": f"x{n}", "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)
+    ]
+    results = connector.create_many(batch)  # type: ignore[arg-type]
+    assert all(not isinstance(r, Exception) for r in results)
+    calls = dict(jira_sim.sim.control.calls)
+    assert calls.pop("POST /rest/api/2/issue/bulk") == 3  # 30 issues; 60 sub-tasks: 50 + 10
+    assert "GET /rest/api/2/issue/{id}" not in calls  # nothing read before creating under new
+    for n, r in enumerate(results):
+        assert not isinstance(r, Exception)
+        issue = jira_sim.sim.issue(r.record.remote_id)["fields"]
+        subs = [jira_sim.sim.issue(s["key"])["fields"] for s in issue["subtasks"]]
+        assert sorted(s["summary"] for s in subs) == [f"Step 1 of {n}", f"Step 2 of {n}"]
+        assert [m["id"] for m in r.record.fields["milestones"]] == ["1", "2"]
+
+
+def test_a_sub_task_bulk_call_whose_answer_is_lost_is_never_repeated_blind(
+    jira_sim: RunningJira, connector: JiraConnector
+) -> None:
+    connector.create(new_stamp(), {"title": "warm"})
+    control = jira_sim.sim.control
+
+    def after(endpoint: str, number: int) -> None:
+        if endpoint == "POST /rest/api/2/issue/bulk" and number == 1:
+            control.add_fault(kind="drop", count=1, methods=["POST"])  # the sub-tasks' call
+
+    control.reset()
+    control.after_call = after
+    stamps = [new_stamp() for _ in range(3)]
+    batch = [
+        (s, {"title": f"x{n}", "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)
+    ]
+    results = connector.create_many(batch)  # type: ignore[arg-type]
+    control.after_call = None
+    assert all(not isinstance(r, Exception) for r in results)
+    for r in results:
+        assert not isinstance(r, Exception)
+        subtasks = jira_sim.sim.issue(r.record.remote_id)["fields"]["subtasks"]
+        assert len(subtasks) == 2  # each parent read, then created what was missing: once

@@ -202,6 +202,66 @@ def test_create_many_uses_one_batch_request(make_connector: Make, sn: RunningSer
         assert len(_stamped(sn, s.token)) == 1
 
 
+MILESTONE_TABLE = "sn_irm_cont_auth_milestone_task"
+
+
+def _two_milestones(n: int) -> list[dict[str, object]]:
+    return [
+        {"id": str(k), "description": f"Step {k} of {n}", "due_date": None, "status": "open"}
+        for k in (1, 2)
+    ]
+
+
+def test_milestones_of_new_records_share_batch_requests_across_parents(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector()
+    c.check()
+    c.create(new_stamp(), FIELDS)  # warms the user directory cache
+    sn.sim.control.reset()
+    stamps = [new_stamp() for _ in range(30)]
+    results = c.create_many(
+        [(s, {**FIELDS, "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)]
+    )
+    assert all(not isinstance(r, Exception) for r in results)
+    calls = dict(sn.sim.control.calls)
+    assert calls.pop("POST /api/now/v1/batch") == 3  # 30 records; 60 children: 50 + 10
+    assert calls == {}  # nothing read: new records have no children yet
+    for n, r in enumerate(results):
+        assert not isinstance(r, Exception)
+        children = sn.sim.records(MILESTONE_TABLE, f"parent={r.record.remote_id}")
+        assert sorted(ch["short_description"] for ch in children) == [
+            f"Step 1 of {n}",
+            f"Step 2 of {n}",
+        ]
+        assert [m["id"] for m in r.record.fields["milestones"]] == ["1", "2"]
+
+
+def test_a_children_batch_whose_answer_is_lost_is_read_before_anything_is_inserted(
+    make_connector: Make, sn: RunningServiceNow
+) -> None:
+    c = make_connector()
+    c.check()
+    c.create(new_stamp(), FIELDS)
+
+    def after(endpoint: str, number: int) -> None:
+        if endpoint == "POST /api/now/v1/batch" and number == 1:  # the records went through
+            sn.sim.lose_next_answers(1, methods=["POST"])  # the children's batch: done, unheard
+
+    sn.sim.control.reset()
+    sn.sim.control.after_call = after
+    stamps = [new_stamp() for _ in range(3)]
+    results = c.create_many(
+        [(s, {**FIELDS, "milestones": _two_milestones(n)}) for n, s in enumerate(stamps)]
+    )
+    sn.sim.control.after_call = None
+    assert all(not isinstance(r, Exception) for r in results)
+    for r in results:
+        assert not isinstance(r, Exception)
+        children = sn.sim.records(MILESTONE_TABLE, f"parent={r.record.remote_id}")
+        assert len(children) == 2  # inserted once, found again by reading the parent's children
+
+
 def test_create_many_survives_a_failed_batch_without_duplicates(
     make_connector: Make, sn: RunningServiceNow
 ) -> None:

@@ -175,6 +175,21 @@ def test_a_claim_needs_an_item(store: Store) -> None:
         tx.claim_create("no-such-uuid", "jira", "t", owner="p")
 
 
+def test_many_claims_at_once_are_the_same_claims(
+    store: Store, two: tuple[PoamItem, PoamItem]
+) -> None:
+    a, b = two
+    with store.begin() as tx:
+        assert tx.claim_create(a.uuid, "jira", "t-a", owner="p1")
+        made = tx.claim_creates("jira", [(a.uuid, "t-a"), (b.uuid, "t-b")], owner="p2")
+        assert made == {b.uuid}  # a was claimed already, by p1
+        assert tx.claim_creates("jira", [(b.uuid, "t-b")], owner="p3") == set()
+        assert [c.owner for c in tx.pending_claims("jira")] == ["p1", "p2"]
+        assert tx.linked("jira", [a.uuid, b.uuid]) == set()
+    with store.begin() as tx, pytest.raises(ItemNotFound, match="claim a jira create"):
+        tx.claim_creates("jira", [(a.uuid, "t"), ("no-such-uuid", "t")], owner="p")
+
+
 def test_watermarks_keep_the_instant_in_utc(store: Store) -> None:
     eastern = timezone(timedelta(hours=-5))
     moment = datetime(2026, 3, 8, 1, 59, 59, 123456, tzinfo=eastern)

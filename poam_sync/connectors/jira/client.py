@@ -41,11 +41,13 @@ from poam_sync.connectors._http import (
     CircuitBreaker,
     RetryPolicy,
     describe,
+    once,
     origin,
     parse_retry_after,
     unreachable,
     with_retries,
 )
+from poam_sync.connectors._inflight import DEFAULT_IN_FLIGHT, LimitedAdapter, limiter_for
 from poam_sync.connectors.jira.settings import JiraSettings
 from poam_sync.errors import (
     RecordGone,
@@ -167,6 +169,15 @@ class JiraClient:
 
     def call(self, what: str, fn: Callable[[], T], *, key: str | None = None) -> T:
         """``fn()`` under our retry policy and breaker, its errors as ours (:func:`translate`)."""
+        return with_retries(
+            self._translated(what, fn, key), self.retry, what=what, breaker=self.breaker
+        )
+
+    def call_once(self, what: str, fn: Callable[[], T], *, key: str | None = None) -> T:
+        """``fn()`` a single time (a write not safe to repeat blind), under the breaker."""
+        return once(self._translated(what, fn, key), breaker=self.breaker)
+
+    def _translated(self, what: str, fn: Callable[[], T], key: str | None) -> Callable[[], T]:
         s = self.settings
         ca_bundle = s.verify if isinstance(s.verify, Path) else None
 
@@ -181,7 +192,7 @@ class JiraClient:
                     exc, connector=self.connector, key=key, what=what, url=s.url, ca=ca_bundle
                 ) from None
 
-        return with_retries(attempt, self.retry, what=what, breaker=self.breaker)
+        return attempt
 
     @property
     def jira(self) -> JIRA:
@@ -210,10 +221,16 @@ class JiraClient:
                 )
 
             client = self.call("connect", connect)
-            http_session(client).hooks["response"].append(count_response(self.connector))
+            session = http_session(client)
+            session.hooks["response"].append(count_response(self.connector))
             if isinstance(s.verify, Path):
                 # REQUESTS_CA_BUNDLE would otherwise override the CA we were told to trust
-                http_session(client).trust_env = False
+                session.trust_env = False
+            # every request holds a slot of the host's limiter, shared by the process
+            limiter = limiter_for(s.url, s.max_in_flight or DEFAULT_IN_FLIGHT)
+            adapter = LimitedAdapter(limiter)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             self._jira = client
         return self._jira
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from poam_sync.connectors._http import RetryPolicy
+from poam_sync.connectors._inflight import DEFAULT_IN_FLIGHT
 from poam_sync.connectors.base import (
     Connector,
     FieldProblem,
@@ -87,6 +88,7 @@ class JiraConnector(Connector):
         self.settings = settings
         self.mapping = mapping
         self.synced_fields = mapping.synced_fields
+        self.max_in_flight = settings.max_in_flight or DEFAULT_IN_FLIGHT
         self.log = log.bind(connector=name, url=settings.url, project=settings.project_key)
         retry = retry or RetryPolicy(
             attempts=settings.max_attempts, max_retry_after=settings.max_retry_after_seconds
@@ -436,10 +438,16 @@ class JiraConnector(Connector):
 
         self.client.call("create issues", attempt)
         made = [(i, k) for i, k in enumerate(keys) if isinstance(k, str)]
+        if "milestones" in self.synced_fields:
+            # every new issue's sub-tasks in bulk calls of their own, 50 at a time
+            parents = [
+                (k, chunk[i][1]["milestones"]) for i, k in made if chunk[i][1].get("milestones")
+            ]
+            children = self.milestones.create_fresh(parents) if parents else {}
+            for i, key in made:
+                problems[i] += children.get(key, [])
         for i, key in made:
             values = chunk[i][1]
-            if "milestones" in self.synced_fields and values.get("milestones"):
-                problems[i] += self.milestones.sync(key, values["milestones"], [])
             wanted = values.get("status")
             if "status" in self.synced_fields and wanted and wanted != Status.OPEN.value:
                 problem = self.workflow.move_to(

@@ -4,6 +4,15 @@ A sub-task carries its milestone id in a label (``milestones.label_prefix`` + id
 person made without one is ``jira:<key>``). Syncing creates the missing sub-tasks in one bulk
 call, edits summary and due date, and walks each to its mapped status.
 
+At an issue's creation its sub-tasks are created with those of the other issues of the same
+bulk round, 50 to a bulk call whatever parent they have (:meth:`JiraMilestones.create_fresh`):
+Jira's bulk create takes sub-tasks, each naming its ``parent`` (Atlassian's OpenAPI for
+``POST /rest/api/3/issue/bulk``, which v2 shares: "Creates upto 50 issues and, where the option
+to create subtasks is enabled in Jira, subtasks"; per-element refusals come back in ``errors``
+with their ``failedElementNumber``). A new issue has no sub-tasks, so nothing is read first.
+Such a bulk call is sent once: when its answer is lost, each of its parents is settled by
+:meth:`JiraMilestones.sync`, which reads the parent's sub-tasks before creating any.
+
 Creates never happen twice. Before creating, and again before any retry of the bulk call (a
 lost answer: the sub-tasks may exist although we never heard so), the parent issue itself is
 read: its ``subtasks`` field lists every sub-task at once, while a JQL search may not show a
@@ -37,6 +46,7 @@ from poam_sync.connectors.jira.mapping import (
 )
 from poam_sync.connectors.jira.site import JiraSite
 from poam_sync.connectors.jira.workflow import JiraWorkflow
+from poam_sync.errors import RemoteTransientError
 from poam_sync.model import MilestoneStatus
 
 __all__ = ["RETIRED_RESOLUTION", "JiraMilestones"]
@@ -163,6 +173,52 @@ class JiraMilestones:
                 problems += self._retire(sub)
         return problems
 
+    def create_fresh(
+        self, parents: Sequence[tuple[str, SyncValue]]
+    ) -> dict[str, list[FieldProblem]]:
+        """The sub-tasks of issues created a moment ago (``(parent key, milestones)``), in bulk
+        calls of 50 across parents; the problems by parent key (see the module docstring)."""
+        problems: dict[str, list[FieldProblem]] = {key: [] for key, _ in parents}
+        wanted = [
+            (key, m) for key, value in parents for m in self.mapping.project_milestones(value)
+        ]
+        unsure: set[str] = set()
+        for n in range(0, len(wanted), BULK_SIZE):
+            chunk = wanted[n : n + BULK_SIZE]
+            bodies = [self._body(key, m) for key, m in chunk]
+            try:
+                result = self.client.call_once(
+                    "create milestones", functools.partial(self.client.bulk, bodies)
+                )
+            except RemoteTransientError:  # may or may not have landed: read, then create
+                unsure |= {key for key, _ in chunk}
+                continue
+            failed = {e["failedElementNumber"]: e for e in result.get("errors", [])}
+            created = iter(result.get("issues", []))
+            for pos, (key, m) in enumerate(chunk):
+                if pos in failed:
+                    text = body_text(failed[pos].get("elementErrors"))
+                    problems[key].append(FieldProblem("milestones", "rejected", text))
+                    continue
+                sub = self._made(str(next(created)["key"]), bodies[pos], m)
+                problems[key] += self._update(sub, m)  # a milestone not open walks there
+        for key, value in parents:
+            if key in unsure:
+                problems[key] += self.sync(key, value, [])
+        return problems
+
+    def _made(self, key: str, body: JiraJson, m: MilestoneValue) -> JiraJson:
+        """A sub-task just created from ``body``, as a read of it would show it."""
+        return {
+            "key": key,
+            "fields": {
+                "summary": body["fields"]["summary"],
+                "duedate": m["due_date"],
+                "labels": body["fields"]["labels"],
+                "status": {"name": self.mapping.milestones.statuses[MilestoneStatus.OPEN]},
+            },
+        }
+
     def _with_unlisted(self, parent_key: str, known: list[JiraJson]) -> list[JiraJson]:
         """``known`` plus the parent's sub-tasks a search did not show, read one by one (the
         parent's ``subtasks`` field is current; the search index may lag behind)."""
@@ -180,7 +236,6 @@ class JiraMilestones:
     ) -> tuple[dict[str, JiraJson], list[FieldProblem]]:
         """Create the sub-tasks of ``new`` in one bulk call, once whatever answers get lost:
         a retry first reads which of them the lost attempt made."""
-        ms = self.mapping.milestones
         made: dict[str, JiraJson] = {}
         problems: list[FieldProblem] = []
         tries = {"n": 0}
@@ -204,15 +259,7 @@ class JiraMilestones:
             for i, (m, body) in enumerate(zip(todo, bodies, strict=True)):
                 if i in failed:
                     continue
-                made[m["id"]] = {
-                    "key": next(created)["key"],
-                    "fields": {
-                        "summary": body["fields"]["summary"],
-                        "duedate": m["due_date"],
-                        "labels": body["fields"]["labels"],
-                        "status": {"name": ms.statuses[MilestoneStatus.OPEN]},
-                    },
-                }
+                made[m["id"]] = self._made(str(next(created)["key"]), body, m)
 
         self.client.call("create milestones", attempt, key=parent_key)
         return made, problems

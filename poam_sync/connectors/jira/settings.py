@@ -35,6 +35,9 @@ class JiraSettings(BaseModel):
     # how long Jira's search index may take to show a write (Cloud: "a few seconds to minutes",
     # developer.atlassian.com/cloud/jira/platform/search-and-reconcile); see docs/jira.md
     search_lag_seconds: float = Field(default=0.0, ge=0, le=600)
+    # requests in flight to this host at once, shared with every other user of the host in the
+    # process (connectors/_inflight.py); None: the configuration's sync.max_in_flight, else 4
+    max_in_flight: int | None = Field(default=None, ge=1, le=64)
 
     @field_validator("url")
     @classmethod

@@ -29,6 +29,7 @@ from datetime import datetime
 import structlog
 
 from poam_sync.connectors._http import RetryPolicy, with_retries
+from poam_sync.connectors._inflight import DEFAULT_IN_FLIGHT
 from poam_sync.connectors.base import (
     Connector,
     FieldProblem,
@@ -115,6 +116,7 @@ class ServiceNowConnector(Connector):
             attempts=settings.max_attempts, max_retry_after=settings.max_retry_after_seconds
         )
         self.table = settings.table
+        self.max_in_flight = settings.max_in_flight or DEFAULT_IN_FLIGHT
         self.milestone_table = (
             mapping.milestones.table if mapping.milestones and mapping.milestones.table
             else settings.milestone_table
@@ -508,14 +510,19 @@ class ServiceNowConnector(Connector):
             return patch(self.table, sys_id, rest) if rest else None
 
     def _after_create(
-        self, row: Row, fields: SyncValues, problems: list[FieldProblem]
+        self,
+        row: Row,
+        fields: SyncValues,
+        problems: list[FieldProblem],
+        milestones: list[MilestoneValue] | None = None,
     ) -> WriteResult:
+        """What follows a create: choice labels, then the milestones (unless ``milestones``
+        says they were written already)."""
         sys_id = row["sys_id"][0]
         shown = self._write_labels(sys_id, fields, problems)
         if shown is not None:
             row = {**row, **{k: v for k, v in shown.items() if k in row}}
-        milestones = None
-        if self.milestones is not None:
+        if self.milestones is not None and milestones is None:
             # A record just created has no children: no need to read them, on the first try.
             milestones = self._write_milestones(sys_id, fields, fresh=True)
         self._log.info("servicenow.created", sys_id=sys_id, number=row.get("number", ("", ""))[0])
@@ -559,6 +566,7 @@ class ServiceNowConnector(Connector):
                 continue
             prepared[i] = ({**values, **self.codec.stamp_values(stamp)}, problems)
         answers = self.client.insert_batch(self.table, [v for v, _ in prepared.values()])
+        children = self._children_of_new(batch, prepared, answers)
         for (i, (_, problems)), answer in zip(prepared.items(), answers, strict=True):
             stamp, fields = batch[i]
             state = self.mapping.fields.get("status")
@@ -576,11 +584,34 @@ class ServiceNowConnector(Connector):
                 if refused is not None:  # nothing stored: created alone, without the state
                     results[i] = self._create(stamp, fields, checked=False, refused=refused)
                 elif isinstance(answer, dict):
-                    results[i] = self._after_create(answer, fields, problems)
+                    sys_id = answer["sys_id"][0]
+                    written = children.get(sys_id)
+                    if written is None and sys_id in children:  # not known: read, then write
+                        written = self._write_milestones(sys_id, fields)
+                    results[i] = self._after_create(answer, fields, problems, written)
                 else:  # may or may not exist: looked up by stamp, then created
                     results[i] = self._create(stamp, fields, checked=True)
             except Exception as exc:  # noqa: BLE001 - handed back to the caller per item
                 results[i] = exc
+
+    def _children_of_new(
+        self,
+        batch: Sequence[tuple[Stamp, SyncValues]],
+        prepared: Mapping[int, object],
+        answers: Sequence[Row | RemoteError | None],
+    ) -> dict[str, list[MilestoneValue] | None]:
+        """The milestone records of the records a batch just created, in Batch API requests of
+        their own (:meth:`.Milestones.insert_fresh`); by parent sys_id."""
+        if self.milestones is None:
+            return {}
+        parents = [
+            (answer["sys_id"][0], batch[i][1].get("milestones") or [])
+            for i, answer in zip(prepared, answers, strict=True)
+            if isinstance(answer, dict)
+        ]
+        if not parents:
+            return {}
+        return self.milestones.insert_fresh(parents, self._metadata(), size=BATCH_CHUNK)
 
     # -- updating ------------------------------------------------------------------------------
 

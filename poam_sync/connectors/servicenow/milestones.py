@@ -16,6 +16,14 @@ marker that makes every later read skip it. Two children carrying one milestone 
 tool, or an older poam-sync) are both kept: the oldest (``sys_created_on``, then ``sys_id``) is
 the milestone, the others are reported as ``duplicate`` problems for a person to settle.
 
+At a parent's creation its children are inserted with those of the other parents of the same
+round, 50 to a Batch API request (:meth:`Milestones.insert_fresh`): the Batch API takes any
+REST call of the instance, each applied as on its own ("You can include any API available on
+the instance in a Batch API call", ServiceNow docs "Batch API"). A new parent has no children,
+so nothing is read first. A child whose answer did not come back (the request failed, or the
+instance left it in ``unserviced_requests``) may or may not exist: its parent is then written by
+:meth:`Milestones.write`, which reads the parent's children before inserting any.
+
 Children are read for a whole page of parents at once. Editing a child does not touch its
 parent's ``sys_updated_on``: pull asks :meth:`Milestones.changed_parents` as well.
 """
@@ -155,6 +163,42 @@ class Milestones:
             self._client.patch(self.table, sys_id, self.tombstone(mid, meta))
             self._state_by_label(sys_id, MilestoneStatus.ARCHIVED.value, meta)
         return target, problems
+
+    def insert_fresh(
+        self, parents: Sequence[tuple[str, SyncValue]], meta: Metadata, *, size: int = 50
+    ) -> dict[str, list[MilestoneValue] | None]:
+        """Insert the children of parents created a moment ago, ``size`` to a Batch API request;
+        by parent, the milestones written, or None where that is not known (a child refused,
+        unanswered or needing its state by label: the caller writes that parent again with
+        :meth:`write`, which reads first)."""
+        ms = self.ms
+        out: dict[str, list[MilestoneValue] | None] = {}
+        rows: list[tuple[str, dict[str, str]]] = []
+        for parent, wanted in parents:
+            target = self._mapping.project_milestones(wanted, meta.lengths)
+            out[parent] = target
+            for item in target:
+                code = self._code(item["status"], meta)
+                if code is None:  # written by its label, one by one
+                    out[parent] = None
+                    continue
+                columns = {
+                    ms.parent_field: parent,
+                    ms.id_field: item["id"],
+                    ms.description_field: item["description"],
+                    ms.due_date_field: meta.stored_day(
+                        self.table, ms.due_date_field, item["due_date"]
+                    ),
+                    ms.state_field: code,
+                }
+                rows.append((parent, columns))
+        rows = [(p, c) for p, c in rows if out[p] is not None]
+        for chunk in chunks(rows, size):
+            answers = self._client.insert_batch(self.table, [c for _, c in chunk])
+            for (parent, _), answer in zip(chunk, answers, strict=True):
+                if not isinstance(answer, dict):
+                    out[parent] = None
+        return out
 
     def _state_by_label(self, sys_id: str, status: str, meta: Metadata) -> None:
         """Write the state by its label when its code is unknown (``sys_choice`` cannot be

@@ -35,6 +35,9 @@ class ServiceNowSettings(BaseModel):
     # the longest Retry-After waited out within a cycle; a longer one defers the work to a later one
     max_retry_after_seconds: float = Field(default=60.0, ge=0)
     timeout: float = Field(default=30.0, gt=0)
+    # requests in flight to this host at once, shared with every other user of the host in the
+    # process (connectors/_inflight.py); None: the configuration's sync.max_in_flight, else 4
+    max_in_flight: int | None = Field(default=None, ge=1, le=64)
     #: the instance's time zone (IANA name), in which date/time due dates are days; None: read
     #: the instance's glide.sys.default.tz (UTC, logged, when the user cannot read it)
     time_zone: str | None = None

@@ -217,6 +217,10 @@ class JiraRoutes(JiraWorkflow, JiraWebhooks):
         }
 
     def _h_bulk(self, ctx: _Ctx) -> tuple[int, Any]:
+        # Atlassian's OpenAPI, POST /rest/api/3/issue/bulk: up to 50 issues "and ... subtasks"
+        # (each naming its parent), 201 "if any of the issue or subtask creation requests were
+        # successful", 400 "if all requests are invalid"; refusals in `errors`, each with the
+        # `failedElementNumber` of its element
         updates = (ctx.body or {}).get("issueUpdates")
         if not isinstance(updates, list):
             raise ApiError(400, ["Field 'issueUpdates' is required."])

@@ -107,6 +107,12 @@ class JiraSearch(JiraIssues):
             ):
                 ids = [self._by_key.get((v.text or "").upper(), v.text or "") for v in c.values]
                 return [self.issues[i] for i in dict.fromkeys(ids) if i in self.issues]
+            if isinstance(c, _jql.Clause) and c.field.lower() == "parent" and c.op in ("=", "in"):
+                # the sub-tasks of the named parents, in creation order (a fast path: the
+                # predicate still decides; a whole scan made each search cost the project)
+                parents = [self._by_key.get((v.text or "").upper(), v.text or "") for v in c.values]
+                subs = {s for p in parents if p in self.issues for s in self.issues[p]["subtasks"]}
+                return [self.issues[i] for i in sorted(subs, key=_creation) if i in self.issues]
         return list(view.values())
 
     def _jql_field(self, name: str) -> str:
@@ -444,3 +450,8 @@ def _parse_jql_date(text: str, tz: ZoneInfo, field_name: str, now: datetime) -> 
             "format e.g. '-5d', '4w 2d'."
         ],
     )
+
+
+def _creation(issue_id: str) -> tuple[int, str]:
+    """Creation order of issue ids (numbers, given out in turn)."""
+    return (int(issue_id), issue_id) if issue_id.isdigit() else (0, issue_id)
