@@ -69,6 +69,10 @@ class SyncConfig(_Frozen):
     # every this many cycles of one process, each connector lists the ids of all its records to
     # find linked records deleted remotely (0: only on `sync --reconcile`)
     reconcile_every: int = Field(default=12, ge=0)
+    # every this many cycles of one process, the cycle plans every item; the others plan only
+    # the items that changed here or remotely (docs/sync.md; 1: every cycle, 0: only the first
+    # cycle and the reconcile's)
+    full_every: int = Field(default=12, ge=0)
 
 
 class ScheduleConfig(_Frozen):
