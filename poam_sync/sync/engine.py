@@ -122,7 +122,7 @@ class Engine:
         self.reconcile_every = reconcile_every
         self.full_every = full_every  # 1: every cycle plans every item
         self._cycles = 0
-        self._full_count = 0
+        self._since_full = 0  # cycles since the last full one
         # What the engine keeps between cycles (poam_sync.sync.working_set): the change log's
         # sequence number planned up to (None: the next cycle is full), the items to plan again
         # next cycle, and the connectors that missed a cycle (owed a full one).
@@ -333,19 +333,21 @@ class Engine:
         marks: Mapping[str, datetime | None],
         fetch: Mapping[str, Collection[str]] | None,
     ) -> bool:
-        """Whether this cycle plans every item (see :mod:`poam_sync.sync.working_set`)."""
-        if full is not None:
-            return full or self._seq is None
-        if fetch is None:
-            self._full_count += 1
-        periodic = fetch is None and self.full_every > 0 and self._full_count % self.full_every == 0
-        return (
-            self._seq is None
-            or reconcile
-            or periodic
-            or any(marks[n] is None for n in active)
+        """Whether this cycle plans every item (see :mod:`poam_sync.sync.working_set`): after
+        ``full_every - 1`` cycles that did not, among other reasons."""
+        periodic = fetch is None and 0 < self.full_every <= self._since_full + 1
+        whole = (
+            (full if full is not None else periodic)
+            or reconcile  # the reconcile compares every link with the listing
+            or self._seq is None
+            or any(marks[n] is None for n in active)  # a whole pull, for the empty-side guard
             or bool(self._owed & set(active))
         )
+        if whole:
+            self._since_full = 0
+        elif fetch is None:
+            self._since_full += 1
+        return whole
 
     def _remember(
         self,
