@@ -1,13 +1,15 @@
 """The sync engine at scale: initial sync, an idle cycle, and the planner alone.
 
 1. Initial sync of N items (default 10,000) to both simulators with 20 ms latency per call;
-2. an idle cycle over the N linked items (nothing changed anywhere);
+2. an idle cycle over the N linked items (nothing changed anywhere), then the daemon's steady
+   state: idle cycles of the same engine, full (every item planned) and incremental in turn;
 3. the pure planner on M items (default 100,000) with two linked connectors.
 
 Each simulator runs in its own process, so wall times and memory are the syncing process's.
 Prints wall time, remote calls per item and peak memory (RSS of this process).
 
     python benchmarks/bench_sync.py [--items 10000] [--latency-ms 20] [--plan-items 100000]
+        [--idle-rounds 3] [--setup-latency-ms MS]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import re
 import resource
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,7 @@ from poam_sync.connectors.base import RemoteRecord  # noqa: E402
 from poam_sync.logs import configure  # noqa: E402
 from poam_sync.model import PoamItem  # noqa: E402
 from poam_sync.store import Store  # noqa: E402
+from poam_sync.sync.engine import Engine  # noqa: E402
 from poam_sync.sync.plan import ConnectorState, LinkInfo, plan  # noqa: E402
 from poam_sync.sync.values import to_sync  # noqa: E402
 from poam_sync.wiring import build_engine  # noqa: E402
@@ -93,7 +97,37 @@ class Sim:
         self.proc.wait(timeout=20)
 
 
-def bench_sync(n: int, latency_ms: int) -> None:
+def idle_cycles(engine: Engine, n: int, rounds: int, sims: tuple[Sim, Sim]) -> None:
+    """The daemon's steady state: idle cycles of one long-lived engine, a full one (every item
+    planned, as every cycle did before cycles became incremental) and an incremental one in
+    turn, so both see the same machine load; median of ``rounds`` each."""
+    if rounds <= 0:
+        return
+    took: dict[bool, list[float]] = {True: [], False: []}
+    calls: dict[bool, list[int]] = {True: [], False: []}
+    planned: dict[bool, int] = {}
+    for _ in range(rounds):
+        for full in (True, False):
+            before = sum(sim.calls() for sim in sims)
+            start = time.perf_counter()
+            report = engine.run_cycle(full=full)
+            took[full].append(time.perf_counter() - start)
+            calls[full].append(sum(sim.calls() for sim in sims) - before)
+            planned[full] = report.planned_items
+            assert report.ok and not report.updated_remote and not report.created, report.summary()
+    for full, name in ((True, "full (every item, the old cycle)"), (False, "incremental")):
+        each = ", ".join(f"{t:.3f}" for t in took[full])
+        print(
+            f"idle cycle over {n} linked items, {name}: "
+            f"median {statistics.median(took[full]):.3f} s of {rounds} ({each}); "
+            f"{statistics.median(calls[full]):.0f} calls; planned {planned[full]} items"
+        )
+
+
+def bench_sync(
+    n: int, latency_ms: int, idle_rounds: int = 0, setup_latency_ms: int | None = None
+) -> None:
+    setup_ms = latency_ms if setup_latency_ms is None else setup_latency_ms
     with tempfile.TemporaryDirectory() as tmp:
         jira = Sim(
             "from poam_sync.simulators.jira import serve;"
@@ -106,7 +140,7 @@ def bench_sync(n: int, latency_ms: int) -> None:
         )
         try:
             for sim in (jira, snow):
-                sim.control("latency", {"ms": latency_ms})
+                sim.control("latency", {"ms": setup_ms})
             db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             raw: dict[str, Any] = {
                 "database_url": db_url,
@@ -143,13 +177,13 @@ def bench_sync(n: int, latency_ms: int) -> None:
                 engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
                 for sim in (jira, snow):
                     sim.control("reset", {})
-                    sim.control("latency", {"ms": latency_ms})
+                    sim.control("latency", {"ms": setup_ms})
                 start = time.perf_counter()
                 report = engine.run_cycle()
                 took = time.perf_counter() - start
                 jc, sc = jira.calls(), snow.calls()
                 print(
-                    f"initial sync of {n} items ({latency_ms} ms/call): {took:.1f} s; "
+                    f"initial sync of {n} items ({setup_ms} ms/call): {took:.1f} s; "
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
                     f"Jira {jc} calls ({jc / n:.3f}/item), "
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
@@ -171,8 +205,11 @@ def bench_sync(n: int, latency_ms: int) -> None:
                 print(
                     f"idle cycle over {n} linked items: {took:.2f} s; Jira {jira.calls()} calls, "
                     f"ServiceNow {snow.calls()} calls; pushed {dict(report.updated_remote)}; "
+                    f"planned {report.planned_items} items "
+                    f"({'full' if report.full else 'incremental'}); "
                     f"peak RSS {rss_mib():.0f} MiB"
                 )
+                idle_cycles(engine, n, idle_rounds, (jira, snow))
             store.close()
         finally:
             jira.stop()
@@ -217,11 +254,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--plan-items", type=int, default=100_000)
+    parser.add_argument(
+        "--setup-latency-ms",
+        type=int,
+        default=None,
+        help="latency of the initial sync only (default: --latency-ms), to reach 100,000 "
+        "linked items sooner when the idle cycles are what is measured",
+    )
+    parser.add_argument("--plan-items", type=int, default=100_000, help="0: skip the planner")
+    parser.add_argument(
+        "--idle-rounds",
+        type=int,
+        default=3,
+        help="idle cycles of the long-lived engine, full and incremental in turn (0: none)",
+    )
     args = parser.parse_args()
     configure(verbose=0, json=False)
-    bench_plan(args.plan_items)
-    bench_sync(args.items, args.latency_ms)
+    if args.plan_items:
+        bench_plan(args.plan_items)
+    bench_sync(args.items, args.latency_ms, args.idle_rounds, args.setup_latency_ms)
 
 
 if __name__ == "__main__":
