@@ -17,6 +17,7 @@ import pytest
 from poam_sync.connectors.memory import MemoryConnector, MemoryRemote, MemorySettings
 from poam_sync.model import PoamItem, with_fields
 from poam_sync.store import Store
+from poam_sync.sync.conflicts import settle_conflict
 from poam_sync.sync.engine import CycleReport, Engine, Guards, SyncTarget
 from tests.memory.conftest import FAST_RETRY, PERSON
 from tests.sync.conftest import ROOT, poam
@@ -230,3 +231,54 @@ def test_a_connector_that_missed_a_cycle_gets_a_full_one_when_back(
         "Changed while beta was down"
     )
     assert not settled(engine).full
+
+
+def test_a_refused_value_is_not_pushed_again_by_incremental_cycles_until_it_changes(
+    store: Store, remotes: dict[str, MemoryRemote]
+) -> None:
+    engine = running(store, remotes)
+    remotes["alpha"].blocked_statuses.add("completed")
+    save(store, with_fields(store.item("acme", "V-1"), {"status": "completed"}))
+    refused = engine.run_cycle()
+    assert not refused.full and refused.problems == 1  # alpha refused; beta took it
+    assert record_of(store, remotes["beta"], "beta", "V-1")["status"] == "completed"
+    save(store, with_fields(store.item("acme", "V-1"), {"title": "Still synced"}))
+    again = engine.run_cycle()
+    assert not again.full and again.problems == 0  # the status is not tried again
+    assert dict(again.updated_remote) == {"alpha": 1, "beta": 1}
+    assert record_of(store, remotes["alpha"], "alpha", "V-1")["title"] == "Still synced"
+    assert record_of(store, remotes["alpha"], "alpha", "V-1")["status"] != "completed"
+    remotes["alpha"].blocked_statuses.clear()
+    save(store, with_fields(store.item("acme", "V-1"), {"status": "remediating"}))
+    moved = engine.run_cycle()
+    assert moved.ok and dict(moved.updated_remote) == {"alpha": 1, "beta": 1}
+    assert record_of(store, remotes["alpha"], "alpha", "V-1")["status"] == "remediating"
+
+
+def test_a_conflict_settled_in_another_process_is_pushed_by_the_next_incremental_cycle(
+    store: Store, remotes: dict[str, MemoryRemote], db_url: str
+) -> None:
+    engine = running(store, remotes)
+    item = store.item("acme", "V-3")
+    with store.read() as tx:
+        link = tx.link(item.uuid, "alpha")
+    assert link is not None
+    time.sleep(1.05)  # the remote floors its clock to the second: past the watermark's
+    save(store, with_fields(item, {"title": "ISSO title"}))
+    remotes["alpha"].human_write(link.remote_id, "title", "Engineer title", actor=PERSON)
+    assert engine.run_cycle().conflicts == 1
+    with store.read() as tx:
+        (conflict,) = tx.conflicts(state="open")
+    other = Store.open(db_url)  # the workbench or `conflicts settle`, in its own process
+    try:
+        with other.begin() as tx:
+            settle_conflict(
+                tx, conflict.id, take="alpha", reason="the engineer knows", actor=PERSON
+            )
+    finally:
+        other.close()
+    settled_by = engine.run_cycle()
+    assert settled_by.ok, settled_by.errors
+    assert not settled_by.full and settled_by.planned_items == 1
+    assert store.item("acme", "V-3").title == "Engineer title"
+    assert record_of(store, remotes["beta"], "beta", "V-3")["title"] == "Engineer title"
