@@ -59,7 +59,7 @@ from poam_sync.sync.working_set import Snapshot, read_all, read_changed
 
 if TYPE_CHECKING:
     from poam_sync.config import Scope
-    from poam_sync.store import Store, StoreTx
+    from poam_sync.store import ConflictRow, Store, StoreTx
 
 log = structlog.get_logger(__name__)
 # After a clean cycle a connector's watermark moves to the newest remote change it saw, or to
@@ -222,7 +222,8 @@ class Engine:
                     systems={n: self.targets[n].system for n in active},
                 )
             items = snap.items
-            states = [self._state(tx, name, pulled[name], snap) for name in active]
+            open_conflicts = tx.conflicts(state="open")
+            states = [self._state(name, pulled[name], snap, open_conflicts) for name in active]
             # Records stamped for an item imported here anew (new uuid): adopted, never made again
             states = rebind_stamps(items, states)
             taken = snap.taken
@@ -259,8 +260,11 @@ class Engine:
         if progress is not None:
             progress(Step("plan", 0))
         the_plan = self._plan(items, states, taken, intake.skip, report)
+        # the mass-change guard's share is of all the links a connector has, whatever the
+        # working set holds: counted only when the plan changes something (not when idle)
+        live = None if snap.full or force or not _changes(the_plan) else self._live(active)
         while not force:
-            tripped = check_mass_change(the_plan, states, self.guards, live=snap.live)
+            tripped = check_mass_change(the_plan, states, self.guards, live=live)
             if not tripped:
                 break
             states = self._leave_out(states, first_to_leave(tripped), report)
@@ -416,12 +420,16 @@ class Engine:
     # -- planning inputs -----------------------------------------------------------------------
 
     def _state(
-        self, tx: StoreTx, name: str, records: dict[str, RemoteRecord], snap: Snapshot
+        self,
+        name: str,
+        records: dict[str, RemoteRecord],
+        snap: Snapshot,
+        open_conflicts: Iterable[ConflictRow],
     ) -> ConnectorState:
         target = self.targets[name]
         conflicts = {
             (c.item_uuid, c.field): OpenConflict(c.id, c.local, c.remote)
-            for c in tx.conflicts(state="open")
+            for c in open_conflicts
             if c.connector == name
         }
         return ConnectorState(
@@ -438,6 +446,11 @@ class Engine:
             allow_import=target.import_new,
             system=target.system,
         )
+
+    def _live(self, names: Iterable[str]) -> dict[str, int]:
+        """How many items the store links to each connector (links not broken)."""
+        with self.store.read() as tx:
+            return {n: tx.live_links(n) for n in names}
 
     def _reconcile_due(self) -> bool:
         """Every ``reconcile_every`` cycles of this engine (0: only when asked)."""
@@ -551,6 +564,11 @@ def _blocked(tx: StoreTx, among: Collection[str] | None) -> dict[str, frozenset[
         if changed is None or changed <= p.last_seen:
             found.setdefault(p.connector, set()).add((p.item_uuid, p.field))
     return {name: frozenset(keys) for name, keys in found.items()}
+
+
+def _changes(the_plan: Plan) -> bool:
+    """Whether the plan pushes a field or takes one in (what the mass-change guard counts)."""
+    return any(isinstance(a, (PushField, TakeRemote)) for _, a in the_plan.actions())
 
 
 def _fetch(connector: Connector, remote_ids: Iterable[str]) -> dict[str, RemoteRecord]:

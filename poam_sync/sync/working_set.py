@@ -50,9 +50,6 @@ class Snapshot:
     pending: dict[str, frozenset[str]]
     seq: int  # the change log's last row when the snapshot was read
     full: bool
-    # live (not broken) links per connector in the whole store: the mass-change guard's share
-    # is of these, whatever the working set holds (None: a full snapshot holds them all)
-    live: dict[str, int] | None = None
 
     @property
     def taken(self) -> set[tuple[str, str]]:
@@ -121,5 +118,4 @@ def read_changed(
         pending=pending,
         seq=seq,
         full=False,
-        live={n: tx.live_links(n) for n in names},
     )
