@@ -3,7 +3,8 @@
 1. Initial sync of N items (default 10,000), each with K milestones (default 2; 0 is the
    no-milestone variant), to both simulators with 20 ms latency per call;
 2. the first cycle after it, which finds our own creates in its pull window (echoes);
-3. an idle cycle over the N linked items (nothing changed anywhere);
+3. an idle cycle over the N linked items (nothing changed anywhere), then the daemon's
+   steady state: idle cycles of the same engine, full and incremental in turn;
 4. the pure planner on M items (default 100,000) with two linked connectors.
 
 ``--mode echo`` runs only 1 and 2, twice: with the pulls leaving out the records still at the
@@ -16,6 +17,7 @@ requests in flight per host) and peak memory (RSS of this process).
 
     python benchmarks/bench_sync.py [--items 10000] [--milestones 2] [--latency-ms 20]
         [--in-flight 4] [--plan-items 100000] [--mode all|echo] [--plan-only] [--initial-only]
+        [--idle-rounds 3]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import multiprocessing
 import re
 import resource
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +46,7 @@ from poam_sync.connectors.base import RemoteRecord  # noqa: E402
 from poam_sync.logs import configure  # noqa: E402
 from poam_sync.model import PoamItem  # noqa: E402
 from poam_sync.store import Store  # noqa: E402
+from poam_sync.sync.engine import Engine  # noqa: E402
 from poam_sync.sync.plan import ConnectorState, LinkInfo, plan  # noqa: E402
 from poam_sync.sync.values import to_sync  # noqa: E402
 from poam_sync.wiring import build_engine  # noqa: E402
@@ -115,6 +119,33 @@ class Sim:
         self.proc.wait(timeout=20)
 
 
+def idle_cycles(engine: Engine, n: int, rounds: int, sims: tuple[Sim, Sim]) -> None:
+    """The daemon's steady state: idle cycles of one long-lived engine, a full one (every item
+    planned, as every cycle did before cycles became incremental) and an incremental one in
+    turn, so both see the same machine load; median of ``rounds`` each."""
+    if rounds <= 0:
+        return
+    took: dict[bool, list[float]] = {True: [], False: []}
+    calls: dict[bool, list[int]] = {True: [], False: []}
+    planned: dict[bool, int] = {}
+    for _ in range(rounds):
+        for full in (True, False):
+            before = sum(sim.calls() for sim in sims)
+            start = time.perf_counter()
+            report = engine.run_cycle(full=full)
+            took[full].append(time.perf_counter() - start)
+            calls[full].append(sum(sim.calls() for sim in sims) - before)
+            planned[full] = report.planned_items
+            assert report.ok and not report.updated_remote and not report.created, report.summary()
+    for full, name in ((True, "full (every item, the old cycle)"), (False, "incremental")):
+        each = ", ".join(f"{t:.3f}" for t in took[full])
+        print(
+            f"idle cycle over {n} linked items, {name}: "
+            f"median {statistics.median(took[full]):.3f} s of {rounds} ({each}); "
+            f"{statistics.median(calls[full]):.0f} calls; planned {planned[full]} items"
+        )
+
+
 def _seed(db_url: str, n: int, milestones: int) -> None:
     store = Store.open(db_url)
     with store.begin() as tx:
@@ -133,7 +164,12 @@ def bench_sync(
     initial_only: bool = False,
     idle: bool = True,
     skip_echoes: bool = True,
+    idle_rounds: int = 3,
+    setup_latency_ms: int | None = None,
 ) -> None:
+    # the initial sync's latency (default: the same), to reach many linked items sooner when
+    # the idle cycles are what is measured
+    setup_ms = latency_ms if setup_latency_ms is None else setup_latency_ms
     with tempfile.TemporaryDirectory() as tmp:
         jira = Sim(
             "from poam_sync.simulators.jira import serve;"
@@ -146,7 +182,7 @@ def bench_sync(
         )
         try:
             for sim in (jira, snow):
-                sim.control("latency", {"ms": latency_ms})
+                sim.control("latency", {"ms": setup_ms})
             db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             raw: dict[str, Any] = {
                 "database_url": db_url,
@@ -188,7 +224,7 @@ def bench_sync(
                 engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
                 for sim in (jira, snow):
                     sim.control("reset", {})
-                    sim.control("latency", {"ms": latency_ms})
+                    sim.control("latency", {"ms": setup_ms})
                 start, cpu = time.perf_counter(), cpu_s()
                 report = engine.run_cycle()
                 took, cpu = time.perf_counter() - start, cpu_s() - cpu
@@ -244,8 +280,11 @@ def bench_sync(
                         f"idle cycle over {n} linked items: {took:.2f} s; "
                         f"Jira {jira.calls()} calls, ServiceNow {snow.calls()} calls; "
                         f"pushed {dict(report.updated_remote)}; "
+                        f"planned {report.planned_items} items "
+                        f"({'full' if report.full else 'incremental'}); "
                         f"peak RSS {rss_mib():.0f} MiB"
                     )
+                    idle_cycles(engine, n, idle_rounds, (jira, snow))
             store.close()
         finally:
             jira.stop()
@@ -303,11 +342,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="echo mode: rounds of A/B")
     parser.add_argument("--plan-only", action="store_true", help="only the planner alone")
     parser.add_argument(
+        "--setup-latency-ms", type=int, default=None, help="the initial sync's latency only"
+    )
+    parser.add_argument(
+        "--idle-rounds",
+        type=int,
+        default=3,
+        help="idle cycles of the long-lived engine, full and incremental in turn (0: none)",
+    )
+    parser.add_argument(
         "--initial-only", action="store_true", help="the initial sync alone (no planner, no idle)"
     )
     args = parser.parse_args()
     configure(verbose=0, json=False)
     common: dict[str, Any] = {"milestones": args.milestones, "in_flight": args.in_flight}
+    common["idle_rounds"] = args.idle_rounds
+    common["setup_latency_ms"] = args.setup_latency_ms
     if args.mode == "echo":
         for _ in range(args.rounds):
             for skip in (False, True):

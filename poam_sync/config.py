@@ -72,6 +72,10 @@ class SyncConfig(_Frozen):
     # requests in flight per remote host, for every connector whose entry does not set its own
     # max_in_flight (None: 4); shared by all that talk to one host (connectors/_inflight.py)
     max_in_flight: int | None = Field(default=None, ge=1, le=64)
+    # every this many cycles of one process, the cycle plans every item; the others plan only
+    # the items that changed here or remotely (docs/sync.md; 1: every cycle, 0: only the first
+    # cycle and the reconcile's)
+    full_every: int = Field(default=12, ge=0)
 
 
 class ScheduleConfig(_Frozen):

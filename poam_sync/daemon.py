@@ -229,6 +229,8 @@ def _loop(
             if not lock.acquire(wait=True, poll_seconds=poll, stop=stop, waiting=waiting):
                 return  # stopped while standing by
             state.role = "leader"
+            # another process may have synced while this one stood by: plan everything again
+            engine.invalidate()
             log.info("daemon.leading", lock=lock.what)
         started = time.monotonic()
         _notify(notifier, lock, _cycle(engine, lock, state, interval))

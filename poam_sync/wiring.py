@@ -56,6 +56,7 @@ def build_engine(config: Config, store: Store, *, fence: Fence | None = None) ->
             guards=Guards(config.guards.max_change_share, config.guards.min_items),
             fence=fence,
             reconcile_every=config.sync.reconcile_every,
+            full_every=config.sync.full_every,
         )
     finally:
         for connector in connectors:

@@ -7,9 +7,10 @@ written in the same ``begin()`` block commit together or not at all.
 A :class:`StoreTx` is composed of one mixin class per job, all sharing the transaction's
 connection and clock (``_tx``): the items (``_items``), the change log and its hash chain, with
 how appends are serialized between writers (``_changelog``), the per-connector sync state
-(``_sync_state``), the claims on remote creates (``_claims``), conflicts and problems
-(``_conflicts``), the workbench's accounts (``_users``), browsing items in SQL (``_browse``)
-and the notifications sent (``_notified``).
+(``_sync_state``) and its reads by uuid for an incremental cycle (``_sync_reads``), the claims
+on remote creates (``_claims``), conflicts and problems (``_conflicts``), the workbench's
+accounts (``_users``), browsing items in SQL (``_browse``) and the notifications sent
+(``_notified``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from poam_sync.store._engine import WRITE_OPTION, create_engine, migrate
 from poam_sync.store._items import ItemsTx
 from poam_sync.store._notified import NotifiedTx
 from poam_sync.store._rows import ChangeRow, LogQuery, VerifyResult
+from poam_sync.store._sync_reads import SyncReadsTx
 from poam_sync.store._sync_state import SyncStateTx
 from poam_sync.store._tx import _now
 from poam_sync.store._users import UsersTx
@@ -55,7 +57,9 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-class StoreTx(ItemsTx, SyncStateTx, ClaimsTx, ConflictsTx, UsersTx, BrowseTx, NotifiedTx):
+class StoreTx(
+    ItemsTx, SyncStateTx, SyncReadsTx, ClaimsTx, ConflictsTx, UsersTx, BrowseTx, NotifiedTx
+):
     """One database transaction of the store (get one from :meth:`Store.begin`).
 
     Every method comes from the mixins of the module docstring: a caller sees one object, and a

@@ -8,7 +8,7 @@ a watermark is where the next pull starts. The claims on remote creates live in
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,9 @@ from poam_sync.store._rows import LinkRow
 from poam_sync.store._schema import baselines, links, watermarks
 from poam_sync.store._tx import TxBase
 
+Baselines = dict[str, dict[str, SyncValue]]
+"""``{item_uuid: {field: value}}``."""
+
 
 class SyncStateTx(TxBase):
     """The sync-state part of a store transaction."""
@@ -30,7 +33,7 @@ class SyncStateTx(TxBase):
         row = self._conn.execute(
             sa.select(links).where(links.c.item_uuid == item_uuid, links.c.connector == connector)
         ).one_or_none()
-        return None if row is None else _link_row(row)
+        return None if row is None else link_row(row)
 
     def linked(self, connector: str, item_uuids: Sequence[str]) -> set[str]:
         """Which of ``item_uuids`` have a link to ``connector`` (one query per 500)."""
@@ -45,19 +48,19 @@ class SyncStateTx(TxBase):
 
     def links(self, connector: str) -> list[LinkRow]:
         query = sa.select(links).where(links.c.connector == connector).order_by(links.c.item_uuid)
-        return [_link_row(r) for r in self._conn.execute(query)]
+        return [link_row(r) for r in self._conn.execute(query)]
 
     def all_links(self, *, state: str | None = None) -> list[LinkRow]:
         """Links of every connector (of one state, e.g. "broken", when given), for reports."""
         query = sa.select(links).order_by(links.c.connector, links.c.item_uuid)
         if state is not None:
             query = query.where(links.c.state == state)
-        return [_link_row(r) for r in self._conn.execute(query)]
+        return [link_row(r) for r in self._conn.execute(query)]
 
     def links_of(self, item_uuid: str) -> list[LinkRow]:
         """The links of one item, one per connector."""
         query = sa.select(links).where(links.c.item_uuid == item_uuid).order_by(links.c.connector)
-        return [_link_row(r) for r in self._conn.execute(query)]
+        return [link_row(r) for r in self._conn.execute(query)]
 
     def link_versions(self, connector: str) -> dict[str, str]:
         """``{remote_id: remote_version}`` of the connector's working links that remember a
@@ -88,7 +91,7 @@ class SyncStateTx(TxBase):
         row = self._conn.execute(
             sa.select(links).where(links.c.connector == connector, links.c.remote_id == remote_id)
         ).one_or_none()
-        return None if row is None else _link_row(row)
+        return None if row is None else link_row(row)
 
     def set_link(self, link: LinkRow) -> None:
         """Create or replace the link of (item, connector); ``updated_at`` is set to now."""
@@ -188,25 +191,11 @@ class SyncStateTx(TxBase):
     def all_baselines(self, connector: str) -> dict[str, dict[str, SyncValue]]:
         """Every baseline of one connector: ``{item_uuid: {field: value}}`` (one query)."""
         # Read the JSON as text and decode it here: this runs over every baseline row of a
-        # connector once per sync cycle. Scalars repeat a lot (statuses, dates, owners), so
-        # each distinct one is decoded once; lists and objects are decoded per row, unshared.
+        # connector once per full sync cycle.
         query = sa.select(
             baselines.c.item_uuid, baselines.c.field, sa.type_coerce(baselines.c.value, sa.Text)
         ).where(baselines.c.connector == connector)
-        # Decoded as written: the store is the only writer of baselines (no check per row).
-        scalars: dict[str, SyncValue] = {}
-        out: dict[str, dict[str, SyncValue]] = {}
-        value: SyncValue
-        for item_uuid, field, text in self._conn.execute(query):
-            if text[:1] in ("[", "{"):
-                value = json.loads(text)
-            else:
-                try:
-                    value = scalars[text]
-                except KeyError:
-                    value = scalars[text] = json.loads(text)
-            out.setdefault(item_uuid, {})[field] = value
-        return out
+        return decode_baselines((u, f, t) for u, f, t in self._conn.execute(query))
 
     def set_baselines(self, item_uuid: str, connector: str, values: SyncValues) -> None:
         """Set the baselines of the fields given (other fields keep theirs)."""
@@ -271,7 +260,28 @@ class SyncStateTx(TxBase):
         )
 
 
-def _link_row(r: sa.Row[Any]) -> LinkRow:
+def decode_baselines(rows: Iterable[tuple[str, str, str]]) -> Baselines:
+    """Baseline rows ``(item_uuid, field, JSON text)`` by item and field.
+
+    Scalars repeat a lot (statuses, dates, owners), so each distinct one is decoded once;
+    lists and objects are decoded per row, unshared. Decoded as written: the store is the only
+    writer of baselines (no check per row)."""
+    scalars: dict[str, SyncValue] = {}
+    out: Baselines = {}
+    value: SyncValue
+    for item_uuid, field, text in rows:
+        if text[:1] in ("[", "{"):
+            value = json.loads(text)
+        else:
+            try:
+                value = scalars[text]
+            except KeyError:
+                value = scalars[text] = json.loads(text)
+        out.setdefault(item_uuid, {})[field] = value
+    return out
+
+
+def link_row(r: sa.Row[Any]) -> LinkRow:
     return LinkRow(
         item_uuid=r.item_uuid,
         connector=r.connector,

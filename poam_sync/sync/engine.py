@@ -43,7 +43,6 @@ from poam_sync.sync.plan import (
     ConnectorState,
     CreateRemote,
     FieldPolicy,
-    LinkInfo,
     OpenConflict,
     Plan,
     PushField,
@@ -56,10 +55,11 @@ from poam_sync.sync.reconcile import find_gone, list_ids
 from poam_sync.sync.results import CycleReport as CycleReport
 from poam_sync.sync.results import ItemError as ItemError
 from poam_sync.sync.results import Unreadable, Vanished
+from poam_sync.sync.working_set import Snapshot, read_all, read_changed
 
 if TYPE_CHECKING:
     from poam_sync.config import Scope
-    from poam_sync.store import Store, StoreTx
+    from poam_sync.store import ConflictRow, Store, StoreTx
 
 log = structlog.get_logger(__name__)
 # After a clean cycle a connector's watermark moves to the newest remote change it saw, or to
@@ -69,6 +69,9 @@ CLOCK_SKEW_MARGIN = timedelta(minutes=2)
 # Every this many cycles each connector lists the ids of all its records (keys only) so that
 # linked records deleted remotely are found (see poam_sync.sync.reconcile).
 RECONCILE_EVERY = 12
+# Every this many cycles an engine plans every item, not only those that changed
+# (poam_sync.sync.working_set); the reconcile's cycles are full cycles too.
+FULL_EVERY = 12
 BLOCKED = "transition_blocked"  # a connector's refusal of a status it cannot reach
 
 
@@ -108,6 +111,7 @@ class Engine:
         fence: Fence | None = None,
         reconcile_every: int = RECONCILE_EVERY,
         claim_timeout: timedelta = CLAIM_TIMEOUT,
+        full_every: int = FULL_EVERY,
     ) -> None:
         self.store = store
         self.targets = {t.connector.name: t for t in targets}
@@ -116,10 +120,24 @@ class Engine:
         self.clock_skew = clock_skew
         self.fence = fence  # the leader lock's check (sync/fence.py): no writes once it is lost
         self.reconcile_every = reconcile_every
+        self.full_every = full_every  # 1: every cycle plans every item
         self._cycles = 0
+        self._since_full = 0  # cycles since the last full one
+        # What the engine keeps between cycles (poam_sync.sync.working_set): the change log's
+        # sequence number planned up to (None: the next cycle is full), the items to plan again
+        # next cycle, and the connectors that missed a cycle (owed a full one).
+        self._seq: int | None = None
+        self._carry: set[str] = set()
+        self._owed: set[str] = set()
         self._stop = threading.Event()
         # another process's pending create claim this old is taken for abandoned (sync/claims.py)
         self.claim_timeout = claim_timeout
+
+    def invalidate(self) -> None:
+        """Forget what the last cycles planned: the next cycle plans every item (the daemon
+        calls this when it gains the lead, as another process may have synced meanwhile)."""
+        self._seq = None
+        self._carry = set()
 
     def request_stop(self) -> None:
         """Finish the item in hand, then end the cycle (from a signal handler or thread)."""
@@ -136,13 +154,17 @@ class Engine:
         reconcile: bool | None = None,
         progress: ProgressSink | None = None,
         fetch: Mapping[str, Collection[str]] | None = None,
+        full: bool | None = None,
     ) -> CycleReport:
         """One cycle. ``force``: proceed although a guard trips; ``reconcile``: list every
         connector's ids to find vanished links (True), or not (False), whatever the period
         says (None: every ``reconcile_every`` cycles); ``progress``: told how far it got.
         ``fetch``: a *targeted* cycle (a webhook's, poam_sync/webhooks.py): instead of each
         connector's pull, only these records (remote ids by connector) are read; no watermark
-        moves and no reconcile runs, so the next full cycle still sees everything."""
+        moves and no reconcile runs, so the next full cycle still sees everything.
+        ``full``: plan every item (True) or only the working set (False, when the engine can;
+        :mod:`poam_sync.sync.working_set`), whatever the period says (None: the first cycle,
+        and every ``full_every`` cycles of this engine)."""
         cycle_id = _uuid.uuid4().hex[:12]
         report = CycleReport(cycle_id=cycle_id, dry_run=dry_run)
         names = [n for n in self.targets if only is None or n in set(only)]
@@ -192,15 +214,31 @@ class Engine:
         # Records behind items that failed in an earlier cycle: fetched again, retried now.
         retries = load_retries(self.store)
         refetch(retries, connectors, pulled)
+        due = reconcile if reconcile is not None else fetch is None and self._reconcile_due()
+        whole = self._whole(full, due, active, marks, fetch)
 
-        # 2. Plan from one consistent read of the store (no write lock held meanwhile).
+        # 2. Plan from one consistent read of the store (no write lock held meanwhile): every
+        # item, or only those that may need something (poam_sync.sync.working_set).
         with self.store.read() as tx:
-            items = {i.uuid: i for i in tx.all_items()}
-            states = [self._state(tx, name, pulled[name]) for name in active]
+            if whole or self._seq is None:
+                snap = read_all(tx, active)
+            else:
+                snap = read_changed(
+                    tx,
+                    active,
+                    after=self._seq,
+                    carry=self._carry,
+                    pulled=pulled,
+                    retries=[p.item_uuid for p in retries.open if p.item_uuid is not None],
+                    systems={n: self.targets[n].system for n in active},
+                )
+            items = snap.items
+            open_conflicts = tx.conflicts(state="open")
+            states = [self._state(name, pulled[name], snap, open_conflicts) for name in active]
             # Records stamped for an item imported here anew (new uuid): adopted, never made again
             states = rebind_stamps(items, states)
-            taken = {(i.system, i.poam_id) for i in items.values()}
-            blocked = _blocked(tx)
+            taken = snap.taken
+            blocked = _blocked(tx, None if snap.full else items)
             states = [replace(s, blocked=blocked.get(s.name, frozenset())) for s in states]
             open_reads: dict[tuple[str, str], set[str]] = {}
             for p in tx.problems(kind="read"):
@@ -217,8 +255,8 @@ class Engine:
         )
         report.errors += intake.errors
         states = [replace(s, pulled=intake.pulled[s.name]) for s in states]
+        report.full, report.planned_items = snap.full, len(items)
         # 2b. The guards and the reconcile: a connector tripping a guard leaves the cycle.
-        due = reconcile if reconcile is not None else fetch is None and self._reconcile_due()
         views = {n: frozenset(pulled[n]) for n in active if marks[n] is None and fetch is None}
         if due:
             listing = list_ids(connectors, active)
@@ -233,8 +271,11 @@ class Engine:
         if progress is not None:
             progress(Step("plan", 0))
         the_plan = self._plan(items, states, taken, intake.skip, report)
+        # the mass-change guard's share is of all the links a connector has, whatever the
+        # working set holds: counted only when the plan changes something (not when idle)
+        live = None if snap.full or force or not _changes(the_plan) else self._live(active)
         while not force:
-            tripped = check_mass_change(the_plan, states, self.guards)
+            tripped = check_mass_change(the_plan, states, self.guards, live=live)
             if not tripped:
                 break
             states = self._leave_out(states, first_to_leave(tripped), report)
@@ -281,6 +322,7 @@ class Engine:
         if not stopped:
             clear_recovered(self.store, retries, report.errors, recorded, active)
         report.stopped = stopped
+        self._remember(snap, the_plan, intake.skip, report, active, failed)
         with self.store.begin() as tx:
             # A failure that could not be recorded for a retry keeps its connector's watermark
             # (every watermark when it concerned no one connector).
@@ -293,8 +335,61 @@ class Engine:
                 previous = marks[name]
                 if previous is None or newest > previous:
                     tx.set_watermark(name, newest)
-        bound.info("sync.cycle", **report.summary())
+        bound.info(
+            "sync.cycle", full=report.full, planned_items=report.planned_items, **report.summary()
+        )
         return report
+
+    def _whole(
+        self,
+        full: bool | None,
+        reconcile: bool,
+        active: Collection[str],
+        marks: Mapping[str, datetime | None],
+        fetch: Mapping[str, Collection[str]] | None,
+    ) -> bool:
+        """Whether this cycle plans every item (see :mod:`poam_sync.sync.working_set`): after
+        ``full_every - 1`` cycles that did not, among other reasons."""
+        periodic = fetch is None and 0 < self.full_every <= self._since_full + 1
+        whole = (
+            (full if full is not None else periodic)
+            or reconcile  # the reconcile compares every link with the listing
+            or self._seq is None
+            or any(marks[n] is None for n in active)  # a whole pull, for the empty-side guard
+            or bool(self._owed & set(active))
+        )
+        if whole:
+            self._since_full = 0
+        elif fetch is None:
+            self._since_full += 1
+        return whole
+
+    def _remember(
+        self,
+        snap: Snapshot,
+        the_plan: Plan,
+        skip: Collection[str],
+        report: CycleReport,
+        active: Collection[str],
+        unrecorded: Collection[str | None],
+    ) -> None:
+        """What the next cycle needs to know of this one: the change log planned up to, the
+        items to plan again (a create, a failure, a record that could not be read), and the
+        connectors that missed this cycle (the next cycle they are in is a full one)."""
+        applied = set(active) - set(report.guarded)
+        if report.stopped or None in unrecorded:
+            applied = set()
+        applied -= {n for n in unrecorded if n is not None}
+        missed = set(self.targets) - applied
+        self._owed = (self._owed - applied if snap.full else self._owed) | missed
+        if report.stopped:
+            self.invalidate()
+            return
+        again = set(skip) | {e.item_uuid for e in report.errors if e.item_uuid}
+        for p in the_plan.items:
+            if any(isinstance(a, (CreateRemote, AdoptRemote)) for a in p.actions):
+                again.add(p.item_uuid)
+        self._seq, self._carry = snap.seq, again
 
     def _plan(
         self,
@@ -335,19 +430,17 @@ class Engine:
 
     # -- planning inputs -----------------------------------------------------------------------
 
-    def _state(self, tx: StoreTx, name: str, records: dict[str, RemoteRecord]) -> ConnectorState:
+    def _state(
+        self,
+        name: str,
+        records: dict[str, RemoteRecord],
+        snap: Snapshot,
+        open_conflicts: Iterable[ConflictRow],
+    ) -> ConnectorState:
         target = self.targets[name]
-        # Creates claimed but not linked (in flight elsewhere, or before a crash)
-        pending = frozenset(c.item_uuid for c in tx.pending_claims(name))
-        links = {
-            link.item_uuid: LinkInfo(
-                link.remote_id, link.remote_key or link.remote_id, link.state == "broken"
-            )
-            for link in tx.links(name)
-        }
         conflicts = {
             (c.item_uuid, c.field): OpenConflict(c.id, c.local, c.remote)
-            for c in tx.conflicts(state="open")
+            for c in open_conflicts
             if c.connector == name
         }
         return ConnectorState(
@@ -355,14 +448,20 @@ class Engine:
             synced_fields=target.connector.synced_fields,
             project=target.connector.project,
             in_scope=target.in_scope,
-            links=links,
-            baselines=tx.all_baselines(name),
+            links=snap.links[name],
+            baselines=snap.baselines[name],
             pulled=records,
             open_conflicts=conflicts,
-            pending_intents=pending,
+            # creates claimed but not linked (in flight elsewhere, or before a crash)
+            pending_intents=snap.pending[name],
             allow_import=target.import_new,
             system=target.system,
         )
+
+    def _live(self, names: Iterable[str]) -> dict[str, int]:
+        """How many items the store links to each connector (links not broken)."""
+        with self.store.read() as tx:
+            return {n: tx.live_links(n) for n in names}
 
     def _reconcile_due(self) -> bool:
         """Every ``reconcile_every`` cycles of this engine (0: only when asked)."""
@@ -455,20 +554,32 @@ class Engine:
         report.imported = sum(1 for p in the_plan.items if p.new_item is not None)
 
 
-def _blocked(tx: StoreTx) -> dict[str, frozenset[tuple[str, str]]]:
+def _blocked(tx: StoreTx, among: Collection[str] | None) -> dict[str, frozenset[tuple[str, str]]]:
     """Per connector, the (item uuid, field) pushes it refused (``transition_blocked``) with no
     canonical change to the field since: the refusal's ``last_seen`` is when that value was
-    last pushed, and any change-log row of the field after it is a new value worth trying."""
+    last pushed, and any change-log row of the field after it is a new value worth trying.
+    ``among``: only the items planned (None: all); their log is read in one query a chunk."""
+    refused = [
+        p
+        for p in tx.problems(kind="write")
+        if p.code == BLOCKED
+        and p.item_uuid is not None
+        and p.field is not None
+        and (among is None or p.item_uuid in among)
+    ]
+    latest = tx.last_changes({p.item_uuid for p in refused if p.item_uuid is not None})
     found: dict[str, set[tuple[str, str]]] = {}
-    for p in tx.problems(kind="write"):
-        if p.code != BLOCKED or p.item_uuid is None or p.field is None:
-            continue
-        changed = any(
-            row.field == p.field and row.at > p.last_seen for row in tx.log(item_uuid=p.item_uuid)
-        )
-        if not changed:
+    for p in refused:
+        assert p.item_uuid is not None and p.field is not None
+        changed = latest.get((p.item_uuid, p.field))
+        if changed is None or changed <= p.last_seen:
             found.setdefault(p.connector, set()).add((p.item_uuid, p.field))
     return {name: frozenset(keys) for name, keys in found.items()}
+
+
+def _changes(the_plan: Plan) -> bool:
+    """Whether the plan pushes a field or takes one in (what the mass-change guard counts)."""
+    return any(isinstance(a, (PushField, TakeRemote)) for _, a in the_plan.actions())
 
 
 def _fetch(connector: Connector, remote_ids: Iterable[str]) -> dict[str, RemoteRecord]:

@@ -80,14 +80,21 @@ def check_empty_side(
 
 
 def check_mass_change(
-    the_plan: Plan, states: Sequence[ConnectorState], guards: Guards
+    the_plan: Plan,
+    states: Sequence[ConnectorState],
+    guards: Guards,
+    *,
+    live: Mapping[str, int] | None = None,
 ) -> list[Tripped]:
     """Connectors for which this plan would change more than the allowed share of linked
-    items (pushes to them, or values taken from them)."""
+    items (pushes to them, or values taken from them). ``live``: per connector, how many
+    items the store links to it, when the states hold only the cycle's working set
+    (poam_sync.sync.working_set); the share is of all of them."""
     tripped: list[Tripped] = []
     for s in states:
         linked = _live(s)
-        if len(linked) < guards.min_items or not linked:
+        total = live[s.name] if live is not None and s.name in live else len(linked)
+        if total < guards.min_items or not linked:
             continue
         pushed: set[str] = set()
         taken: set[str] = set()
@@ -102,16 +109,16 @@ def check_mass_change(
                 elif isinstance(a, TakeRemote):
                     taken.add(p.item_uuid)
         touched = len(pushed | taken)
-        share = touched / len(linked)
+        share = touched / total
         if share > guards.max_change_share:
             tripped.append(
                 Tripped(
                     s.name,
                     "mass_change",
-                    f"this cycle would change {touched} of {len(linked)} items linked to "
+                    f"this cycle would change {touched} of {total} items linked to "
                     f"{s.name} ({share:.0%}, more than the {guards.max_change_share:.0%} "
                     f"allowed: {len(taken)} from {s.name}'s side, {len(pushed)} to push)",
-                    incoming=len(taken) > len(linked) * guards.max_change_share,
+                    incoming=len(taken) > total * guards.max_change_share,
                 )
             )
     return tripped

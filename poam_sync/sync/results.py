@@ -127,6 +127,10 @@ class CycleReport:
     #: linked records the reconcile found gone this cycle (their links are now broken)
     vanished: list[Vanished] = field(default_factory=list)
     stopped: bool = False
+    #: whether the cycle planned every item, or only those that may need something
+    #: (poam_sync.sync.working_set); and how many items it planned
+    full: bool = True
+    planned_items: int = 0
 
     @property
     def ok(self) -> bool:
