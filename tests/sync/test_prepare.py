@@ -11,6 +11,7 @@ import pytest
 from poam_sync.errors import RemoteError
 from poam_sync.model import with_fields
 from poam_sync.sync.plan import Plan, plan
+from poam_sync.sync.working_set import read_all
 from tests.sync.conftest import World, poam
 
 pytestmark = pytest.mark.filterwarnings(
@@ -85,10 +86,10 @@ def _states_and_plan(world: World, engine: Any) -> tuple[Any, ...]:
         target.connector.prepare()
         pulled[name] = {r.remote_id: r for r in target.connector.pull(marks[name])}
     with world.store.read() as tx:
-        items = {i.uuid: i for i in tx.all_items()}
-        states = [engine._state(tx, name, pulled[name]) for name in engine.targets]
-        taken = {(i.system, i.poam_id) for i in items.values()}
-    return items, states, taken
+        snap = read_all(tx, list(engine.targets))
+        conflicts = tx.conflicts(state="open")
+        states = [engine._state(name, pulled[name], snap, conflicts) for name in engine.targets]
+    return snap.items, states, snap.taken
 
 
 def test_the_plan_makes_no_io(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
