@@ -208,6 +208,20 @@ class JiraConnector(Connector):
                 raw["properties"] = {**(raw.get("properties") or {}), prop: value}
         return gone
 
+    def _read_whole(self, keys: list[str], *, reconcile: Sequence[str] = ()) -> list[RemoteRecord]:
+        """These issues read whole (every synced field, the changelog, our stamp), by key;
+        ``reconcile``: their ids, for Cloud's read-after-write (``reconcileIssues``)."""
+        raws = self.client.search_keys(
+            "issuekey in ({keys}) ORDER BY key ASC",
+            keys,
+            self.reader.fields(),
+            cloud=self.site.meta.cloud,
+            properties=self.mapping.stamp.property,
+            expand="changelog",
+            reconcile=reconcile,
+        )
+        return self._records(raws)
+
     def _fetch(self, keys: Sequence[str]) -> list[RemoteRecord]:
         """What we just wrote, read back so that a lagging search cannot hide it: Cloud names
         the issues in ``reconcileIssues``; an issue the search still misses is read by key."""
@@ -215,16 +229,7 @@ class JiraConnector(Connector):
         for n in range(0, len(keys), RECONCILE_MAX):
             chunk = list(keys[n : n + RECONCILE_MAX])
             ids = [i for k in chunk if (i := self.client.id_of(k)) is not None]
-            raws = self.client.search_keys(
-                "issuekey in ({keys}) ORDER BY key ASC",
-                chunk,
-                self.reader.fields(),
-                cloud=self.site.meta.cloud,
-                properties=self.mapping.stamp.property,
-                expand="changelog",
-                reconcile=ids,
-            )
-            found += self._records(raws)
+            found += self._read_whole(chunk, reconcile=ids)
         missing = [k for k in keys if k not in {r.key for r in found}]
         for key in missing:
             try:
@@ -297,15 +302,7 @@ class JiraConnector(Connector):
             moved.append(str(raw["key"]))
         for n in range(0, len(moved), _FETCH_SIZE):
             chunk = moved[n : n + _FETCH_SIZE]
-            raws = self.client.search_keys(
-                "issuekey in ({keys}) ORDER BY key ASC",
-                chunk,
-                self.reader.fields(),
-                cloud=self.site.meta.cloud,
-                properties=self.mapping.stamp.property,
-                expand="changelog",
-            )
-            yield from self._records(raws)
+            yield from self._read_whole(chunk)
         self.log.info("jira.pulled", listed=len(seen), read=len(moved))
 
     def get(self, remote_id: str) -> RemoteRecord:
