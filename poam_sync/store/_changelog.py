@@ -354,10 +354,7 @@ class ChangeLogTx(TxBase):
             return out
         # straight to the driver: SQLAlchemy's per-row parameter handling would cost more than
         # hashing (10,000 imported items make about 170,000 rows); COPY on PostgreSQL
-        if self._postgres:
-            self._copy_log_rows(params)
-        else:
-            self._conn.exec_driver_sql(self._insert_log_sql(), params)
+        self._insert_rows(change_log, params)
         if has_head:
             self._conn.execute(
                 sa.update(chain_head).where(chain_head.c.id == _HEAD_ID).values(seq=seq, hash=prev)
@@ -365,26 +362,6 @@ class ChangeLogTx(TxBase):
         else:
             self._conn.execute(sa.insert(chain_head).values(id=_HEAD_ID, seq=seq, hash=prev))
         return out
-
-    def _copy_log_rows(self, params: Sequence[_LogParams]) -> None:
-        columns = ", ".join(c.name for c in change_log.columns)
-        # psycopg 3's COPY, on this transaction's own connection
-        raw: Any = self._conn.connection.dbapi_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {change_log.name} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in params:
-                copy.write_row(row)
-
-    def _insert_log_sql(self) -> str:
-        # built from our own table definition only: no outside text reaches this SQL
-        columns = [c.name for c in change_log.columns]
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
-        return (
-            f"INSERT INTO {change_log.name} ({', '.join(columns)}) "  # noqa: S608
-            f"VALUES ({', '.join([mark] * len(columns))})"
-        )
 
 
 _c = change_log.c

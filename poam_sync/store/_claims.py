@@ -82,13 +82,15 @@ class ClaimsTx(TxBase):
             }
             for u, t in wanted
         ]
-        done = self._conn.execute(
+        # one statement executed for many rows ("insertmanyvalues": SQLAlchemy sends them as
+        # multi-row VALUES of a statement compiled once), not .values(rows), whose SQL is
+        # compiled anew for every batch, a bound parameter per column and row
+        statement = (
             insert(create_claims)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=_KEY)
             .returning(create_claims.c.item_uuid)
         )
-        return {str(r[0]) for r in done}
+        return {str(r[0]) for r in self._conn.execute(statement, rows)}
 
     def create_claim(self, item_uuid: str, connector: str) -> ClaimRow | None:
         row = self._conn.execute(

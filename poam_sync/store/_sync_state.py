@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from poam_sync.errors import ItemNotFound, StoreError
 from poam_sync.model import SyncValue, SyncValues
 from poam_sync.store._rows import LinkRow
-from poam_sync.store._schema import baselines, links, watermarks
+from poam_sync.store._schema import baselines, dump_json, links, watermarks
 from poam_sync.store._tx import TxBase
 
 Baselines = dict[str, dict[str, SyncValue]]
@@ -231,13 +231,16 @@ class SyncStateTx(TxBase):
                     baselines.c.field.in_(sorted(names)),
                 )
             )
-        rows = [
-            {"item_uuid": u, "connector": connector, "field": f, "value": v}
-            for u, fields in values.items()
-            for f, v in fields.items()
-        ]
-        if rows:
-            self._conn.execute(sa.insert(baselines), rows)
+        # straight to the driver, each value as the text JsonText stores (an initial sync
+        # writes about ten rows per item and connector)
+        self._insert_rows(
+            baselines,
+            [
+                (u, connector, f, dump_json(v))
+                for u, fields in values.items()
+                for f, v in fields.items()
+            ],
+        )
 
     # ------------------------------------------------------------- watermarks
     def watermark(self, connector: str) -> datetime | None:
