@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import re
 import resource
 import ssl
@@ -59,6 +60,10 @@ def rss_mib() -> float:
 def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def item(n: int, milestones: int = 0) -> PoamItem:
@@ -114,9 +119,13 @@ class Sim:
     def calls(self) -> int:
         return int(self.control("calls")["total"])
 
-    def stop(self) -> None:
+    def stop(self) -> float:
+        """Stop the simulator; the CPU seconds (user + system) its process used."""
+        before = cpu_s(resource.RUSAGE_CHILDREN)
         self.proc.terminate()
         self.proc.wait(timeout=20)
+        # a child's usage joins RUSAGE_CHILDREN when it is reaped: the difference is this one's
+        return cpu_s(resource.RUSAGE_CHILDREN) - before
 
 
 def idle_cycles(engine: Engine, n: int, rounds: int, sims: tuple[Sim, Sim]) -> None:
@@ -287,9 +296,12 @@ def bench_sync(
                     idle_cycles(engine, n, idle_rounds, (jira, snow))
             store.close()
         finally:
-            jira.stop()
-            snow.stop()
-            print(f"CPU of both simulators, whole run: {cpu_s(resource.RUSAGE_CHILDREN):.1f} s")
+            # each simulator's own CPU (the seeding child's is not in these)
+            jira_cpu, snow_cpu = jira.stop(), snow.stop()
+            print(
+                f"CPU of the simulators, whole run: Jira {jira_cpu:.1f} s, "
+                f"ServiceNow {snow_cpu:.1f} s; load average {_load()}"
+            )
 
 
 def bench_plan(m: int) -> None:
