@@ -17,6 +17,7 @@ reference links shape each rendered field.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -221,12 +222,7 @@ class ServiceNowReads(ServiceNowWebhooks):
         return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     def _local_time(self, value: str, viewer: str) -> str:
-        tz = self.user_time_zone(viewer)
-        try:
-            when = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-        except ValueError:
-            return value
-        return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+        return _local_time(value, self.user_time_zone(viewer))
 
     def render(
         self,
@@ -274,3 +270,14 @@ class ServiceNowReads(ServiceNowWebhooks):
             else:
                 out[name] = {"link": link, "value": value} if link else value
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_time(value: str, tz: str) -> str:
+    """A stored UTC date/time shown in zone ``tz`` (text that does not parse, as it is); the
+    same few seconds' stamps are shown over and over, so each is converted once."""
+    try:
+        when = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return value
+    return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")

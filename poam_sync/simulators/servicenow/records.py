@@ -34,7 +34,8 @@ What refuses a write, each with the body a real instance sends (all 403):
 
 from __future__ import annotations
 
-import uuid
+import random
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -52,12 +53,34 @@ GRC_RULE_NAME = "Validate issue state transition"
 GRC_RULE_SYS_ID = "5f0c6c5e1b2230102f3a0f4e6e4bcb11"
 
 
+# the text of the current second, formatted once per second (every write stamps a few rows)
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """Now in UTC to the second, as an instance stores date/times."""
+    second = int(time.time())
+    cached = _second[0]
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S"))
+        _second[0] = cached
+    return cached[1]
+
+
+# the version and variant bits of a random UUID (RFC 4122 section 4.4), as uuid.uuid4() sets them
+_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET = (0x8000 << 48) | (4 << 76)
+
+
+# the simulator's own generator (seeded from the OS): nothing that seeds the global one, as
+# property tests do, can make two records share a sys_id
+_ids = random.Random()
 
 
 def new_sys_id() -> str:
-    return uuid.uuid4().hex
+    """A new record's sys_id, shaped as ``uuid.uuid4().hex`` (32 hex digits of a version-4
+    UUID), without a UUID object nor a system call per record."""
+    return f"{_ids.getrandbits(128) & _V4_CLEAR | _V4_SET:032x}"
 
 
 class ServiceNowRecords(ServiceNowState):
@@ -119,21 +142,31 @@ class ServiceNowRecords(ServiceNowState):
         return spec
 
     def _column(self, table: str, name: str) -> Column | None:
+        return self._columns(table).get(name)
+
+    def _columns(self, table: str) -> dict[str, Column]:
+        """The columns of ``table`` by name, system columns included (none for no table)."""
         spec = self.tables.get(table)
         if spec is None:
-            return None
+            return {}
         columns = self._column_index.get(table)
         if columns is None or columns[0] is not spec:
-            columns = (spec, {c.name: c for c in (*_SYSTEM_COLUMNS, *spec.columns)})
+            template = {c.name: c.default for c in spec.columns if c.type != "journal_input"}
+            columns = (spec, {c.name: c for c in (*_SYSTEM_COLUMNS, *spec.columns)}, template)
             self._column_index[table] = columns
-        return columns[1].get(name)
+        return columns[1]
+
+    def _new_row(self, table: str) -> Row:
+        """A new row of ``table``: every column of its own at its default (journals aside)."""
+        self._columns(table)
+        return dict(self._column_index[table][2])
 
     # -- writes ------------------------------------------------------------------------------
 
     def _insert(self, table: str, values: Mapping[str, Json], user: str) -> Row:
         spec = self._spec(table)
         now = _now()
-        row: Row = {c.name: c.default for c in spec.columns if c.type != "journal_input"}
+        row = self._new_row(table)
         sys_id = str(values.get("sys_id") or new_sys_id())
         row.update(
             sys_id=sys_id,
@@ -216,8 +249,9 @@ class ServiceNowRecords(ServiceNowState):
     ) -> list[tuple[str, str]]:
         """Set ``values`` on ``row`` (unknown fields ignored); return journal entries to add."""
         journal: list[tuple[str, str]] = []
+        columns = self._columns(table)
         for name, raw in values.items():
-            col = self._column(table, name)
+            col = columns.get(name)
             if col is None or name in ("sys_id", "sys_created_on", "sys_created_by"):
                 continue  # an instance ignores fields it does not know
             value = _as_string(raw)

@@ -35,7 +35,8 @@ class ServiceNowState:
         self.control = control or SimControl()
         self.lock = threading.RLock()
         self.tables: dict[str, TableSpec] = {}
-        self._column_index: dict[str, tuple[TableSpec, dict[str, Column]]] = {}
+        # table -> (its spec, its columns by name, a new row's values): built once per spec
+        self._column_index: dict[str, tuple[TableSpec, dict[str, Column], Row]] = {}
         self.rows: dict[str, dict[str, Row]] = {}
         # every user signs in with its user_name and ADMIN_PASSWORD (see ServiceNowSimulator)
         self.passwords: dict[str, str] = {ADMIN_USER: ADMIN_PASSWORD}
