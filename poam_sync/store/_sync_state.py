@@ -150,20 +150,22 @@ class SyncStateTx(TxBase):
                     f"{connector} record {remote_id} is already linked to item {owner}",
                     hint="one remote record belongs to one item: fix the link, then sync again",
                 )
-        self._conn.execute(
-            sa.insert(links),
+        # straight to the driver; the one time, as SQLAlchemy would bind it, converted once
+        at = self._bound(links.c.updated_at, now)
+        self._insert_rows(
+            links,
             [
-                {
-                    "item_uuid": r.item_uuid,
-                    "connector": r.connector,
-                    "remote_id": r.remote_id,
-                    "remote_key": r.remote_key,
-                    "remote_version": r.remote_version,
-                    "url": r.url,
-                    "state": r.state,
-                    "broken_reason": r.broken_reason,
-                    "updated_at": now,
-                }
+                (
+                    r.item_uuid,
+                    r.connector,
+                    r.remote_id,
+                    r.remote_key,
+                    r.remote_version,
+                    r.url,
+                    r.state,
+                    r.broken_reason,
+                    at,
+                )
                 for r in new
             ],
         )

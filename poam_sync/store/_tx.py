@@ -51,6 +51,13 @@ class TxBase:
             if uuid not in found:
                 self._require_item(uuid, doing)
 
+    def _bound(self, column: sa.Column[Any], value: object) -> object:
+        """``value`` as SQLAlchemy hands it to the driver for ``column`` (its type's bind
+        processing), for :meth:`_insert_rows`."""
+        dialect = self._conn.dialect
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        return process(value) if process is not None else value
+
     def _insert_rows(self, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert many rows straight through the driver, each a tuple of the values of every
         column of ``table`` in order, as the driver takes them (no SQLAlchemy type applied:
