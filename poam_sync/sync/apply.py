@@ -68,7 +68,7 @@ from poam_sync.sync.echoes import (
     remember_quiet,
     settled_version,
 )
-from poam_sync.sync.intake import ReadNews, describe
+from poam_sync.sync.intake import ReadNews, describe, record_reads
 from poam_sync.sync.lanes import Lanes
 from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
 from poam_sync.sync.pushes import PushBatches
@@ -291,7 +291,7 @@ class Executor:
                 _link(tx, item_plan.item_uuid, source, record, baselines)
                 tx.set_baselines(item_plan.item_uuid, source, baselines)
                 news = ReadNews(source, record, record.problems, ())
-                new_problems = _record_reads(tx, item_plan.item_uuid, item_plan.poam_id, news)
+                new_problems = record_reads(tx, item_plan.item_uuid, item_plan.poam_id, news)
             self.report.imported += 1
             self.report.unreadable += new_problems
             return True
@@ -460,7 +460,7 @@ class Executor:
                     )
                     self.report.problems += 1
                 for news in reads:
-                    unreadable += _record_reads(tx, item.uuid, item.poam_id, news)
+                    unreadable += record_reads(tx, item.uuid, item.poam_id, news)
             self.report.unreadable += unreadable
         except Exception as exc:  # noqa: BLE001 - the item rolls back alone
             self.fail(item, None, exc)
@@ -579,33 +579,6 @@ def _note_baselines(
         if link is not None and link.remote_id in pulled.get(name, {}):
             known |= {n.id for n in pulled[name][link.remote_id].notes}
         baselines[name][NOTES_BASELINE] = sorted(known)
-
-
-def _record_reads(tx: StoreTx, item_uuid: str, poam_id: str, news: ReadNews) -> list[Unreadable]:
-    """Store what a pulled record could not tell (read problems), clear what it now tells;
-    returns the problems new this time (a known one is only refreshed: reported once)."""
-    for name in news.clear:
-        tx.clear_problems(item_uuid, news.connector, name, kind="read")
-    fresh: list[Unreadable] = []
-    for p in news.report:
-        new = tx.report_problem(
-            item_uuid=item_uuid,
-            connector=news.connector,
-            field=p.field,
-            code=p.code,
-            message=p.message,
-            hint=p.hint,
-            kind="read",
-            remote_id=news.record.remote_id,
-            remote_key=news.record.key,
-        )
-        if new:
-            fresh.append(
-                Unreadable(
-                    poam_id, news.connector, news.record.key, p.field, p.code, p.message, p.hint
-                )
-            )
-    return fresh
 
 
 def _link(
