@@ -3,7 +3,9 @@
 A mass change (an import that moves every scheduled date) is one PATCH per record; the Batch
 API (:mod:`.batch`) carries 50 of them to a request, each PATCH its own call with its own
 status code, so a refused record fails alone. Each PATCH asks for the record back
-(``sysparm_fields``: the columns a read takes, ``sys_mod_count`` among them), so no GET follows.
+(``sysparm_fields``: the columns a read takes, ``sys_mod_count`` among them; "Comma-separated
+list of fields to return in the response", the Table API's PATCH and PUT in ServiceNowDocs
+``c_TableAPI.md``, whose answer holds "All fields (not just modified)"), so no GET follows.
 
 What a single :meth:`~.connector.ServiceNowConnector.update` does besides one PATCH is left to
 it, record by record, so that it is classified and reported exactly as before: a record whose
@@ -13,8 +15,10 @@ milestones change; one whose call may or may not have happened (the request or i
 failed on the way: a PATCH is safe to repeat).
 
 The version each answer carries is worth remembering (sync/echoes.py) only if the answer shows
-the record whole: the PATCH answer shows every column, but not the journal, and a person's work
-note may have come between the record's last read and our PATCH. So the journal of the batch's
+the record whole: the PATCH answer shows every column, but not the journal (the same doc's
+example answer has ``"work_notes": ""`` and ``"comments": ""``: journal entries live in
+``sys_journal_field``), and a person's work note may have come between the record's last read
+and our PATCH. So the journal of the batch's
 records is read once the batch has answered: a note written before our PATCH is in it (the
 record is then not taken as settled), one written after moved ``sys_mod_count`` past the
 answer's (the next pull reads it).
