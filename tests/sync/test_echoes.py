@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from poam_sync.model import with_fields
+from poam_sync.model import Note, with_fields
 from tests.sync.conftest import World, poam
 
 pytestmark = pytest.mark.filterwarnings(
@@ -147,3 +147,36 @@ def test_a_conflict_keeps_the_record_read_until_it_is_settled(world: World) -> N
     report = engine.run_cycle()
     assert report.conflicts == 1
     assert _versions(world, "servicenow")[item.uuid] is None  # it differs from the baseline
+
+
+def test_a_push_whose_batch_answer_is_lost_is_written_once_and_its_note_once(
+    world: World,
+) -> None:
+    """The Batch API request carrying our PATCHes ran but its answer never came: each record
+    is written again on its own (a PATCH is safe to repeat), the work note after it goes out
+    once (the journal is read first), and the next cycles change nothing."""
+    items = [poam(1), poam(2)]
+    world.add(*items)
+    engine = world.engine()
+    assert engine.run_cycle().ok
+    for n, one in enumerate(items, start=1):
+        current = world.store.item("acme", one.poam_id)
+        note = Note(body=f"ISSO: retest {n} booked")
+        changed = with_fields(current, {"title": f"Retitled {n}"})
+        world.add(changed.model_copy(update={"notes": (*changed.notes, note)}))
+    world.snow.sim.lose_next_answers(1, methods=["POST"])  # the first POST: the batch
+    report = engine.run_cycle()
+    assert report.ok, report.errors
+    assert report.updated_remote["servicenow"] == 2
+    for n, one in enumerate(items, start=1):
+        sys_id = world.snow_id(one)
+        assert world.snow.sim.record("sn_grc_issue", sys_id)["short_description"] == (
+            f"Retitled {n}"
+        )
+        journal = world.snow.sim.journal("sn_grc_issue", sys_id)
+        assert [j["value"].endswith(f"retest {n} booked") for j in journal] == [True]
+    for _ in range(2):
+        again = engine.run_cycle()
+        assert again.ok and not again.updated_remote and again.updated_local == 0
+    for one in items:
+        assert len(world.snow.sim.journal("sn_grc_issue", world.snow_id(one))) == 1
