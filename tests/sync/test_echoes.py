@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from poam_sync.model import Note, with_fields
+from poam_sync.store import StoreTx
+from poam_sync.sync.echoes import RememberedVersions
 from tests.sync.conftest import World, poam
 
 pytestmark = pytest.mark.filterwarnings(
@@ -180,3 +182,24 @@ def test_a_push_whose_batch_answer_is_lost_is_written_once_and_its_note_once(
         assert again.ok and not again.updated_remote and again.updated_local == 0
     for one in items:
         assert len(world.snow.sim.journal("sn_grc_issue", world.snow_id(one))) == 1
+
+
+def test_the_versions_are_read_from_the_store_only_when_a_pull_looks_one_up(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.add(poam(1), poam(2))
+    assert world.engine().run_cycle().ok
+    reads: list[str] = []
+    real = StoreTx.link_versions
+
+    def counting(tx: StoreTx, connector: str) -> dict[str, str]:
+        reads.append(connector)
+        return real(tx, connector)
+
+    monkeypatch.setattr(StoreTx, "link_versions", counting)
+    versions = RememberedVersions(world.store, "jira")
+    assert versions and reads == []  # an idle pull, which lists nothing, reads no link
+    held = {v for v in _versions(world, "jira").values() if v is not None}
+    assert len(versions) == 2 and set(versions.values()) == held
+    assert versions.get("no-such-issue") is None
+    assert reads == ["jira"]  # once, however often it is looked up
