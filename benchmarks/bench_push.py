@@ -13,8 +13,10 @@ update per record (as before batched pushes) with everything else the same; run 
 default alternately to compare under the same load. The figures of the code before batched
 pushes come from running this file against that code.
 
+``--only servicenow`` (or ``jira``) syncs with that system alone, so its own figures show.
+
     python benchmarks/bench_push.py [--items 10000] [--milestones 2] [--latency-ms 20]
-        [--setup-latency-ms 0] [--in-flight 4] [--batch N]
+        [--setup-latency-ms 0] [--in-flight 4] [--batch N] [--only jira|servicenow]
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from poam_sync.sync.engine import Engine  # noqa: E402
 from poam_sync.wiring import build_engine  # noqa: E402
 
 
-def _config(db_url: str, jira: Sim, snow: Sim, in_flight: int | None) -> dict[str, Any]:
+def _config(
+    db_url: str, jira: Sim, snow: Sim, in_flight: int | None, only: str | None
+) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "database_url": db_url,
         "system": "bench",
@@ -68,6 +72,8 @@ def _config(db_url: str, jira: Sim, snow: Sim, in_flight: int | None) -> dict[st
     }
     if in_flight is not None:
         raw["sync"] = {"max_in_flight": in_flight}
+    if only is not None:
+        raw["connectors"] = {only: raw["connectors"][only]}
     return raw
 
 
@@ -118,6 +124,7 @@ def bench_push(
     setup_latency_ms: int,
     in_flight: int | None,
     batch: int | None,
+    only: str | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jira = Sim(
@@ -133,7 +140,7 @@ def bench_push(
         try:
             db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             config = parse_config(
-                _config(db_url, jira, snow, in_flight),
+                _config(db_url, jira, snow, in_flight, only),
                 env={"JIRA_TOKEN": "sim-token", "SN_PASSWORD": "sim-password"},
             )
             seeding = multiprocessing.get_context("fork").Process(
@@ -145,7 +152,7 @@ def bench_push(
             store = Store.open(db_url)
             with build_engine(config, store) as engine:
                 engine.clock_skew = timedelta(0)  # the simulators share this machine's clock
-                if batch is not None:
+                if batch is not None and "servicenow" in engine.targets:
                     engine.targets["servicenow"].connector.update_batch = batch
                 for sim in sims:
                     sim.control("latency", {"ms": setup_latency_ms})
@@ -173,6 +180,9 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=None, help="ServiceNow pushes per update_many (1: none)"
     )
+    parser.add_argument(
+        "--only", choices=["jira", "servicenow"], default=None, help="sync with this one alone"
+    )
     args = parser.parse_args()
     configure(verbose=0, json=False)
     bench_push(
@@ -182,6 +192,7 @@ def main() -> None:
         setup_latency_ms=args.setup_latency_ms,
         in_flight=args.in_flight,
         batch=args.batch,
+        only=args.only,
     )
 
 
