@@ -265,8 +265,20 @@ class RemoteRecord:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
+    """What a write did: the record as the remote answered, and the fields it could not write.
+
+    ``whole``: ``record`` shows the remote as it stood after the call's *last* write (a
+    transition after an edit included), every synced field and every note, so that its
+    ``version`` names exactly that state: a later change by anyone gives the record another
+    version. Only then may the engine remember the version after a push and leave the record
+    out of the next pull (sync/echoes.py). False when the answer cannot show that (a PATCH
+    answer without the journal, which a person's note may have joined between our read and
+    our write): the record is then read whole when a pull next finds it.
+    """
+
     record: RemoteRecord
     problems: tuple[FieldProblem, ...] = field(default=())
+    whole: bool = False
 
 
 class Connector(ABC):
@@ -283,6 +295,10 @@ class Connector(ABC):
     #: default) keeps it to one thread at a time. An HTTP connector whose sessions go through
     #: a host limiter (connectors/_inflight.py) sets its configured ``max_in_flight``.
     max_in_flight: int = 1
+    #: how many records' pushes the executor hands to one :meth:`update_many` call; 1 (the
+    #: default): one :meth:`update` per record, each under way on its own. A connector whose
+    #: remote takes several different edits in one request (ServiceNow's Batch API) sets more.
+    update_batch: int = 1
 
     def prepare(self) -> None:
         """Load what :meth:`project` needs (choice lists, column lengths, workflow) from the
@@ -342,6 +358,18 @@ class Connector(ABC):
     @abstractmethod
     def update(self, remote_id: str, changes: SyncValues) -> WriteResult:
         """Write only ``changes`` (canonical values); report fields it could not write."""
+
+    def update_many(self, batch: Sequence[tuple[str, SyncValues]]) -> list[WriteResult | Exception]:
+        """Write several records' ``changes`` (remote id, changes); one result or error per
+        input, in order, each as :meth:`update` would give it: a record that fails (gone,
+        refused) fails alone, the others are written."""
+        results: list[WriteResult | Exception] = []
+        for remote_id, changes in batch:
+            try:
+                results.append(self.update(remote_id, changes))
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller per item
+                results.append(exc)
+        return results
 
     @abstractmethod
     def add_note(self, remote_id: str, note: Note) -> None:

@@ -38,6 +38,7 @@ from poam_sync.connectors.base import (
     Connector,
     RemoteRecord,
     SyncValue,
+    WriteResult,
     as_strings,
 )
 from poam_sync.errors import PoamSyncError, RecordGone, RemoteError
@@ -59,11 +60,18 @@ from poam_sync.sync.actions import (
     TakeRemote,
 )
 from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant
-from poam_sync.sync.creates import CreateStep, agreed_baselines, link_row
-from poam_sync.sync.echoes import remember_quiet, settled_version
-from poam_sync.sync.intake import ReadNews, describe
+from poam_sync.sync.creates import CreateStep, agreed_baselines
+from poam_sync.sync.echoes import (
+    link_row,
+    remember_pulled,
+    remember_pushed,
+    remember_quiet,
+    settled_version,
+)
+from poam_sync.sync.intake import ReadNews, describe, record_reads
 from poam_sync.sync.lanes import Lanes
 from poam_sync.sync.progress import PULL_STEP, ProgressSink, Step
+from poam_sync.sync.pushes import PushBatches
 from poam_sync.sync.results import CycleReport, ItemError, Unreadable
 from poam_sync.sync.rules import due_date_extension
 from poam_sync.sync.values import from_sync
@@ -92,6 +100,7 @@ class _Writes:
     written_notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     errors: list[ItemError] = field(default_factory=list)  # for the report, in this thread
     pushed: list[str] = field(default_factory=list)  # connectors updated
+    results: dict[str, WriteResult] = field(default_factory=dict)  # connector -> its answer
 
     @classmethod
     def of(cls, actions: Sequence[Action]) -> _Writes:
@@ -129,6 +138,7 @@ class Executor:
         self.cycle_id = report.cycle_id
         self.now = now
         self._lanes: Lanes | None = None  # the remote-write threads, while run() runs
+        self._batches: PushBatches | None = None  # pushes several to a call, while run() runs
 
     def run(
         self,
@@ -166,9 +176,11 @@ class Executor:
             self._lanes = lanes
             try:
                 failed_items = creates.run(the_plan, by_uuid, lanes)
+                skip = failed_items | {p.item_uuid for p in the_plan.items} - set(by_uuid)
+                self._batches = PushBatches(self.connectors, the_plan.items, skip, lanes)
                 return self._apply_items(the_plan, by_uuid, pulled, stop, reads, failed_items)
             finally:
-                self._lanes = None
+                self._lanes = self._batches = None
 
     def _apply_items(
         self,
@@ -204,6 +216,8 @@ class Executor:
             item = by_uuid.get(item_plan.item_uuid)
             if item is None:
                 continue
+            if self._batches is not None:
+                self._batches.start(item_plan.item_uuid)  # its batched pushes go out
             if not concurrent or not _writes_remotely(item_plan.actions):
                 try:
                     self.apply_item(item, item_plan, pulled, news)
@@ -277,7 +291,7 @@ class Executor:
                 _link(tx, item_plan.item_uuid, source, record, baselines)
                 tx.set_baselines(item_plan.item_uuid, source, baselines)
                 news = ReadNews(source, record, record.problems, ())
-                new_problems = _record_reads(tx, item_plan.item_uuid, item_plan.poam_id, news)
+                new_problems = record_reads(tx, item_plan.item_uuid, item_plan.poam_id, news)
             self.report.imported += 1
             self.report.unreadable += new_problems
             return True
@@ -352,21 +366,26 @@ class Executor:
         return self._lanes.slot(connector) if self._lanes is not None else nullcontext()
 
     def _push_fields(self, item: PoamItem, w: _Writes) -> None:
-        """One update per connector with every field that moved here."""
+        """One update per connector with every field that moved here (or this item's part of
+        a batch, sync/pushes.py)."""
         for name, fields in w.pushes.items():
             remote_id = next(iter(fields.values())).remote_id
             try:
-                with self._slot(name):
-                    result = self.connectors[name].update(
-                        remote_id, {f: a.value for f, a in fields.items()}
-                    )
+                result = self._batches.take(item.uuid, name) if self._batches else None
+                if isinstance(result, Exception):
+                    raise result
+                if result is None:
+                    with self._slot(name):
+                        result = self.connectors[name].update(
+                            remote_id, {f: a.value for f, a in fields.items()}
+                        )
             except RecordGone as exc:
                 w.broken[name] = str(exc)  # recorded in the transaction, with a problem
                 w.failed.add(name)
                 continue
             except RemoteError as exc:
                 w.failed.add(name)
-                w.errors.append(ItemError(item.poam_id, name, str(exc)))
+                w.errors.append(ItemError(item.poam_id, name, str(exc), item.uuid))
                 continue
             bad = {p.field for p in result.problems if p.code not in _WRITTEN_ANYWAY}
             for p in result.problems:
@@ -376,6 +395,7 @@ class Executor:
                     w.baselines[name][f] = a.value
                     w.cleared.append((name, f))
             w.pushed.append(name)
+            w.results[name] = result
 
     def _push_notes(self, item: PoamItem, actions: Sequence[Action], w: _Writes) -> None:
         for a in actions:
@@ -386,7 +406,7 @@ class Executor:
                     w.written_notes[a.connector].append(a.note.id)
                 except RemoteError as exc:
                     w.failed.add(a.connector)
-                    w.errors.append(ItemError(item.poam_id, a.connector, str(exc)))
+                    w.errors.append(ItemError(item.poam_id, a.connector, str(exc), item.uuid))
 
     def _commit(
         self,
@@ -422,7 +442,12 @@ class Executor:
                     if values:
                         tx.set_baselines(item.uuid, name, values)
                 for name, records in pulled.items():
-                    _remember(tx, item.uuid, name, records)
+                    remember_pulled(tx, item.uuid, name, records)
+                for name, result in w.results.items():
+                    # our write's answer, if nothing was written after it (a note moves the
+                    # version again) and it shows the record whole (WriteResult.whole)
+                    if name not in w.failed and name not in w.written_notes:
+                        remember_pushed(tx, item.uuid, name, result)
                 for name, cleared_field in w.cleared:
                     tx.clear_problems(item.uuid, name, cleared_field, kind="write")
                 for name, bad_field, code, message in w.problems:
@@ -435,7 +460,7 @@ class Executor:
                     )
                     self.report.problems += 1
                 for news in reads:
-                    unreadable += _record_reads(tx, item.uuid, item.poam_id, news)
+                    unreadable += record_reads(tx, item.uuid, item.poam_id, news)
             self.report.unreadable += unreadable
         except Exception as exc:  # noqa: BLE001 - the item rolls back alone
             self.fail(item, None, exc)
@@ -556,33 +581,6 @@ def _note_baselines(
         baselines[name][NOTES_BASELINE] = sorted(known)
 
 
-def _record_reads(tx: StoreTx, item_uuid: str, poam_id: str, news: ReadNews) -> list[Unreadable]:
-    """Store what a pulled record could not tell (read problems), clear what it now tells;
-    returns the problems new this time (a known one is only refreshed: reported once)."""
-    for name in news.clear:
-        tx.clear_problems(item_uuid, news.connector, name, kind="read")
-    fresh: list[Unreadable] = []
-    for p in news.report:
-        new = tx.report_problem(
-            item_uuid=item_uuid,
-            connector=news.connector,
-            field=p.field,
-            code=p.code,
-            message=p.message,
-            hint=p.hint,
-            kind="read",
-            remote_id=news.record.remote_id,
-            remote_key=news.record.key,
-        )
-        if new:
-            fresh.append(
-                Unreadable(
-                    poam_id, news.connector, news.record.key, p.field, p.code, p.message, p.hint
-                )
-            )
-    return fresh
-
-
 def _link(
     tx: StoreTx,
     item_uuid: str,
@@ -591,16 +589,3 @@ def _link(
     baselines: Mapping[str, SyncValue],
 ) -> None:
     tx.set_link(link_row(item_uuid, connector, record, settled_version(record, baselines)))
-
-
-def _remember(tx: StoreTx, item_uuid: str, name: str, records: Mapping[str, RemoteRecord]) -> None:
-    """The link to a record pulled for this item remembers its version when the record holds
-    the baselines now (an echo the next pull leaves out), and forgets it when not. (After a
-    write this cycle the record has moved past the version pulled: the next pull reads it.)"""
-    link = tx.link(item_uuid, name)
-    if link is None or link.remote_id not in records:
-        return
-    record = records[link.remote_id]
-    version = settled_version(record, tx.baselines(item_uuid, name))
-    if (version, record.key, record.url) != (link.remote_version, link.remote_key, link.url):
-        tx.set_link(link_row(item_uuid, name, record, version))

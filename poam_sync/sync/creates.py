@@ -28,10 +28,9 @@ import structlog
 
 from poam_sync.connectors.base import Connector, RemoteRecord, Stamp, SyncValue, WriteResult
 from poam_sync.model import PoamItem
-from poam_sync.store import LinkRow
 from poam_sync.sync.actions import NOTES_BASELINE, CreateRemote, ItemPlan, Plan
 from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant, claim_batch
-from poam_sync.sync.echoes import settled_version
+from poam_sync.sync.echoes import link_row, settled_version
 from poam_sync.sync.intake import describe
 from poam_sync.sync.lanes import Lanes
 from poam_sync.sync.results import CycleReport
@@ -266,21 +265,6 @@ class CreateStep:
                 count([one])
             except Exception as exc:  # noqa: BLE001 - one item never stops the cycle
                 self.fail(items[one[0].item_uuid], name, exc)
-
-
-def link_row(
-    item_uuid: str, connector: str, record: RemoteRecord, version: str | None = None
-) -> LinkRow:
-    """The link to ``record``; ``version``: the remote version it remembers, only one whose
-    record holds the baselines (:func:`poam_sync.sync.echoes.settled_version`), else None."""
-    return LinkRow(
-        item_uuid=item_uuid,
-        connector=connector,
-        remote_id=record.remote_id,
-        remote_key=record.key,
-        remote_version=version,
-        url=record.url,
-    )
 
 
 def agreed_baselines(

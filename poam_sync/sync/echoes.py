@@ -21,13 +21,21 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from poam_sync.connectors.base import RemoteRecord, SyncValue, as_strings
+from poam_sync.connectors.base import RemoteRecord, SyncValue, WriteResult, as_strings
+from poam_sync.store import LinkRow
 from poam_sync.sync.actions import NOTES_BASELINE
 
 if TYPE_CHECKING:
-    from poam_sync.store import Store
+    from poam_sync.store import Store, StoreTx
 
-__all__ = ["RememberedVersions", "remember_quiet", "settled_version"]
+__all__ = [
+    "RememberedVersions",
+    "link_row",
+    "remember_pulled",
+    "remember_pushed",
+    "remember_quiet",
+    "settled_version",
+]
 
 log = structlog.get_logger(__name__)
 #: above this many records, a connector's links and baselines are read at once
@@ -121,3 +129,50 @@ def remember_quiet(
                 tx.set_link_versions(name, versions)
     except Exception as exc:  # noqa: BLE001 - an optimisation: the records are read again
         log.warning("sync.versions_not_remembered", error=f"{type(exc).__name__}: {exc}")
+
+
+def link_row(
+    item_uuid: str, connector: str, record: RemoteRecord, version: str | None = None
+) -> LinkRow:
+    """The link to ``record``; ``version``: the remote version it remembers, only one whose
+    record holds the baselines (:func:`poam_sync.sync.echoes.settled_version`), else None."""
+    return LinkRow(
+        item_uuid=item_uuid,
+        connector=connector,
+        remote_id=record.remote_id,
+        remote_key=record.key,
+        remote_version=version,
+        url=record.url,
+    )
+
+
+def remember_pulled(
+    tx: StoreTx, item_uuid: str, name: str, records: Mapping[str, RemoteRecord]
+) -> None:
+    """The link to a record pulled for this item remembers its version when the record holds
+    the baselines now (an echo the next pull leaves out), and forgets it when not. (After a
+    write this cycle the record has moved past the version pulled: the next pull reads it,
+    unless :func:`remember_pushed` remembers the write's own answer.)"""
+    link = tx.link(item_uuid, name)
+    if link is None or link.remote_id not in records:
+        return
+    record = records[link.remote_id]
+    version = settled_version(record, tx.baselines(item_uuid, name))
+    if (version, record.key, record.url) != (link.remote_version, link.remote_key, link.url):
+        tx.set_link(link_row(item_uuid, name, record, version))
+
+
+def remember_pushed(tx: StoreTx, item_uuid: str, name: str, result: WriteResult) -> None:
+    """After a push (in the item's transaction, its baselines set): the link remembers the
+    version the push answered when that answer shows the record whole after our last write
+    (:attr:`WriteResult.whole`) holding exactly the baselines; else it forgets any version, so
+    the next pull reads the record. The caller passes only the answer of the last write to
+    this record (none when a note was written after it: that moved the version again)."""
+    link = tx.link(item_uuid, name)
+    if link is None or link.remote_id != result.record.remote_id or link.state == "broken":
+        return
+    version = (
+        settled_version(result.record, tx.baselines(item_uuid, name)) if result.whole else None
+    )
+    if version != link.remote_version:
+        tx.set_link_versions(name, {item_uuid: version})

@@ -4,8 +4,8 @@ A *fence* is a callable that returns when this process may still write and raise
 :class:`poam_sync.errors.LeadershipLost` when it may not (the leader lock's ``check``). The
 engine hands the executor a stop signal and connectors wrapped here, so the fence is asked
 before every item is applied (the executor looks at its stop signal between items) and before
-every remote write (each create batch, update and note): a leader whose lock connection dropped
-stops writing at once instead of racing the standby that took over.
+every remote write (each create batch, update, batch of updates and note): a leader whose lock
+connection dropped stops writing at once instead of racing the standby that took over.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class FencedConnector(Connector):
         self.synced_fields = inner.synced_fields
         self.skips_echoes = inner.skips_echoes
         self.max_in_flight = inner.max_in_flight
+        self.update_batch = inner.update_batch
 
     def __getattr__(self, name: str) -> object:
         # what a connector offers beyond the base class (read as the connector's own)
@@ -92,6 +93,10 @@ class FencedConnector(Connector):
     def update(self, remote_id: str, changes: SyncValues) -> WriteResult:
         self._fence()
         return self._inner.update(remote_id, changes)
+
+    def update_many(self, batch: Sequence[tuple[str, SyncValues]]) -> list[WriteResult | Exception]:
+        self._fence()
+        return self._inner.update_many(batch)
 
     def add_note(self, remote_id: str, note: Note) -> None:
         self._fence()

@@ -9,20 +9,25 @@ Nothing one record holds stops the others.
 The fields a connector could not read (``RemoteRecord.problems``: an unmapped status, priority
 or user) are not in the record's ``fields``, so the canonical value stays and nothing is pushed
 for them; here they become *read* problems of the linked item, and a read problem whose field
-now reads fine is cleared. The executor stores both in the item's own transaction.
+now reads fine is cleared. The executor stores both in the item's own transaction
+(:func:`record_reads`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
 from poam_sync.connectors.base import FieldProblem, RemoteRecord
 from poam_sync.model import PoamItem
-from poam_sync.sync.results import ItemError
+from poam_sync.sync.results import ItemError, Unreadable
 from poam_sync.sync.values import from_sync
+
+if TYPE_CHECKING:
+    from poam_sync.store import StoreTx
 
 log = structlog.get_logger(__name__)
 
@@ -135,3 +140,31 @@ def _refused(
             field=bad,
         )
     )
+
+
+def record_reads(tx: StoreTx, item_uuid: str, poam_id: str, news: ReadNews) -> list[Unreadable]:
+    """In the item's transaction (apply.py): store what a pulled record could not tell (read
+    problems), clear what it now tells; returns the problems new this time (a known one is only
+    refreshed: reported once)."""
+    for name in news.clear:
+        tx.clear_problems(item_uuid, news.connector, name, kind="read")
+    fresh: list[Unreadable] = []
+    for p in news.report:
+        new = tx.report_problem(
+            item_uuid=item_uuid,
+            connector=news.connector,
+            field=p.field,
+            code=p.code,
+            message=p.message,
+            hint=p.hint,
+            kind="read",
+            remote_id=news.record.remote_id,
+            remote_key=news.record.key,
+        )
+        if new:
+            fresh.append(
+                Unreadable(
+                    poam_id, news.connector, news.record.key, p.field, p.code, p.message, p.hint
+                )
+            )
+    return fresh

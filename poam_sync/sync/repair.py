@@ -28,7 +28,8 @@ import structlog
 from poam_sync.connectors.base import Connector, RemoteRecord
 from poam_sync.model import PoamItem
 from poam_sync.store import LinkRow
-from poam_sync.sync.creates import agreed_baselines, link_row
+from poam_sync.sync.creates import agreed_baselines
+from poam_sync.sync.echoes import link_row
 from poam_sync.sync.imports import restored_item
 from poam_sync.sync.intake import describe
 

@@ -13,6 +13,14 @@ watermarks
     after ``since`` (the connector applies its own overlap) and nothing from the future.
 bulk create
     ``create_many`` answers one result per input, in order (an empty batch answers nothing).
+bulk update
+    ``update_many`` answers one result or error per input, in order, each as ``update``
+    would give it: a deleted record fails alone (:class:`RecordGone`), a field it cannot
+    write is that record's problem, the others are written.
+write answers
+    a write answer marked ``whole`` shows the record as a read right after it does (fields,
+    notes, version): the engine remembers that version and leaves the record out of the next
+    pull, so it must be the state after the write, notes included.
 records gone
     ``get`` and ``update`` of a deleted record raise :class:`RecordGone`.
 rate limits and transient errors
@@ -296,6 +304,50 @@ class ConnectorContract:
         )
         assert c.update(rec.remote_id, {"milestones": milestones}).problems == ()
         assert c.get(rec.remote_id).fields["milestones"] == c.project("milestones", milestones)
+
+    def test_update_many_answers_each_record_in_order_and_a_gone_one_fails_alone(
+        self, harness: Harness
+    ) -> None:
+        c = harness.connector
+        made = [c.create(new_stamp(), base_fields(harness)).record for _ in range(3)]
+        harness.delete(made[1].remote_id)
+        batch: list[tuple[str, SyncValues]] = [
+            (made[0].remote_id, {"title": "First, batched"}),
+            (made[1].remote_id, {"title": "Deleted meanwhile"}),
+            (made[2].remote_id, {"title": "Third", "owner": "nobody@unknown.invalid"}),
+        ]
+        first, gone, third = c.update_many(batch)
+        assert isinstance(gone, RecordGone), gone
+        assert not isinstance(first, Exception) and not isinstance(third, Exception)
+        assert first.problems == ()
+        assert [p.code for p in third.problems] == ["unknown_user"]
+        assert first.record.remote_id == made[0].remote_id
+        assert c.get(made[0].remote_id).fields["title"] == c.project("title", "First, batched")
+        got = c.get(made[2].remote_id)
+        assert got.fields["title"] == c.project("title", "Third")
+        assert got.fields.get("owner", harness.known_owner) == harness.known_owner
+        assert c.update_many([]) == []
+
+    def test_a_whole_write_answer_is_the_record_as_read_after_it(self, harness: Harness) -> None:
+        c = harness.connector
+        rec = c.create(new_stamp(), base_fields(harness)).record
+        harness.human_comment(rec.remote_id, "Noted before our write.")
+        for batched in (False, True):
+            changes: SyncValues = {"title": "Written in a batch" if batched else "Written alone"}
+            answer = (
+                c.update_many([(rec.remote_id, changes)])[0]
+                if batched
+                else c.update(rec.remote_id, changes)
+            )
+            assert not isinstance(answer, Exception), answer
+            if not answer.whole:
+                continue  # nothing promised: the engine reads the record again
+            got = c.get(rec.remote_id)
+            assert answer.record.version == got.version
+            for k, v in answer.record.fields.items():
+                assert got.fields[k] == v, k
+            assert [n.id for n in answer.record.notes] == [n.id for n in got.notes]
+            assert any(n.body == "Noted before our write." for n in answer.record.notes)
 
     # -- notes ---------------------------------------------------------------------------
 

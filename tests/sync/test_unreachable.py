@@ -45,8 +45,9 @@ def test_servicenow_stopped_before_the_cycle_is_reported_once(
     assert to(world, sent) == 1
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one-push-a-call", "batched"])
 def test_servicenow_dying_mid_cycle_is_skipped_after_a_few_tries(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, batched: bool
 ) -> None:
     items = [poam(n) for n in range(ITEMS)]
     world.add(*items)
@@ -54,6 +55,8 @@ def test_servicenow_dying_mid_cycle_is_skipped_after_a_few_tries(
     assert engine.run_cycle().ok
     world.add(*(with_fields(world.store.item("acme", i.poam_id), {"title": "New"}) for i in items))
     snow = engine.targets["servicenow"].connector
+    if not batched:
+        snow.update_batch = 1  # one PATCH per record, as before the Batch API carried pushes
     real_pull = snow.pull
 
     def pull_then_die(
@@ -73,6 +76,10 @@ def test_servicenow_dying_mid_cycle_is_skipped_after_a_few_tries(
     failed = [e for e in report.errors if e.connector == "servicenow"]
     assert len(failed) == ITEMS
     assert all(world.snow.url in e.message and "connection refused" in e.message for e in failed)
+    if batched:
+        # the twelve pushes were one Batch API request: refused once, each item failed by it
+        assert to(world, sent) == 1
+        return
     skipped: list[dict[str, Any]] = [
         e for e in logs if e["event"] == "remote.skipped_for_this_cycle"
     ]

@@ -495,11 +495,16 @@ class JiraConnector(Connector):
             )
             if problem:
                 problems.append(problem)
+        # Read after the last write (a transition after the edit moves `updated` again), with
+        # the comments: the version names this whole state. (The edit's own answer with
+        # returnIssue=true holds "the issue with fields edited in this request", Atlassian's
+        # OpenAPI for PUT /rest/api/3/issue/{issueIdOrKey}: not the comments, and not what a
+        # transition did after it; docs/jira.md.)
         record = self.get(remote_id)
         self.log.info(
             "jira.updated", key=record.key, fields=sorted(changes), problems=len(problems)
         )
-        return WriteResult(record, tuple(problems))
+        return WriteResult(record, tuple(problems), whole=True)
 
     # -- notes -----------------------------------------------------------------------------
 

@@ -90,6 +90,9 @@ class MemoryConnector(Connector):
         self.synced_fields = frozenset((mapping or MemoryMapping()).fields)
         self.remote = remote if remote is not None else MemoryRemote()
         self.retry = retry or RetryPolicy(attempts=self.settings.retry_attempts)
+        # the engine hands this many records' pushes to one update_many (the base class's,
+        # one update each): how a batching remote is driven, in the engine's tests
+        self.update_batch = self.settings.update_batch
         self._title_limit = DEFAULT_TITLE_LIMIT
 
     def _call(self, what: str, fn: Callable[[], T], *, key: str | None = None) -> T:
@@ -261,7 +264,8 @@ class MemoryConnector(Connector):
                 self._call("transition", partial(write, {"status": status}), key=remote_id)
             except RemoteRejected as exc:
                 problems.append(FieldProblem("status", "transition_blocked", str(exc)))
-        return WriteResult(self.get(remote_id), tuple(problems))
+        # read after the last write, comments and all: the version names this state
+        return WriteResult(self.get(remote_id), tuple(problems), whole=True)
 
     def add_note(self, remote_id: str, note: Note) -> None:
         # The marker line lets the engine recognise this note when it reads it back (no echo).

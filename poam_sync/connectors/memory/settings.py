@@ -21,3 +21,5 @@ class MemorySettings(BaseModel):
     page_size: int = Field(default=50, ge=1, le=1000)
     #: attempts per call on rate limits and server errors before giving up for this cycle
     retry_attempts: int = Field(default=5, ge=1, le=10)
+    #: records' pushes per ``update_many`` call the engine makes (1: one ``update`` each)
+    update_batch: int = Field(default=1, ge=1, le=100)

@@ -22,13 +22,12 @@ its helpers (:mod:`.metadata`, :mod:`.directory`, :mod:`.milestones`, :mod:`.not
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pysnc
@@ -45,6 +44,7 @@ from poam_sync.connectors._http import (
     with_retries,
 )
 from poam_sync.connectors._inflight import DEFAULT_IN_FLIGHT, LimitedAdapter, limiter_for
+from poam_sync.connectors.servicenow import batch
 from poam_sync.connectors.servicenow.answers import remote_error
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import (
@@ -198,13 +198,6 @@ def _cell(value: object) -> tuple[str, str]:
 def _row_of(item: Mapping[str, object], fields: Sequence[str]) -> Row:
     """A row of the fields asked for; one the instance did not send (a field ACL) is empty."""
     return {f: _cell(item.get(f)) for f in dict.fromkeys(["sys_id", *fields])}
-
-
-def _as_list(value: object, *, keep: bool = False) -> list[Any]:
-    """A JSON list of objects (``keep``: of anything) from an answer, else empty."""
-    if not isinstance(value, list):
-        return []
-    return value if keep else [v for v in value if isinstance(v, dict)]
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -498,105 +491,27 @@ class TableClient:
     def insert_batch(
         self, table: str, records: Sequence[Mapping[str, str]]
     ) -> list[Row | RemoteError | None]:
-        """POST ``records`` in one Batch API request (``POST /api/now/v1/batch``).
+        """POST ``records`` in one Batch API request (:func:`.batch.send`). Per record: its
+        row; the error that refused it; or None when it may or may not have been created (a
+        transient failure of the request or of that record), for the caller to look up and
+        create on its own."""
+        return batch.send(self, table, [batch.Call("POST", "", values) for values in records])
 
-        Per record: its row; the error that refused it; or None when it may or may not have
-        been created (a transient failure of the request or of that record), for the caller to
-        look up and create on its own. Records the instance left in ``unserviced_requests``
-        were not run: they are sent again, twice at most (as pysnc's ``BatchAPI.execute`` does),
-        then None.
-
-        The request is built here rather than with pysnc's ``BatchAPI``, which prepares a whole
-        ``requests`` request per record (about a millisecond each: most of an initial sync's CPU
-        with milestones). Its shape is ServiceNow's (docs "Batch API": ``batch_request_id``,
-        ``rest_requests`` of ``id``, ``method``, ``url``, ``headers``, base64 ``body``; the
-        answer's ``serviced_requests`` with ``status_code``, ``headers``, base64 ``body``, and
-        the ids of ``unserviced_requests``) and pysnc's (the table URL relative to the
-        instance, ``sysparm_display_value=all``, ``sysparm_exclude_reference_link=true``).
-        """
-        results: list[Row | RemoteError | None] = [None] * len(records)
-        if not records:
-            return results
-        base = urlsplit(self.settings.url).path.rstrip("/")
-        url = (
-            f"{base}/api/now/table/{table}?sysparm_display_value=all"
-            "&sysparm_exclude_reference_link=true&sysparm_suppress_pagination_header=true"
-        )
-        headers = [
-            {"name": "Content-Type", "value": "application/json"},
-            {"name": "Accept", "value": "application/json"},
+    def patch_batch(
+        self,
+        table: str,
+        changes: Sequence[tuple[str, Mapping[str, str]]],
+        fields: Sequence[str],
+    ) -> list[Row | RemoteError | None]:
+        """PATCH each (sys_id, values) in one Batch API request (:func:`.batch.send`), each
+        answer the record with ``fields``. Per record: its row; the error that refused it (a
+        404 is :class:`~poam_sync.errors.RecordGone`, a 403 typed by its kind, as a single
+        PATCH's); or None when it may or may not have been written (a PATCH is safe to
+        repeat)."""
+        calls = [
+            batch.Call("PATCH", f"/{sys_id}", values, key=sys_id) for sys_id, values in changes
         ]
-        todo = {
-            str(i): {
-                "id": str(i),
-                "method": "POST",
-                "url": url,
-                "headers": headers,
-                "body": base64.b64encode(json.dumps(dict(values)).encode()).decode(),
-            }
-            for i, values in enumerate(records)
-        }
-        target = f"{self.settings.url}/api/now/v1/batch"
-        for attempt in range(3):
-            body: dict[str, object] = {
-                "batch_request_id": str(attempt + 1),
-                "rest_requests": list(todo.values()),
-            }
-
-            def post(body: dict[str, object] = body) -> dict[str, object]:
-                answer: dict[str, object] = self.session.post(
-                    target, json=body, headers=_ACCEPT
-                ).json()
-                return answer
-
-            try:
-                data = self.guarded(post, what="POST batch")
-            except RemoteTransientError as exc:
-                # The batch may or may not have been applied: what it did not settle is the
-                # caller's to create one by one, after looking each stamp up.
-                self._log.info("servicenow.batch_failed", error=str(exc), items=len(todo))
-                return results
-            except RemoteError as exc:
-                return [r if r is not None else exc for r in results]
-            for served in _as_list(data.get("serviced_requests")):
-                rid = str(served.get("id"))
-                if rid in todo:
-                    del todo[rid]
-                    results[int(rid)] = self._served(table, served)
-            todo = {
-                k: v
-                for k, v in todo.items()
-                if k in {str(u) for u in _as_list(data.get("unserviced_requests"), keep=True)}
-            }
-            if not todo:
-                break
-        return results
-
-    def _served(self, table: str, served: Mapping[str, object]) -> Row | RemoteError | None:
-        """One record's answer inside a batch: its row, the error that refused it, or None
-        when it may or may not have happened."""
-        status = int(str(served.get("status_code") or 0))
-        headers = {str(h.get("name")): str(h.get("value")) for h in _as_list(served.get("headers"))}
-        content = base64.b64decode(str(served.get("body") or ""))
-        error = remote_error(
-            status, headers, content, what=f"batched POST {table}", connector=self.connector
-        )
-        if isinstance(error, RemoteTransientError):
-            return None  # may or may not have happened: left to the caller
-        if error is not None:
-            return error
-        try:
-            result = json.loads(content)["result"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        return {
-            k: (
-                (_text(v.get("value")), _text(v.get("display_value")))
-                if isinstance(v, dict)
-                else (_text(v), _text(v))
-            )
-            for k, v in result.items()
-        }
+        return batch.send(self, table, calls, fields=fields)
 
     def close(self) -> None:
         self.session.close()

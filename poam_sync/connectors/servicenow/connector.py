@@ -54,6 +54,7 @@ from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata, load_metadata
 from poam_sync.connectors.servicenow.milestones import Milestones
 from poam_sync.connectors.servicenow.notes import Journal
+from poam_sync.connectors.servicenow.pushes import PUSH_BATCH, update_many
 from poam_sync.connectors.servicenow.records import RecordCodec, watermark_query
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
 from poam_sync.errors import RemoteAuthError, RemoteError, RemoteRejected
@@ -117,6 +118,7 @@ class ServiceNowConnector(Connector):
         )
         self.table = settings.table
         self.max_in_flight = settings.max_in_flight or DEFAULT_IN_FLIGHT
+        self.update_batch = PUSH_BATCH  # the executor hands update_many this many pushes
         self.milestone_table = (
             mapping.milestones.table if mapping.milestones and mapping.milestones.table
             else settings.milestone_table
@@ -642,10 +644,16 @@ class ServiceNowConnector(Connector):
                 "servicenow.field_problem", sys_id=remote_id, field=p.field, code=p.code
             )
         if row is None or "sys_mod_count" not in row:
-            return WriteResult(self.get(remote_id), tuple(problems))
+            # read after every write, its journal after its row: whole (when the journal
+            # can be read), so the version may be remembered (sync/echoes.py)
+            return WriteResult(self.get(remote_id), tuple(problems), whole=self.journal.readable)
         if milestones is None and self.milestones is not None:
             milestones = self.milestones.read([remote_id], meta)[remote_id]
         return WriteResult(self.codec.record(row, meta, milestones), tuple(problems))
+
+    def update_many(self, batch: Sequence[tuple[str, SyncValues]]) -> list[WriteResult | Exception]:
+        """Pushes through the Batch API, 50 PATCHes a request (:mod:`.pushes`)."""
+        return update_many(self, batch)
 
     def add_note(self, remote_id: str, note: Note) -> None:
         self.journal.add(checked_sys_id(remote_id, connector=self.name), note)

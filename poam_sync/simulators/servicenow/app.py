@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from poam_sync.simulators._base import (
@@ -150,6 +151,13 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
     def _batch(
         self, body: bytes, headers: Mapping[str, str], *, base: str, user: str
     ) -> tuple[int, dict[str, str], bytes]:
+        """The Batch API (ServiceNow docs "Batch API", ServiceNowDocs batch-api.md): each of
+        ``rest_requests`` is run as the request it describes, in order, with the batch's
+        user and "existing ACLs" applied "to each API call in the batch"; each answer in
+        ``serviced_requests`` carries its own ``status_code``, ``status_text`` (the doc's
+        example: "OK", "Created"), ``headers`` (none with ``exclude_response_headers``) and
+        base64 ``body``, so a refused PATCH or a missing record fails that call alone; an
+        error's message is also in ``error_message`` ("If present, the error messages")."""
         try:
             data = json.loads(body)
             requests_ = data["rest_requests"]
@@ -171,22 +179,41 @@ class ServiceNowSimulator(ServiceNowHuman, ServiceNowTableApi, ServiceNowAuth):
                 base=base,
                 user=user,
             )
-            serviced.append(
-                {
-                    "id": req.get("id"),
-                    "status_code": status,
-                    "status_text": "OK" if status < 400 else "Error",
-                    "headers": [{"name": k, "value": v} for k, v in out_headers.items()],
-                    "body": base64.b64encode(payload).decode(),
-                    "execution_time": 1,
-                }
-            )
+            answer: dict[str, object] = {
+                "id": req.get("id"),
+                "status_code": status,
+                "status_text": _phrase(status),
+                "headers": []
+                if req.get("exclude_response_headers") is True
+                else [{"name": k, "value": v} for k, v in out_headers.items()],
+                "body": base64.b64encode(payload).decode(),
+                "execution_time": 1,
+            }
+            if status >= 400:
+                answer["error_message"] = _message(payload)
+            serviced.append(answer)
         payload_out = {
             "batch_request_id": str(batch_id),
             "serviced_requests": serviced,
             "unserviced_requests": [],
         }
         return 200, {"content-type": "application/json"}, json.dumps(payload_out).encode()
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _message(payload: bytes) -> str:
+    """The ``error.message`` of an error answer's body (the Table API's error shape)."""
+    try:
+        error = json.loads(payload).get("error") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("message") or "") if isinstance(error, dict) else ""
 
 
 def _fault_response(status: int, retry_after: int | None) -> tuple[bytes, dict[str, str]]:
