@@ -20,6 +20,13 @@ from hypothesis import settings
 
 POSTGRES_ENV = "POAM_SYNC_TEST_POSTGRES_URL"
 
+# A pytest-xdist worker starts with COLUMNS and LINES set (80 x 24): the CLI's rich consoles,
+# made at import, would keep that width for good, where in one process they follow the COLUMNS
+# a test sets. A worker drops them before any test module is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
