@@ -3,6 +3,7 @@
 
     python3 dev.py demo     # the main job on embedded defaults (SQLite, bundled simulators)
     python3 dev.py test     # lint, type checks and the whole test suite
+    python3 dev.py test --long   # the same, with the long property-test runs
 
 Each creates ``.venv`` beside this file when it is missing and (re)installs the project into
 it whenever ``pyproject.toml`` (or the example connector's, in ``tests/example_connector``)
@@ -60,11 +61,35 @@ def demo(args):  # type: (list[str]) -> None
     _run(BIN / "poam-sync", "demo", *args)
 
 
+def _chooses_workers(args):  # type: (list[str]) -> bool
+    """Whether pytest's arguments already say how to spread the tests (or not to)."""
+    for arg in args:
+        if arg in ("-n", "--numprocesses", "--dist", "no:xdist") or arg.startswith(
+            ("-n", "--numprocesses=", "--dist=")
+        ):
+            return True
+    return False
+
+
+def pytest_args(args):  # type: (list[str]) -> list[str]
+    """pytest's arguments for ``test``: one worker per core (pytest-xdist), the tests that
+    share a costly module fixture kept on one worker (``xdist_group``), unless ``args`` choose;
+    ``--long`` becomes Hypothesis's "long" profile (the full property runs)."""
+    args = list(args)
+    chosen = []  # type: list[str]
+    if "--long" in args:
+        args.remove("--long")
+        chosen.append("--hypothesis-profile=long")
+    if not _chooses_workers(args):
+        chosen += ["-n", "auto", "--dist", "loadgroup"]
+    return chosen + args
+
+
 def test(args):  # type: (list[str]) -> None
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")
-    _run(PY, "-m", "pytest", *args)
+    _run(PY, "-m", "pytest", *pytest_args(args))
 
 
 def main():  # type: () -> None

@@ -20,6 +20,13 @@ from hypothesis import settings
 
 POSTGRES_ENV = "POAM_SYNC_TEST_POSTGRES_URL"
 
+# A pytest-xdist worker starts with COLUMNS and LINES set (80 x 24): the CLI's rich consoles,
+# made at import, would keep that width for good, where in one process they follow the COLUMNS
+# a test sets. A worker drops them before any test module is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -28,8 +35,19 @@ def _in_ci() -> bool:
 # Under CI, property tests draw the same examples every run and have no per-example deadline
 # (a busy 2-core machine must not turn a slow example into a failure).
 settings.register_profile("ci", derandomize=True, deadline=None)
+# The long runs, outside CI: fresh random draws, LONG_FACTOR times the examples of every property
+# test (`python3 dev.py test --long`, or pytest's `--hypothesis-profile=long`).
+LONG_FACTOR = 10
+settings.register_profile("long", max_examples=100 * LONG_FACTOR, deadline=None)
 if _in_ci():
     settings.load_profile("ci")
+
+
+def examples(n: int) -> int:
+    """A property test's example count: ``n``, or ``n * LONG_FACTOR`` under the "long" profile.
+
+    Read when the test module is imported, after pytest has loaded ``--hypothesis-profile``."""
+    return n * max(1, settings.default.max_examples // 100)
 
 
 def _unavailable(reason: str) -> None:

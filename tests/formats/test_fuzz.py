@@ -17,6 +17,7 @@ from poam_sync import formats
 from poam_sync.cli import app
 from poam_sync.errors import PoamSyncError
 from poam_sync.samples import SAMPLE_FEDRAMP_XLSX
+from tests.conftest import examples
 from tests.formats import builders as b
 from tests.formats.test_hostile import _snapshot
 
@@ -68,13 +69,13 @@ def _read_never_crashes(name: str, data: bytes) -> None:
             assert name in str(exc)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(SOURCES)), st.binary(max_size=2048))
 def test_random_bytes_never_crash(name: str, data: bytes) -> None:
     _read_never_crashes(name, data)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(SOURCES)), st.lists(MUTATION, min_size=1, max_size=6))
 def test_mutated_fixtures_never_crash(name: str, edits: list[tuple[float, str, bytes]]) -> None:
     data = SOURCES[name]
@@ -82,7 +83,7 @@ def test_mutated_fixtures_never_crash(name: str, edits: list[tuple[float, str, b
     _read_never_crashes(name, mutated)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(MUTATION, min_size=1, max_size=4))
 def test_strict_import_of_a_mutated_file_changes_nothing_unless_it_is_clean(
     edits: list[tuple[float, str, bytes]],

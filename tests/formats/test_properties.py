@@ -12,6 +12,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from poam_sync import formats
 from poam_sync.model import PoamItem, RiskLevel, Status, diff_items
+from tests.conftest import examples
 
 _chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 _text = (
@@ -64,7 +65,7 @@ def _clean_for_xlsx(item: PoamItem) -> PoamItem:
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items_strategy)
 def test_csv_round_trip_any_text(items: list[PoamItem]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +78,7 @@ def test_csv_round_trip_any_text(items: list[PoamItem]) -> None:
         assert diff_items(item, back[item.poam_id]) == {}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items_strategy)
 def test_xlsx_round_trip_any_text(items: list[PoamItem]) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poam_sync.simulators.jira import RunningJira, start_jira_simulator
+from tests.conftest import examples
 from tests.jira.test_sim_real_site import Site
 
 ALICE = "5f0c1a2b3c4d5e6f70000002"
@@ -157,7 +158,7 @@ _PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_PIECES, min_size=1, max_size=9))
 def test_no_query_gets_a_500(pieces: list[str]) -> None:
     jql = " ".join(pieces)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from poam_sync.store._chain import canonical_row, format_at, parse_at, row_encoder
 from poam_sync.store._schema import dump_json, dump_object_fields
+from tests.conftest import examples
 
 json_values = st.recursive(
     st.none()
@@ -28,13 +29,13 @@ def _reference(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(json_values)
 def test_dump_json_is_canonical_json(value: object) -> None:
     assert dump_json(value) == _reference(value)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     st.text(),
     st.text(),
@@ -106,7 +107,7 @@ def test_at_is_utc_with_microseconds_and_round_trips() -> None:
     assert parse_at(text).tzinfo == UTC
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
 def test_an_object_assembled_from_its_fields_is_canonical_json(values: dict[str, object]) -> None:
     data, texts = dump_object_fields(values)

@@ -39,7 +39,7 @@ from poam_sync.store import Store
 from poam_sync.sync.engine import Engine
 from poam_sync.sync.values import to_sync
 from poam_sync.wiring import build_engine
-from tests.conftest import POSTGRES_ENV, _in_ci, _unavailable
+from tests.conftest import POSTGRES_ENV, _in_ci, _unavailable, examples
 from tests.sync.conftest import config_dict, poam, sim_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -319,9 +319,10 @@ class SyncMachine(RuleBasedStateMachine):
 
 
 # CI explores the same examples on every run (a landing never hangs on a fresh random draw);
-# hunt for new ones locally: POAM_SYNC_SM_EXAMPLES=30 pytest tests/sync/test_state_machine.py
+# hunt for new ones locally: `python3 dev.py test --long tests/sync/test_state_machine.py` (ten
+# times the examples), or POAM_SYNC_SM_EXAMPLES=30 pytest tests/sync/test_state_machine.py
 SETTINGS = settings(
-    max_examples=int(os.environ.get("POAM_SYNC_SM_EXAMPLES", "6")),
+    max_examples=int(os.environ.get("POAM_SYNC_SM_EXAMPLES", examples(6))),
     derandomize=_in_ci(),
     stateful_step_count=8,
     deadline=None,

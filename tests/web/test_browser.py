@@ -19,7 +19,8 @@ from poam_sync.model import with_fields
 from .browser import CHROMIUM, chromium, in_ci
 from .synced import PASSWORD, SYSTEM, Synced, synced_workbench
 
-pytestmark = pytest.mark.slow
+# one worker starts Chromium and the synced workbench once for the whole module
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 if not CHROMIUM.exists():
     if in_ci():
