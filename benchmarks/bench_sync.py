@@ -17,7 +17,7 @@ requests in flight per host) and peak memory (RSS of this process).
 
     python benchmarks/bench_sync.py [--items 10000] [--milestones 2] [--latency-ms 20]
         [--in-flight 4] [--plan-items 100000] [--mode all|echo] [--plan-only] [--initial-only]
-        [--idle-rounds 3]
+        [--idle-rounds 3] [--echo-only]
 """
 
 from __future__ import annotations
@@ -252,14 +252,15 @@ def bench_sync(
                 for sim in (jira, snow):
                     sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_s()
                 report = engine.run_cycle()
-                took = time.perf_counter() - start
+                took, cpu = time.perf_counter() - start, cpu_s() - cpu
                 jc, sc = jira.calls(), snow.calls()
                 print(
                     f"first cycle after the initial sync of {n} items "
                     f"({'echoes left out' if skip_echoes else 'echoes read whole'}): "
-                    f"{took:.2f} s; pulled {dict(report.pulled)}; Jira {jc} calls, "
+                    f"{took:.2f} s (CPU of this process {cpu:.2f} s); "
+                    f"pulled {dict(report.pulled)}; Jira {jc} calls, "
                     f"ServiceNow {sc} calls; pushed {dict(report.updated_remote)}, "
                     f"taken {report.updated_local}; errors {len(report.errors)}; "
                     f"peak RSS {rss_mib():.0f} MiB"
@@ -340,6 +341,9 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=None, help="sync.max_in_flight")
     parser.add_argument("--mode", choices=["all", "echo"], default="all")
     parser.add_argument("--rounds", type=int, default=1, help="echo mode: rounds of A/B")
+    parser.add_argument(
+        "--echo-only", action="store_true", help="echo mode: only the cycle with echoes left out"
+    )
     parser.add_argument("--plan-only", action="store_true", help="only the planner alone")
     parser.add_argument(
         "--setup-latency-ms", type=int, default=None, help="the initial sync's latency only"
@@ -360,7 +364,7 @@ def main() -> None:
     common["setup_latency_ms"] = args.setup_latency_ms
     if args.mode == "echo":
         for _ in range(args.rounds):
-            for skip in (False, True):
+            for skip in (True,) if args.echo_only else (False, True):
                 bench_sync(args.items, args.latency_ms, idle=False, skip_echoes=skip, **common)
         return
     if not args.initial_only:
