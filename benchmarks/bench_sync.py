@@ -230,11 +230,11 @@ def bench_sync(
                 took, cpu = time.perf_counter() - start, cpu_s() - cpu
                 jc, sc = jira.calls(), snow.calls()
                 limit = in_flight or 4
-                floor = max(jc, sc) * latency_ms / 1000 / limit
+                floor = max(jc, sc) * setup_ms / 1000 / limit
                 print(
                     f"initial sync of {n} items with {milestones} milestones each "
-                    f"({latency_ms} ms/call, {limit} in flight per host): {took:.1f} s "
-                    f"(floor {floor:.1f} s: {max(jc, sc)} calls x {latency_ms} ms / {limit}); "
+                    f"({setup_ms} ms/call, {limit} in flight per host): {took:.1f} s "
+                    f"(floor {floor:.1f} s: {max(jc, sc)} calls x {setup_ms} ms / {limit}); "
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
                     f"Jira {jc} calls ({jc / n:.3f}/item), "
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
