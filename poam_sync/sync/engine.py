@@ -184,6 +184,8 @@ class Engine:
                 connector = self.targets[name].connector
                 if marks[name] is not None and fetch is None and connector.skips_echoes:
                     known[name] = tx.link_versions(name)
+                    if connector.wants_keys and known[name]:
+                        connector.hold_keys(tx.link_keys(name))
         for name in names:
             connector = self.targets[name].connector
             try:
