@@ -11,7 +11,8 @@ the answers to their inserts (a Table API insert answers with the record it stor
 parent's own create does) show them.
 
 A pull with versions (:func:`moved`, :func:`moved_parents`) lists the window with a few columns
-a row and reads whole only the records whose version moved:
+a row, raw values only (``sysparm_display_value=false``), and reads whole only the records whose
+version moved:
 
 - a record whose count is the one held (or below it: a lagging read) is an echo;
 - the parent of children changed in the window is an echo when the children the window lists
@@ -79,7 +80,8 @@ def moved(client: TableClient, table: str, query: str, known: Mapping[str, str])
     """The sys_ids ``query`` finds in ``table`` whose ``sys_mod_count`` is not held in
     ``known`` (sys_id -> version), listed ``sysparm_fields=sys_id,sys_mod_count``."""
     out: list[str] = []
-    for rows in client.pages(table, ["sys_id", "sys_mod_count"], query, size=LISTING_PAGE):
+    columns = ["sys_id", "sys_mod_count"]
+    for rows in client.pages(table, columns, query, size=LISTING_PAGE, display=False):
         for row in rows:
             sys_id, count = row["sys_id"][0], row["sys_mod_count"][0]
             held = known.get(sys_id)
@@ -101,7 +103,7 @@ def moved_parents(
     ``known`` tags (see the module)."""
     children: dict[str, dict[str, str]] = {}  # parent -> {child sys_id: sys_mod_count}
     fields = [parent_field, "sys_id", "sys_mod_count"] if known else [parent_field]
-    for rows in client.pages(table, fields, query, size=LISTING_PAGE):
+    for rows in client.pages(table, fields, query, size=LISTING_PAGE, display=False):
         for row in rows:
             listed = children.setdefault(row[parent_field][0], {})
             if known:
