@@ -318,10 +318,10 @@ class Connector(ABC):
         first, whole records only for the ones that moved): it is an echo.
         """
 
-    def hold_keys(self, keys: Mapping[str, str]) -> None:
-        """Before a pull with ``known``: remote id -> the human key of each linked record, for
-        a connector that lists a big window in key ranges (:attr:`wants_keys`). Ignored by
-        default."""
+    def hold_keys(self, keys: Callable[[], Mapping[str, str]]) -> None:
+        """Before a pull with ``known``: how to read remote id -> the human key of each linked
+        record (called only when needed: a store read), for a connector that lists a big
+        window in key ranges (:attr:`wants_keys`). Ignored by default."""
 
     @abstractmethod
     def get(self, remote_id: str) -> RemoteRecord:

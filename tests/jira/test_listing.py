@@ -28,7 +28,8 @@ def _searches(jira_sim: RunningJira) -> int:
 
 
 def _hold(connector: JiraConnector, records: list[Any]) -> dict[str, str]:
-    connector.hold_keys({r.remote_id: r.key for r in records})
+    keys = {r.remote_id: r.key for r in records}
+    connector.hold_keys(lambda: keys)
     return {r.remote_id: r.version for r in records}
 
 

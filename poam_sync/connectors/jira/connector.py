@@ -100,7 +100,8 @@ class JiraConnector(Connector):
         # writes are tracked by the client (reconciled, or waited for)
         self._started = clock()
         self._caught_up = False
-        self._keys: dict[str, str] = {}  # issue id -> key of the linked issues (hold_keys)
+        #: reads issue id -> key of the linked issues (hold_keys), when a listing needs them
+        self._keys: Callable[[], Mapping[str, str]] = dict
         self.site = JiraSite(self.client, mapping, self.synced_fields, self.log)
         self.directory = JiraDirectory(self.client, self.site, mapping)
         self.editor = JiraEditor(self.client, self.site, mapping, self.directory)
@@ -293,7 +294,7 @@ class JiraConnector(Connector):
             where,
             cloud=self.site.meta.cloud,
             project=self.settings.project_key,
-            keys={*self._keys.values(), *self.client.keys_seen()},
+            keys=lambda: {*self._keys().values(), *self.client.keys_seen()},
             shards=self.max_in_flight,
         )
         for raw in listing:
@@ -308,8 +309,8 @@ class JiraConnector(Connector):
             yield from self._read_whole(chunk)
         self.log.info("jira.pulled", listed=listed, read=len(moved))
 
-    def hold_keys(self, keys: Mapping[str, str]) -> None:
-        self._keys = dict(keys)
+    def hold_keys(self, keys: Callable[[], Mapping[str, str]]) -> None:
+        self._keys = keys
 
     def get(self, remote_id: str) -> RemoteRecord:
         raw, subs = self._get_full(remote_id)

@@ -57,10 +57,11 @@ def list_versions(
     *,
     cloud: bool,
     project: str,
-    keys: Collection[str],
+    keys: Callable[[], Collection[str]],
     shards: int,
 ) -> Iterator[JiraJson]:
-    """The issues ``where`` finds (``id``, ``key`` and ``fields.updated``), each once."""
+    """The issues ``where`` finds (``id``, ``key`` and ``fields.updated``), each once;
+    ``keys`` reads the keys known to exist (the links'), only when the window is big."""
     seen: set[str] = set()
     for issue in _listing(client, where, cloud=cloud, project=project, keys=keys, shards=shards):
         issue_id = str(issue["id"])
@@ -75,7 +76,7 @@ def _listing(
     *,
     cloud: bool,
     project: str,
-    keys: Collection[str],
+    keys: Callable[[], Collection[str]],
     shards: int,
 ) -> Iterator[JiraJson]:
     size = client.page_size(cloud, LISTING_PAGE)
@@ -90,7 +91,7 @@ def _listing(
     if first.get("isLast", True) or not token or not issues:
         return
     last = _number(str(issues[-1]["key"]), project)
-    bounds = _bounds(client, keys, project, last, shards) if last is not None else []
+    bounds = _bounds(client, keys(), project, last, shards) if last is not None else []
     if not bounds:  # nothing to split by: the rest in series, as before
         yield from _pages(client, jql, size, token)
         return
