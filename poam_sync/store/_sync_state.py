@@ -82,6 +82,20 @@ class SyncStateTx(TxBase):
         )
         return {str(r.remote_id): str(r.remote_key) for r in self._conn.execute(query)}
 
+    def has_link_versions(self, connector: str) -> bool:
+        """Whether any working link of ``connector`` remembers a version (one indexed probe,
+        not a read of them all: :meth:`link_versions` is read only when a pull needs it)."""
+        query = (
+            sa.select(links.c.remote_id)
+            .where(
+                links.c.connector == connector,
+                links.c.state != "broken",
+                links.c.remote_version.is_not(None),
+            )
+            .limit(1)
+        )
+        return self._conn.execute(query).first() is not None
+
     def set_link_versions(self, connector: str, versions: Mapping[str, str | None]) -> None:
         """Set the remembered remote version of links of ``connector``: ``{item_uuid:
         version or None}`` (one statement for them all)."""

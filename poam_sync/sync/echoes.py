@@ -15,7 +15,8 @@ second), so it is never mistaken for an echo.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import threading
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -26,11 +27,45 @@ from poam_sync.sync.actions import NOTES_BASELINE
 if TYPE_CHECKING:
     from poam_sync.store import Store
 
-__all__ = ["remember_quiet", "settled_version"]
+__all__ = ["RememberedVersions", "remember_quiet", "settled_version"]
 
 log = structlog.get_logger(__name__)
 #: above this many records, a connector's links and baselines are read at once
 _MANY = 200
+
+
+class RememberedVersions(Mapping[str, str]):
+    """``{remote_id: version}`` the links of one connector remember, read from the store the
+    first time a pull looks one up: an idle cycle's pull, which lists nothing, reads none (at
+    10,000 links the whole read is about 45 ms, every cycle). Built only for a connector whose
+    links remember at least one version (``StoreTx.has_link_versions``), so it is never empty
+    to a pull that tests it. Versions change only through this engine's own writes, after the
+    pull, so reading them late sees what reading them first would have."""
+
+    def __init__(self, store: Store, connector: str) -> None:
+        self._store = store
+        self._connector = connector
+        self._versions: dict[str, str] | None = None
+        self._lock = threading.Lock()  # a pull may list in several threads
+
+    def _all(self) -> dict[str, str]:
+        with self._lock:
+            if self._versions is None:
+                with self._store.read() as tx:
+                    self._versions = tx.link_versions(self._connector)
+            return self._versions
+
+    def __bool__(self) -> bool:
+        return True  # see the class: built only when some link remembers a version
+
+    def __getitem__(self, remote_id: str) -> str:
+        return self._all()[remote_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def settled_version(record: RemoteRecord, baselines: Mapping[str, SyncValue]) -> str | None:

@@ -27,6 +27,7 @@ from poam_sync.errors import PoamSyncError, RecordGone
 from poam_sync.model import PoamItem
 from poam_sync.sync.apply import Executor
 from poam_sync.sync.claims import CLAIM_TIMEOUT, Claimant
+from poam_sync.sync.echoes import RememberedVersions
 from poam_sync.sync.faults import clear_recovered, load_retries, record_failures, refetch
 from poam_sync.sync.fence import Fence, FencedStop, fenced
 from poam_sync.sync.guards import FORCE_HINT as FORCE_HINT
@@ -178,14 +179,19 @@ class Engine:
         # The versions of our own writes (and of records read whole), so that a pull can
         # leave out what we already hold (sync/echoes.py); not on a first pull, whose records
         # the empty-side guard counts.
-        known: dict[str, dict[str, str]] = {}
+        known: dict[str, RememberedVersions] = {}
         with self.store.read() as tx:
             for name in names:
                 marks[name] = tx.watermark(name)
                 connector = self.targets[name].connector
-                if marks[name] is not None and fetch is None and connector.skips_echoes:
-                    known[name] = tx.link_versions(name)
-                    if connector.wants_keys and known[name]:
+                if (
+                    marks[name] is not None
+                    and fetch is None
+                    and connector.skips_echoes
+                    and tx.has_link_versions(name)
+                ):
+                    known[name] = RememberedVersions(self.store, name)
+                    if connector.wants_keys:
                         connector.hold_keys(functools.partial(self._link_keys, name))
         for name in names:
             connector = self.targets[name].connector

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from poam_sync.model import with_fields
+from poam_sync.store import StoreTx
+from poam_sync.sync.echoes import RememberedVersions
 from tests.sync.conftest import World, poam
 
 pytestmark = pytest.mark.filterwarnings(
@@ -103,3 +105,24 @@ def test_a_conflict_keeps_the_record_read_until_it_is_settled(world: World) -> N
     report = engine.run_cycle()
     assert report.conflicts == 1
     assert _versions(world, "servicenow")[item.uuid] is None  # it differs from the baseline
+
+
+def test_the_versions_are_read_from_the_store_only_when_a_pull_looks_one_up(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.add(poam(1), poam(2))
+    assert world.engine().run_cycle().ok
+    reads: list[str] = []
+    real = StoreTx.link_versions
+
+    def counting(tx: StoreTx, connector: str) -> dict[str, str]:
+        reads.append(connector)
+        return real(tx, connector)
+
+    monkeypatch.setattr(StoreTx, "link_versions", counting)
+    versions = RememberedVersions(world.store, "jira")
+    assert versions and reads == []  # an idle pull, which lists nothing, reads no link
+    held = {v for v in _versions(world, "jira").values() if v is not None}
+    assert len(versions) == 2 and set(versions.values()) == held
+    assert versions.get("no-such-issue") is None
+    assert reads == ["jira"]  # once, however often it is looked up
