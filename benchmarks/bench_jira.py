@@ -1,9 +1,12 @@
 """Create and then pull N issues through the Jira connector against the simulator.
 
 The simulator runs in its own process (so the memory figure is the connector's), with a
-simulated latency per call. Prints wall time, calls per issue and peak memory.
+simulated latency per call. Prints wall time, calls per issue and peak memory; then the version
+listing of a pull that knows every issue (the cycle after an initial sync), its pages in series
+and in key ranges at once (connectors/jira/listing.py), alternately, with wall and CPU time.
 
     python benchmarks/bench_jira.py [--issues 5000] [--latency-ms 20] [--mode cloud] [--trace]
+        [--listing-rounds 2]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from poam_sync.connectors.base import Stamp  # noqa: E402
 from poam_sync.connectors.jira.connector import JiraConnector  # noqa: E402
+from poam_sync.connectors.jira.listing import list_versions  # noqa: E402
 from poam_sync.connectors.jira.mapping import load_jira_mapping  # noqa: E402
 from poam_sync.connectors.jira.settings import JiraSettings  # noqa: E402
 
@@ -43,6 +47,9 @@ def main() -> None:
         "--trace",
         action="store_true",
         help="also measure peak Python allocations with tracemalloc (slows the run down)",
+    )
+    parser.add_argument(
+        "--listing-rounds", type=int, default=2, help="rounds of the listing, series and ranges"
     )
     args = parser.parse_args()
 
@@ -112,6 +119,29 @@ def main() -> None:
         )
         traced = f", peak traced Python allocations {peak / 2**20:.1f} MiB" if args.trace else ""
         print(f"memory: max RSS {rss_mb:.0f} MiB (connector process){traced}")
+        keys = [r.record.key for r in results if not isinstance(r, Exception)]
+        for _ in range(args.listing_rounds):
+            for shards in (1, connector.max_in_flight):
+                before = _calls(url)
+                t4, c4 = time.perf_counter(), time.process_time()
+                listed = sum(
+                    1
+                    for _ in list_versions(
+                        connector.client,
+                        'project = "POAM" AND issuetype = "Task"',
+                        cloud=args.mode == "cloud",
+                        project="POAM",
+                        keys=lambda: keys,
+                        shards=shards,
+                    )
+                )
+                t5, c5 = time.perf_counter(), time.process_time()
+                how = "in series" if shards == 1 else f"{shards} at once"
+                print(
+                    f"version listing, pages {how}: {t5 - t4:.2f} s wall, {c5 - c4:.2f} s CPU, "
+                    f"{_calls(url) - before} calls, {listed} issues (floor: "
+                    f"{(_calls(url) - before) * args.latency_ms / 1000 / shards:.2f} s of latency)"
+                )
         connector.close()
     finally:
         sim.terminate()

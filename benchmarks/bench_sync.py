@@ -17,7 +17,7 @@ requests in flight per host) and peak memory (RSS of this process).
 
     python benchmarks/bench_sync.py [--items 10000] [--milestones 2] [--latency-ms 20]
         [--in-flight 4] [--plan-items 100000] [--mode all|echo] [--plan-only] [--initial-only]
-        [--idle-rounds 3]
+        [--idle-rounds 3] [--echo-only]
 """
 
 from __future__ import annotations
@@ -239,11 +239,11 @@ def bench_sync(
                 took, cpu = time.perf_counter() - start, cpu_s() - cpu
                 jc, sc = jira.calls(), snow.calls()
                 limit = in_flight or 4
-                floor = max(jc, sc) * latency_ms / 1000 / limit
+                floor = max(jc, sc) * setup_ms / 1000 / limit
                 print(
                     f"initial sync of {n} items with {milestones} milestones each "
-                    f"({latency_ms} ms/call, {limit} in flight per host): {took:.1f} s "
-                    f"(floor {floor:.1f} s: {max(jc, sc)} calls x {latency_ms} ms / {limit}); "
+                    f"({setup_ms} ms/call, {limit} in flight per host): {took:.1f} s "
+                    f"(floor {floor:.1f} s: {max(jc, sc)} calls x {setup_ms} ms / {limit}); "
                     f"created {dict(report.created)}; errors {len(report.errors)}; "
                     f"Jira {jc} calls ({jc / n:.3f}/item), "
                     f"ServiceNow {sc} calls ({sc / n:.3f}/item); "
@@ -261,14 +261,15 @@ def bench_sync(
                 for sim in (jira, snow):
                     sim.control("reset", {})
                     sim.control("latency", {"ms": latency_ms})
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_s()
                 report = engine.run_cycle()
-                took = time.perf_counter() - start
+                took, cpu = time.perf_counter() - start, cpu_s() - cpu
                 jc, sc = jira.calls(), snow.calls()
                 print(
                     f"first cycle after the initial sync of {n} items "
                     f"({'echoes left out' if skip_echoes else 'echoes read whole'}): "
-                    f"{took:.2f} s; pulled {dict(report.pulled)}; Jira {jc} calls, "
+                    f"{took:.2f} s (CPU of this process {cpu:.2f} s); "
+                    f"pulled {dict(report.pulled)}; Jira {jc} calls, "
                     f"ServiceNow {sc} calls; pushed {dict(report.updated_remote)}, "
                     f"taken {report.updated_local}; errors {len(report.errors)}; "
                     f"peak RSS {rss_mib():.0f} MiB"
@@ -352,6 +353,9 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=None, help="sync.max_in_flight")
     parser.add_argument("--mode", choices=["all", "echo"], default="all")
     parser.add_argument("--rounds", type=int, default=1, help="echo mode: rounds of A/B")
+    parser.add_argument(
+        "--echo-only", action="store_true", help="echo mode: only the cycle with echoes left out"
+    )
     parser.add_argument("--plan-only", action="store_true", help="only the planner alone")
     parser.add_argument(
         "--setup-latency-ms", type=int, default=None, help="the initial sync's latency only"
@@ -372,7 +376,7 @@ def main() -> None:
     common["setup_latency_ms"] = args.setup_latency_ms
     if args.mode == "echo":
         for _ in range(args.rounds):
-            for skip in (False, True):
+            for skip in (True,) if args.echo_only else (False, True):
                 bench_sync(args.items, args.latency_ms, idle=False, skip_echoes=skip, **common)
         return
     if not args.initial_only:

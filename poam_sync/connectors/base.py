@@ -291,6 +291,9 @@ class Connector(ABC):
     #: whether :meth:`pull` takes ``known`` (the engine passes it only then, so a connector
     #: written before it existed keeps working)
     skips_echoes: bool = False
+    #: whether :meth:`hold_keys` is worth calling before a pull with ``known`` (the engine
+    #: reads the links' keys only then)
+    wants_keys: bool = False
     #: how many of this connector's writes the executor may have under way at once; 1 (the
     #: default) keeps it to one thread at a time. An HTTP connector whose sessions go through
     #: a host limiter (connectors/_inflight.py) sets its configured ``max_in_flight``.
@@ -330,6 +333,11 @@ class Connector(ABC):
         index) may be left out, and should be read as cheaply as the remote allows (versions
         first, whole records only for the ones that moved): it is an echo.
         """
+
+    def hold_keys(self, keys: Callable[[], Mapping[str, str]]) -> None:
+        """Before a pull with ``known``: how to read remote id -> the human key of each linked
+        record (called only when needed: a store read), for a connector that lists a big
+        window in key ranges (:attr:`wants_keys`). Ignored by default."""
 
     @abstractmethod
     def get(self, remote_id: str) -> RemoteRecord:

@@ -72,6 +72,16 @@ class SyncStateTx(TxBase):
         )
         return {str(r.remote_id): str(r.remote_version) for r in self._conn.execute(query)}
 
+    def link_keys(self, connector: str) -> dict[str, str]:
+        """``{remote_id: remote_key}`` of the connector's working links (a pull that lists in
+        key ranges bounds them by these)."""
+        query = sa.select(links.c.remote_id, links.c.remote_key).where(
+            links.c.connector == connector,
+            links.c.state != "broken",
+            links.c.remote_key.is_not(None),
+        )
+        return {str(r.remote_id): str(r.remote_key) for r in self._conn.execute(query)}
+
     def has_link_versions(self, connector: str) -> bool:
         """Whether any working link of ``connector`` remembers a version (one indexed probe,
         not a read of them all: :meth:`link_versions` is read only when a pull needs it)."""

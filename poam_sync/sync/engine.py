@@ -12,6 +12,7 @@ pure (:mod:`poam_sync.sync.plan`); carrying it out is :mod:`poam_sync.sync.apply
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid as _uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -190,6 +191,8 @@ class Engine:
                     and tx.has_link_versions(name)
                 ):
                     known[name] = RememberedVersions(self.store, name)
+                    if connector.wants_keys:
+                        connector.hold_keys(functools.partial(self._link_keys, name))
         for name in names:
             connector = self.targets[name].connector
             try:
@@ -345,6 +348,12 @@ class Engine:
             "sync.cycle", full=report.full, planned_items=report.planned_items, **report.summary()
         )
         return report
+
+    def _link_keys(self, name: str) -> dict[str, str]:
+        """Remote id -> key of connector ``name``'s links (read only when its pull lists a big
+        window in key ranges)."""
+        with self.store.read() as tx:
+            return tx.link_keys(name)
 
     def _whole(
         self,

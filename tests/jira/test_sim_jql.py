@@ -42,6 +42,22 @@ def test_resolution_unresolved_finds_the_issues_without_a_resolution(site: Site)
     assert site.keys("project = POAM AND resolution in (Unresolved, Done)") == [open_key]
 
 
+def test_issue_keys_compare_by_their_number_within_the_project(site: Site) -> None:
+    keys = [site.create(f"Weakness {n}")["key"] for n in range(12)]
+    numbers = [int(k.split("-")[1]) for k in keys]
+    assert numbers == sorted(numbers)
+    third, tenth = keys[2], keys[9]
+    # by number, not as text: POAM-10 is above POAM-9
+    assert site.keys(f"project = POAM AND issuekey > {third} ORDER BY key ASC") == keys[3:]
+    between = f"project = POAM AND key >= {third} AND key < {tenth} ORDER BY key ASC"
+    assert site.keys(between) == keys[2:9]
+    assert site.keys(f"project = POAM AND issuekey <= {third} ORDER BY key ASC") == keys[:3]
+    site.sim.delete_issue(tenth)
+    assert f"An issue with key '{tenth}' does not exist" in _error(
+        site, f"project = POAM AND issuekey > {tenth}"
+    )
+
+
 def test_status_category_by_name_key_or_id(site: Site) -> None:
     todo = site.create("New")["key"]
     blocked = site.create("Stuck")["key"]

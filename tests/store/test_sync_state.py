@@ -41,6 +41,21 @@ def test_remembered_versions_are_read_and_set_for_many_links_at_once(
         assert tx.link_versions("servicenow") == {}  # a broken link is read whole, always
 
 
+def test_the_keys_of_working_links_are_read_at_once(
+    store: Store, two: tuple[PoamItem, PoamItem]
+) -> None:
+    a, b = two
+    with store.begin() as tx:
+        tx.set_link(LinkRow(a.uuid, "jira", "10001", "SEC-1", "v1"))
+        tx.set_link(LinkRow(b.uuid, "jira", "10002", "SEC-2", None))
+        tx.set_link(LinkRow(a.uuid, "servicenow", "abc123", "POA0001", "3"))
+        tx.mark_link_broken(b.uuid, "jira", "gone")
+    with store.read() as tx:
+        # every working link, whether it remembers a version or not; broken ones left out
+        assert tx.link_keys("jira") == {"10001": "SEC-1"}
+        assert tx.link_keys("servicenow") == {"abc123": "POA0001"}
+
+
 def test_links_round_trip_and_upsert(store: Store, two: tuple[PoamItem, PoamItem]) -> None:
     a, b = two
     with store.begin() as tx:

@@ -135,6 +135,10 @@ class JiraClient:
         """The id of an issue this client has seen or written, by key."""
         return self._ids.get(key.upper())
 
+    def keys_seen(self) -> list[str]:
+        """The keys of the issues this client has seen or written."""
+        return list(self._ids)
+
     def seen(self, raw: JiraJson) -> None:
         """Note an issue's id (from any answer naming it), for ``reconcileIssues``."""
         if "key" in raw and "id" in raw:
@@ -348,7 +352,7 @@ class JiraClient:
         fields: list[str],
         *,
         cloud: bool,
-        properties: str,
+        properties: str | None,
         expand: str | None = None,
         reconcile: Sequence[str] = (),
     ) -> list[JiraJson]:
@@ -396,42 +400,75 @@ class JiraClient:
         Cloud pages ``search/jql`` by ``nextPageToken`` (at most 100 a page, or ``page_size``
         for a listing of a field or two); Data Center pages ``search`` by ``startAt``.
         """
-        size = min(self.settings.page_size, 100) if cloud else self.settings.page_size
-        if page_size is not None and cloud:
-            size = page_size
+        size = self.page_size(cloud, page_size)
         wanted = list(dict.fromkeys([*reconcile, *self._consistent(cloud)]))[:RECONCILE_MAX]
         ids = [int(i) for i in wanted] if cloud else []
         if cloud:
             token: str | None = None
             while True:
-
-                def page(token: str | None = token) -> JiraJson:
-                    found: JiraJson = self.jira.enhanced_search_issues(
-                        jql,
-                        nextPageToken=token,
-                        maxResults=size,
-                        fields=list(fields),
-                        expand=expand,
-                        properties=properties,
-                        reconcileIssues=ids or None,
-                        json_result=True,
-                    )
-                    return found
-
-                result = self.call("search", page)
-                for issue in result.get("issues", []):
-                    self.seen(issue)
-                    yield issue
+                result = self.search_page(
+                    jql, fields, cloud=True, properties=properties, expand=expand,
+                    size=size, token=token, reconcile=ids,
+                )  # fmt: skip
+                yield from result.get("issues", [])
                 token = result.get("nextPageToken")
                 if result.get("isLast", True) or not token:
                     return
         start = 0
         while True:
+            result = self.search_page(
+                jql, fields, cloud=False, properties=None, expand=expand, size=size, start=start
+            )
+            issues = result.get("issues", [])
+            yield from issues
+            start += len(issues)
+            if not issues or start >= int(result.get("total", 0)):
+                return
 
-            def dc_page(start: int = start) -> JiraJson:
+    def page_size(self, cloud: bool, page_size: int | None = None) -> int:
+        """Issues a search page asks for: Cloud at most 100 (or ``page_size`` for a listing
+        of a field or two), Data Center the configured size."""
+        if cloud:
+            return page_size if page_size is not None else min(self.settings.page_size, 100)
+        return self.settings.page_size
+
+    def search_page(
+        self,
+        jql: str,
+        fields: list[str],
+        *,
+        cloud: bool,
+        properties: str | None,
+        size: int,
+        expand: str | None = None,
+        token: str | None = None,
+        start: int = 0,
+        reconcile: Sequence[int] = (),
+    ) -> JiraJson:
+        """One page of a search (retried on its own), its issues noted (:meth:`seen`): Cloud's
+        ``search/jql`` from ``token``, Data Center's ``search`` from ``start``."""
+        if cloud:
+
+            def page() -> JiraJson:
+                found: JiraJson = self.jira.enhanced_search_issues(
+                    jql,
+                    nextPageToken=token,
+                    maxResults=size,
+                    fields=list(fields),
+                    expand=expand,
+                    properties=properties,
+                    reconcileIssues=list(reconcile) or None,
+                    json_result=True,
+                )
+                return found
+
+            result = self.call("search", page)
+        else:
+
+            def dc_page() -> JiraJson:
                 # no `properties`: Data Center's search does not take them (its REST reference
                 # lists expand, jql, maxResults, validateQuery, fields, startAt)
-                return self.jira.search_issues(
+                found: JiraJson = self.jira.search_issues(
                     jql,
                     startAt=start,
                     maxResults=size,
@@ -439,15 +476,12 @@ class JiraClient:
                     expand=expand,
                     json_result=True,
                 )
+                return found
 
             result = self.call("search", dc_page)
-            issues = result.get("issues", [])
-            for issue in issues:
-                self.seen(issue)
-                yield issue
-            start += len(issues)
-            if not issues or start >= int(result.get("total", 0)):
-                return
+        for issue in result.get("issues", []):
+            self.seen(issue)
+        return result
 
 
 # -- Jira's answers -------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from poam_sync.connectors.jira.coverage import uncovered
 from poam_sync.connectors.jira.directory import JiraDirectory
 from poam_sync.connectors.jira.edits import JiraEditor
 from poam_sync.connectors.jira.inventory import list_issue_ids
+from poam_sync.connectors.jira.listing import list_versions
 from poam_sync.connectors.jira.mapping import JiraMapping, single_line
 from poam_sync.connectors.jira.milestones import JiraMilestones
 from poam_sync.connectors.jira.records import STAMP_LABEL_PREFIX, JiraReader
@@ -73,6 +74,7 @@ class JiraConnector(Connector):
     """The Jira side of poam-sync (see the module docstring)."""
 
     skips_echoes = True  # pull(since, known) leaves out records still at their version
+    wants_keys = True  # a big window is listed in key ranges bounded by the links' keys
 
     def __init__(
         self,
@@ -98,6 +100,8 @@ class JiraConnector(Connector):
         # writes are tracked by the client (reconciled, or waited for)
         self._started = clock()
         self._caught_up = False
+        #: reads issue id -> key of the linked issues (hold_keys), when a listing needs them
+        self._keys: Callable[[], Mapping[str, str]] = dict
         self.site = JiraSite(self.client, mapping, self.synced_fields, self.log)
         self.directory = JiraDirectory(self.client, self.site, mapping)
         self.editor = JiraEditor(self.client, self.site, mapping, self.directory)
@@ -257,10 +261,10 @@ class JiraConnector(Connector):
                 minutes=s.overlap_minutes, seconds=s.search_lag_seconds
             )
             jql += f' AND updated >= "{bound.strftime("%Y/%m/%d %H:%M")}"'  # floors to the minute
-        jql += " ORDER BY key ASC"
         if known:
             yield from self._pull_moved(jql, known)
             return
+        jql += " ORDER BY key ASC"
         seen: set[tuple[str, str]] = set()
         batch: list[JiraJson] = []
         for raw in self._search(jql):
@@ -275,27 +279,27 @@ class JiraConnector(Connector):
         if batch:
             yield from self._records(batch)
 
-    def _pull_moved(self, jql: str, known: Mapping[str, str]) -> Iterator[RemoteRecord]:
-        """The issues ``jql`` finds whose ``updated`` is not the one in ``known``.
+    def _pull_moved(self, where: str, known: Mapping[str, str]) -> Iterator[RemoteRecord]:
+        """The issues ``where`` finds whose ``updated`` is not the one in ``known``, listed
+        with ``fields=updated`` (:mod:`.listing`: a big window in key ranges at once).
 
-        The listing asks for ``updated`` alone, at the most a page allows (Cloud: "The greatest
-        number of items returned per page is achieved when requesting id or key only. It
-        returns max 5000 issues", Atlassian's OpenAPI for ``GET /rest/api/3/search/jql``,
-        ``maxResults``; with any field the site may answer fewer, and the pages follow
-        ``nextPageToken``). ``updated`` carries milliseconds, so a person's edit right after
-        ours is a new version; an ``updated`` older than the one we hold is a lagging index
-        (we read our write back from the issue itself) and is left out too: the change that
-        follows ours is in a later window."""
+        ``updated`` carries milliseconds, so a person's edit right after ours is a new
+        version; an ``updated`` older than the one we hold is a lagging index (we read our
+        write back from the issue itself) and is left out too: the change that follows ours
+        is in a later window."""
         moved: list[str] = []
-        seen: set[str] = set()
-        listing = self.client.search(
-            jql, ["updated"], cloud=self.site.meta.cloud, properties=None, page_size=5000
+        listed = 0
+        listing = list_versions(
+            self.client,
+            where,
+            cloud=self.site.meta.cloud,
+            project=self.settings.project_key,
+            keys=lambda: {*self._keys().values(), *self.client.keys_seen()},
+            shards=self.max_in_flight,
         )
         for raw in listing:
+            listed += 1
             issue_id, updated = str(raw["id"]), str(raw["fields"]["updated"])
-            if issue_id in seen:
-                continue
-            seen.add(issue_id)
             held = known.get(issue_id)
             if held is not None and (held == updated or _older(updated, held)):
                 continue  # an echo of what we hold
@@ -303,7 +307,10 @@ class JiraConnector(Connector):
         for n in range(0, len(moved), _FETCH_SIZE):
             chunk = moved[n : n + _FETCH_SIZE]
             yield from self._read_whole(chunk)
-        self.log.info("jira.pulled", listed=len(seen), read=len(moved))
+        self.log.info("jira.pulled", listed=listed, read=len(moved))
+
+    def hold_keys(self, keys: Callable[[], Mapping[str, str]]) -> None:
+        self._keys = keys
 
     def get(self, remote_id: str) -> RemoteRecord:
         raw, subs = self._get_full(remote_id)

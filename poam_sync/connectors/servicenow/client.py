@@ -301,7 +301,7 @@ class TableClient:
         return self._fetch(table, fields, query, after=after, offset=0, size=size)[0]
 
     def pages(
-        self, table: str, fields: Sequence[str], query: str, *, size: int
+        self, table: str, fields: Sequence[str], query: str, *, size: int, display: bool = True
     ) -> Iterator[list[Row]]:
         """Every record matching ``query``, page by page, by sys_id.
 
@@ -318,7 +318,9 @@ class TableClient:
         after: str | None = None
         offset = 0
         while True:
-            rows, more = self._fetch(table, fields, query, after=after, offset=offset, size=size)
+            rows, more = self._fetch(
+                table, fields, query, after=after, offset=offset, size=size, display=display
+            )
             if rows:
                 yield rows
             if not more:
@@ -337,8 +339,12 @@ class TableClient:
         after: str | None,
         offset: int,
         size: int,
+        display: bool = True,
     ) -> tuple[list[Row], bool]:
-        """One GET of the Table API: the rows, and whether the instance says more follow."""
+        """One GET of the Table API: the rows, and whether the instance says more follow.
+        ``display``: with display values (``sysparm_display_value=all``: "both sys_id and
+        display value", ServiceNow community, "How to get Table Displayvalue through Rest
+        APi", 2016); without (``false``), the raw values alone, each standing for both."""
         full = "^".join(filter(None, [query, f"sys_id>{after}" if after else "", "ORDERBYsys_id"]))
         names = list(dict.fromkeys(["sys_id", *fields]))
         params = {
@@ -346,7 +352,7 @@ class TableClient:
             "sysparm_fields": ",".join(names),
             "sysparm_limit": str(size),
             "sysparm_offset": str(offset),
-            "sysparm_display_value": "all",
+            "sysparm_display_value": "all" if display else "false",
             "sysparm_exclude_reference_link": "true",
         }
         url = f"{self.settings.url}{self.list_path}/{table}"

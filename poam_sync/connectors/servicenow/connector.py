@@ -15,7 +15,8 @@ parts live beside it (ServiceNow docs "Table API", "REST API rate limiting"; PyS
 - :mod:`.records`: rows <-> canonical values, the stamp, the watermark query;
 - :mod:`.directory`, :mod:`.milestones`, :mod:`.notes`: users, milestone child records and work
   notes; :mod:`.history`: who changed each field last (``sys_audit``); :mod:`.dates`: days in
-  date/time columns.
+  date/time columns; :mod:`.versions`: a record's version (with its children's) and the
+  listings that leave our own writes out of a pull.
 
 A create is repeated only after :meth:`ServiceNowConnector.find_by_stamp` shows that it did not
 happen, a work note only after the journal shows it is not there.
@@ -52,19 +53,18 @@ from poam_sync.connectors.servicenow.history import FieldHistory
 from poam_sync.connectors.servicenow.inventory import list_sys_ids
 from poam_sync.connectors.servicenow.mapping import ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata, load_metadata
-from poam_sync.connectors.servicenow.milestones import Milestones
+from poam_sync.connectors.servicenow.milestones import Milestones, Written
 from poam_sync.connectors.servicenow.notes import Journal
 from poam_sync.connectors.servicenow.pushes import PUSH_BATCH, update_many
 from poam_sync.connectors.servicenow.records import RecordCodec, watermark_query
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
+from poam_sync.connectors.servicenow.versions import moved, moved_parents
 from poam_sync.errors import RemoteAuthError, RemoteError, RemoteRejected
 from poam_sync.model import Note
 
 log = structlog.get_logger(__name__)
 
 BATCH_CHUNK = 50
-#: rows per page of a pull's version listing (two columns a row)
-_LISTING_PAGE = 10_000
 
 #: what a stock GRC issue needs to enter a state (ServiceNowDocs issue-form.md, Version 12.0.1:
 #: Analyze needs the Issue manager group or the Issue manager; Respond needs Assigned to, Issue
@@ -251,27 +251,31 @@ class ServiceNowConnector(Connector):
         ``sys_created_on>=`` bound) field histories fetched for the page at once."""
         meta = self._metadata()
         ids = [r["sys_id"][0] for r in rows]
-        children = self.milestones.read(ids, meta) if self.milestones else None
+        children = self.milestones.read_tagged(ids, meta) if self.milestones else None
         notes = self.journal.read(ids)
         history = self.history.read(rows, since)
-        return [
-            self.codec.record(
-                row,
-                meta,
-                children.get(row["sys_id"][0], []) if children is not None else None,
-                notes.get(row["sys_id"][0], []),
-                history.get(row["sys_id"][0]),
+        out: list[RemoteRecord] = []
+        for row in rows:
+            sys_id = row["sys_id"][0]
+            milestones: list[MilestoneValue] | None = None
+            tag: str | None = None
+            if children is not None:  # every parent asked has an entry, maybe empty
+                milestones, tag = children[sys_id]
+            out.append(
+                self.codec.record(
+                    row, meta, milestones, notes.get(sys_id, []), history.get(sys_id), tag=tag
+                )
             )
-            for row in rows
-        ]
+        return out
 
     def pull(
         self, since: datetime | None, known: Mapping[str, str] | None = None
     ) -> Iterator[RemoteRecord]:
         """Records in scope updated since ``since``, and the parents of milestones changed
-        since. With ``known`` (sys_id -> the ``sys_mod_count`` we hold) the window is listed
-        with ``sysparm_fields=sys_id,sys_mod_count`` first (:meth:`_moved`) and only records
-        whose count moved are read whole."""
+        since. With ``known`` (sys_id -> the version we hold) the window is listed with
+        ``sysparm_fields=sys_id,sys_mod_count`` first, its changed milestones with their
+        parent, sys_id and count, and only records whose version moved (or whose children's
+        did) are read whole (:mod:`.versions`)."""
         self._load_once()  # before the first page: planning after the pull projects, without I/O
         scope = self.settings.query or ""
         changed = watermark_query(since) if since is not None else ""
@@ -289,7 +293,9 @@ class ServiceNowConnector(Connector):
                     yield record
 
         if known:
-            for chunk in chunks(self._moved(query, known), size):
+            listed = moved(self.client, self.table, query, known)
+            self._log.info("servicenow.listed", moved=len(listed))
+            for chunk in chunks(listed, size):
                 in_scope = "^".join(filter(None, [scope, f"sys_idIN{','.join(chunk)}"]))
                 yield from fresh(list(self.client.select(self.table, fields, in_scope)))
         else:
@@ -298,7 +304,13 @@ class ServiceNowConnector(Connector):
         # A milestone edited in ServiceNow does not touch its parent's sys_updated_on: pull
         # the parents of milestones changed since the watermark too.
         if since is not None and self.milestones is not None:
-            parents = self.milestones.changed_parents(changed)
+            parents = moved_parents(
+                self.client,
+                self.milestone_table,
+                self.milestones.ms.parent_field,
+                changed,
+                known,
+            )
             parents -= {sys_id for sys_id, _ in seen}
             parents.discard("")
             for chunk in chunks(sorted(parents), size):
@@ -310,28 +322,6 @@ class ServiceNowConnector(Connector):
             records=len(seen),
             field_actors=self.history.source,  # sys_audit, or the record's sys_updated_by
         )
-
-    def _moved(self, query: str, known: Mapping[str, str]) -> list[str]:
-        """The sys_ids ``query`` finds whose ``sys_mod_count`` is not the one in ``known``.
-
-        ``sys_mod_count`` counts the updates of a record ("The number of times the record has
-        been modified", the common fields of ServiceNow's Table API record schema), so an edit in
-        the same second as ours (``sys_updated_on`` has seconds) is still a new version. The
-        listing asks for two columns only, in pages of 10,000 rows (the Table API's
-        ``sysparm_limit`` default: "Limit to be applied on pagination. The default is 10000",
-        its parameter table as quoted on the ServiceNow community forum, "Pagination in API
-        response", 2015). A count below the one we hold cannot be newer: left out too."""
-        moved: list[str] = []
-        columns = ["sys_id", "sys_mod_count"]
-        for rows in self.client.pages(self.table, columns, query, size=_LISTING_PAGE):
-            for row in rows:
-                sys_id, count = row["sys_id"][0], row["sys_mod_count"][0]
-                held = known.get(sys_id)
-                if held is not None and (held == count or _below(count, held)):
-                    continue  # an echo of what we hold
-                moved.append(sys_id)
-        self._log.info("servicenow.listed", moved=len(moved))
-        return moved
 
     def get(self, remote_id: str) -> RemoteRecord:
         remote_id = checked_sys_id(remote_id, connector=self.name)
@@ -517,9 +507,10 @@ class ServiceNowConnector(Connector):
         fields: SyncValues,
         problems: list[FieldProblem],
         milestones: list[MilestoneValue] | None = None,
+        tag: str | None = None,
     ) -> WriteResult:
         """What follows a create: choice labels, then the milestones (unless ``milestones``
-        says they were written already)."""
+        says they were written already; ``tag``: then their tag, part of the version)."""
         sys_id = row["sys_id"][0]
         shown = self._write_labels(sys_id, fields, problems)
         if shown is not None:
@@ -528,7 +519,8 @@ class ServiceNowConnector(Connector):
             # A record just created has no children: no need to read them, on the first try.
             milestones = self._write_milestones(sys_id, fields, fresh=True)
         self._log.info("servicenow.created", sys_id=sys_id, number=row.get("number", ("", ""))[0])
-        return WriteResult(self.codec.record(row, self._metadata(), milestones), tuple(problems))
+        record = self.codec.record(row, self._metadata(), milestones, tag=tag)
+        return WriteResult(record, tuple(problems))
 
     def _write_milestones(
         self, sys_id: str, fields: SyncValues, *, fresh: bool = False
@@ -588,9 +580,13 @@ class ServiceNowConnector(Connector):
                 elif isinstance(answer, dict):
                     sys_id = answer["sys_id"][0]
                     written = children.get(sys_id)
-                    if written is None and sys_id in children:  # not known: read, then write
-                        written = self._write_milestones(sys_id, fields)
-                    results[i] = self._after_create(answer, fields, problems, written)
+                    if written is not None:
+                        results[i] = self._after_create(answer, fields, problems, *written)
+                        continue
+                    ms = None
+                    if sys_id in children:  # not known: read, then write
+                        ms = self._write_milestones(sys_id, fields)
+                    results[i] = self._after_create(answer, fields, problems, ms)
                 else:  # may or may not exist: looked up by stamp, then created
                     results[i] = self._create(stamp, fields, checked=True)
             except Exception as exc:  # noqa: BLE001 - handed back to the caller per item
@@ -601,9 +597,10 @@ class ServiceNowConnector(Connector):
         batch: Sequence[tuple[Stamp, SyncValues]],
         prepared: Mapping[int, object],
         answers: Sequence[Row | RemoteError | None],
-    ) -> dict[str, list[MilestoneValue] | None]:
+    ) -> dict[str, Written | None]:
         """The milestone records of the records a batch just created, in Batch API requests of
-        their own (:meth:`.Milestones.insert_fresh`); by parent sys_id."""
+        their own (:meth:`.Milestones.insert_fresh`); by parent sys_id, what was written and
+        its tag, or None where a parent's children are to be written again."""
         if self.milestones is None:
             return {}
         parents = [
@@ -665,8 +662,3 @@ class ServiceNowConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
-
-
-def _below(count: str, held: str) -> bool:
-    """Whether update count ``count`` is below ``held`` (False when either is no number)."""
-    return count.isdigit() and held.isdigit() and int(count) < int(held)

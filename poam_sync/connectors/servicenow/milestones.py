@@ -25,7 +25,10 @@ instance left it in ``unserviced_requests``) may or may not exist: its parent is
 :meth:`Milestones.write`, which reads the parent's children before inserting any.
 
 Children are read for a whole page of parents at once. Editing a child does not touch its
-parent's ``sys_updated_on``: pull asks :meth:`Milestones.changed_parents` as well.
+parent's ``sys_updated_on``: pull lists the children changed in its window as well, and a
+parent's version carries a tag of its children's (:mod:`.versions`), from their reads
+(:meth:`Milestones.read_tagged`) and from the answers to their inserts
+(:meth:`Milestones.insert_fresh`).
 """
 
 from __future__ import annotations
@@ -36,11 +39,15 @@ from poam_sync.connectors.base import FieldProblem, MilestoneValue, SyncValue
 from poam_sync.connectors.servicenow.client import Row, TableClient, chunks
 from poam_sync.connectors.servicenow.mapping import MilestoneMapping, ServiceNowMapping
 from poam_sync.connectors.servicenow.metadata import Metadata
+from poam_sync.connectors.servicenow.versions import children_tag
 from poam_sync.errors import ConfigError
 from poam_sync.model import MilestoneStatus
 
 #: the ``id_field`` of a tombstoned child starts with this (then the milestone id)
 REMOVED_PREFIX = "poam-sync-removed:"
+
+#: a parent's milestones as written, and its children's tag (:func:`.versions.children_tag`)
+Written = tuple[list[MilestoneValue], str]
 
 
 class Milestones:
@@ -63,6 +70,7 @@ class Milestones:
             ms.due_date_field,
             ms.state_field,
             "sys_created_on",
+            "sys_mod_count",
         ]
 
     def rows(self, parents: Sequence[str]) -> dict[str, list[Row]]:
@@ -80,8 +88,16 @@ class Milestones:
     def read(self, parents: Sequence[str], meta: Metadata) -> dict[str, list[MilestoneValue]]:
         """Each parent's milestones as canonical dicts (unsorted; tombstones and younger
         duplicates left out)."""
+        return {p: values for p, (values, _) in self.read_tagged(parents, meta).items()}
+
+    def read_tagged(self, parents: Sequence[str], meta: Metadata) -> dict[str, Written]:
+        """Each parent's milestones (as :meth:`read`) and the tag of all its child records,
+        tombstones and duplicates included (:func:`.versions.children_tag`)."""
         return {
-            p: [self.value(r, meta) for r in self.live(rows)[0].values()]
+            p: (
+                [self.value(r, meta) for r in self.live(rows)[0].values()],
+                children_tag((r["sys_id"][0], r.get("sys_mod_count", ("", ""))[0]) for r in rows),
+            )
             for p, rows in self.rows(parents).items()
         }
 
@@ -99,11 +115,6 @@ class Milestones:
             else:
                 by_id[mid] = row
         return by_id, duplicates
-
-    def changed_parents(self, query: str) -> set[str]:
-        """The parents of child records matching ``query`` (e.g. changed since a watermark)."""
-        field = self.ms.parent_field
-        return {row[field][0] for row in self._client.select(self.table, [field], query)}
 
     def value(self, row: Row, meta: Metadata) -> MilestoneValue:
         """One child record as a canonical milestone."""
@@ -166,21 +177,23 @@ class Milestones:
 
     def insert_fresh(
         self, parents: Sequence[tuple[str, SyncValue]], meta: Metadata, *, size: int = 50
-    ) -> dict[str, list[MilestoneValue] | None]:
+    ) -> dict[str, Written | None]:
         """Insert the children of parents created a moment ago, ``size`` to a Batch API request;
-        by parent, the milestones written, or None where that is not known (a child refused,
-        unanswered or needing its state by label: the caller writes that parent again with
-        :meth:`write`, which reads first)."""
+        by parent, the milestones written and the tag of the children as their answers show
+        them, or None where that is not known (a child refused, unanswered or needing its state
+        by label: the caller writes that parent again with :meth:`write`, which reads first)."""
         ms = self.ms
-        out: dict[str, list[MilestoneValue] | None] = {}
+        targets: dict[str, list[MilestoneValue] | None] = {}
+        made: dict[str, list[tuple[str, str]]] = {}
         rows: list[tuple[str, dict[str, str]]] = []
         for parent, wanted in parents:
             target = self._mapping.project_milestones(wanted, meta.lengths)
-            out[parent] = target
+            targets[parent] = target
+            made[parent] = []
             for item in target:
                 code = self._code(item["status"], meta)
                 if code is None:  # written by its label, one by one
-                    out[parent] = None
+                    targets[parent] = None
                     continue
                 columns = {
                     ms.parent_field: parent,
@@ -192,13 +205,18 @@ class Milestones:
                     ms.state_field: code,
                 }
                 rows.append((parent, columns))
-        rows = [(p, c) for p, c in rows if out[p] is not None]
+        rows = [(p, c) for p, c in rows if targets[p] is not None]
         for chunk in chunks(rows, size):
             answers = self._client.insert_batch(self.table, [c for _, c in chunk])
             for (parent, _), answer in zip(chunk, answers, strict=True):
-                if not isinstance(answer, dict):
-                    out[parent] = None
-        return out
+                if isinstance(answer, dict) and "sys_mod_count" in answer:
+                    made[parent].append((answer["sys_id"][0], answer["sys_mod_count"][0]))
+                else:
+                    targets[parent] = None
+        return {
+            p: (target, children_tag(made[p])) if target is not None else None
+            for p, target in targets.items()
+        }
 
     def _state_by_label(self, sys_id: str, status: str, meta: Metadata) -> None:
         """Write the state by its label when its code is unknown (``sys_choice`` cannot be

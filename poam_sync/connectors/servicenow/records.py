@@ -56,6 +56,7 @@ from poam_sync.connectors.servicenow.mapping import (
 )
 from poam_sync.connectors.servicenow.metadata import Metadata
 from poam_sync.connectors.servicenow.settings import ServiceNowSettings
+from poam_sync.connectors.servicenow.versions import version_of
 from poam_sync.model import Note, RiskLevel, Status
 
 log = structlog.get_logger(__name__)
@@ -141,8 +142,11 @@ class RecordCodec:
         milestones: list[MilestoneValue] | None,
         notes: Sequence[Note] = (),
         changes: Mapping[str, FieldChange] | None = None,
+        *,
+        tag: str | None = None,
     ) -> RemoteRecord:
-        """``row`` as the engine sees it; ``milestones`` None when they are not synced."""
+        """``row`` as the engine sees it; ``milestones`` None when they are not synced;
+        ``tag``: its children's, part of the version (:mod:`.versions`), when known."""
         m = self.mapping
         fields: dict[str, SyncValue] = {}
         problems: list[FieldProblem] = []
@@ -199,7 +203,7 @@ class RecordCodec:
         return RemoteRecord(
             remote_id=sys_id,
             key=row.get("number", ("", ""))[0] or sys_id,
-            version=row["sys_mod_count"][0],
+            version=version_of(row["sys_mod_count"][0], tag),
             updated_at=sn_time(row["sys_updated_on"][0]),
             fields=fields,
             stamp=self.stamp(row),

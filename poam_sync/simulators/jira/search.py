@@ -283,6 +283,8 @@ class JiraSearch(JiraIssues):
             raise ApiError(
                 400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."]
             )
+        if fid == "key" and c.op in (">", ">=", "<", "<="):
+            return self._key_range(c.op, texts[0])
         wanted = set(texts)
         if c.op.startswith("was"):
             if kind not in _HISTORY_KINDS:
@@ -305,6 +307,28 @@ class JiraSearch(JiraIssues):
             # Jira: != never matches an empty field, except "resolution != Unresolved"
             return lambda i: (bool(self._values(i, fid)) or unresolved) and not matches(i)
         raise ApiError(400, [f"The operator '{c.op}' is not supported by the '{c.field}' field."])
+
+    def _key_range(self, op: str, text: str) -> Callable[[JsonDict], bool]:
+        """``issuekey > KEY`` and its kin: the issues of KEY's project whose key number
+        compares so with KEY's ("JQL fields", Issue key: supported operators ``=, !=, >, >=,
+        <, <=, IN, NOT IN``, support.atlassian.com/jira-software-cloud/docs/jql-fields/; an
+        issue key is its project's key and "a sequential number", Atlassian's "What is an
+        issue?", confluence.atlassian.com/jirasoftwarecloud/working-with-issues-764478424.html).
+        The value is the key or id of an issue that exists (checked before)."""
+        named = self.issues[self._by_key.get(text.upper(), text)]
+        project, number = _key_parts(named["key"])
+        compare: Callable[[int, int], bool] = {
+            ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b,
+            "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+        }[op]
+
+        def check(issue: JsonDict) -> bool:
+            other, n = _key_parts(issue["key"])
+            return other == project and compare(n, number)
+
+        return check
 
     def _check_issues_exist(self, c: _jql.Clause) -> None:
         """Jira refuses a query naming an issue that does not exist (any more), one message
@@ -450,6 +474,12 @@ def _parse_jql_date(text: str, tz: ZoneInfo, field_name: str, now: datetime) -> 
             "format e.g. '-5d', '4w 2d'."
         ],
     )
+
+
+def _key_parts(key: str) -> tuple[str, int]:
+    """``("POAM", 12)`` of ``POAM-12``."""
+    project, _, number = key.upper().rpartition("-")
+    return project, int(number) if number.isdigit() else 0
 
 
 def _creation(issue_id: str) -> tuple[int, str]:
