@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from poam_sync.connectors.base import FieldProblem, SyncValues, WriteResult
+from poam_sync.connectors.base import FieldProblem, MilestoneValue, SyncValues, WriteResult
 from poam_sync.connectors.servicenow.client import Row, checked_sys_id
 from poam_sync.errors import RemoteError, RemoteRejected
 
@@ -102,7 +102,8 @@ def _chunk(
     ids = [sent[i][0] for i in rows]
     try:
         notes = c.journal.read(ids)
-        children = c.milestones.read(ids, meta) if c.milestones is not None else None
+        # with their tag, so that the version is the one a read gives (.versions)
+        children = c.milestones.read_tagged(ids, meta) if c.milestones is not None else None
     except RemoteError as exc:  # written all the same: read whole when next pulled
         c._log.info("servicenow.pushed_unread", error=str(exc), records=len(ids))
         notes, children = {}, None
@@ -111,11 +112,10 @@ def _chunk(
         sys_id, _values, problems = sent[i]
         for p in problems:
             c._log.warning("servicenow.field_problem", sys_id=sys_id, field=p.field, code=p.code)
-        record = c.codec.record(
-            row,
-            meta,
-            children.get(sys_id, []) if children is not None else None,
-            notes.get(sys_id, []),
-        )
+        held: list[MilestoneValue] | None = None
+        tag: str | None = None
+        if children is not None:  # every parent asked has an entry, maybe empty
+            held, tag = children[sys_id]
+        record = c.codec.record(row, meta, held, notes.get(sys_id, []), tag=tag)
         results[i] = WriteResult(record, tuple(problems), whole=whole)
     c._log.info("servicenow.pushed", records=len(rows), alone=len(alone))
