@@ -400,7 +400,9 @@ class ServiceNowConnector(Connector):
             # the instance refuses the whole insert).
             problems.append(self._blocked_state(exc, fields, values, None))
             row = self.client.insert(self.table, {k: v for k, v in stamped.items() if k != state})
-        return self._after_create(row, fields, problems)
+        result = self._after_create(row, fields, problems)
+        self._log.info("servicenow.created", sys_id=row["sys_id"][0], count=1)
+        return result
 
     def _blocked_state(
         self,
@@ -518,7 +520,8 @@ class ServiceNowConnector(Connector):
         if self.milestones is not None and milestones is None:
             # A record just created has no children: no need to read them, on the first try.
             milestones = self._write_milestones(sys_id, fields, fresh=True)
-        self._log.info("servicenow.created", sys_id=sys_id, number=row.get("number", ("", ""))[0])
+        # one line a record at debug; a batch says how many at info, as Jira's does
+        self._log.debug("servicenow.created", sys_id=sys_id, number=row.get("number", ("", ""))[0])
         record = self.codec.record(row, self._metadata(), milestones, tag=tag)
         return WriteResult(record, tuple(problems))
 
@@ -591,6 +594,8 @@ class ServiceNowConnector(Connector):
                     results[i] = self._create(stamp, fields, checked=True)
             except Exception as exc:  # noqa: BLE001 - handed back to the caller per item
                 results[i] = exc
+        made = sum(isinstance(results[i], WriteResult) for i in indexes)
+        self._log.info("servicenow.created", count=made, failed=len(indexes) - made)
 
     def _children_of_new(
         self,
