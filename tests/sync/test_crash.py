@@ -44,6 +44,39 @@ def _fresh(db_url: str) -> None:
 JIRA_SITES = [("cloud", 0.0), ("cloud", 0.3), ("datacenter", 0.3)]
 
 
+def sync_killed_after(n: int, sims: tuple[Any, Any], cfg_path: Path, env: dict[str, str]) -> bool:
+    """``poam-sync sync --once`` in a process of its own, killed (SIGKILL) right after the
+    ``n``-th remote call either simulator answered: the remote did the work, the client never
+    heard back. Whether it was killed (False: the sync finished in fewer calls)."""
+    calls = 0
+    lock = threading.Lock()
+    proc: subprocess.Popen[bytes] | None = None
+    killed = threading.Event()
+
+    def after_call(_endpoint: str, _number: int) -> None:
+        nonlocal calls
+        with lock:
+            calls += 1
+            if calls == n and proc is not None:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed.set()
+
+    for sim in sims:
+        sim.sim.control.after_call = after_call
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "poam_sync", "--config", str(cfg_path), "sync", "--once"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        proc.wait(timeout=120)
+    finally:
+        for sim in sims:
+            sim.sim.control.after_call = None
+    return killed.is_set()
+
+
 def _run_killed_at(
     n: int, tmp: Path, db_url: str, jira_mode: str = "cloud", search_lag: float = 0.0
 ) -> tuple[bool, Counter[str], Counter[str]]:
@@ -74,30 +107,7 @@ def _run_killed_at(
             for k in (1, 2):
                 tx.save(poam(k), source="cli", actor="test", reason="setup")
 
-        calls = 0
-        lock = threading.Lock()
-        proc: subprocess.Popen[bytes] | None = None
-        killed = threading.Event()
-
-        def after_call(_endpoint: str, _number: int) -> None:
-            nonlocal calls
-            with lock:
-                calls += 1
-                if calls == n and proc is not None:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    killed.set()
-
-        jira.sim.control.after_call = after_call
-        snow.sim.control.after_call = after_call
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "poam_sync", "--config", str(cfg_path), "sync", "--once"],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        proc.wait(timeout=120)
-        jira.sim.control.after_call = None
-        snow.sim.control.after_call = None
+        killed = sync_killed_after(n, (jira, snow), cfg_path, env)
 
         # Recover in-process, twice, as the next daemon cycles would.
         config = parse_config(raw, env=env)
@@ -116,7 +126,7 @@ def _run_killed_at(
             for issue in jira.sim.search("project = POAM", sync_user)
         )
         snow_ids = Counter(r["correlation_id"] for r in snow.sim.records("sn_grc_issue"))
-        return killed.is_set(), jira_ids, snow_ids
+        return killed, jira_ids, snow_ids
 
 
 @pytest.mark.parametrize(("jira_mode", "search_lag"), JIRA_SITES)

@@ -6,11 +6,6 @@ the change log verifies. ServiceNow's pushes go out through the Batch API (sync/
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +19,7 @@ from poam_sync.simulators.servicenow import start_servicenow_simulator
 from poam_sync.store import Store
 from poam_sync.wiring import build_engine
 from tests.sync.conftest import config_dict, poam, sim_env
-from tests.sync.test_crash import _fresh
+from tests.sync.test_crash import _fresh, sync_killed_after
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
@@ -61,30 +56,7 @@ def _run_killed_at(n: int, tmp: Path, db_url: str) -> tuple[bool, dict[str, Any]
                     changed = changed.model_copy(update={"notes": notes})
                 tx.save(changed, source="cli", actor="test", reason="edit")
 
-        calls = 0
-        lock = threading.Lock()
-        proc: subprocess.Popen[bytes] | None = None
-        killed = threading.Event()
-
-        def after_call(_endpoint: str, _number: int) -> None:
-            nonlocal calls
-            with lock:
-                calls += 1
-                if calls == n and proc is not None:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    killed.set()
-
-        jira.sim.control.after_call = after_call
-        snow.sim.control.after_call = after_call
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "poam_sync", "--config", str(cfg_path), "sync", "--once"],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        proc.wait(timeout=120)
-        jira.sim.control.after_call = None
-        snow.sim.control.after_call = None
+        killed = sync_killed_after(n, (jira, snow), cfg_path, env)
 
         with build_engine(config, store) as engine:
             for _ in range(2):
@@ -111,7 +83,7 @@ def _run_killed_at(n: int, tmp: Path, db_url: str) -> tuple[bool, dict[str, Any]
             )
             comments = jira.sim.issue(key)["fields"]["comment"]["comments"]
             seen["jira_notes"][k] = sum(NOTE in str(c["body"]) for c in comments)
-        return killed.is_set(), seen
+        return killed, seen
 
 
 def test_killing_a_pushing_sync_at_every_remote_call_loses_and_repeats_nothing(
